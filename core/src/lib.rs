@@ -1,0 +1,8 @@
+//! `ct-core`: the flow model, the ctnetlink codec (zero-copy views for
+//! parsing, builders that write into caller-owned buffers) and the output
+//! formats of `conntrack`. Nothing here opens a socket, reads a clock or
+//! spawns a thread: everything is testable in-process.
+
+pub mod flow;
+pub mod netlink;
+pub mod proto;

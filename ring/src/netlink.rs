@@ -1,0 +1,326 @@
+//! A `NETLINK_NETFILTER` socket on plain syscalls: bind to multicast
+//! groups, size the receive buffer (SO_RCVBUFFORCE with fallback), send a
+//! batch of requests in one `send`, and receive one or many datagrams
+//! (`recvmmsg`) into caller-owned buffers. ENOBUFS is reported as
+//! [`RecvError::Overrun`] so that a listener can count it and go on.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// `NETLINK_NETFILTER`.
+pub const NETLINK_NETFILTER: i32 = 12;
+const SOL_NETLINK: i32 = 270;
+const NETLINK_ADD_MEMBERSHIP: i32 = 1;
+const NETLINK_BROADCAST_ERROR: i32 = 4;
+const NETLINK_NO_ENOBUFS: i32 = 5;
+const NETLINK_EXT_ACK: i32 = 11;
+const NETLINK_GET_STRICT_CHK: i32 = 12;
+
+/// Why a receive did not deliver data.
+#[derive(Debug, thiserror::Error)]
+pub enum RecvError {
+    /// The kernel dropped messages because the receive buffer was full.
+    #[error("netlink receive buffer overrun (ENOBUFS)")]
+    Overrun,
+    /// Non-blocking receive with nothing queued.
+    #[error("would block")]
+    WouldBlock,
+    /// Interrupted by a signal.
+    #[error("interrupted")]
+    Interrupted,
+    #[error(transparent)]
+    Io(io::Error),
+}
+
+impl From<io::Error> for RecvError {
+    fn from(e: io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(libc::ENOBUFS) => RecvError::Overrun,
+            Some(libc::EAGAIN) => RecvError::WouldBlock,
+            Some(libc::EINTR) => RecvError::Interrupted,
+            _ => RecvError::Io(e),
+        }
+    }
+}
+
+/// A netlink socket.
+#[derive(Debug)]
+pub struct NlSocket {
+    fd: OwnedFd,
+    portid: u32,
+}
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+impl NlSocket {
+    /// Opens a netlink socket of `protocol` bound to the legacy multicast
+    /// group bitmask `groups` (0 for a request socket).
+    pub fn open(protocol: i32, groups: u32) -> io::Result<NlSocket> {
+        // SAFETY: plain syscalls on values we own; the fd is wrapped at once.
+        unsafe {
+            let fd = cvt(libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                protocol,
+            ))?;
+            let fd = OwnedFd::from_raw_fd(fd);
+            let mut sa: libc::sockaddr_nl = std::mem::zeroed();
+            sa.nl_family = libc::AF_NETLINK as u16;
+            sa.nl_groups = groups;
+            cvt(libc::bind(
+                fd.as_raw_fd(),
+                &sa as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_nl>() as u32,
+            ))?;
+            let mut len = std::mem::size_of::<libc::sockaddr_nl>() as u32;
+            cvt(libc::getsockname(
+                fd.as_raw_fd(),
+                &mut sa as *mut _ as *mut libc::sockaddr,
+                &mut len,
+            ))?;
+            Ok(NlSocket {
+                fd,
+                portid: sa.nl_pid,
+            })
+        }
+    }
+
+    /// The port id the kernel assigned to this socket.
+    pub fn portid(&self) -> u32 {
+        self.portid
+    }
+
+    fn setsockopt_int(&self, level: i32, name: i32, v: i32) -> io::Result<()> {
+        // SAFETY: the option value is a live i32 of the size passed.
+        cvt(unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                level,
+                name,
+                &v as *const i32 as *const libc::c_void,
+                4,
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn getsockopt_int(&self, level: i32, name: i32) -> io::Result<i32> {
+        let mut v: i32 = 0;
+        let mut len: u32 = 4;
+        // SAFETY: v and len are live and sized for an int option.
+        cvt(unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                level,
+                name,
+                &mut v as *mut i32 as *mut libc::c_void,
+                &mut len,
+            )
+        })?;
+        Ok(v)
+    }
+
+    /// Joins multicast group `group` (NETLINK_ADD_MEMBERSHIP).
+    pub fn join_group(&self, group: u32) -> io::Result<()> {
+        self.setsockopt_int(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group as i32)
+    }
+
+    /// Requests a receive buffer of `bytes` (SO_RCVBUFFORCE, falling back
+    /// to SO_RCVBUF) and returns the size the kernel reports back (which is
+    /// double the request).
+    pub fn set_rcvbuf(&self, bytes: usize) -> io::Result<usize> {
+        let v = bytes.min(i32::MAX as usize) as i32;
+        if self
+            .setsockopt_int(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, v)
+            .is_err()
+        {
+            self.setsockopt_int(libc::SOL_SOCKET, libc::SO_RCVBUF, v)?;
+        }
+        self.rcvbuf()
+    }
+
+    /// The current receive buffer size.
+    pub fn rcvbuf(&self) -> io::Result<usize> {
+        Ok(self.getsockopt_int(libc::SOL_SOCKET, libc::SO_RCVBUF)? as usize)
+    }
+
+    /// Reliable event delivery: the kernel reports no ENOBUFS and instead
+    /// fails the event sender (NETLINK_BROADCAST_ERROR + NETLINK_NO_ENOBUFS).
+    pub fn set_reliable(&self) -> io::Result<()> {
+        self.setsockopt_int(SOL_NETLINK, NETLINK_BROADCAST_ERROR, 1)?;
+        self.setsockopt_int(SOL_NETLINK, NETLINK_NO_ENOBUFS, 1)
+    }
+
+    /// Best-effort extended acks and strict checking (ignored when the
+    /// kernel does not know them).
+    pub fn set_ext_ack(&self) {
+        let _ = self.setsockopt_int(SOL_NETLINK, NETLINK_EXT_ACK, 1);
+        let _ = self.setsockopt_int(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 0);
+    }
+
+    /// Switches O_NONBLOCK.
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        // SAFETY: fcntl on an fd we own.
+        unsafe {
+            let fl = cvt(libc::fcntl(self.fd.as_raw_fd(), libc::F_GETFL))?;
+            let fl = if on {
+                fl | libc::O_NONBLOCK
+            } else {
+                fl & !libc::O_NONBLOCK
+            };
+            cvt(libc::fcntl(self.fd.as_raw_fd(), libc::F_SETFL, fl))?;
+        }
+        Ok(())
+    }
+
+    /// Sends `buf` (one or many messages) to the kernel in one datagram.
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY: the address is a zeroed sockaddr_nl (the kernel, pid 0).
+        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        sa.nl_family = libc::AF_NETLINK as u16;
+        loop {
+            // SAFETY: buf is live for the call; sa is a valid sockaddr_nl.
+            let r = unsafe {
+                libc::sendto(
+                    self.fd.as_raw_fd(),
+                    buf.as_ptr() as *const libc::c_void,
+                    buf.len(),
+                    0,
+                    &sa as *const _ as *const libc::sockaddr,
+                    std::mem::size_of::<libc::sockaddr_nl>() as u32,
+                )
+            };
+            if r >= 0 {
+                return Ok(r as usize);
+            }
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                return Err(e);
+            }
+        }
+    }
+
+    /// Receives one datagram into `buf`. With `dontwait`, returns
+    /// `WouldBlock` when nothing is queued.
+    pub fn recv(&self, buf: &mut [u8], dontwait: bool) -> Result<usize, RecvError> {
+        let flags = if dontwait { libc::MSG_DONTWAIT } else { 0 };
+        // SAFETY: buf is a live, writable slice of the given length.
+        let r = unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                flags,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error().into());
+        }
+        Ok(r as usize)
+    }
+
+    /// Receives up to `batch.slots()` datagrams with one `recvmmsg`,
+    /// blocking until at least one is there (unless `dontwait`). Returns
+    /// how many were received; `batch.get(i)` gives each.
+    pub fn recv_batch(&self, batch: &mut RecvBatch, dontwait: bool) -> Result<usize, RecvError> {
+        let flags = if dontwait {
+            libc::MSG_DONTWAIT
+        } else {
+            libc::MSG_WAITFORONE
+        };
+        batch.prepare();
+        // SAFETY: the headers point into batch's own buffers, which live
+        // (unmoved) for the duration of the call.
+        let r = unsafe {
+            libc::recvmmsg(
+                self.fd.as_raw_fd(),
+                batch.hdrs.as_mut_ptr(),
+                batch.hdrs.len() as u32,
+                flags,
+                std::ptr::null_mut(),
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error().into());
+        }
+        batch.count = r as usize;
+        Ok(r as usize)
+    }
+}
+
+impl AsRawFd for NlSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// Reusable buffers for [`NlSocket::recv_batch`].
+pub struct RecvBatch {
+    bufs: Vec<u8>,
+    slot: usize,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+    count: usize,
+}
+
+// SAFETY: the raw pointers inside only ever point into `bufs`, owned by
+// the same value; nothing is shared.
+unsafe impl Send for RecvBatch {}
+
+impl RecvBatch {
+    /// `slots` datagrams of up to `slot_size` bytes each.
+    pub fn new(slots: usize, slot_size: usize) -> RecvBatch {
+        let slots = slots.max(1);
+        RecvBatch {
+            bufs: vec![0u8; slots * slot_size],
+            slot: slot_size,
+            // SAFETY: iovec and mmsghdr are plain C structs; all-zero is valid.
+            iovs: vec![unsafe { std::mem::zeroed() }; slots],
+            hdrs: vec![unsafe { std::mem::zeroed() }; slots],
+            count: 0,
+        }
+    }
+
+    fn prepare(&mut self) {
+        let base = self.bufs.as_mut_ptr();
+        for i in 0..self.hdrs.len() {
+            // SAFETY: i * slot is within bufs (slots * slot bytes).
+            self.iovs[i].iov_base = unsafe { base.add(i * self.slot) } as *mut libc::c_void;
+            self.iovs[i].iov_len = self.slot;
+            let h = &mut self.hdrs[i];
+            h.msg_hdr.msg_iov = &mut self.iovs[i];
+            h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_name = std::ptr::null_mut();
+            h.msg_hdr.msg_namelen = 0;
+            h.msg_hdr.msg_control = std::ptr::null_mut();
+            h.msg_hdr.msg_controllen = 0;
+            h.msg_hdr.msg_flags = 0;
+            h.msg_len = 0;
+        }
+        self.count = 0;
+    }
+
+    pub fn slots(&self) -> usize {
+        self.hdrs.len()
+    }
+
+    /// Datagram `i` of the last receive.
+    pub fn get(&self, i: usize) -> &[u8] {
+        if i >= self.count {
+            return &[];
+        }
+        let len = (self.hdrs[i].msg_len as usize).min(self.slot);
+        &self.bufs[i * self.slot..i * self.slot + len]
+    }
+
+    /// Whether datagram `i` was truncated (larger than a slot).
+    pub fn truncated(&self, i: usize) -> bool {
+        i < self.count && self.hdrs[i].msg_hdr.msg_flags & libc::MSG_TRUNC != 0
+    }
+}
