@@ -358,3 +358,38 @@ pub struct Expect {
     pub nat: Option<ExpectNat>,
     pub func: Option<ShortStr>,
 }
+
+impl Flow {
+    fn nat_done(&self, bit: u32) -> bool {
+        match self.status {
+            None => true,
+            Some(s) => s & bit != 0,
+        }
+    }
+
+    /// libnetfilter_conntrack's `NFCT_GOPT_IS_SNAT`: the status (if any)
+    /// says SRC_NAT_DONE and the reply destination differs from the
+    /// original source.
+    pub fn is_snat(&self) -> bool {
+        self.nat_done(crate::proto::status::SRC_NAT_DONE)
+            && self.reply.and_then(|r| r.dst) != self.orig.and_then(|o| o.src)
+    }
+
+    /// `NFCT_GOPT_IS_DNAT`.
+    pub fn is_dnat(&self) -> bool {
+        self.nat_done(crate::proto::status::DST_NAT_DONE)
+            && self.reply.and_then(|r| r.src) != self.orig.and_then(|o| o.dst)
+    }
+
+    /// `NFCT_GOPT_IS_SPAT`: source port translated.
+    pub fn is_spat(&self) -> bool {
+        self.nat_done(crate::proto::status::SRC_NAT_DONE)
+            && self.reply.and_then(|r| r.dst_port) != self.orig.and_then(|o| o.src_port)
+    }
+
+    /// `NFCT_GOPT_IS_DPAT`: destination port translated.
+    pub fn is_dpat(&self) -> bool {
+        self.nat_done(crate::proto::status::DST_NAT_DONE)
+            && self.reply.and_then(|r| r.src_port) != self.orig.and_then(|o| o.dst_port)
+    }
+}

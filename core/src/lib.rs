@@ -4,5 +4,6 @@
 //! spawns a thread: everything is testable in-process.
 
 pub mod flow;
+pub mod format;
 pub mod netlink;
 pub mod proto;

@@ -1,1 +1,7 @@
-//! Shared pieces of the binaries.
+//! Shared pieces of the binaries: the `conntrack` command line (`cli`),
+//! the netlink request/response session (`nl`) and the `conntrack` tool
+//! itself (`ct`).
+
+pub mod cli;
+pub mod ct;
+pub mod nl;

@@ -1,1 +1,8 @@
-fn main() {}
+//! `conntrack`: a drop-in replacement for conntrack-tools 1.4.7's CLI.
+
+fn main() {
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    std::process::exit(ct_tools::ct::main_with_args(argv));
+}
