@@ -322,8 +322,10 @@ pub(crate) mod tests {
         Some(ProtoInfo {
             sctp: Some(SctpInfo {
                 state: Some(s),
-                vtag_orig: Some(1),
-                vtag_reply: Some(258),
+                // What the kernel reports for `-I --orig-vtag 1
+                // --reply-vtag 258` (conntrack swaps them twice).
+                vtag_orig: Some(1u32.to_be()),
+                vtag_reply: Some(258u32.to_be()),
             }),
             ..ProtoInfo::default()
         })

@@ -200,8 +200,12 @@ pub fn write_save(out: &mut Vec<u8>, f: &Flow, ev: EventKind) -> Result<(), Save
                         .unwrap_or(NULL_STR)
                 }),
             );
-            opt(out, "--orig-vtag", s.vtag_orig.map(u64::from));
-            opt(out, "--reply-vtag", s.vtag_reply.map(u64::from));
+            // conntrack prints ntohl() of the value libnetfilter_conntrack
+            // decoded (already host order): byte-swapped on little-endian.
+            // That undoes the double htonl() of `conntrack -I --orig-vtag`.
+            let vtag = |v: u32| u64::from(u32::from_be(v));
+            opt(out, "--orig-vtag", s.vtag_orig.map(vtag));
+            opt(out, "--reply-vtag", s.vtag_reply.map(vtag));
         }
         proto::IPPROTO_DCCP => {
             out.extend_from_slice(b"-p dccp ");
