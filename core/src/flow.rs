@@ -235,8 +235,10 @@ impl<const N: usize> InlineStr<N> {
         while !s.is_char_boundary(n) {
             n -= 1;
         }
-        let mut out = Self::default();
-        out.len = n as u16;
+        let mut out = InlineStr {
+            len: n as u16,
+            bytes: [0; N],
+        };
         out.bytes[..n].copy_from_slice(&s.as_bytes()[..n]);
         out
     }

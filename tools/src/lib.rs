@@ -5,3 +5,4 @@
 pub mod cli;
 pub mod ct;
 pub mod nl;
+pub mod perf;

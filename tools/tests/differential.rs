@@ -1162,6 +1162,7 @@ fn run_fresh(
     pair.r.prev_stdout.clear();
     pair.o.prev_stdout.clear();
     let mut last_state = None;
+    let mut dirty = false;
     for step in steps {
         let r = run_step(ctx, &mut pair.r, step, gi);
         let o = run_step(ctx, &mut pair.o, step, gi);
@@ -1170,7 +1171,10 @@ fn run_fresh(
             o => o == Order::Sorted,
         };
         record(ctx, res, g, step, "", &r, &o, sort);
-        if step.mutating {
+        // Both rejected the command line (exit 2, PARAMETER_PROBLEM): nothing reached the kernel,
+        // so the (slow: full hash-table walks) table comparison is skipped.
+        let both_rejected = r.status == o.status && r.status == common::netns::Exit::Code(2);
+        if step.mutating && !both_rejected {
             let rs = state_dump(ctx, &pair.r, labels);
             let os = state_dump(ctx, &pair.o, labels);
             record(
@@ -1184,9 +1188,16 @@ fn run_fresh(
                 false,
             );
             last_state = Some((rs, os));
-        } else {
+            dirty = true;
+        } else if !both_rejected {
             last_state = None;
+            dirty = true;
         }
+    }
+    if !dirty && last_state.is_none() {
+        // only rejected command lines: the pair is untouched
+        *spare = Some(Spare { pair, pristine });
+        return;
     }
     let (rs, os) = match last_state {
         Some(x) => x,

@@ -9,12 +9,32 @@
 //! does is kept even where it looks odd:
 //!
 //! * every field appears only when its attribute was present (a `Some` in
-//!   the [`Flow`]); tuple fields that are missing print as zero (`sport=0`,
+//!   the [`Flow`](crate::flow::Flow)); tuple fields that are missing print as zero (`sport=0`,
 //!   `0.0.0.0`), because C prints them from a zeroed struct;
 //! * a line is cut to 1023 bytes: the C tool renders into `char buf[1024]`;
 //! * SCTP and DCCP states are named from the TCP table in XML;
 //! * `delta-time` is an unsigned print of a signed difference, so a start
 //!   in the future prints as a huge number.
+//!
+//! Where the C tool (the reference) differs from or goes beyond
+//! `upstream-facts.md` §1.8/§1.9:
+//!
+//! * `-o save` prints SCTP vtags as `ntohl()` of the decoded value, i.e.
+//!   byte-swapped on little-endian hosts; this undoes the double `htonl()`
+//!   of `conntrack -I --orig-vtag N`, so `N` round-trips;
+//! * `-o save` with a family other than IPv4/IPv6: the C code stops after
+//!   the generic options but its caller still prints the partial buffer
+//!   (`-A -t 29 -u UNSET `), not an empty line (unreachable with a real
+//!   kernel, so unverified; [`write_save`] appends the partial line);
+//! * DCCP states past `INVALID`, SCTP states past `HEARTBEAT_ACKED` and TCP
+//!   states past `SYN_SENT2` print `NONE` in XML too (bounds-checked in
+//!   library 1.0.9); `-o save` prints `(null)` for the SCTP states the
+//!   tool's own table lacks (`HEARTBEAT_SENT`, `HEARTBEAT_ACKED`);
+//! * the IPv6 NAT test of `-o save` (`-g`/`-n`) compares full addresses:
+//!   library 1.0.9 handles IPv6, not only IPv4;
+//! * a flow without an original L4 protocol makes the library fail: only
+//!   the text before the failing field (event tag, `-o extended` prefix)
+//!   is printed.
 //!
 //! Nothing here reads a clock or the time zone: the caller supplies the
 //! current time, `ctime()` text, the broken-down local time of `<when>`

@@ -578,6 +578,16 @@ pub(crate) mod tests {
         };
         assert_eq!(plain(&bad), "\n");
         assert_eq!(render(&bad, EventKind::New, ext, &ENV), "    [NEW] \n");
+        let no_l4 = Flow {
+            family: AF_INET,
+            orig: Some(Tuple::default()),
+            timeout: Some(5),
+            ..Flow::default()
+        };
+        assert_eq!(
+            render(&no_l4, EventKind::Update, ext, &ENV),
+            " [UPDATE] ipv4     2 \n"
+        );
     }
 
     #[test]
@@ -686,8 +696,43 @@ pub(crate) mod tests {
         }
     }
 
+    /// Environment naming all 128 label bits `labelnameNNN`.
+    pub(crate) struct LongLabels(pub Vec<String>);
+    impl LongLabels {
+        pub(crate) fn new() -> Self {
+            LongLabels((0..128).map(|i| format!("labelname{i:03}")).collect())
+        }
+    }
+    impl Env for LongLabels {
+        fn now_secs(&self) -> u64 {
+            0
+        }
+        fn ctime(&self, _: i64, _: &mut Vec<u8>) {}
+        fn label_name(&self, bit: u32) -> Option<&str> {
+            self.0.get(bit as usize).map(|s| s.as_str())
+        }
+    }
+
+    /// A udp flow with `n` named labels set, as in the library check.
+    pub(crate) fn labelled_flow(n: usize) -> Flow {
+        let mut l = Labels::zeroed(16);
+        for b in 0..n {
+            l.set(b, true);
+        }
+        Flow {
+            family: AF_INET,
+            orig: Some(Tuple {
+                l4proto: Some(IPPROTO_UDP),
+                ..Tuple::default()
+            }),
+            mark: Some(1),
+            labels: Some(l),
+            ..Flow::default()
+        }
+    }
+
     #[test]
-    fn status_tags_and_truncation() {
+    fn status_tags() {
         let mut f = flow(
             AF_INET,
             tp(IPPROTO_UDP, "1.1.1.1", "2.2.2.2", 1, 2),
@@ -698,29 +743,26 @@ pub(crate) mod tests {
         assert!(plain(&f).contains(" [OFFLOAD] mark=0"));
         f.status = Some(SR | status::ASSURED | status::OFFLOAD | status::HW_OFFLOAD);
         assert!(plain(&f).contains(" [HW_OFFLOAD] mark=0"));
-        f.secctx = Some(CtxStr::new(&"x".repeat(250)));
-        f.helper = Some(ShortStr::new(&"h".repeat(32)));
-        let mut l = Labels::zeroed(16);
-        for b in 0..128 {
-            l.set(b, true);
-        }
-        f.labels = Some(l);
-        struct Long;
-        impl Env for Long {
-            fn now_secs(&self) -> u64 {
-                0
-            }
-            fn ctime(&self, _: i64, _: &mut Vec<u8>) {}
-            fn label_name(&self, _: u32) -> Option<&str> {
-                Some("labelname")
-            }
-        }
+    }
+
+    /// Lines are cut to 1023 bytes like the C tool's `char buf[1024]`
+    /// (lengths and tails checked with `nfct_snprintf_labels`).
+    #[test]
+    fn truncation() {
         let o = PlainOpts {
             labels: true,
             ..PlainOpts::default()
         };
-        let s = render(&f, EventKind::None, o, &Long);
-        assert_eq!(s.len(), 1024);
-        assert!(s.ends_with(",labelname,labelname,lab\n") || s.ends_with('\n'));
+        let env = LongLabels::new();
+        for (n, len, tail) in [
+            (70, 975, "6,labelname067,labelname068,labelname069"),
+            (72, 1001, "8,labelname069,labelname070,labelname071"),
+            (128, 1023, "me070,labelname071,labelname072,labelnam"),
+        ] {
+            let s = render(&labelled_flow(n), EventKind::None, o, &env);
+            let s = s.strip_suffix('\n').unwrap();
+            assert_eq!(s.len(), len, "{n} labels");
+            assert!(s.ends_with(tail), "{n} labels: {s}");
+        }
     }
 }

@@ -131,7 +131,7 @@ pub fn write_save(out: &mut Vec<u8>, f: &Flow, ev: EventKind) -> Result<(), Save
     }
     // libnetfilter_conntrack's NFCT_GOPT_IS_SNAT / IS_DNAT (1.0.9 also
     // handles IPv6): with a status the NAT_DONE bit is required.
-    let done = |bit: u32| f.status.map_or(true, |s| s & bit != 0);
+    let done = |bit: u32| !matches!(f.status, Some(s) if s & bit == 0);
     let is_dnat = done(status::DST_NAT_DONE) && !orig.addr_eq(&reply.src, &orig.dst);
     let is_snat = done(status::SRC_NAT_DONE) && !orig.addr_eq(&reply.dst, &orig.src);
     // Only addresses of the entry's family count as set.

@@ -344,6 +344,31 @@ mod tests {
         assert_eq!(render(&i, EventKind::None, PlainOpts::default(), None), "<flow><meta direction=\"original\"><layer3 protonum=\"10\" protoname=\"ipv6\"><src>2001:db8::1</src><dst>2001:db8::2</dst></layer3><layer4 protonum=\"58\" protoname=\"icmpv6\"></layer4></meta><meta direction=\"reply\"><layer3 protonum=\"10\" protoname=\"ipv6\"><src>2001:db8::2</src><dst>2001:db8::1</dst></layer3><layer4 protonum=\"58\" protoname=\"icmpv6\"></layer4></meta><meta direction=\"independent\"><timeout>499</timeout><mark>0</mark><use>1</use><id>1152175846</id><unreplied/></meta></flow>\n");
     }
 
+    /// Cut to 1023 bytes (checked with `nfct_snprintf_labels`).
+    #[test]
+    fn truncation() {
+        let o = PlainOpts {
+            labels: true,
+            ..PlainOpts::default()
+        };
+        let mut v = Vec::new();
+        let env = crate::format::plain::tests::LongLabels::new();
+        write_xml_flow(
+            &mut v,
+            &crate::format::plain::tests::labelled_flow(70),
+            EventKind::None,
+            &o,
+            &env,
+            None,
+        );
+        let s = String::from_utf8(v).unwrap();
+        assert_eq!(s.len(), 1024);
+        assert!(
+            s.ends_with("belname021</label><label>labelname022</l\n"),
+            "{s}"
+        );
+    }
+
     /// Checked against libnetfilter_conntrack 1.0.9 `nfct_snprintf`.
     #[test]
     fn library_cases() {

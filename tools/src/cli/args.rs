@@ -64,6 +64,8 @@ pub mod out {
     pub const KTMS: u32 = 1 << 4;
     pub const CL: u32 = 1 << 5;
     pub const SAVE: u32 = 1 << 6;
+    /// `-o json`: our extension (one JSON object per line).
+    pub const JSON: u32 = 1 << 7;
 }
 
 /// Event mask bits (`-e`).
@@ -279,7 +281,7 @@ fn tolower_eq_prefix(word: &str, param: &str) -> bool {
     let p = param.as_bytes();
     for (i, &c) in w.iter().enumerate() {
         match p.get(i) {
-            Some(&pc) if pc.to_ascii_lowercase() == c.to_ascii_lowercase() => {}
+            Some(&pc) if pc.eq_ignore_ascii_case(&c) => {}
             _ => return false,
         }
     }
@@ -310,6 +312,7 @@ const OUTPUT_PARAMS: &[(&str, u32)] = &[
     ("labels", out::CL),
     ("userspace", 0),
     ("save", out::SAVE),
+    ("json", out::JSON),
 ];
 
 /// `do_parse_parameter`: one word (of `len` bytes) against a table.
@@ -1130,8 +1133,9 @@ impl<'e> State<'e> {
                 },
                 _ => {}
             },
-            POpt::OrigVtag => t.sctp_vtag_orig = Some(atoi(&arg) as u32),
-            POpt::ReplVtag => t.sctp_vtag_repl = Some(atoi(&arg) as u32),
+            // The C tool applies htonl() before the library does it again.
+            POpt::OrigVtag => t.sctp_vtag_orig = Some((atoi(&arg) as u32).to_be()),
+            POpt::ReplVtag => t.sctp_vtag_repl = Some((atoi(&arg) as u32).to_be()),
             POpt::Role => {
                 if !arg.is_empty() && tolower_eq_prefix(&arg, "client") {
                     t.dccp_role = Some(0);

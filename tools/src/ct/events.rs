@@ -251,7 +251,7 @@ fn handle(
     if (c.family != AF_UNSPEC && c.family != g.family) || !filter::accept(c, f, flow) {
         return false;
     }
-    let save = c.output & out::SAVE != 0;
+    let save = c.output & (out::SAVE | out::JSON) != 0;
     let xml = c.output & out::XML != 0;
     if !save {
         let _ = p.xml_header(c, Site::Event);
@@ -261,7 +261,7 @@ fn handle(
         }
     }
     p.render(c, Site::Event, flow, kind, env);
-    if m.pid != 0 {
+    if m.pid != 0 && c.output & out::JSON == 0 {
         if p.line.last() == Some(&b'\n') {
             p.line.pop();
         }

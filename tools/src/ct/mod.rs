@@ -611,25 +611,21 @@ fn count(c: &Cmd, sess: &mut Session, p: &mut Printer) -> Result<u64, CliError> 
 
 fn stats(c: &Cmd, sess: &mut Session, p: &mut Printer) -> Result<u64, CliError> {
     let mut lines = Vec::new();
-    let r = sess.request(
-        Reply::Dump,
-        |w, s| request::ct_stats_cpu(w, s),
-        |m| {
-            if let Ok((g, attrs)) = m.nfgen() {
-                if let Ok(st) = parse_cpu_stats(g.res_id, attrs) {
-                    let mut l = format!("cpu={:<4}\t", st.cpu);
-                    for (i, v) in st.values.iter().enumerate() {
-                        if let Some(v) = v {
-                            l.push_str(&format!("{}={} ", CT_CPU_STAT_NAMES[i], v));
-                        }
+    let r = sess.request(Reply::Dump, request::ct_stats_cpu, |m| {
+        if let Ok((g, attrs)) = m.nfgen() {
+            if let Ok(st) = parse_cpu_stats(g.res_id, attrs) {
+                let mut l = format!("cpu={:<4}\t", st.cpu);
+                for (i, v) in st.values.iter().enumerate() {
+                    if let Some(v) = v {
+                        l.push_str(&format!("{}={} ", CT_CPU_STAT_NAMES[i], v));
                     }
-                    l.push('\n');
-                    lines.push(l);
                 }
+                l.push('\n');
+                lines.push(l);
             }
-            true
-        },
-    );
+        }
+        true
+    });
     if r.is_err() {
         return proc_stats(p);
     }

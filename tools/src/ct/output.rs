@@ -69,12 +69,21 @@ impl Printer {
                 (Site::Event, e) => e,
                 _ => EventKind::New,
             };
-            if format::write_save(&mut self.line, f, ev).is_err() {
-                let l3 = f.l3_family();
-                eprintln!("WARNING: unsupported l3proto {l3}, skipping.");
-                self.line.clear();
+            if let Err(e) = format::write_save(&mut self.line, f, ev) {
+                // The C tool still prints the partial line it built.
+                let _ = self.out.flush();
+                eprintln!("WARNING: {e}");
                 self.line.push(b'\n');
             }
+            return;
+        }
+        if o & out::JSON != 0 {
+            let ev = if site == Site::Event {
+                ev
+            } else {
+                EventKind::None
+            };
+            format::write_json(&mut self.line, f, ev, env);
             return;
         }
         let po = Self::opts(c, site);
@@ -94,7 +103,7 @@ impl Printer {
     /// prints one (dump, get and events).
     pub fn xml_header(&mut self, c: &Cmd, site: Site) -> io::Result<()> {
         if c.output & out::XML != 0
-            && c.output & out::SAVE == 0
+            && c.output & (out::SAVE | out::JSON) == 0
             && matches!(site, Site::Dump | Site::Event)
             && !self.xml_open
         {

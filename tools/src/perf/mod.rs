@@ -1,0 +1,2 @@
+//! Load generation and measurement used by `ctperf`.
+pub mod fill;
