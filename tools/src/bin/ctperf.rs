@@ -3,13 +3,14 @@
 //! Subcommands so far:
 //!   ctperf fill [-n N] [--rate R] [--batch B] [--timeout T] [--udp] [--delete] [--start I]
 //!   ctperf dump        raw dump of the table, parsing nothing (benchmark floor)
+//!   ctperf cachemem [-n N]  RSS per flow of the daemon's flow cache (N synthetic TCP flows)
 //! Both print one JSON object on stdout.
 
 use ct_tools::perf::fill::{fill, raw_dump, FillSpec};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: ctperf fill [-n N] [--rate R] [--batch B] [--timeout T] [--udp] [--delete] [--start I]\n       ctperf dump"
+        "usage: ctperf fill [-n N] [--rate R] [--batch B] [--timeout T] [--udp] [--delete] [--start I]\n       ctperf dump\n       ctperf cachemem [-n N]"
     );
     std::process::exit(2)
 }
@@ -50,6 +51,17 @@ fn main() {
                     std::process::exit(1)
                 }
             }
+        }
+        Some("cachemem") => {
+            let mut n = 1_000_000u64;
+            while let Some(a) = args.next() {
+                match a.as_str() {
+                    "-n" => n = num(args.next()),
+                    _ => usage(),
+                }
+            }
+            let (per, total) = ct_tools::perf::fill::cache_memory(n);
+            println!("{{\"op\":\"cachemem\",\"n\":{n},\"bytes_per_flow\":{per:.1},\"rss_delta_bytes\":{total}}}");
         }
         Some("dump") => match raw_dump() {
             Ok((m, b, s)) => println!(

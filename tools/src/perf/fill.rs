@@ -195,3 +195,38 @@ pub fn raw_dump() -> std::io::Result<(u64, u64, f64)> {
     }
     Ok((msgs, bytes, start.elapsed().as_secs_f64()))
 }
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|t| {
+            t.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+/// Fills a daemon cache (default HashSize/HashLimit scaled to `n`) with
+/// `n` synthetic flows as the kernel would dump them and returns (RSS
+/// bytes per flow, RSS delta).
+pub fn cache_memory(n: u64) -> (f64, u64) {
+    let before = rss_bytes();
+    let mut cache = ct_core::table::Cache::new(65536, n as usize);
+    for i in 0..n {
+        let mut f = synthetic(i, false, 3600);
+        f.mark = Some(0);
+        f.use_count = Some(1);
+        f.id = Some(i as u32);
+        if cache.replace(&f, 0, 0) {
+            continue;
+        }
+    }
+    let after = rss_bytes();
+    let total = after.saturating_sub(before);
+    assert_eq!(cache.len() as u64, n);
+    (total as f64 / n as f64, total)
+}

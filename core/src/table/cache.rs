@@ -1,0 +1,247 @@
+//! A flow cache: records in a chunked slab (fixed 64 Ki-record chunks, so
+//! growing never copies or doubles memory) and a `hashbrown::HashTable`
+//! of 4-byte slab indices hashed with ahash over the key. One owner
+//! thread; no locks. `HashLimit` bounds the number of objects (refusals
+//! are counted), and the counters are those `conntrackd -s cache` shows.
+//!
+//! Chosen over dashmap after measuring memory: a dashmap of key → record
+//! pays the hash table's power-of-two slack on the whole record (≈240 B
+//! per flow at 1M flows), this layout pays it on 4-byte indices only
+//! (see `perf/RESULTS.md`, bytes per cached flow).
+
+use hashbrown::HashTable;
+
+use super::record::{Addr, Key, Record};
+use crate::flow::Flow;
+
+const CHUNK: usize = 1 << 16;
+
+/// Life-cycle state of a cached object (FT-FW keeps DEAD objects until
+/// their deletion has been acknowledged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjState {
+    New,
+    Alive,
+    Dead,
+}
+
+/// One occupied slot.
+#[derive(Debug, Clone)]
+pub struct Entry<A: Addr> {
+    pub rec: Record<A>,
+    pub state: ObjState,
+    /// Resync generation the entry was last seen in.
+    pub gen: u8,
+}
+
+/// Counters of `-s cache` / `-s`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    pub created: u64,
+    pub create_failed: u64,
+    pub no_memory: u64,
+    pub no_space: u64,
+    pub updated: u64,
+    pub update_failed: u64,
+    pub update_not_found: u64,
+    pub destroyed: u64,
+    pub destroy_failed: u64,
+    pub destroy_not_found: u64,
+}
+
+/// The cache of one address family.
+pub struct FlowCache<A: Addr> {
+    chunks: Vec<Box<[Option<Entry<A>>]>>,
+    free: Vec<u32>,
+    next: u32,
+    index: HashTable<u32>,
+    hasher: ahash::RandomState,
+    limit: usize,
+    len: usize,
+    pub stats: CacheStats,
+}
+
+impl<A: Addr> FlowCache<A> {
+    /// A cache that refuses objects beyond `limit`; `buckets` pre-sizes
+    /// the index (`HashSize`).
+    pub fn new(buckets: usize, limit: usize) -> FlowCache<A> {
+        FlowCache {
+            chunks: Vec::new(),
+            free: Vec::new(),
+            next: 0,
+            index: HashTable::with_capacity(buckets.min(limit)),
+            hasher: ahash::RandomState::new(),
+            limit,
+            len: 0,
+            stats: CacheStats::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Objects allocated (including DEAD ones).
+    pub fn allocated(&self) -> usize {
+        self.len
+    }
+
+    fn slot(&self, i: u32) -> &Option<Entry<A>> {
+        &self.chunks[i as usize / CHUNK][i as usize % CHUNK]
+    }
+
+    fn slot_mut(&mut self, i: u32) -> &mut Option<Entry<A>> {
+        &mut self.chunks[i as usize / CHUNK][i as usize % CHUNK]
+    }
+
+    fn hash(&self, k: &Key<A>) -> u64 {
+        self.hasher.hash_one(k)
+    }
+
+    fn find(&self, k: &Key<A>) -> Option<u32> {
+        let h = self.hash(k);
+        self.index
+            .find(h, |&i| self.slot(i).as_ref().map(|e| &e.rec.key) == Some(k))
+            .copied()
+    }
+
+    /// The entry of a key.
+    pub fn get(&self, k: &Key<A>) -> Option<&Entry<A>> {
+        self.find(k).and_then(|i| self.slot(i).as_ref())
+    }
+
+    pub fn get_mut(&mut self, k: &Key<A>) -> Option<&mut Entry<A>> {
+        let i = self.find(k)?;
+        self.slot_mut(i).as_mut()
+    }
+
+    fn alloc(&mut self, e: Entry<A>) -> u32 {
+        if let Some(i) = self.free.pop() {
+            *self.slot_mut(i) = Some(e);
+            return i;
+        }
+        let i = self.next;
+        if i as usize / CHUNK >= self.chunks.len() {
+            let mut v = Vec::with_capacity(CHUNK);
+            v.resize_with(CHUNK, || None);
+            self.chunks.push(v.into_boxed_slice());
+        }
+        self.next += 1;
+        *self.slot_mut(i) = Some(e);
+        i
+    }
+
+    /// Inserts a new object (replacing an existing one with the same key).
+    /// Returns false when the cache is full (counted).
+    pub fn insert(&mut self, rec: Record<A>, state: ObjState, gen: u8) -> bool {
+        if let Some(i) = self.find(&rec.key) {
+            *self.slot_mut(i) = Some(Entry { rec, state, gen });
+            self.stats.created += 1;
+            return true;
+        }
+        if self.len >= self.limit {
+            self.stats.create_failed += 1;
+            self.stats.no_space += 1;
+            return false;
+        }
+        let h = self.hash(&rec.key);
+        let i = self.alloc(Entry { rec, state, gen });
+        let Self {
+            index,
+            chunks,
+            hasher,
+            ..
+        } = self;
+        index.insert_unique(h, i, |&j| {
+            let e = chunks[j as usize / CHUNK][j as usize % CHUNK]
+                .as_ref()
+                .expect("indexed slot is occupied");
+            hasher.hash_one(&e.rec.key)
+        });
+        self.len += 1;
+        self.stats.created += 1;
+        true
+    }
+
+    /// Updates the object of `f`'s key in place (creating it when missing
+    /// or DEAD, as conntrackd does). Returns the resulting state, or None
+    /// when it had to be created and the cache is full.
+    pub fn upsert(&mut self, f: &Flow, now: u32, gen: u8) -> Option<ObjState> {
+        let key = Key::<A>::of(f)?;
+        match self.get_mut(&key) {
+            Some(e) if e.state != ObjState::Dead => {
+                e.rec.update_from(f, now);
+                e.state = ObjState::Alive;
+                e.gen = gen;
+                self.stats.updated += 1;
+                Some(ObjState::Alive)
+            }
+            _ => {
+                let rec = Record::from_flow(f, now)?;
+                self.insert(rec, ObjState::New, gen)
+                    .then_some(ObjState::New)
+            }
+        }
+    }
+
+    /// Removes an object. Returns it when it was there.
+    pub fn remove(&mut self, k: &Key<A>) -> Option<Entry<A>> {
+        let h = self.hash(k);
+        let Self { index, chunks, .. } = self;
+        let found = index.find_entry(h, |&i| {
+            chunks[i as usize / CHUNK][i as usize % CHUNK]
+                .as_ref()
+                .map(|e| &e.rec.key)
+                == Some(k)
+        });
+        match found {
+            Ok(occ) => {
+                let (i, _) = occ.remove();
+                let e = self.slot_mut(i).take();
+                self.free.push(i);
+                self.len -= 1;
+                self.stats.destroyed += 1;
+                e
+            }
+            Err(_) => {
+                self.stats.destroy_failed += 1;
+                self.stats.destroy_not_found += 1;
+                None
+            }
+        }
+    }
+
+    /// Visits every entry (slab order).
+    pub fn for_each(&self, mut f: impl FnMut(&Entry<A>)) {
+        for c in &self.chunks {
+            for e in c.iter().flatten() {
+                f(e);
+            }
+        }
+    }
+
+    /// Keys of entries whose generation differs from `gen` (not seen by
+    /// the last resync dump).
+    pub fn stale(&self, gen: u8) -> Vec<Key<A>> {
+        let mut v = Vec::new();
+        self.for_each(|e| {
+            if e.gen != gen {
+                v.push(e.rec.key);
+            }
+        });
+        v
+    }
+
+    /// Drops every object.
+    pub fn clear(&mut self) {
+        self.chunks.clear();
+        self.free.clear();
+        self.next = 0;
+        self.index.clear();
+        self.len = 0;
+    }
+}

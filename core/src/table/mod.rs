@@ -1,0 +1,109 @@
+//! The daemon's flow tables: compact per-family records ([`record`]) in a
+//! slab-backed hash index ([`cache`]), and [`Cache`], which routes a
+//! [`Flow`] to the IPv4 or IPv6 table.
+
+pub mod cache;
+pub mod record;
+
+pub use cache::{CacheStats, Entry, FlowCache, ObjState};
+pub use record::{Addr, Extra, Key, Record, Reply};
+
+use crate::flow::{Flow, AF_INET6};
+
+/// An internal or external cache: one table per address family.
+pub struct Cache {
+    pub v4: FlowCache<[u8; 4]>,
+    pub v6: FlowCache<[u8; 16]>,
+}
+
+impl Cache {
+    /// `buckets` = HashSize, `limit` = HashLimit (shared by both families).
+    pub fn new(buckets: usize, limit: usize) -> Cache {
+        Cache {
+            v4: FlowCache::new(buckets, limit),
+            v6: FlowCache::new(buckets / 4, limit),
+        }
+    }
+
+    fn is_v6(f: &Flow) -> bool {
+        f.l3_family() == AF_INET6
+    }
+
+    pub fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Insert-or-update (see [`FlowCache::upsert`]).
+    pub fn upsert(&mut self, f: &Flow, now: u32, gen: u8) -> Option<ObjState> {
+        if Self::is_v6(f) {
+            self.v6.upsert(f, now, gen)
+        } else {
+            self.v4.upsert(f, now, gen)
+        }
+    }
+
+    /// Replaces any object with `f` (a NEW event or a CT_NEW message).
+    pub fn replace(&mut self, f: &Flow, now: u32, gen: u8) -> bool {
+        if Self::is_v6(f) {
+            Record::from_flow(f, now).is_some_and(|r| self.v6.insert(r, ObjState::New, gen))
+        } else {
+            Record::from_flow(f, now).is_some_and(|r| self.v4.insert(r, ObjState::New, gen))
+        }
+    }
+
+    /// Removes the object of `f`'s original tuple; returns it as a flow.
+    pub fn remove(&mut self, f: &Flow) -> Option<Flow> {
+        if Self::is_v6(f) {
+            let k = Key::of(f)?;
+            self.v6.remove(&k).map(|e| e.rec.to_flow())
+        } else {
+            let k = Key::of(f)?;
+            self.v4.remove(&k).map(|e| e.rec.to_flow())
+        }
+    }
+
+    /// The cached flow of `f`'s key.
+    pub fn get(&self, f: &Flow) -> Option<(Flow, ObjState, u32)> {
+        if Self::is_v6(f) {
+            let e = self.v6.get(&Key::of(f)?)?;
+            Some((e.rec.to_flow(), e.state, e.rec.created))
+        } else {
+            let e = self.v4.get(&Key::of(f)?)?;
+            Some((e.rec.to_flow(), e.state, e.rec.created))
+        }
+    }
+
+    /// Visits every object as (flow, state, created).
+    pub fn for_each(&self, mut cb: impl FnMut(Flow, ObjState, u32)) {
+        self.v4
+            .for_each(|e| cb(e.rec.to_flow(), e.state, e.rec.created));
+        self.v6
+            .for_each(|e| cb(e.rec.to_flow(), e.state, e.rec.created));
+    }
+
+    pub fn clear(&mut self) {
+        self.v4.clear();
+        self.v6.clear();
+    }
+
+    /// Summed counters of both families.
+    pub fn stats(&self) -> CacheStats {
+        let (a, b) = (self.v4.stats, self.v6.stats);
+        CacheStats {
+            created: a.created + b.created,
+            create_failed: a.create_failed + b.create_failed,
+            no_memory: a.no_memory + b.no_memory,
+            no_space: a.no_space + b.no_space,
+            updated: a.updated + b.updated,
+            update_failed: a.update_failed + b.update_failed,
+            update_not_found: a.update_not_found + b.update_not_found,
+            destroyed: a.destroyed + b.destroyed,
+            destroy_failed: a.destroy_failed + b.destroy_failed,
+            destroy_not_found: a.destroy_not_found + b.destroy_not_found,
+        }
+    }
+}
