@@ -7,3 +7,4 @@ pub mod flow;
 pub mod format;
 pub mod netlink;
 pub mod proto;
+pub mod table;
