@@ -1,0 +1,184 @@
+//! The text blocks of `conntrackd -s ...`, byte for byte as 1.4.7 prints
+//! them (fixed-width right-aligned numbers and TABs), so that scripts that
+//! parse them keep working.
+
+use std::fmt::Write;
+
+use crate::table::CacheStats;
+
+/// `-s` / `-s ct` block of one cache (`internal`, `external`, `stats`).
+pub fn cache_block(out: &mut String, name: &str, active: u64, s: &CacheStats) {
+    let _ = write!(
+        out,
+        "cache {name}:\ncurrent active connections:\t{active:>12}\n\
+connections created:\t\t{:>12}\tfailed:\t{:>12}\n\
+connections updated:\t\t{:>12}\tfailed:\t{:>12}\n\
+connections destroyed:\t\t{:>12}\tfailed:\t{:>12}\n\n",
+        s.created as u32,
+        s.create_failed as u32,
+        s.updated as u32,
+        s.update_failed as u32,
+        s.destroyed as u32,
+        s.destroy_failed as u32,
+    );
+}
+
+/// `-s cache` block of one cache.
+pub fn cache_ext_block(
+    out: &mut String,
+    name: &str,
+    objects: u64,
+    active: u64,
+    total: u64,
+    s: &CacheStats,
+) {
+    let _ = write!(
+        out,
+        "cache:{name}\tactive objects:\t\t{objects:>12}\n\
+\tactive/total entries:\t\t{active:>12}/{total:>12}\n\
+\tcreation OK/failed:\t\t{:>12}/{:>12}\n\
+\t\tno memory available:\t{:>12}\n\
+\t\tno space left in cache:\t{:>12}\n\
+\tupdate OK/failed:\t\t{:>12}/{:>12}\n\
+\t\tentry not found:\t{:>12}\n\
+\tdeletion created/failed:\t{:>12}/{:>12}\n\
+\t\tentry not found:\t{:>12}\n\n",
+        s.created as u32,
+        s.create_failed as u32,
+        s.no_memory as u32,
+        s.no_space as u32,
+        s.updated as u32,
+        s.update_failed as u32,
+        s.update_not_found as u32,
+        s.destroyed as u32,
+        s.destroy_failed as u32,
+        s.destroy_not_found as u32,
+    );
+}
+
+/// `traffic processed:` block.
+pub fn traffic_block(out: &mut String, bytes: u64, packets: u64) {
+    let _ = write!(
+        out,
+        "traffic processed:\n{bytes:>20} Bytes      {packets:>20} Pckts\n\n"
+    );
+}
+
+/// Counters of `-s runtime`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    pub uptime_secs: u64,
+    pub events_received: u64,
+    pub events_filtered: u64,
+    pub events_unknown: u64,
+    pub catch_failed: u64,
+    pub dump_unknown: u64,
+    pub overrun: u64,
+    pub flush_kernel: u64,
+    pub resync_kernel: u64,
+    pub buffer_size: u64,
+    pub child_failed: u64,
+    pub child_segfault: u64,
+    pub child_termsig: u64,
+    pub select_failed: u64,
+    pub wait_failed: u64,
+    pub local_read_failed: u64,
+    pub local_unknown: u64,
+}
+
+/// The uptime text: `[N day[s] ]` then `H h M min` or `M min`.
+pub fn uptime(secs: u64) -> String {
+    let days = secs / 86400;
+    let hours = (secs / 3600) % 24;
+    let mins = (secs / 60) % 60;
+    let mut s = String::new();
+    if days > 0 {
+        let _ = write!(s, "{days} {} ", if days == 1 { "day" } else { "days" });
+    }
+    if hours > 0 {
+        let _ = write!(s, "{hours} h {mins} min");
+    } else {
+        let _ = write!(s, "{mins} min");
+    }
+    s
+}
+
+/// `-s runtime`.
+pub fn runtime_block(out: &mut String, r: &RuntimeStats) {
+    let _ = write!(
+        out,
+        "daemon uptime: {}\n\nnetlink stats:\n\
+\tevents received:\t{:>20}\n\
+\tevents filtered:\t{:>20}\n\
+\tevents unknown type:\t\t{:>12}\n\
+\tcatch event failed:\t\t{:>12}\n\
+\tdump unknown type:\t\t{:>12}\n\
+\tnetlink overrun:\t\t{:>12}\n\
+\tflush kernel table:\t\t{:>12}\n\
+\tresync with kernel table:\t{:>12}\n\
+\tcurrent buffer size (in bytes):\t{:>12}\n\n\
+runtime stats:\n\
+\tchild process failed:\t\t{:>12}\n\
+\t\tchild process segfault:\t{:>12}\n\
+\t\tchild process termsig:\t{:>12}\n\
+\tselect failed:\t\t\t{:>12}\n\
+\twait failed:\t\t\t{:>12}\n\
+\tlocal read failed:\t\t{:>12}\n\
+\tlocal unknown request:\t\t{:>12}\n\n",
+        uptime(r.uptime_secs),
+        r.events_received,
+        r.events_filtered,
+        r.events_unknown as u32,
+        r.catch_failed as u32,
+        r.dump_unknown as u32,
+        r.overrun as u32,
+        r.flush_kernel as u32,
+        r.resync_kernel as u32,
+        r.buffer_size as u32,
+        r.child_failed as u32,
+        r.child_segfault as u32,
+        r.child_termsig as u32,
+        r.select_failed as u32,
+        r.wait_failed as u32,
+        r.local_read_failed as u32,
+        r.local_unknown as u32,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uptime_text() {
+        assert_eq!(uptime(0), "0 min");
+        assert_eq!(uptime(3600 * 26 + 300), "1 day 2 h 5 min");
+        assert_eq!(uptime(86400 * 3), "3 days 0 min");
+    }
+
+    #[test]
+    fn traffic_layout() {
+        let mut s = String::new();
+        traffic_block(&mut s, 0, 0);
+        assert_eq!(
+            s,
+            "traffic processed:\n                   0 Bytes                         0 Pckts\n\n"
+        );
+    }
+
+    #[test]
+    fn cache_layout() {
+        let mut s = String::new();
+        cache_block(
+            &mut s,
+            "internal",
+            10,
+            &CacheStats {
+                created: 10,
+                ..Default::default()
+            },
+        );
+        assert!(s.starts_with("cache internal:\ncurrent active connections:\t          10\n"));
+        assert!(s.contains("connections created:\t\t          10\tfailed:\t           0\n"));
+    }
+}
