@@ -40,19 +40,24 @@
 //! ! ARGS                       invocation that (may) modify the table: runs in a fresh pair of
 //!                              namespaces (setup replayed), then the resulting tables are dumped
 //!                              with the REFERENCE tool (-L -o extended, -L expect, -L dying)
-//!                              and compared too
+//!                              and compared too (skipped when both sides exit 2: rejected command
+//!                              lines touch nothing). A pair whose tables are still as set up is
+//!                              reused by the next `!` / `{ }` unit of the group.
 //! {                            a sequence on one fresh pair: each line inside is an invocation
 //!   ! ARGS                     (`!` = also compare the table afterwards); the state carries over
 //!   ARGS                       from line to line
 //! }
 //! & ARGS                       event case (fresh pair): start `BIN ARGS` (normally -E ...) in the
 //! > ARGS                       background, run every following `> ARGS` line with the REFERENCE
-//! > ARGS                       tool in the same namespace, then SIGINT the listener and compare
+//! >@sh SCRIPT                  tool (or `>@sh` line with bash) in the same namespace, one after
+//!                              the other, then SIGINT the listener and compare its output
 //! ```
 //!
 //! Invocation lines: `[!] [%modifier ...] ARGS [<<TAG | <<PREV [SED-SCRIPT]]`
 //! * ARGS are split like a shell would (blanks; '...' literal; "..." with \" \\ escapes;
-//!   backslash escapes one character; `''` is an empty argument). The binary is prepended.
+//!   backslash escapes one character; `''` is an empty argument). Both binaries are started as
+//!   plain `conntrack` (a PATH entry holding a symlink), so `argv[0]`, which 1.4.7 prints in
+//!   its usage text, is the same on both sides.
 //! * `<<TAG`: the following lines up to a line equal to TAG are the standard input (each line
 //!   ends with \n). If an argument is `@FILE@`, the text is instead written to a temporary file
 //!   whose path replaces `@FILE@` (for `-R file`).
@@ -63,6 +68,9 @@
 //!   unless the command contains -h/--help/-E/--event/-S/--stats/-V/--version or no argument at
 //!   all. `%timeout=S` per-command time limit (default 10 s). `%nonl` drops the final newline of a
 //!   heredoc. `%settle=MS` (event cases) waiting time around the triggers (default 300).
+//!
+//! Setup commands and event triggers run pinned to CPU 0 (`taskset`), so that the per-CPU
+//! counters printed by `-S` are the same in both namespaces.
 //!
 //! # Normalisation (applied identically to both sides, nothing else is forgiven)
 //! * the version banner `conntrack v[0-9.]+ \([^)]*\)` → `conntrack vX (X)`;
@@ -136,9 +144,15 @@ enum SetupStep {
 }
 
 #[derive(Clone, Debug)]
+enum Trigger {
+    Ct(Vec<String>),
+    Sh(String),
+}
+
+#[derive(Clone, Debug)]
 struct EventCase {
     listener: Step,
-    triggers: Vec<(usize, Vec<String>)>,
+    triggers: Vec<(usize, Trigger)>,
 }
 
 #[derive(Clone, Debug)]
@@ -341,13 +355,16 @@ fn parse_file(path: &Path) -> Result<Vec<Group>, String> {
             let mut triggers = Vec::new();
             while i < lines.len() {
                 let t = lines[i].trim_start();
-                if let Some(targs) = t.strip_prefix('>') {
+                if let Some(script) = t.strip_prefix(">@sh ") {
+                    triggers.push((i + 1, Trigger::Sh(script.trim().to_string())));
+                    i += 1;
+                } else if let Some(targs) = t.strip_prefix('>') {
                     let args = split_words(targs)
                         .map_err(|e| err(i + 1, &e))?
                         .into_iter()
                         .map(|w| w.0)
                         .collect();
-                    triggers.push((i + 1, args));
+                    triggers.push((i + 1, Trigger::Ct(args)));
                     i += 1;
                 } else if t.starts_with('#') {
                     i += 1;
@@ -638,10 +655,7 @@ fn normalize_line(line: &str) -> NLine {
     for (i, (sep, tok)) in toks.iter().enumerate() {
         let mut t = tok.clone();
         let mut drop = false;
-        if Some(i) == timeout_idx {
-            vals.push(tok.parse().unwrap_or(0));
-            t = "T".into();
-        } else if prev == "-t" && is_digits(tok) {
+        if Some(i) == timeout_idx || (prev == "-t" && is_digits(tok)) {
             vals.push(tok.parse().unwrap_or(0));
             t = "T".into();
         } else if let Some(v) = tok.strip_prefix("delta-time=") {
@@ -835,7 +849,9 @@ fn compare(reference: &RunOutput, ours: &RunOutput, sort_stdout: bool) -> Option
 
 struct Ctx {
     reference: String,
-    ours: String,
+    /// PATH values that resolve `conntrack` to the reference / our binary
+    ref_path: String,
+    ours_path: String,
     cases_dir: PathBuf,
     tmp: PathBuf,
     only: Option<String>,
@@ -853,7 +869,10 @@ struct GroupResult {
 
 struct Side {
     ns: NetNs,
-    bin: String,
+    /// `PATH` whose first directory holds `conntrack` (a symlink to this side's binary): both
+    /// binaries are started as plain `conntrack`, so `argv[0]` (printed in the usage text) is
+    /// the same on both sides.
+    path: String,
     prev_stdout: Vec<u8>,
 }
 
@@ -953,12 +972,12 @@ fn make_pair(ctx: &Ctx, g: &Group, gi: usize) -> Result<Pair, String> {
     Ok(Pair {
         r: Side {
             ns: r,
-            bin: ctx.reference.clone(),
+            path: ctx.ref_path.clone(),
             prev_stdout: Vec::new(),
         },
         o: Side {
             ns: o,
-            bin: ctx.ours.clone(),
+            path: ctx.ours_path.clone(),
             prev_stdout: Vec::new(),
         },
     })
@@ -1003,9 +1022,14 @@ fn run_step(ctx: &Ctx, side: &mut Side, step: &Step, gi: usize) -> RunOutput {
             *a = a.replace("@FILE@", &fs);
         }
     }
-    let mut argv = vec![side.bin.as_str()];
+    let mut argv = vec!["conntrack"];
     argv.extend(args.iter().map(|a| a.as_str()));
-    let out = side.ns.run(&argv, stdin.as_deref(), step.timeout);
+    let out = side.ns.run_env(
+        &argv,
+        stdin.as_deref(),
+        step.timeout,
+        &[("PATH", &side.path)],
+    );
     side.prev_stdout = out.stdout.clone();
     out
 }
@@ -1061,6 +1085,7 @@ fn normalize_state(out: &RunOutput) -> RunOutput {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn record(
     ctx: &Ctx,
     res: &mut GroupResult,
@@ -1144,6 +1169,11 @@ fn same_lines(a: &[NLine], b: &[NLine]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| lines_eq(x, y))
 }
 
+/// Same entries, ticking values (timeouts) ignored.
+fn same_keys(a: &[NLine], b: &[NLine]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.key == y.key)
+}
+
 /// A pair of namespaces whose tables are still exactly as the group's setup left them;
 /// reused by the next `!`/`{}` unit instead of building a new pair.
 struct Spare {
@@ -1158,13 +1188,18 @@ fn run_fresh(
     steps: &[Step],
     res: &mut GroupResult,
     spare: &mut Option<Spare>,
+    pristine_cache: &mut Option<Vec<NLine>>,
 ) {
     let labels = g.connlabel.is_some();
     let (mut pair, pristine) = match spare.take() {
         Some(s) => (s.pair, s.pristine),
         None => match make_pair(ctx, g, gi) {
             Ok(p) => {
-                let pristine = state_lines(&state_dump(ctx, &p.r, labels));
+                // the table right after the setup is the same for every pair of the group
+                // (timeouts aside), so it is dumped once per group
+                let pristine = pristine_cache
+                    .get_or_insert_with(|| state_lines(&state_dump(ctx, &p.r, labels)))
+                    .clone();
                 (p, pristine)
             }
             Err(e) => return error(res, g, &e),
@@ -1217,7 +1252,8 @@ fn run_fresh(
             state_dump(ctx, &pair.o, labels),
         ),
     };
-    if same_lines(&state_lines(&rs), &pristine) && same_lines(&state_lines(&os), &pristine) {
+    let (rl, ol) = (state_lines(&rs), state_lines(&os));
+    if same_lines(&rl, &ol) && same_keys(&rl, &pristine) && same_keys(&ol, &pristine) {
         *spare = Some(Spare { pair, pristine });
     }
 }
@@ -1229,29 +1265,45 @@ fn run_event(ctx: &Ctx, g: &Group, gi: usize, ev: &EventCase, res: &mut GroupRes
     };
     let step = &ev.listener;
     let spawn = |side: &Side| {
-        let mut argv = vec![side.bin.as_str()];
+        let mut argv = vec!["conntrack"];
         argv.extend(step.args.iter().map(|a| a.as_str()));
-        side.ns.spawn(&argv, None)
+        side.ns.spawn_env(&argv, None, &[("PATH", &side.path)])
     };
     let (lr, lo) = match (spawn(&pair.r), spawn(&pair.o)) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return error(res, g, &e),
     };
     thread::sleep(step.settle);
-    for (line, args) in &ev.triggers {
-        let mut argv = vec![ctx.reference.as_str()];
-        argv.extend(args.iter().map(|a| a.as_str()));
-        let a = pair.r.ns.run(&argv, None, DEFAULT_TIMEOUT);
-        let b = pair.o.ns.run(&argv, None, DEFAULT_TIMEOUT);
+    let cases = ctx.cases_dir.to_string_lossy().into_owned();
+    let envs = [
+        ("CT_REF", ctx.reference.as_str()),
+        ("CASES", cases.as_str()),
+    ];
+    for (line, trig) in &ev.triggers {
+        let (a, b, what) = match trig {
+            Trigger::Ct(args) => {
+                let mut argv = vec!["taskset", "-c", "0", ctx.reference.as_str()];
+                argv.extend(args.iter().map(|a| a.as_str()));
+                (
+                    pair.r.ns.run(&argv, None, DEFAULT_TIMEOUT),
+                    pair.o.ns.run(&argv, None, DEFAULT_TIMEOUT),
+                    args.join(" "),
+                )
+            }
+            Trigger::Sh(script) => (
+                pair.r.ns.sh(script, &envs, DEFAULT_TIMEOUT),
+                pair.o.ns.sh(script, &envs, DEFAULT_TIMEOUT),
+                script.clone(),
+            ),
+        };
         if a.status != b.status {
             error(
                 res,
                 g,
                 &format!(
-                    "line {line}: trigger `{}' behaved differently in the two namespaces ({} / {})",
-                    args.join(" "),
-                    a.status,
-                    b.status
+                    "line {line}: trigger `{what}' behaved differently in the two namespaces \
+                     ({} / {})",
+                    a.status, b.status
                 ),
             );
         }
@@ -1277,6 +1329,7 @@ fn run_group(ctx: &Ctx, g: &Group, gi: usize) -> GroupResult {
     let mut res = GroupResult::default();
     let mut shared: Option<Pair> = None;
     let mut spare: Option<Spare> = None;
+    let mut pristine_cache: Option<Vec<NLine>> = None;
     for u in &g.units {
         if !unit_selected(ctx, g, u) {
             continue;
@@ -1301,7 +1354,9 @@ fn run_group(ctx: &Ctx, g: &Group, gi: usize) -> GroupResult {
                 };
                 record(ctx, &mut res, g, step, "", &r, &o, sort);
             }
-            Unit::Fresh(steps) => run_fresh(ctx, g, gi, steps, &mut res, &mut spare),
+            Unit::Fresh(steps) => {
+                run_fresh(ctx, g, gi, steps, &mut res, &mut spare, &mut pristine_cache)
+            }
             Unit::Event(ev) => run_event(ctx, g, gi, ev, &mut res),
         }
     }
@@ -1406,9 +1461,21 @@ fn differential() {
         h.finish() as u32
     ));
     std::fs::create_dir_all(&tmp).expect("temp dir");
+    let path_for = |name: &str, bin: &str| {
+        let dir = tmp.join(name);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let target = std::fs::canonicalize(bin).unwrap_or_else(|_| PathBuf::from(bin));
+        std::os::unix::fs::symlink(&target, dir.join("conntrack")).expect("symlink");
+        format!(
+            "{}:{}",
+            dir.display(),
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into())
+        )
+    };
     let ctx = Ctx {
+        ref_path: path_for("ref-bin", &reference),
+        ours_path: path_for("ours-bin", &ours),
         reference,
-        ours: ours.clone(),
         cases_dir,
         tmp: tmp.clone(),
         only: std::env::var("CT_DIFF_ONLY").ok().filter(|s| !s.is_empty()),

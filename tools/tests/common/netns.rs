@@ -296,6 +296,21 @@ impl NetNs {
         }
     }
 
+    /// Like [`NetNs::run`] with extra environment variables for the command (e.g. a `PATH` that
+    /// makes `argv[0]` resolve to a particular binary).
+    pub fn run_env(
+        &self,
+        argv: &[&str],
+        stdin: Option<&[u8]>,
+        timeout: Duration,
+        envs: &[(&str, &str)],
+    ) -> RunOutput {
+        match self.spawn_env(argv, stdin, envs) {
+            Ok(s) => s.finish(timeout),
+            Err(e) => RunOutput::spawn_error(e),
+        }
+    }
+
     /// Runs a shell script (`bash -c`) inside the namespace.
     pub fn sh(&self, script: &str, envs: &[(&str, &str)], timeout: Duration) -> RunOutput {
         let mut c = self.command(&["bash", "-c", script]);
@@ -311,6 +326,20 @@ impl NetNs {
     /// Starts `argv` in the background (e.g. `conntrack -E`); see [`Spawned`].
     pub fn spawn(&self, argv: &[&str], stdin: Option<&[u8]>) -> Result<Spawned, String> {
         Spawned::start(self.command(argv), stdin)
+    }
+
+    /// [`NetNs::spawn`] with extra environment variables.
+    pub fn spawn_env(
+        &self,
+        argv: &[&str],
+        stdin: Option<&[u8]>,
+        envs: &[(&str, &str)],
+    ) -> Result<Spawned, String> {
+        let mut c = self.command(argv);
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        Spawned::start(c, stdin)
     }
 
     /// Pids of the processes currently inside the namespace.
