@@ -1,7 +1,15 @@
-//! `ct-ring`: the I/O driver. For now it holds the netlink socket on
-//! plain syscalls (`recv`, `recvmmsg`, `send`) that the `conntrack` tool
-//! uses; the io_uring reactor (multishot receive with provided buffer
-//! rings) and the UDP/multicast/TCP channels come with the daemon.
+//! `ct-ring`: the I/O driver. [`reactor`] is the per-thread event loop
+//! of the daemon (io_uring with a plain-syscall fallback: multishot
+//! receive from provided buffer rings, batched sends, timers, cross-thread
+//! wake); [`netlink`] is the netlink socket on plain syscalls that the
+//! `conntrack` tool uses and that the daemon hands to the reactor.
 //! It knows nothing of flows or sync messages.
 
 pub mod netlink;
+pub mod reactor;
+pub mod sockopt;
+
+pub use reactor::{
+    Backend, BackendChoice, Config, Ctx, Errno, Event, Reactor, SendError, SockError, SockId,
+    SockKind, SockOpts, SockStats, TimerId, Waker, BACKEND_ENV,
+};

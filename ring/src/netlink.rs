@@ -5,7 +5,7 @@
 //! [`RecvError::Overrun`] so that a listener can count it and go on.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// `NETLINK_NETFILTER`.
 pub const NETLINK_NETFILTER: i32 = 12;
@@ -257,6 +257,20 @@ impl NlSocket {
 impl AsRawFd for NlSocket {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+}
+
+impl AsFd for NlSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Hands the socket to a [`Reactor`](crate::reactor::Reactor)
+/// (`reactor.register(sock, SockOpts::netlink())`).
+impl From<NlSocket> for OwnedFd {
+    fn from(s: NlSocket) -> OwnedFd {
+        s.fd
     }
 }
 
