@@ -3,6 +3,7 @@
 //! formats of `conntrack`. Nothing here opens a socket, reads a clock or
 //! spawns a thread: everything is testable in-process.
 
+pub mod config;
 pub mod ctl;
 pub mod flow;
 pub mod format;

@@ -500,11 +500,36 @@ ExpectTimeout 300 } } }\n",
             format!("Stats {{ LogFile {} }}\n", long(257)).into_bytes(),
         ),
     ];
+    let nested = |pre: &str, n: usize, inner: &str| {
+        format!(
+            "{pre}\nHelper {{{}{inner}{} }}\n",
+            " Type ftp inet tcp {".repeat(n),
+            " }".repeat(n)
+        )
+        .into_bytes()
+    };
+    let owned2: Vec<(String, Vec<u8>)> = vec![
+        ("nested 1665".into(), nested("", 1665, "")),
+        ("nested 1666".into(), nested("", 1666, "")),
+        (
+            "nested 1666 after General".into(),
+            nested("General { }", 1666, ""),
+        ),
+        (
+            "nested 1665 with policy".into(),
+            nested("", 1665, " Policy ftp { ExpectMax 1 } QueueNum 5"),
+        ),
+        (
+            "nested 1664 with policy".into(),
+            nested("", 1664, " Policy ftp { ExpectMax 1 } QueueNum 5 Setup on"),
+        ),
+    ];
     let mut all: Vec<(String, Vec<u8>)> = v
         .drain(..)
         .map(|(n, t)| (n.to_string(), t.to_vec()))
         .collect();
     all.extend(owned);
+    all.extend(owned2);
     // the golden fixtures of ct-core
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/fixtures/config");
     if let Ok(rd) = std::fs::read_dir(&dir) {

@@ -160,7 +160,7 @@ impl<A: Addr> FlowCache<A> {
             let e = chunks[j as usize / CHUNK][j as usize % CHUNK]
                 .as_ref()
                 .expect("indexed slot is occupied");
-            hasher.hash_one(&e.rec.key)
+            hasher.hash_one(e.rec.key)
         });
         self.len += 1;
         self.stats.created += 1;

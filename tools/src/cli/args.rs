@@ -616,7 +616,17 @@ struct State<'e> {
     l4flags: u32,
     status: u32,
     status_mask: u32,
-    labels: Vec<(String, bool)>,
+    labelmap_tried: bool,
+}
+
+/// The value a protocol handler's C option table gives option `bit`:
+/// SCTP and DCCP number their options 1, 2, ...; the others use the
+/// characters '1', '2', ...
+fn option_code(h: &ProtoDef, bit: usize) -> i32 {
+    match h.kind {
+        Kind::Sctp | Kind::Dccp => bit as i32 + 1,
+        _ => '1' as i32 + bit as i32,
+    }
 }
 
 /// Parses a command line (`argv[0]` included) as `do_parse` does.
@@ -652,7 +662,7 @@ pub fn parse(argv: Vec<String>, err: &mut dyn Write) -> Result<Cmd, CliError> {
         l4flags: 0,
         status: 0,
         status_mask: 0,
-        labels: Vec::new(),
+        labelmap_tried: false,
     };
     let mut g = Getopt::new(argv, GETOPT_STR);
     let mut longopts: Vec<LongOpt> = ORIGINAL_OPTS.to_vec();
@@ -692,6 +702,48 @@ fn optional_arg(g: &mut Getopt, attached: &Option<String>) -> Option<String> {
 }
 
 impl<'e> State<'e> {
+    /// `labelmap_init`: loads `connlabel.conf` once, reporting a failure
+    /// as `perror` does.
+    fn load_labelmap(&mut self) {
+        if self.labelmap_tried {
+            return;
+        }
+        self.labelmap_tried = true;
+        match LabelMap::load_default() {
+            Ok(m) => self.c.labelmap = Some(m),
+            Err(e) => {
+                let _ = writeln!(self.err, "nfct_labelmap_new: {e}");
+            }
+        }
+    }
+
+    /// Resolves a comma list of label names into the filter (`-l`) or the
+    /// modification (`--label-add/--label-del`) bitmap.
+    fn add_labels(&mut self, names: &str, modify: bool) -> Result<(), CliError> {
+        let mut bits = Vec::new();
+        for n in names.split(',') {
+            match self.c.labelmap.as_ref().and_then(|m| m.bit(n)) {
+                Some(b) => bits.push(b),
+                None => return Err(CliError::param(format!("unknown label '{n}'"))),
+            }
+        }
+        let max = bits.iter().copied().max().unwrap_or(0) as usize;
+        let mut l = Labels::zeroed((max / 32 + 1) * 4);
+        for b in bits {
+            l.set(b as usize, true);
+        }
+        let slot = if modify {
+            &mut self.c.label_modify
+        } else {
+            &mut self.c.label
+        };
+        *slot = Some(match slot.take() {
+            None => l,
+            Some(old) => merge_labels(old, l),
+        });
+        Ok(())
+    }
+
     fn add_command(&mut self, bit: usize) -> Result<(), CliError> {
         if self.c.command != 0 {
             return Err(CliError::param("Invalid commands combination"));
@@ -970,19 +1022,10 @@ impl<'e> State<'e> {
             }
             'i' => {
                 self.c.options |= opt::ID;
-                // `-i N` (short, required argument) sets nothing; `--id N`
-                // takes the next word, `--id=N` the attached text.
-                let s = if arg.is_some() {
-                    if g.argv[g.optind - 1].starts_with("--") {
-                        arg.clone()
-                    } else {
-                        None
-                    }
-                } else {
-                    optional_arg(g, &arg)
-                };
-                if let Some(s) = s {
-                    self.c.tmpl.id = Some(strtoul(&s, 0).0 as u32);
+                // `strtoul(optarg)`: `-i N` and `--id=N` set the id; a bare
+                // `--id N` crashes 1.4.7 (NULL optarg) and sets nothing here.
+                if let Some(s) = &arg {
+                    self.c.tmpl.id = Some(strtoul(s, 0).0 as u32);
                 }
             }
             'c' => {
@@ -1014,6 +1057,9 @@ impl<'e> State<'e> {
                         "cannot use --label-add and --label-del at the same time",
                     ));
                 }
+                // 1.4.7 loads the map and resolves the names right here, so
+                // an unknown label is reported before any later check.
+                self.load_labelmap();
                 let name = if c == '>' {
                     match optional_arg(g, &arg) {
                         Some(t) => t,
@@ -1022,7 +1068,7 @@ impl<'e> State<'e> {
                 } else {
                     a()
                 };
-                self.labels.push((name, c != 'l'));
+                self.add_labels(&name, c != 'l')?;
             }
             'a' => {
                 let _ = writeln!(self.err, "WARNING: ignoring -a, deprecated option.");
@@ -1049,12 +1095,22 @@ impl<'e> State<'e> {
 
     fn proto_option(&mut self, v: i32, arg: String) -> Result<(), CliError> {
         let base = (v / PROTO_BASE) * PROTO_BASE;
-        if base != self.cur_base {
-            // An option of a handler replaced by a later -p: ignored.
-            return Ok(());
-        }
         let Some(h) = self.c.proto else { return Ok(()) };
-        let bit = (v - base) as usize;
+        let mut bit = (v - base) as usize;
+        if base != self.cur_base {
+            // An option of a handler merged by an earlier -p: the C tool
+            // hands its option character (the value minus the *current*
+            // handler's offset, truncated to a char) to the current
+            // handler, which interprets it as one of its own.
+            let Some(&(old, _)) = self.merged.iter().find(|(_, b)| *b == base) else {
+                return Ok(());
+            };
+            let code = option_code(old, bit);
+            match (0..h.bits.len()).find(|&b| option_code(h, b) == code) {
+                Some(b) => bit = b,
+                None => return Ok(()),
+            }
+        }
         let Some(&what) = h.bits.get(bit) else {
             return Ok(());
         };
@@ -1137,9 +1193,9 @@ impl<'e> State<'e> {
             POpt::OrigVtag => t.sctp_vtag_orig = Some((atoi(&arg) as u32).to_be()),
             POpt::ReplVtag => t.sctp_vtag_repl = Some((atoi(&arg) as u32).to_be()),
             POpt::Role => {
-                if !arg.is_empty() && tolower_eq_prefix(&arg, "client") {
+                if tolower_eq_prefix(&arg, "client") {
                     t.dccp_role = Some(0);
-                } else if !arg.is_empty() && tolower_eq_prefix(&arg, "server") {
+                } else if tolower_eq_prefix(&arg, "server") {
                     t.dccp_role = Some(1);
                 } else {
                     return Err(CliError::param(format!("Unknown DCCP role `{arg}'")));
@@ -1193,41 +1249,9 @@ impl<'e> State<'e> {
                 self.c.family = AF_INET;
             }
         }
-        // Labels (and -o labels) load the label map.
-        if self.c.options & (opt::LABEL | opt::ADD_LABEL | opt::DEL_LABEL) != 0
-            || (self.c.options & opt::OUTPUT != 0 && self.c.output & out::CL != 0)
-        {
-            match LabelMap::load_default() {
-                Ok(m) => self.c.labelmap = Some(m),
-                Err(e) => {
-                    let _ = writeln!(self.err, "nfct_labelmap_new: {e}");
-                }
-            }
-            for (names, modify) in std::mem::take(&mut self.labels) {
-                let mut bits = Vec::new();
-                for n in names.split(',') {
-                    let bit = self.c.labelmap.as_ref().and_then(|m| m.bit(n));
-                    match bit {
-                        Some(b) => bits.push(b),
-                        None => return Err(CliError::param(format!("unknown label '{n}'"))),
-                    }
-                }
-                let max = bits.iter().copied().max().unwrap_or(0) as usize;
-                let words = max / 32 + 1;
-                let mut l = Labels::zeroed(words * 4);
-                for b in bits {
-                    l.set(b as usize, true);
-                }
-                let slot = if modify {
-                    &mut self.c.label_modify
-                } else {
-                    &mut self.c.label
-                };
-                *slot = Some(match slot.take() {
-                    None => l,
-                    Some(old) => merge_labels(old, l),
-                });
-            }
+        // `-o labels` loads the label map too.
+        if self.c.options & opt::OUTPUT != 0 && self.c.output & out::CL != 0 {
+            self.load_labelmap();
         }
         if self.c.options & opt::ANY_NAT != 0 && self.c.options & (opt::SRC_NAT | opt::DST_NAT) != 0
         {

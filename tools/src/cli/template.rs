@@ -136,6 +136,12 @@ impl Template {
         }
     }
 
+    /// libnetfilter_conntrack refuses to build a message whose original
+    /// tuple has fields but no layer-3 protocol (EINVAL before sending).
+    pub fn build_error(&self) -> Option<i32> {
+        (self.orig.any_set() && self.orig.l3.is_none()).then_some(libc::EINVAL)
+    }
+
     /// The request flow (`nfct_nlmsg_build` of the template).
     pub fn to_flow(&self) -> Flow {
         let mut f = Flow::default();
@@ -269,16 +275,9 @@ impl Template {
         if !gre && (!eq(self.repl.sport, r.src_port) || !eq(self.repl.dport, r.dst_port)) {
             return false;
         }
-        // Zones of the directions: only when both sides have one.
-        if let (Some(a), Some(b)) = (self.orig.zone, o.zone) {
-            if a != b {
-                return false;
-            }
-        }
-        if let (Some(a), Some(b)) = (self.repl.zone, r.zone) {
-            if a != b {
-                return false;
-            }
+        // Zones of the directions: an entry without one counts as zone 0.
+        if !eq(self.orig.zone, o.zone) || !eq(self.repl.zone, r.zone) {
+            return false;
         }
         // Meta attributes.
         if let Some(s) = self.status {

@@ -116,6 +116,7 @@ fn read_lines(path: &str) -> Result<Vec<String>, CliError> {
 pub fn run_file(progname: &str, path: &str) -> Result<(), CliError> {
     let mut cmds = Vec::new();
     let mut output_mask = 0;
+    let mut mark: Option<(u32, u32)> = None;
     for line in read_lines(path)? {
         let l = line.trim_start_matches([' ', '\t']);
         if l.starts_with('\n') || l.starts_with('#') {
@@ -124,11 +125,21 @@ pub fn run_file(progname: &str, path: &str) -> Result<(), CliError> {
         let mut argv = vec![progname.to_string()];
         split_line(l, &mut argv)?;
         let stderr = std::io::stderr();
-        let mut c = args::parse(argv, &mut stderr.lock())?;
-        // The C tool's output mask is a global that accumulates.
+        let c = args::parse(argv, &mut stderr.lock())?;
+        // In 1.4.7 the output mask and the mark value/mask are globals:
+        // every line of the batch runs with the state the last parsed line
+        // left behind.
         output_mask |= c.output;
-        c.output = output_mask;
+        if c.has(args::opt::MARK) || c.has(args::opt::STATUS) {
+            mark = Some(c.mark);
+        }
         cmds.push(c);
+    }
+    for c in &mut cmds {
+        c.output = output_mask;
+        if let Some(m) = mark {
+            c.mark = m;
+        }
     }
     for c in &cmds {
         let ok = [

@@ -211,6 +211,9 @@ fn create(c: &mut Cmd, sess: &mut Session) -> Result<u64, CliError> {
     if c.has(opt::ADD_LABEL) {
         t.labels = c.label_modify;
     }
+    if let Some(e) = t.build_error() {
+        return Err(op_failed(e, c.command));
+    }
     let flow = t.to_flow();
     // conntrack 1.4.7 sends NLM_F_EXCL for -A too and treats EEXIST as
     // success there (without counting).
@@ -228,6 +231,9 @@ fn create(c: &mut Cmd, sess: &mut Session) -> Result<u64, CliError> {
 }
 
 fn get(c: &mut Cmd, sess: &mut Session, p: &mut Printer, env: &SysEnv) -> Result<u64, CliError> {
+    if let Some(e) = c.tmpl.build_error() {
+        return Err(op_failed(e, c.command));
+    }
     let tflow = c.tmpl.to_flow();
     let family = c.family;
     let f = Filter {
@@ -361,9 +367,15 @@ fn update(c: &mut Cmd, sess: &mut Session, p: &mut Printer, env: &SysEnv) -> Res
             if unchanged(&tmp, &flow) {
                 return true;
             }
+            // libnetfilter_conntrack only sends a label mask as long as
+            // the labels.
+            let mut req = tmp;
+            req.labels_mask = tmp
+                .labels_mask
+                .filter(|m| tmp.labels.map(|l| l.as_bytes().len()) == Some(m.as_bytes().len()));
             let r = modifier.request(
                 Reply::Acks(1),
-                |w, s| request::ct_new(w, s, NLM_F_REQUEST | NLM_F_ACK, family, &tmp),
+                |w, s| request::ct_new(w, s, NLM_F_REQUEST | NLM_F_ACK, family, &req),
                 |_| true,
             );
             if let Err(e) = r {
@@ -458,6 +470,9 @@ fn update_object(c: &Cmd, meta: &Flow, ct: &Flow) -> Flow {
         timeout: meta.timeout,
         protoinfo: meta.protoinfo,
         secmark: meta.secmark,
+        // NAT options are meta attributes too: the kernel refuses them.
+        nat_src: meta.nat_src,
+        nat_dst: meta.nat_dst,
         ..Flow::default()
     };
     if c.has(opt::MARK) {
@@ -541,12 +556,11 @@ fn unchanged(tmp: &Flow, ct: &Flow) -> bool {
                 return false;
             }
         }
+        // SCTP verification tags are not compared (1.4.7 reports such an
+        // update as "0 flow entries have been updated").
         if let Some(s) = pi.sctp {
             let cs = cpi.sctp.unwrap_or_default();
-            if (s.state.is_some() && s.state != cs.state)
-                || (s.vtag_orig.is_some() && s.vtag_orig != cs.vtag_orig)
-                || (s.vtag_reply.is_some() && s.vtag_reply != cs.vtag_reply)
-            {
+            if s.state.is_some() && s.state != cs.state {
                 return false;
             }
         }
@@ -557,6 +571,10 @@ fn unchanged(tmp: &Flow, ct: &Flow) -> bool {
                 return false;
             }
         }
+    }
+    // An object carrying a label mask never compares equal.
+    if tmp.labels_mask.is_some() {
+        return false;
     }
     if let Some(l) = tmp.labels {
         let have = ct.labels.unwrap_or_default();

@@ -1,0 +1,164 @@
+//! `Sync { }`: timers, `Mode` blocks and `Options { }` (channels are in
+//! `channel.rs`).
+
+use super::{PResult, Parser};
+use crate::config::channel::ChannelType;
+use crate::config::error::{ErrorKind, Expected};
+use crate::config::token::{Keyword as K, ModeName, Token, TokenKind};
+
+/// Statements allowed in a `Mode` block.
+fn allowed(mode: ModeName, k: K) -> bool {
+    match mode {
+        ModeName::Alarm => matches!(
+            k,
+            K::RefreshTime | K::CacheTimeout | K::CommitTimeout | K::PurgeTimeout
+        ),
+        ModeName::Ftfw => matches!(
+            k,
+            K::ResendQueueSize
+                | K::CommitTimeout
+                | K::PurgeTimeout
+                | K::AckWindowSize
+                | K::DisableExternalCache
+                | K::StartupResync
+        ),
+        ModeName::Notrack => matches!(
+            k,
+            K::CommitTimeout
+                | K::PurgeTimeout
+                | K::DisableInternalCache
+                | K::DisableExternalCache
+                | K::StartupResync
+        ),
+    }
+}
+
+impl<'a> Parser<'a, '_> {
+    pub(super) fn sync_section(&mut self, kw: Token<'a>) -> PResult<()> {
+        self.expect_open()?;
+        loop {
+            let t = self.bump();
+            match t.kind {
+                TokenKind::Char(b'}') => break,
+                TokenKind::Keyword(
+                    k @ (K::RefreshTime | K::CacheTimeout | K::CommitTimeout | K::PurgeTimeout),
+                ) => self.sync_setting(k, t)?,
+                TokenKind::Keyword(K::Multicast) => self.channel(ChannelType::Multicast, t)?,
+                TokenKind::Keyword(K::Udp) => self.channel(ChannelType::Udp, t)?,
+                TokenKind::Keyword(K::Tcp) => self.channel(ChannelType::Tcp, t)?,
+                TokenKind::Keyword(K::Mode) => self.mode_block()?,
+                TokenKind::Keyword(K::Options) => self.options()?,
+                _ => return Err(self.syntax(t, Expected::SyncKeyword)),
+            }
+        }
+        if self.stats_seen {
+            return Err(self.err(kw.span, ErrorKind::StatsAndSync));
+        }
+        self.sync_seen = true;
+        Ok(())
+    }
+
+    /// One statement of `Sync` or of a `Mode` block (keyword already read).
+    fn sync_setting(&mut self, k: K, t: Token<'a>) -> PResult<()> {
+        match k {
+            K::DisableExternalCache => self.sync.disable_external_cache = self.on_off()?,
+            K::DisableInternalCache => self.sync.disable_internal_cache = self.on_off()?,
+            K::StartupResync => self.sync.startup_resync = self.on_off()?,
+            _ => {
+                let n = self.number()? as u32;
+                let s = &mut self.sync;
+                match k {
+                    K::RefreshTime => s.refresh_time = n,
+                    K::CacheTimeout => s.cache_timeout = n,
+                    K::CommitTimeout => {
+                        s.commit_timeout = n;
+                        self.cfg.spans.commit_timeout = Some(t.span);
+                    }
+                    K::PurgeTimeout => s.purge_timeout = n,
+                    K::ResendQueueSize => s.resend_queue_size = n,
+                    K::AckWindowSize => s.ack_window_size = n,
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn mode_block(&mut self) -> PResult<()> {
+        let m = self.bump();
+        let TokenKind::Mode { mode, .. } = m.kind else {
+            return Err(self.syntax(m, Expected::ModeName));
+        };
+        let expected = match mode {
+            ModeName::Ftfw => Expected::FtfwKeyword,
+            ModeName::Alarm => Expected::AlarmKeyword,
+            ModeName::Notrack => Expected::NotrackKeyword,
+        };
+        self.expect_open()?;
+        loop {
+            let t = self.bump();
+            match t.kind {
+                TokenKind::Char(b'}') => break,
+                TokenKind::Keyword(k) if allowed(mode, k) => self.sync_setting(k, t)?,
+                _ => return Err(self.syntax(t, expected)),
+            }
+        }
+        let modes = &mut self.sync.modes;
+        match mode {
+            ModeName::Ftfw => modes.ftfw = true,
+            ModeName::Alarm => modes.alarm = true,
+            ModeName::Notrack => modes.notrack = true,
+        }
+        Ok(())
+    }
+
+    fn options(&mut self) -> PResult<()> {
+        self.expect_open()?;
+        loop {
+            let t = self.bump();
+            match t.kind {
+                TokenKind::Char(b'}') => return Ok(()),
+                TokenKind::Keyword(K::TcpWindowTracking) => {
+                    self.sync.tcp_window_tracking = self.on_off()?;
+                }
+                TokenKind::Keyword(K::ExpectationSync) => {
+                    let v = self.bump();
+                    let e = &mut self.sync.expectation_sync;
+                    match v.kind {
+                        TokenKind::On => {
+                            e.enabled = true;
+                            e.expect_events = true;
+                        }
+                        // upstream does not clear the "enabled" flag here
+                        TokenKind::Off => e.expect_events = false,
+                        TokenKind::Char(b'{') => {
+                            self.expect_list()?;
+                            let e = &mut self.sync.expectation_sync;
+                            e.enabled = true;
+                            e.expect_events = true;
+                        }
+                        _ => return Err(self.syntax(v, Expected::ExpectationValue)),
+                    }
+                }
+                _ => return Err(self.syntax(t, Expected::OptionsKeyword)),
+            }
+        }
+    }
+
+    fn expect_list(&mut self) -> PResult<()> {
+        loop {
+            let t = self.bump();
+            match t.kind {
+                TokenKind::Char(b'}') => return Ok(()),
+                TokenKind::String => {
+                    let name = t.text_lossy();
+                    let helpers = &mut self.sync.expectation_sync.helpers;
+                    if !helpers.contains(&name) {
+                        helpers.push(name);
+                    }
+                }
+                _ => return Err(self.syntax(t, Expected::HelperName)),
+            }
+        }
+    }
+}
