@@ -91,13 +91,17 @@ def main():
     jl = open(os.path.join(ROOT, "perf/results/bench_cli.jsonl"), "a")
     ns = Netns()
     report = []
+
+    def emit(line):
+        report.append(line)
+        print(line, flush=True)
     try:
         need = max(sizes + [a.event_n]) + 10000
         if int(old_max) < need:
             open(MAX, "w").write(str(need))
-        report.append(f"Run {time.strftime('%Y-%m-%d %H:%M:%S')}, load {open('/proc/loadavg').read().split()[0]}, {a.runs} runs each, median (min–max)\n")
-        report.append("| command | N | tool | wall s | user s | sys s | max RSS KB | ratio ours/C |")
-        report.append("|---|---|---|---|---|---|---|---|")
+        emit(f"Run {time.strftime('%Y-%m-%d %H:%M:%S')}, load {open('/proc/loadavg').read().split()[0]}, {a.runs} runs each, median (min–max)\n")
+        emit("| command | N | tool | wall s | user s | sys s | max RSS KB | ratio ours/C |")
+        emit("|---|---|---|---|---|---|---|---|")
         for n in sizes:
             flush(ns)
             fill(ns, a.ctperf, n)
@@ -113,11 +117,11 @@ def main():
                     s = statistics.median([r[2] for r in rs])
                     m = max(r[3] for r in rs)
                     ratio = f"{w[1] / med['C 1.4.7']:.2f}" if name == "ours" and med["C 1.4.7"] > 0 else ""
-                    report.append(f"| `conntrack {args}` | {n} | {name} | {w[1]:.3f} ({w[0]:.3f}–{w[2]:.3f}) | {u:.2f} | {s:.2f} | {m} | {ratio} |")
+                    emit(f"| `conntrack {args}` | {n} | {name} | {w[1]:.3f} ({w[0]:.3f}–{w[2]:.3f}) | {u:.2f} | {s:.2f} | {m} | {ratio} |")
                     jl.write(json.dumps({"bench": "cli", "args": args, "n": n, "tool": name, "wall": w, "user": u, "sys": s, "maxrss_kb": m}) + "\n")
                 if args == "-L":
                     r = stats(raw)
-                    report.append(f"| raw dump, no parsing (`ctperf dump`) | {n} | floor | {r[1]:.3f} ({r[0]:.3f}–{r[2]:.3f}) | | | | ours/raw {med['ours'] / r[1]:.2f} |")
+                    emit(f"| raw dump, no parsing (`ctperf dump`) | {n} | floor | {r[1]:.3f} ({r[0]:.3f}–{r[2]:.3f}) | | | | ours/raw {med['ours'] / r[1]:.2f} |")
                     jl.write(json.dumps({"bench": "raw_dump", "n": n, "wall": r}) + "\n")
             # Flush: once per tool per run, refilling in between.
             fl = {}
@@ -129,12 +133,12 @@ def main():
                     ws.append(timed(ns, f"{path} -F")[0])
                 fl[name] = stats(ws)
                 ratio = f"{fl[name][1] / fl['C 1.4.7'][1]:.2f}" if name == "ours" else ""
-                report.append(f"| `conntrack -F` | {n} | {name} | {fl[name][1]:.3f} ({fl[name][0]:.3f}–{fl[name][2]:.3f}) | | | | {ratio} |")
+                emit(f"| `conntrack -F` | {n} | {name} | {fl[name][1]:.3f} ({fl[name][0]:.3f}–{fl[name][2]:.3f}) | | | | {ratio} |")
                 jl.write(json.dumps({"bench": "flush", "n": n, "tool": name, "wall": fl[name]}) + "\n")
-        report.append("")
-        report.append(f"`conntrack -E -e NEW > file` while `ctperf fill -n {a.event_n} --rate R` runs (R=0: flat out)\n")
-        report.append("| tool | rate/s asked | generator achieved/s | events printed (min / median / max) | loss median | ENOBUFS warnings | listener CPU s |")
-        report.append("|---|---|---|---|---|---|---|")
+        emit("")
+        emit(f"`conntrack -E -e NEW > file` while `ctperf fill -n {a.event_n} --rate R` runs (R=0: flat out)\n")
+        emit("| tool | rate/s asked | generator achieved/s | events printed (min / median / max) | loss median | ENOBUFS warnings | listener CPU s |")
+        emit("|---|---|---|---|---|---|---|")
         for rate in [int(x) for x in a.event_rates.split(",")]:
             for name, path in tools.items():
                 got, warn, cpu, ach = [], [], [], []
@@ -142,12 +146,20 @@ def main():
                     flush(ns)
                     outf = f"/tmp/ctbench-ev-{os.getpid()}.out"
                     errf = outf + ".err"
-                    p = subprocess.Popen(f"exec {ns.prefix()}/usr/bin/time -f '%U %S' {path} -E -e NEW >{outf} 2>{errf}", shell=True)
+                    p = subprocess.Popen(
+                        f"exec {ns.prefix()}/usr/bin/time -f '%U %S' {path} -E -e NEW >{outf} 2>{errf}",
+                        shell=True, start_new_session=True)
                     time.sleep(0.5)
                     ach.append(fill(ns, a.ctperf, a.event_n, rate)["per_second"])
                     time.sleep(2)
-                    subprocess.run(f"pkill -INT -f '{path} -E -e NEW'", shell=True)
-                    p.wait()
+                    # SIGINT to the listener's process group (time ignores it
+                    # while it waits; the listener prints its summary).
+                    os.killpg(p.pid, signal.SIGINT)
+                    try:
+                        p.wait(timeout=20)
+                    except subprocess.TimeoutExpired:
+                        os.killpg(p.pid, signal.SIGKILL)
+                        p.wait()
                     got.append(sum(1 for _ in open(outf)))
                     err = open(errf).read()
                     warn.append(err.count("ENOBUFS"))
@@ -157,12 +169,11 @@ def main():
                     os.unlink(errf)
                 g = stats(got)
                 loss = 100.0 * (a.event_n - g[1]) / a.event_n
-                report.append(f"| {name} | {rate or 'flat out'} | {statistics.median(ach):.0f} | {g[0]} / {g[1]} / {g[2]} | {loss:.1f} % | {statistics.median(warn)} | {statistics.median(cpu):.2f} |")
+                emit(f"| {name} | {rate or 'flat out'} | {statistics.median(ach):.0f} | {g[0]} / {g[1]} / {g[2]} | {loss:.1f} % | {statistics.median(warn)} | {statistics.median(cpu):.2f} |")
                 jl.write(json.dumps({"bench": "events", "tool": name, "rate": rate, "achieved": ach, "printed": got, "enobufs": warn, "cpu": cpu}) + "\n")
     finally:
         ns.close()
         open(MAX, "w").write(old_max)
-    print("\n".join(report))
     return 0
 
 

@@ -4,5 +4,6 @@
 
 pub mod cli;
 pub mod ct;
+pub mod daemon;
 pub mod nl;
 pub mod perf;

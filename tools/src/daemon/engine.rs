@@ -1,0 +1,542 @@
+//! The daemon's main loop and state: one thread owns the caches, the
+//! netlink event socket (on the `ring` reactor) and the counters; it
+//! takes kernel events (NEW/UPDATE/DESTROY) into the internal cache (the
+//! "stats" cache in stats mode), recovers from overruns (grow the buffer,
+//! re-dump, sweep entries the dump did not see), answers control
+//! requests, writes the stats-mode flow log and commits the external
+//! cache into the kernel.
+
+use std::io::Write as _;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ct_core::config::{Config, RunMode};
+use ct_core::ctl::stats::{self, RuntimeStats};
+use ct_core::ctl::Request;
+use ct_core::flow::{Flow, AF_UNSPEC};
+use ct_core::format::{self, EventKind, PlainOpts};
+use ct_core::netlink::ct::parse_flow_into;
+use ct_core::netlink::msg::*;
+use ct_core::netlink::request::{self, DumpFilter, DumpKind};
+use ct_core::table::{Cache, ObjState};
+use ct_ring::netlink::{NlSocket, NETLINK_NETFILTER};
+use ct_ring::reactor::{Event, Reactor, SockError, SockId, SockOpts, TimerId};
+
+use super::commit::{commit, CommitReport};
+use super::control::ControlMsg;
+use super::filter;
+use super::log::{FlowLog, Logger};
+use crate::ct::env::SysEnv;
+use crate::nl::{Reply, Session};
+
+/// Which daemon this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Stats,
+    Sync,
+}
+
+/// Everything the main loop owns.
+pub struct Engine {
+    pub cfg: Config,
+    pub mode: Mode,
+    pub log: Logger,
+    pub flowlog: Option<FlowLog>,
+    /// Internal cache (stats cache in stats mode).
+    pub internal: Cache,
+    /// External cache (sync mode).
+    pub external: Cache,
+    gen: u8,
+    pub rt: RuntimeStats,
+    pub traffic_bytes: u64,
+    pub traffic_packets: u64,
+    started: Instant,
+    epoch: Instant,
+    ev_sock: Option<SockId>,
+    ev_fd: Option<std::os::fd::RawFd>,
+    resync_timer: Option<TimerId>,
+    grow_warned: bool,
+    pub kill: bool,
+    flow: Flow,
+    line: Vec<u8>,
+}
+
+fn now_secs(epoch: Instant) -> u32 {
+    epoch.elapsed().as_secs() as u32
+}
+
+impl Engine {
+    pub fn new(cfg: Config, log: Logger) -> Engine {
+        let mode = match cfg.run_mode() {
+            RunMode::Sync => Mode::Sync,
+            _ => Mode::Stats,
+        };
+        let g = &cfg.general;
+        let (buckets, limit) = (g.hash_size as usize, g.hash_limit as usize);
+        Engine {
+            mode,
+            log,
+            flowlog: None,
+            internal: Cache::new(buckets, limit),
+            external: Cache::new(if mode == Mode::Sync { buckets } else { 0 }, limit),
+            gen: 0,
+            rt: RuntimeStats::default(),
+            traffic_bytes: 0,
+            traffic_packets: 0,
+            started: Instant::now(),
+            epoch: Instant::now(),
+            ev_sock: None,
+            ev_fd: None,
+            resync_timer: None,
+            grow_warned: false,
+            kill: false,
+            flow: Flow::default(),
+            line: Vec::with_capacity(1024),
+            cfg,
+        }
+    }
+
+    fn accept(&self, f: &Flow) -> bool {
+        match &self.cfg.general.filter {
+            Some(flt) => filter::accept(flt, f),
+            None => true,
+        }
+    }
+
+    /// Opens the event socket, sizes its buffer as 1.4.7 does, and
+    /// registers it with the reactor.
+    pub fn open_events(&mut self, r: &mut Reactor) -> std::io::Result<()> {
+        let sock = NlSocket::open(NETLINK_NETFILTER, 0x7)?;
+        let g = &self.cfg.general;
+        if g.netlink_events_reliable {
+            sock.set_reliable()?;
+            self.log.notice("reliable ctnetlink event delivery is ENABLED.");
+        }
+        if g.netlink_buffer_size > 0
+            && g.netlink_buffer_size_max_growth >= g.netlink_buffer_size
+        {
+            sock.set_rcvbuf(g.netlink_buffer_size as usize / 2)?;
+        } else {
+            self.log.notice("NetlinkBufferSize is either not set or is greater than NetlinkBufferSizeMaxGrowth. Using current system buffer size");
+        }
+        let size = sock.rcvbuf()? as u64;
+        self.rt.buffer_size = size;
+        self.log.notice(&format!(
+            "netlink event socket buffer size has been set to {size} bytes"
+        ));
+        use std::os::fd::AsRawFd;
+        self.ev_fd = Some(sock.as_raw_fd());
+        let id = r.register(sock, SockOpts::netlink().buf_size(8192).buf_count(2048))?;
+        self.ev_sock = Some(id);
+        Ok(())
+    }
+
+    /// Dumps the kernel table into the internal cache (start-up, `-R`,
+    /// overrun resync). With `sweep`, entries the dump did not see are
+    /// removed afterwards (logged in stats mode).
+    pub fn resync(&mut self, sweep: bool) -> Result<u64, String> {
+        let mut sess = Session::open().map_err(|e| e.to_string())?;
+        self.gen = self.gen.wrapping_add(1);
+        let gen = self.gen;
+        let now = now_secs(self.epoch);
+        let mut n = 0u64;
+        let mut flow = Flow::default();
+        let filter = self.cfg.general.filter.clone();
+        let cache = &mut self.internal;
+        sess.request(
+            Reply::Dump,
+            |w, s| {
+                request::ct_dump(w, s, AF_UNSPEC, DumpKind::Normal, &DumpFilter::default())
+            },
+            |m| {
+                let Ok((g, attrs)) = m.nfgen() else { return true };
+                if parse_flow_into(&mut flow, g.family, attrs).is_err() {
+                    return true;
+                }
+                if filter.as_ref().is_some_and(|f| !filter::accept(f, &flow)) {
+                    return true;
+                }
+                strip_counters(&mut flow);
+                cache.upsert(&flow, now, gen);
+                n += 1;
+                true
+            },
+        )
+        .map_err(|e| format!("can't get kernel conntrack table: errno {}", e.errno()))?;
+        if sweep {
+            let mut gone = Vec::new();
+            for k in self.internal.v4.stale(gen) {
+                if let Some(e) = self.internal.v4.remove(&k) {
+                    gone.push(e.rec.to_flow());
+                }
+            }
+            for k in self.internal.v6.stale(gen) {
+                if let Some(e) = self.internal.v6.remove(&k) {
+                    gone.push(e.rec.to_flow());
+                }
+            }
+            if self.mode == Mode::Stats {
+                for mut f in gone {
+                    f.timeout = None;
+                    self.log_flow(&f);
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    fn log_flow(&mut self, f: &Flow) {
+        if let Some(fl) = &mut self.flowlog {
+            self.line.clear();
+            let env = SysEnv { labels: None };
+            format::write_plain(&mut self.line, f, EventKind::None, &PlainOpts::default(), &env);
+            fl.write(&self.line);
+        }
+    }
+
+    /// Handles one datagram from the event socket.
+    fn on_events(&mut self, data: &[u8]) {
+        let now = now_secs(self.epoch);
+        let mut flow = std::mem::take(&mut self.flow);
+        for m in Messages::new(data) {
+            let Ok(m) = m else {
+                self.rt.catch_failed += 1;
+                break;
+            };
+            if m.subsys() != NFNL_SUBSYS_CTNETLINK {
+                self.rt.events_unknown += 1;
+                continue;
+            }
+            let kind = match m.msg() {
+                IPCTNL_MSG_CT_NEW if m.flags & (NLM_F_CREATE | NLM_F_EXCL) != 0 => EventKind::New,
+                IPCTNL_MSG_CT_NEW => EventKind::Update,
+                IPCTNL_MSG_CT_DELETE => EventKind::Destroy,
+                _ => {
+                    self.rt.events_unknown += 1;
+                    continue;
+                }
+            };
+            let Ok((g, attrs)) = m.nfgen() else {
+                self.rt.catch_failed += 1;
+                continue;
+            };
+            if parse_flow_into(&mut flow, g.family, attrs).is_err() {
+                self.rt.catch_failed += 1;
+                continue;
+            }
+            self.rt.events_received += 1;
+            if !self.accept(&flow) {
+                self.rt.events_filtered += 1;
+                continue;
+            }
+            match kind {
+                EventKind::New => {
+                    let mut f = flow;
+                    strip_counters(&mut f);
+                    self.internal.replace(&f, now, self.gen);
+                }
+                EventKind::Update => {
+                    let mut f = flow;
+                    strip_counters(&mut f);
+                    self.internal.upsert(&f, now, self.gen);
+                }
+                EventKind::Destroy => {
+                    if self.internal.remove(&flow).is_some() {
+                        for c in [flow.counters_orig, flow.counters_reply].into_iter().flatten() {
+                            self.traffic_bytes += c.bytes.unwrap_or(0) as u32 as u64;
+                            self.traffic_packets += c.packets.unwrap_or(0) as u32 as u64;
+                        }
+                        if self.mode == Mode::Stats {
+                            let mut f = flow;
+                            f.timeout = None;
+                            self.log_flow(&f);
+                        }
+                    }
+                }
+                EventKind::None => {}
+            }
+        }
+        self.flow = flow;
+    }
+
+    /// ENOBUFS on the event socket: count it, grow the buffer, schedule a
+    /// resync.
+    fn on_overrun(&mut self, r: &mut Reactor) {
+        self.rt.overrun += 1;
+        self.rt.catch_failed += 1;
+        let max = self.cfg.general.netlink_buffer_size_max_growth as u64;
+        let cur = self.rt.buffer_size;
+        if cur * 2 <= max {
+            if let Some(fd) = self.ev_fd {
+                let want = cur as i32; // the kernel doubles it: cur * 2
+                // SAFETY: setsockopt on the event socket's live fd.
+                unsafe {
+                    libc::setsockopt(
+                        fd,
+                        libc::SOL_SOCKET,
+                        libc::SO_RCVBUFFORCE,
+                        &want as *const i32 as *const libc::c_void,
+                        4,
+                    );
+                }
+                let mut v: i32 = 0;
+                let mut l: libc::socklen_t = 4;
+                // SAFETY: v and l are live and sized for an int option.
+                unsafe {
+                    libc::getsockopt(
+                        fd,
+                        libc::SOL_SOCKET,
+                        libc::SO_RCVBUF,
+                        &mut v as *mut i32 as *mut libc::c_void,
+                        &mut l,
+                    );
+                }
+                self.rt.buffer_size = v as u64;
+                self.log.notice(&format!(
+                    "netlink event socket buffer size has been doubled to {v} bytes"
+                ));
+            }
+        } else if !self.grow_warned {
+            self.grow_warned = true;
+            self.log.warning("netlink event socket buffer size cannot be doubled further since it will exceed NetlinkBufferSizeMaxGrowth. We are likely to be losing events, this may lead to unsynchronized replicas. Please, consider increasing netlink socket buffer size via NetlinkBufferSize and NetlinkBufferSizeMaxGrowth clauses in conntrackd.conf");
+        }
+        if let Some(secs) = self.cfg.general.overrun_resync_secs() {
+            let at = Instant::now() + Duration::from_secs(secs as u64);
+            match self.resync_timer {
+                Some(t) => {
+                    r.timer_reset(t, Some(at));
+                }
+                None => self.resync_timer = Some(r.timer_add(Some(at), None)),
+            }
+        }
+    }
+
+    fn cache_dump(&self, cache: &Cache, xml: bool, external: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        let env = SysEnv { labels: None };
+        let now = now_secs(self.epoch);
+        let mut line = Vec::with_capacity(512);
+        cache.for_each(|mut f, state, created| {
+            if state == ObjState::Dead {
+                return;
+            }
+            f.timeout = None;
+            if external {
+                f.reply = None;
+            }
+            line.clear();
+            if xml {
+                format::write_xml_flow(&mut line, &f, EventKind::None, &PlainOpts::default(), &env, None);
+            } else {
+                format::write_plain(&mut line, &f, EventKind::None, &PlainOpts::default(), &env);
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+                let _ = writeln!(line, " [active since {}s]", now.saturating_sub(created));
+            }
+            out.extend_from_slice(&line);
+        });
+        out
+    }
+
+    fn stats_text(&self, req: Request) -> Vec<u8> {
+        let mut s = String::new();
+        let runtime = || {
+            let mut rt = self.rt;
+            rt.uptime_secs = self.started.elapsed().as_secs();
+            rt
+        };
+        match (self.mode, req) {
+            (_, Request::StatsRuntime) => stats::runtime_block(&mut s, &runtime()),
+            (Mode::Stats, Request::Stats) => {
+                stats::cache_block(&mut s, "stats", self.internal.len() as u64, &self.internal.stats());
+                stats::traffic_block(&mut s, self.traffic_bytes, self.traffic_packets);
+            }
+            (Mode::Stats, Request::StatsCache) => {
+                let n = self.internal.len() as u64;
+                stats::cache_ext_block(&mut s, "stats", n, n, n, &self.internal.stats());
+            }
+            (Mode::Sync, Request::Stats) => {
+                stats::cache_block(&mut s, "internal", self.internal.len() as u64, &self.internal.stats());
+                stats::cache_block(&mut s, "external", self.external.len() as u64, &self.external.stats());
+                stats::traffic_block(&mut s, self.traffic_bytes, self.traffic_packets);
+            }
+            (Mode::Sync, Request::StatsCache) => {
+                let n = self.internal.len() as u64;
+                stats::cache_ext_block(&mut s, "internal", n, n, n, &self.internal.stats());
+                let n = self.external.len() as u64;
+                stats::cache_ext_block(&mut s, "external", n, n, n, &self.external.stats());
+            }
+            _ => {}
+        }
+        s.into_bytes()
+    }
+
+    /// Answers a control request; the reply goes back through `reply`.
+    pub fn on_request(&mut self, req: Request, reply: &mpsc::Sender<Vec<u8>>) {
+        use Request::*;
+        match req {
+            Kill => {
+                self.kill = true;
+            }
+            StatsRuntime | Stats | StatsCache => {
+                let _ = reply.send(self.stats_text(req));
+            }
+            CtResyncMaster | AllResyncMaster => {
+                self.log.notice("resync with master conntrack table");
+                self.rt.resync_kernel += 1;
+                if let Err(e) = self.resync(false) {
+                    self.log.error(&e);
+                }
+            }
+            CtFlushMaster | AllFlushMaster => {
+                self.log.notice("flushing kernel conntrack table");
+                self.rt.flush_kernel += 1;
+                let flt = self.cfg.general.filter.clone();
+                std::thread::spawn(move || {
+                    let _ = flush_kernel(flt.as_ref());
+                });
+            }
+            CtDumpInternal => {
+                let _ = reply.send(self.cache_dump(&self.internal, false, false));
+            }
+            CtDumpIntXml => {
+                let _ = reply.send(self.cache_dump(&self.internal, true, false));
+            }
+            CtDumpExternal if self.mode == Mode::Sync => {
+                let _ = reply.send(self.cache_dump(&self.external, false, true));
+            }
+            CtDumpExtXml if self.mode == Mode::Sync => {
+                let _ = reply.send(self.cache_dump(&self.external, true, true));
+            }
+            CtFlushIntCache | CtFlushCache | AllFlushCache if self.mode == Mode::Stats => {
+                self.log.notice("flushing caches");
+                self.internal.clear();
+            }
+            CtFlushIntCache if self.mode == Mode::Sync => {
+                self.log.notice("flushing internal cache");
+                self.internal.clear();
+            }
+            CtFlushExtCache if self.mode == Mode::Sync => {
+                self.log.notice("flushing external cache");
+                self.external.clear();
+            }
+            AllFlushCache | CtFlushCache if self.mode == Mode::Sync => {
+                self.log.notice("flushing caches");
+                self.internal.clear();
+                self.external.clear();
+            }
+            CtCommit | AllCommit if self.mode == Mode::Sync => {
+                self.log.notice(if req == AllCommit {
+                    "committing all external caches"
+                } else {
+                    "committing conntrack cache"
+                });
+                let sync = self.cfg.sync.clone().unwrap_or_default();
+                let started = Instant::now();
+                match commit(&self.external, &sync, now_secs(self.epoch)) {
+                    Ok(CommitReport { ok, failed }) => {
+                        self.log.notice(&format!("Committed {ok} new entries"));
+                        if failed > 0 {
+                            self.log.notice(&format!("{failed} entries can't be committed"));
+                        }
+                        let d = started.elapsed();
+                        self.log.notice(&format!(
+                            "commit has taken {}.{:06} seconds",
+                            d.as_secs(),
+                            d.subsec_micros()
+                        ));
+                    }
+                    Err(e) => self.log.error(&format!("commit failed: {e}")),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Runs until killed or signalled.
+    pub fn run(
+        &mut self,
+        r: &mut Reactor,
+        ctl: &mpsc::Receiver<ControlMsg>,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> std::io::Result<()> {
+        while !self.kill && !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let mut overrun = false;
+            let mut resync = false;
+            let ev = self.ev_sock;
+            let timer = self.resync_timer;
+            r.poll(Some(Duration::from_secs(1)), |_, e| match e {
+                Event::Recv { sock, data, .. } if Some(sock) == ev => self.on_events(data),
+                Event::Error {
+                    error: SockError::Overrun { .. },
+                    ..
+                } => overrun = true,
+                Event::Timer(t) if Some(t) == timer => resync = true,
+                _ => {}
+            })?;
+            if overrun {
+                self.on_overrun(r);
+            }
+            if resync {
+                self.rt.resync_kernel += 1;
+                if let Err(e) = self.resync(true) {
+                    self.log.error(&e);
+                }
+            }
+            // Control requests (the control thread also wakes the reactor).
+            while let Ok(m) = ctl.try_recv() {
+                match m {
+                    ControlMsg::Request(req, reply) => self.on_request(req, &reply),
+                    ControlMsg::Unknown(_) => self.rt.local_unknown += 1,
+                    ControlMsg::ReadFailed => self.rt.local_read_failed += 1,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn strip_counters(f: &mut Flow) {
+    f.counters_orig = None;
+    f.counters_reply = None;
+    f.use_count = None;
+    f.id = None;
+}
+
+/// Deletes every kernel entry that passes the filter (`-F`).
+pub fn flush_kernel(flt: Option<&ct_core::config::Filter>) -> Result<u64, String> {
+    let mut dump = Session::open().map_err(|e| e.to_string())?;
+    let mut del = Session::open().map_err(|e| e.to_string())?;
+    let mut flow = Flow::default();
+    let mut n = 0;
+    dump.request(
+        Reply::Dump,
+        |w, s| request::ct_dump(w, s, AF_UNSPEC, DumpKind::Normal, &DumpFilter::default()),
+        |m| {
+            let Ok((g, attrs)) = m.nfgen() else { return true };
+            if parse_flow_into(&mut flow, g.family, attrs).is_err() {
+                return true;
+            }
+            if flt.is_some_and(|f| !filter::accept(f, &flow)) {
+                return true;
+            }
+            let fam = flow.l3_family();
+            let t = flow.orig.unwrap_or_default();
+            let zone = flow.zone;
+            if del
+                .request(
+                    Reply::Acks(1),
+                    |w, s| request::ct_delete_tuple(w, s, NLM_F_REQUEST | NLM_F_ACK, fam, &t, zone),
+                    |_| true,
+                )
+                .is_ok()
+            {
+                n += 1;
+            }
+            true
+        },
+    )
+    .map_err(|e| format!("errno {}", e.errno()))?;
+    Ok(n)
+}

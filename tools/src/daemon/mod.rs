@@ -1,0 +1,221 @@
+//! `conntrackd`: the daemon's composition. The command line and client
+//! mode (`cli`, `control::client`), start-up as 1.4.7 does it (config,
+//! log, lock file, optional fork, netlink, control socket), the engine
+//! that owns caches and sockets (`engine`), the control server thread
+//! (`control`), the kernel commit (`commit`), the config filter
+//! (`filter`) and logging (`log`).
+
+pub mod cli;
+pub mod commit;
+pub mod control;
+pub mod engine;
+pub mod filter;
+pub mod log;
+
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
+use ct_core::config::{self, OsLookup, Phase};
+use ct_ring::reactor::{BackendChoice, Reactor};
+
+use cli::Action;
+use engine::{Engine, Mode};
+use log::{FlowLog, Logger};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_signals() {
+    // SAFETY: the handler only stores to an atomic; SIGPIPE is ignored.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_signal as *const () as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
+        libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+fn syslog_facility(f: Option<config::SyslogFacility>) -> Option<libc::c_int> {
+    f.map(|f| match f {
+        config::SyslogFacility::Daemon => libc::LOG_DAEMON,
+        config::SyslogFacility::Local(n) => libc::LOG_LOCAL0 + ((n as libc::c_int) << 3),
+    })
+}
+
+/// Entry point; returns the exit status.
+pub fn main_with_args(argv: Vec<String>) -> i32 {
+    // SAFETY: umask has no preconditions.
+    unsafe { libc::umask(0o177) };
+    let args = cli::parse(&argv);
+    let mut con = Logger::console();
+    for (err, text) in &args.notes {
+        if *err {
+            con.error(text);
+        } else {
+            print!("{text}");
+        }
+    }
+    if let Some(code) = args.exit {
+        return code;
+    }
+    match args.action {
+        Action::Version => {
+            print!("{}", cli::VERSION);
+            return 0;
+        }
+        Action::Help => {
+            print!("{}", cli::USAGE);
+            return 0;
+        }
+        _ => {}
+    }
+    let outcome = config::load(Path::new(&args.config), &OsLookup::new());
+    for w in &outcome.warnings {
+        con.warning(&w.c_message());
+    }
+    let mut cfg = match outcome.result {
+        Ok(c) => c,
+        Err(e) => {
+            con.error(&e.c_message());
+            return 1;
+        }
+    };
+    let daemon = matches!(args.action, Action::Daemon { .. });
+    for w in config::evaluate(&mut cfg) {
+        if daemon || w.phase != Phase::Init {
+            con.warning(&w.c_message());
+        }
+    }
+    match args.action {
+        Action::Client(req) => {
+            let ok = cfg
+                .general
+                .unix_path
+                .as_deref()
+                .is_some_and(|p| control::client(p, req));
+            if !ok {
+                con.error("can't connect: is conntrackd running? appropriate permissions?");
+                return 1;
+            }
+            0
+        }
+        Action::Daemon { detach } => run_daemon(cfg, detach, con),
+        _ => 0,
+    }
+}
+
+fn run_daemon(cfg: config::Config, detach: bool, mut con: Logger) -> i32 {
+    let g = &cfg.general;
+    let mut log = match Logger::open(g.log_file.as_deref(), syslog_facility(g.syslog)) {
+        Ok(l) => l,
+        Err(e) => {
+            con.error(&format!("can't open logfile: {e}"));
+            return 1;
+        }
+    };
+    let lock = g.lock_file.clone();
+    if std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&lock)
+        .is_err()
+    {
+        log.error(&format!(
+            "lockfile `{}' exists, perhaps conntrackd already running?",
+            lock.display()
+        ));
+        return 1;
+    }
+    let unlock = || {
+        let _ = std::fs::remove_file(&lock);
+    };
+    let Some(unix_path) = g.unix_path.clone() else {
+        log.error("can't open unix socket!");
+        log.error("conntrackd cannot start, please review your configuration");
+        unlock();
+        return 1;
+    };
+    if detach {
+        // SAFETY: no threads exist yet; the parent exits at once.
+        match unsafe { libc::fork() } {
+            -1 => {
+                log.error("fork failed");
+                unlock();
+                return 1;
+            }
+            0 => {
+                // SAFETY: plain syscalls in the child.
+                unsafe {
+                    libc::setsid();
+                    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+                    if null >= 0 {
+                        libc::dup2(null, 0);
+                        libc::dup2(null, 1);
+                        libc::dup2(null, 2);
+                    }
+                }
+                log.detach();
+            }
+            _ => return 0,
+        }
+    }
+    let code = match serve(cfg, log, &unix_path, detach) {
+        Ok(()) => 0,
+        Err(e) => {
+            con.error(&e);
+            1
+        }
+    };
+    let _ = std::fs::remove_file(&unix_path);
+    unlock();
+    code
+}
+
+fn serve(cfg: config::Config, log: Logger, unix_path: &Path, detach: bool) -> Result<(), String> {
+    let mut r = Reactor::with_backend(BackendChoice::Auto).map_err(|e| e.to_string())?;
+    let stats_log = cfg.stats.as_ref().and_then(|s| s.log_file.clone());
+    let stats_syslog = cfg.stats.as_ref().is_some_and(|s| s.syslog.is_some());
+    let mut eng = Engine::new(cfg, log);
+    eng.log.notice(&format!("I/O backend: {}", r.describe()));
+    if eng.cfg.general.filter.is_some() {
+        eng.log.notice("using user-space event filtering");
+    }
+    if eng.mode == Mode::Stats {
+        eng.flowlog = Some(
+            FlowLog::open(stats_log.as_deref(), stats_syslog).map_err(|e| e.to_string())?,
+        );
+    }
+    eng.open_events(&mut r).map_err(|e| {
+        eng.log.error(&format!("can't open netlink handler: {e}"));
+        eng.log.error("no ctnetlink kernel support?");
+        "initialization failed".to_string()
+    })?;
+    if let Err(e) = eng.resync(false) {
+        eng.log.error(&e);
+        return Err("conntrackd cannot start, please review your configuration".into());
+    }
+    let (tx, rx) = mpsc::channel();
+    let ctl = control::ControlServer::start(unix_path, tx, r.waker()).map_err(|_| {
+        eng.log.error("can't open unix socket!");
+        "conntrackd cannot start, please review your configuration".to_string()
+    })?;
+    install_signals();
+    eng.log.notice("initialization completed");
+    eng.log.notice(if detach {
+        "-- starting in daemon mode --"
+    } else {
+        "-- starting in console mode --"
+    });
+    let res = eng.run(&mut r, &rx, &STOP);
+    eng.log.notice("---- shutdown received ----");
+    ctl.remove();
+    res.map_err(|e| e.to_string())
+}
