@@ -85,11 +85,20 @@ fn ct(ns: &NetNs, args: &str) {
     let mut argv = vec![CT];
     argv.extend(args.split_whitespace());
     let r = ns.run(&argv, None, T);
-    assert_eq!(r.status, Exit::Code(0), "conntrack {args}: {}", r.stderr_str());
+    assert_eq!(
+        r.status,
+        Exit::Code(0),
+        "conntrack {args}: {}",
+        r.stderr_str()
+    );
 }
 
 fn count(ns: &NetNs) -> usize {
-    ns.run(&[CT, "-C"], None, T).stdout_str().trim().parse().unwrap()
+    ns.run(&[CT, "-C"], None, T)
+        .stdout_str()
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// Normalises what legitimately differs between two runs.
@@ -120,8 +129,14 @@ fn scenario(bin: &str, tag: &str) -> Option<(String, String, String, String)> {
     let conf = stats_conf(&dir, "");
     ct(&ns, "-I -p tcp -s 10.5.0.1 -d 10.5.0.2 --sport 1 --dport 2 --state ESTABLISHED -t 300 -u SEEN_REPLY,ASSURED");
     let mut d = Daemon::start(&ns, bin, &conf);
-    ct(&ns, "-I -p udp -s 10.5.0.3 -d 10.5.0.4 --sport 53 --dport 53 -t 300");
-    ct(&ns, "-I -p icmp -s 10.5.0.5 -d 10.5.0.6 --icmp-type 8 --icmp-code 0 --icmp-id 9 -t 300");
+    ct(
+        &ns,
+        "-I -p udp -s 10.5.0.3 -d 10.5.0.4 --sport 53 --dport 53 -t 300",
+    );
+    ct(
+        &ns,
+        "-I -p icmp -s 10.5.0.5 -d 10.5.0.6 --icmp-type 8 --icmp-code 0 --icmp-id 9 -t 300",
+    );
     ct(&ns, "-U -s 10.5.0.3 -m 5");
     ct(&ns, "-D -p icmp");
     std::thread::sleep(Duration::from_millis(300));
@@ -140,12 +155,23 @@ fn stats_mode_mirrors_the_table() {
         return;
     }
     let (s, cache, dump, flows) = scenario(OURS, "ours").expect("netns");
-    assert!(s.starts_with("cache stats:\ncurrent active connections:\t           2\n"), "{s}");
+    assert!(
+        s.starts_with("cache stats:\ncurrent active connections:\t           2\n"),
+        "{s}"
+    );
     assert!(s.contains("traffic processed:\n"), "{s}");
-    assert!(cache.starts_with("cache:stats\tactive objects:\t\t           2\n"), "{cache}");
+    assert!(
+        cache.starts_with("cache:stats\tactive objects:\t\t           2\n"),
+        "{cache}"
+    );
     assert_eq!(dump.lines().count(), 2, "{dump}");
-    assert!(dump.contains("udp      17 src=10.5.0.3") && dump.contains("mark=5"), "{dump}");
-    assert!(dump.lines().all(|l| l.ends_with("s]") && l.contains("[active since ")));
+    assert!(
+        dump.contains("udp      17 src=10.5.0.3") && dump.contains("mark=5"),
+        "{dump}"
+    );
+    assert!(dump
+        .lines()
+        .all(|l| l.ends_with("s]") && l.contains("[active since ")));
     assert_eq!(flows.lines().count(), 1, "{flows}");
     assert!(flows.contains("\ticmp     1 src=10.5.0.5"), "{flows}");
 
@@ -230,13 +256,25 @@ fn sync_section_runs_and_answers() {
         ),
     )
     .unwrap();
-    ct(&ns, "-I -p tcp -s 10.6.0.1 -d 10.6.0.2 --sport 1 --dport 2 --state ESTABLISHED -t 300");
+    ct(
+        &ns,
+        "-I -p tcp -s 10.6.0.1 -d 10.6.0.2 --sport 1 --dport 2 --state ESTABLISHED -t 300",
+    );
     let mut d = Daemon::start(&ns, OURS, &conf);
-    ct(&ns, "-I -p udp -s 10.6.0.3 -d 10.6.0.4 --sport 5 --dport 6 -t 300");
+    ct(
+        &ns,
+        "-I -p udp -s 10.6.0.3 -d 10.6.0.4 --sport 5 --dport 6 -t 300",
+    );
     std::thread::sleep(Duration::from_millis(300));
     let s = d.ask(&["-s"]);
-    assert!(s.starts_with("cache internal:\ncurrent active connections:\t           2\n"), "{s}");
-    assert!(s.contains("cache external:\ncurrent active connections:\t           0\n"), "{s}");
+    assert!(
+        s.starts_with("cache internal:\ncurrent active connections:\t           2\n"),
+        "{s}"
+    );
+    assert!(
+        s.contains("cache external:\ncurrent active connections:\t           0\n"),
+        "{s}"
+    );
     assert_eq!(d.ask(&["-i"]).lines().count(), 2);
     assert_eq!(d.ask(&["-e"]), "");
     let _ = d.ask(&["-c"]);

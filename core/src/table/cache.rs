@@ -16,6 +16,13 @@ use crate::flow::Flow;
 
 const CHUNK: usize = 1 << 16;
 
+/// Spreads a 32-bit hash over 64 bits for hashbrown, which takes its
+/// control byte from the top bits and the bucket from the low ones.
+#[inline]
+fn widen(h: u32) -> u64 {
+    (h as u64) << 32 | h as u64
+}
+
 /// Life-cycle state of a cached object (FT-FW keeps DEAD objects until
 /// their deletion has been acknowledged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +61,10 @@ pub struct FlowCache<A: Addr> {
     chunks: Vec<Box<[Option<Entry<A>>]>>,
     free: Vec<u32>,
     next: u32,
-    index: HashTable<u32>,
+    /// (slab index, 32-bit hash): growing the table rehashes from the
+    /// stored hash without touching the records (which would be a cache
+    /// miss per entry and a stall long enough to overrun the event socket).
+    index: HashTable<(u32, u32)>,
     hasher: ahash::RandomState,
     limit: usize,
     len: usize,
@@ -99,14 +109,17 @@ impl<A: Addr> FlowCache<A> {
     }
 
     fn hash(&self, k: &Key<A>) -> u64 {
-        self.hasher.hash_one(k)
+        widen(self.hasher.hash_one(k) as u32)
     }
 
     fn find(&self, k: &Key<A>) -> Option<u32> {
         let h = self.hash(k);
+        let h32 = h as u32;
         self.index
-            .find(h, |&i| self.slot(i).as_ref().map(|e| &e.rec.key) == Some(k))
-            .copied()
+            .find(h, |&(i, hh)| {
+                hh == h32 && self.slot(i).as_ref().map(|e| &e.rec.key) == Some(k)
+            })
+            .map(|&(i, _)| i)
     }
 
     /// The entry of a key.
@@ -150,18 +163,8 @@ impl<A: Addr> FlowCache<A> {
         }
         let h = self.hash(&rec.key);
         let i = self.alloc(Entry { rec, state, gen });
-        let Self {
-            index,
-            chunks,
-            hasher,
-            ..
-        } = self;
-        index.insert_unique(h, i, |&j| {
-            let e = chunks[j as usize / CHUNK][j as usize % CHUNK]
-                .as_ref()
-                .expect("indexed slot is occupied");
-            hasher.hash_one(e.rec.key)
-        });
+        self.index
+            .insert_unique(h, (i, h as u32), |&(_, hh)| widen(hh));
         self.len += 1;
         self.stats.created += 1;
         true
@@ -191,16 +194,18 @@ impl<A: Addr> FlowCache<A> {
     /// Removes an object. Returns it when it was there.
     pub fn remove(&mut self, k: &Key<A>) -> Option<Entry<A>> {
         let h = self.hash(k);
+        let h32 = h as u32;
         let Self { index, chunks, .. } = self;
-        let found = index.find_entry(h, |&i| {
-            chunks[i as usize / CHUNK][i as usize % CHUNK]
-                .as_ref()
-                .map(|e| &e.rec.key)
-                == Some(k)
+        let found = index.find_entry(h, |&(i, hh)| {
+            hh == h32
+                && chunks[i as usize / CHUNK][i as usize % CHUNK]
+                    .as_ref()
+                    .map(|e| &e.rec.key)
+                    == Some(k)
         });
         match found {
             Ok(occ) => {
-                let (i, _) = occ.remove();
+                let ((i, _), _) = occ.remove();
                 let e = self.slot_mut(i).take();
                 self.free.push(i);
                 self.len -= 1;

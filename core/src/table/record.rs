@@ -307,8 +307,12 @@ impl<A: Addr> Record<A> {
         if f.seq_adj_reply.is_some() {
             extra.seq_adj_reply = f.seq_adj_reply;
         }
-        if f.synproxy.is_some() {
-            extra.synproxy = f.synproxy;
+        // Current kernels attach an all-zero SYNPROXY to almost every
+        // entry; it carries nothing, so it is not worth a box per flow.
+        if let Some(sp) = f.synproxy {
+            if sp.isn.unwrap_or(0) | sp.its.unwrap_or(0) | sp.tsoff.unwrap_or(0) != 0 {
+                extra.synproxy = Some(sp);
+            }
         }
         if f.secmark.is_some() {
             extra.secmark = f.secmark;

@@ -74,7 +74,8 @@ pub fn parse(argv: &[String]) -> Args {
     let mut daemon = false;
     let mut client: Option<Request> = None;
     let mut i = 1;
-    let next_word = |i: usize| -> Option<&String> { argv.get(i + 1).filter(|w| !w.starts_with('-')) };
+    let next_word =
+        |i: usize| -> Option<&String> { argv.get(i + 1).filter(|w| !w.starts_with('-')) };
     while i < argv.len() {
         let w = &argv[i];
         let c = w.as_bytes().get(1).copied().unwrap_or(0) as char;
@@ -127,7 +128,8 @@ pub fn parse(argv: &[String]) -> Args {
                         } else if is_prefix(s, "external") {
                             Request::CtFlushExtCache
                         } else {
-                            a.notes.push((true, format!("unknown parameter `{s}' for option `-f'")));
+                            a.notes
+                                .push((true, format!("unknown parameter `{s}' for option `-f'")));
                             a.exit = Some(1);
                             return a;
                         }
@@ -166,8 +168,10 @@ pub fn parse(argv: &[String]) -> Args {
                         } else if is_prefix(s, "runtime") {
                             Request::StatsRuntime
                         } else if is_prefix(s, "multicast") {
-                            a.notes
-                                .push((false, "use `link' instead of `multicast' as parameter.".into()));
+                            a.notes.push((
+                                false,
+                                "use `link' instead of `multicast' as parameter.".into(),
+                            ));
                             Request::StatsLink
                         } else if is_prefix(s, "link") {
                             Request::StatsLink
@@ -182,7 +186,8 @@ pub fn parse(argv: &[String]) -> Args {
                         } else if is_prefix(s, "expect") {
                             Request::ExpStats
                         } else {
-                            a.notes.push((true, format!("unknown parameter `{s}' for option `-s'")));
+                            a.notes
+                                .push((true, format!("unknown parameter `{s}' for option `-s'")));
                             a.exit = Some(1);
                             return a;
                         }
@@ -232,12 +237,21 @@ mod tests {
 
     #[test]
     fn requests() {
-        assert_eq!(p(&["-s", "n"]).action, Action::Client(Request::StatsNetwork));
+        assert_eq!(
+            p(&["-s", "n"]).action,
+            Action::Client(Request::StatsNetwork)
+        );
         assert_eq!(p(&["-s", "c"]).action, Action::Client(Request::StatsCache));
-        assert_eq!(p(&["-i", "-x"]).action, Action::Client(Request::CtDumpIntXml));
+        assert_eq!(
+            p(&["-i", "-x"]).action,
+            Action::Client(Request::CtDumpIntXml)
+        );
         assert_eq!(p(&["-c"]).action, Action::Client(Request::AllCommit));
         assert_eq!(p(&["-c", "ct"]).action, Action::Client(Request::CtCommit));
-        assert_eq!(p(&["-f", "i"]).action, Action::Client(Request::CtFlushIntCache));
+        assert_eq!(
+            p(&["-f", "i"]).action,
+            Action::Client(Request::CtFlushIntCache)
+        );
         assert_eq!(p(&["xd"]).action, Action::Daemon { detach: true });
         assert_eq!(p(&["-C", "/x", "-k"]).config, "/x");
         assert_eq!(p(&["-d", "-c"]).exit, Some(1));

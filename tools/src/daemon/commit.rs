@@ -91,7 +91,12 @@ pub fn commit_object(f: &Flow, sync: &SyncSection, age: u32) -> Flow {
     c
 }
 
-fn send_batch(sock: &NlSocket, flows: &[Flow], seq0: u32, buf: &mut Vec<u8>) -> std::io::Result<Vec<(usize, i32)>> {
+fn send_batch(
+    sock: &NlSocket,
+    flows: &[Flow],
+    seq0: u32,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Vec<(usize, i32)>> {
     buf.clear();
     let mut w = Writer::new(buf);
     for (i, f) in flows.iter().enumerate() {

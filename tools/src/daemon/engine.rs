@@ -110,11 +110,10 @@ impl Engine {
         let g = &self.cfg.general;
         if g.netlink_events_reliable {
             sock.set_reliable()?;
-            self.log.notice("reliable ctnetlink event delivery is ENABLED.");
+            self.log
+                .notice("reliable ctnetlink event delivery is ENABLED.");
         }
-        if g.netlink_buffer_size > 0
-            && g.netlink_buffer_size_max_growth >= g.netlink_buffer_size
-        {
+        if g.netlink_buffer_size > 0 && g.netlink_buffer_size_max_growth >= g.netlink_buffer_size {
             sock.set_rcvbuf(g.netlink_buffer_size as usize / 2)?;
         } else {
             self.log.notice("NetlinkBufferSize is either not set or is greater than NetlinkBufferSizeMaxGrowth. Using current system buffer size");
@@ -126,7 +125,7 @@ impl Engine {
         ));
         use std::os::fd::AsRawFd;
         self.ev_fd = Some(sock.as_raw_fd());
-        let id = r.register(sock, SockOpts::netlink().buf_size(8192).buf_count(2048))?;
+        let id = r.register(sock, SockOpts::netlink().buf_size(2048).buf_count(1024))?;
         self.ev_sock = Some(id);
         Ok(())
     }
@@ -145,11 +144,11 @@ impl Engine {
         let cache = &mut self.internal;
         sess.request(
             Reply::Dump,
-            |w, s| {
-                request::ct_dump(w, s, AF_UNSPEC, DumpKind::Normal, &DumpFilter::default())
-            },
+            |w, s| request::ct_dump(w, s, AF_UNSPEC, DumpKind::Normal, &DumpFilter::default()),
             |m| {
-                let Ok((g, attrs)) = m.nfgen() else { return true };
+                let Ok((g, attrs)) = m.nfgen() else {
+                    return true;
+                };
                 if parse_flow_into(&mut flow, g.family, attrs).is_err() {
                     return true;
                 }
@@ -189,7 +188,13 @@ impl Engine {
         if let Some(fl) = &mut self.flowlog {
             self.line.clear();
             let env = SysEnv { labels: None };
-            format::write_plain(&mut self.line, f, EventKind::None, &PlainOpts::default(), &env);
+            format::write_plain(
+                &mut self.line,
+                f,
+                EventKind::None,
+                &PlainOpts::default(),
+                &env,
+            );
             fl.write(&self.line);
         }
     }
@@ -242,7 +247,10 @@ impl Engine {
                 }
                 EventKind::Destroy => {
                     if self.internal.remove(&flow).is_some() {
-                        for c in [flow.counters_orig, flow.counters_reply].into_iter().flatten() {
+                        for c in [flow.counters_orig, flow.counters_reply]
+                            .into_iter()
+                            .flatten()
+                        {
                             self.traffic_bytes += c.bytes.unwrap_or(0) as u32 as u64;
                             self.traffic_packets += c.packets.unwrap_or(0) as u32 as u64;
                         }
@@ -269,7 +277,7 @@ impl Engine {
         if cur * 2 <= max {
             if let Some(fd) = self.ev_fd {
                 let want = cur as i32; // the kernel doubles it: cur * 2
-                // SAFETY: setsockopt on the event socket's live fd.
+                                       // SAFETY: setsockopt on the event socket's live fd.
                 unsafe {
                     libc::setsockopt(
                         fd,
@@ -326,7 +334,14 @@ impl Engine {
             }
             line.clear();
             if xml {
-                format::write_xml_flow(&mut line, &f, EventKind::None, &PlainOpts::default(), &env, None);
+                format::write_xml_flow(
+                    &mut line,
+                    &f,
+                    EventKind::None,
+                    &PlainOpts::default(),
+                    &env,
+                    None,
+                );
             } else {
                 format::write_plain(&mut line, &f, EventKind::None, &PlainOpts::default(), &env);
                 if line.last() == Some(&b'\n') {
@@ -349,7 +364,12 @@ impl Engine {
         match (self.mode, req) {
             (_, Request::StatsRuntime) => stats::runtime_block(&mut s, &runtime()),
             (Mode::Stats, Request::Stats) => {
-                stats::cache_block(&mut s, "stats", self.internal.len() as u64, &self.internal.stats());
+                stats::cache_block(
+                    &mut s,
+                    "stats",
+                    self.internal.len() as u64,
+                    &self.internal.stats(),
+                );
                 stats::traffic_block(&mut s, self.traffic_bytes, self.traffic_packets);
             }
             (Mode::Stats, Request::StatsCache) => {
@@ -357,8 +377,18 @@ impl Engine {
                 stats::cache_ext_block(&mut s, "stats", n, n, n, &self.internal.stats());
             }
             (Mode::Sync, Request::Stats) => {
-                stats::cache_block(&mut s, "internal", self.internal.len() as u64, &self.internal.stats());
-                stats::cache_block(&mut s, "external", self.external.len() as u64, &self.external.stats());
+                stats::cache_block(
+                    &mut s,
+                    "internal",
+                    self.internal.len() as u64,
+                    &self.internal.stats(),
+                );
+                stats::cache_block(
+                    &mut s,
+                    "external",
+                    self.external.len() as u64,
+                    &self.external.stats(),
+                );
                 stats::traffic_block(&mut s, self.traffic_bytes, self.traffic_packets);
             }
             (Mode::Sync, Request::StatsCache) => {
@@ -438,7 +468,8 @@ impl Engine {
                     Ok(CommitReport { ok, failed }) => {
                         self.log.notice(&format!("Committed {ok} new entries"));
                         if failed > 0 {
-                            self.log.notice(&format!("{failed} entries can't be committed"));
+                            self.log
+                                .notice(&format!("{failed} entries can't be committed"));
                         }
                         let d = started.elapsed();
                         self.log.notice(&format!(
@@ -514,7 +545,9 @@ pub fn flush_kernel(flt: Option<&ct_core::config::Filter>) -> Result<u64, String
         Reply::Dump,
         |w, s| request::ct_dump(w, s, AF_UNSPEC, DumpKind::Normal, &DumpFilter::default()),
         |m| {
-            let Ok((g, attrs)) = m.nfgen() else { return true };
+            let Ok((g, attrs)) = m.nfgen() else {
+                return true;
+            };
             if parse_flow_into(&mut flow, g.family, attrs).is_err() {
                 return true;
             }

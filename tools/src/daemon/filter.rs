@@ -29,10 +29,7 @@ fn v6_in(a: std::net::Ipv6Addr, net: std::net::Ipv6Addr, prefix: u8) -> bool {
 
 fn address_ok(r: &AddressRule, f: &Flow) -> bool {
     let accept = r.policy == FilterPolicy::Accept;
-    let cands = [
-        f.orig.and_then(|o| o.src),
-        f.reply.and_then(|t| t.src),
-    ];
+    let cands = [f.orig.and_then(|o| o.src), f.reply.and_then(|t| t.src)];
     let a = &r.addresses;
     // CIDR lists first: a hit decides.
     for c in cands.iter().flatten() {

@@ -65,11 +65,20 @@ impl Logger {
     }
 
     /// Opens the log file (created mode 0600) and syslog as configured.
-    pub fn open(path: Option<&Path>, syslog_facility: Option<libc::c_int>) -> std::io::Result<Logger> {
+    pub fn open(
+        path: Option<&Path>,
+        syslog_facility: Option<libc::c_int>,
+    ) -> std::io::Result<Logger> {
         let file = match path {
             Some(p) => {
                 use std::os::unix::fs::OpenOptionsExt;
-                Some(OpenOptions::new().append(true).create(true).mode(0o600).open(p)?)
+                Some(
+                    OpenOptions::new()
+                        .append(true)
+                        .create(true)
+                        .mode(0o600)
+                        .open(p)?,
+                )
             }
             None => None,
         };
@@ -143,7 +152,13 @@ impl FlowLog {
         let file = match path {
             Some(p) => {
                 use std::os::unix::fs::OpenOptionsExt;
-                Some(OpenOptions::new().append(true).create(true).mode(0o600).open(p)?)
+                Some(
+                    OpenOptions::new()
+                        .append(true)
+                        .create(true)
+                        .mode(0o600)
+                        .open(p)?,
+                )
             }
             None => None,
         };

@@ -189,9 +189,8 @@ fn serve(cfg: config::Config, log: Logger, unix_path: &Path, detach: bool) -> Re
         eng.log.notice("using user-space event filtering");
     }
     if eng.mode == Mode::Stats {
-        eng.flowlog = Some(
-            FlowLog::open(stats_log.as_deref(), stats_syslog).map_err(|e| e.to_string())?,
-        );
+        eng.flowlog =
+            Some(FlowLog::open(stats_log.as_deref(), stats_syslog).map_err(|e| e.to_string())?);
     }
     eng.open_events(&mut r).map_err(|e| {
         eng.log.error(&format!("can't open netlink handler: {e}"));
