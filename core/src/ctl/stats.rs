@@ -182,3 +182,134 @@ mod tests {
         assert!(s.contains("connections created:\t\t          10\tfailed:\t           0\n"));
     }
 }
+
+/// Traffic counters of one sync channel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChannelStats {
+    pub bytes_sent: u64,
+    pub bytes_recv: u64,
+    pub packets_sent: u64,
+    pub packets_recv: u64,
+    pub errors_send: u64,
+    pub errors_recv: u64,
+}
+
+fn channel_counts(out: &mut String, c: &ChannelStats) {
+    let _ = write!(
+        out,
+        "{:>20} Bytes sent {:>20} Bytes recv\n{:>20} Pckts sent {:>20} Pckts recv\n{:>20} Error send {:>20} Error recv\n\n",
+        c.bytes_sent, c.bytes_recv, c.packets_sent, c.packets_recv, c.errors_send, c.errors_recv
+    );
+}
+
+/// The current channel's block of `-s` / `-s network`. `kind` is
+/// `multicast`, `UDP` or `TCP`; `tcp_state` gives (server, client)
+/// connected flags for TCP.
+pub fn channel_block(
+    out: &mut String,
+    kind: &str,
+    device: &str,
+    tcp_state: Option<(bool, bool)>,
+    c: &ChannelStats,
+) {
+    match tcp_state {
+        Some((srv, cli)) => {
+            let st = |b: bool| if b { "connected" } else { "disconnected" };
+            let _ = writeln!(
+                out,
+                "{kind} traffic (active device={device}) server={} client={}:",
+                st(srv),
+                st(cli)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "{kind} traffic (active device={device}):");
+        }
+    }
+    channel_counts(out, c);
+}
+
+/// One channel of `-s link`.
+pub fn link_block(
+    out: &mut String,
+    kind: &str,
+    device: &str,
+    status: &str,
+    active: bool,
+    c: &ChannelStats,
+) {
+    let _ = writeln!(
+        out,
+        "{kind} traffic device={device} status={status} role={}:",
+        if active { "ACTIVE" } else { "BACKUP" }
+    );
+    channel_counts(out, c);
+}
+
+/// `message tracking:` block of the sync `-s`.
+pub fn tracking_block(out: &mut String, malformed: u64, lost: u64) {
+    let _ = write!(
+        out,
+        "message tracking:\n{malformed:>20} Malformed msgs {lost:>20} Lost msgs\n\n"
+    );
+}
+
+/// Receive-side counters of `-s network`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NetworkStats {
+    pub malformed: u64,
+    pub wrong_version: u64,
+    pub bad_header: u64,
+    pub bad_payload: u64,
+    pub bad_type: u64,
+    pub truncated: u64,
+    pub bad_size: u64,
+    pub lost: u64,
+    pub before: u64,
+}
+
+/// `-s network` (followed by the channel block).
+pub fn network_block(out: &mut String, n: &NetworkStats) {
+    let _ = write!(
+        out,
+        "network statistics:\n\trecv:\n\
+\t\tMalformed messages:\t{:>20}\n\
+\t\tWrong protocol version:\t{:>20}\n\
+\t\tMalformed header:\t{:>20}\n\
+\t\tMalformed payload:\t{:>20}\n\
+\t\tBad message type:\t{:>20}\n\
+\t\tTruncated message:\t{:>20}\n\
+\t\tBad message size:\t{:>20}\n\
+\tsend:\n\
+\t\tMalformed messages:\t{:>20}\n\n\
+sequence tracking statistics:\n\trecv:\n\
+\t\tPackets lost:\t\t{:>20}\n\
+\t\tPackets before:\t\t{:>20}\n\n",
+        n.malformed,
+        n.wrong_version as u32,
+        n.bad_header as u32,
+        n.bad_payload as u32,
+        n.bad_type as u32,
+        n.truncated as u32,
+        n.bad_size as u32,
+        0u32,
+        n.lost,
+        n.before
+    );
+}
+
+/// One queue of `-s queue`: (name, current, maximum, no-space errors).
+pub fn queue_block(out: &mut String, allocated: u64, queues: &[(&str, u64, u64, u64)]) {
+    let _ = write!(
+        out,
+        "allocated queue nodes:\t\t{:>12}\n\n",
+        allocated as u32
+    );
+    for (name, cur, max, full) in queues {
+        let _ = write!(
+            out,
+            "queue {name}:\ncurrent elements:\t\t{:>12}\nmaximum elements:\t\t{:>12}\nnot enough space errors:\t{:>12}\n\n",
+            *cur as u32, *max as u32, *full as u32
+        );
+    }
+}

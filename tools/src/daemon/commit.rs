@@ -184,11 +184,10 @@ pub fn commit(cache: &Cache, sync: &SyncSection, now: u32) -> std::io::Result<Co
                         &t,
                         f.zone,
                     );
-                    let _ = sock.send(&buf).and_then(|_| {
+                    if sock.send(&buf).is_ok() {
                         let mut rx = [0u8; 4096];
                         let _ = sock.recv(&mut rx, false);
-                        Ok(())
-                    });
+                    }
                     seq = seq.wrapping_add(1);
                     let again = send_batch(&sock, std::slice::from_ref(f), seq, &mut buf)?;
                     seq = seq.wrapping_add(1);

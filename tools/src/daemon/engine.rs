@@ -50,6 +50,9 @@ pub struct Engine {
     pub rt: RuntimeStats,
     pub traffic_bytes: u64,
     pub traffic_packets: u64,
+    /// Sync link counters (the channels arrive with the sync protocols).
+    pub net: stats::NetworkStats,
+    pub chan: stats::ChannelStats,
     started: Instant,
     epoch: Instant,
     ev_sock: Option<SockId>,
@@ -83,6 +86,8 @@ impl Engine {
             rt: RuntimeStats::default(),
             traffic_bytes: 0,
             traffic_packets: 0,
+            net: stats::NetworkStats::default(),
+            chan: stats::ChannelStats::default(),
             started: Instant::now(),
             epoch: Instant::now(),
             ev_sock: None,
@@ -354,6 +359,17 @@ impl Engine {
         out
     }
 
+    /// The active channel's traffic block.
+    fn channel_text(&self, s: &mut String) {
+        let Some(sync) = &self.cfg.sync else { return };
+        let Some(c) = sync.channels.get(sync.default_channel) else {
+            return;
+        };
+        let dev = c.interface.clone().unwrap_or_default();
+        let tcp = (c.kind == ct_core::config::ChannelType::Tcp).then_some((false, false));
+        stats::channel_block(s, channel_kind(c.kind), &dev, tcp, &self.chan);
+    }
+
     fn stats_text(&self, req: Request) -> Vec<u8> {
         let mut s = String::new();
         let runtime = || {
@@ -390,6 +406,45 @@ impl Engine {
                     &self.external.stats(),
                 );
                 stats::traffic_block(&mut s, self.traffic_bytes, self.traffic_packets);
+                self.channel_text(&mut s);
+                stats::tracking_block(&mut s, self.net.malformed, self.net.lost);
+            }
+            (Mode::Sync, Request::StatsNetwork) => {
+                stats::network_block(&mut s, &self.net);
+                self.channel_text(&mut s);
+            }
+            (Mode::Sync, Request::StatsLink) => {
+                if let Some(sync) = &self.cfg.sync {
+                    for (i, c) in sync.channels.iter().enumerate() {
+                        let dev = c.interface.clone().unwrap_or_default();
+                        stats::link_block(
+                            &mut s,
+                            channel_kind(c.kind),
+                            &dev,
+                            link_status(&dev),
+                            i == sync.default_channel,
+                            &self.chan,
+                        );
+                    }
+                }
+            }
+            (Mode::Sync, Request::StatsQueue) => {
+                if let Some(sync) = &self.cfg.sync {
+                    let mut q = vec![
+                        ("txqueue", 0, i32::MAX as u64, 0),
+                        ("errorq", 0, sync.error_queue_length as u64, 0),
+                    ];
+                    if sync.mode() == ct_core::config::SyncMode::Ftfw {
+                        q.push(("rsqueue", 0, sync.resend_queue_size as u64, 0));
+                    }
+                    stats::queue_block(&mut s, 0, &q);
+                }
+            }
+            (Mode::Sync, Request::StatsRsqueue)
+                if self.cfg.sync.as_ref().map(|x| x.mode())
+                    == Some(ct_core::config::SyncMode::Ftfw) =>
+            {
+                s.push_str("resent queue (len=0)\n");
             }
             (Mode::Sync, Request::StatsCache) => {
                 let n = self.internal.len() as u64;
@@ -409,7 +464,8 @@ impl Engine {
             Kill => {
                 self.kill = true;
             }
-            StatsRuntime | Stats | StatsCache => {
+            StatsRuntime | Stats | StatsCache | StatsNetwork | StatsLink | StatsQueue
+            | StatsRsqueue => {
                 let _ = reply.send(self.stats_text(req));
             }
             CtResyncMaster | AllResyncMaster => {
@@ -525,6 +581,42 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+fn channel_kind(k: ct_core::config::ChannelType) -> &'static str {
+    match k {
+        ct_core::config::ChannelType::Multicast => "multicast",
+        ct_core::config::ChannelType::Udp => "UDP",
+        ct_core::config::ChannelType::Tcp => "TCP",
+    }
+}
+
+/// `RUNNING`, `NO-CARRIER` or `DOWN` from the interface flags
+/// (`SIOCGIFFLAGS`, which includes the computed IFF_RUNNING).
+fn link_status(dev: &str) -> &'static str {
+    let mut flags: i32 = 0;
+    // SAFETY: a throw-away socket and a zeroed ifreq with a NUL-terminated
+    // name shorter than IFNAMSIZ.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd >= 0 {
+            let mut ifr: libc::ifreq = std::mem::zeroed();
+            for (i, b) in dev.bytes().take(libc::IFNAMSIZ - 1).enumerate() {
+                ifr.ifr_name[i] = b as libc::c_char;
+            }
+            if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr) == 0 {
+                flags = ifr.ifr_ifru.ifru_flags as i32;
+            }
+            libc::close(fd);
+        }
+    }
+    let up = flags & libc::IFF_UP != 0;
+    let running = flags & libc::IFF_RUNNING != 0;
+    match (up, running) {
+        (true, true) => "RUNNING",
+        (true, false) => "NO-CARRIER",
+        _ => "DOWN",
     }
 }
 
