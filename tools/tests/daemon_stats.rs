@@ -362,3 +362,40 @@ fn sync_section_runs_and_answers() {
     assert_eq!(internal, cinternal);
     assert_eq!(external, cexternal);
 }
+
+#[test]
+fn reset_timers_flushes_the_kernel_after_purge_timeout() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("ctd-purge").expect("netns");
+    let dir = tmpdir("purge");
+    let conf = sync_conf(&dir);
+    let text = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace("\tMode FTFW { }\n", "\tMode FTFW { }\n\tPurgeTimeout 1\n");
+    std::fs::write(&conf, text).unwrap();
+    let mut d = Daemon::start(&ns, OURS, &conf);
+    ct(
+        &ns,
+        "-I -p udp -s 10.7.0.1 -d 10.7.0.2 --sport 5 --dport 6 -t 300",
+    );
+    ct(
+        &ns,
+        "-I -p udp -s 10.7.0.3 -d 10.7.0.2 --sport 5 --dport 6 -t 300",
+    );
+    assert_eq!(count(&ns), 2);
+    let _ = d.ask(&["-t"]);
+    let t0 = Instant::now();
+    while count(&ns) != 0 && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(count(&ns), 0, "kernel flushed after PurgeTimeout");
+    let log = d.stop();
+    assert!(log.contains("flushing conntrack table in 1 secs"), "{log}");
+    assert!(
+        log.contains("flushing kernel conntrack table (scheduled)"),
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -58,6 +58,11 @@ pub struct Engine {
     ev_sock: Option<SockId>,
     ev_fd: Option<std::os::fd::RawFd>,
     resync_timer: Option<TimerId>,
+    /// `-t`: the scheduled kernel flush (PurgeTimeout).
+    purge_timer: Option<TimerId>,
+    /// Timer changes asked by control requests, applied by the loop.
+    arm_purge: bool,
+    cancel_purge: bool,
     grow_warned: bool,
     pub kill: bool,
     flow: Flow,
@@ -93,6 +98,9 @@ impl Engine {
             ev_sock: None,
             ev_fd: None,
             resync_timer: None,
+            purge_timer: None,
+            arm_purge: false,
+            cancel_purge: false,
             grow_warned: false,
             kill: false,
             flow: Flow::default(),
@@ -483,6 +491,19 @@ impl Engine {
                     let _ = flush_kernel(flt.as_ref());
                 });
             }
+            ResetTimers if self.mode == Mode::Sync => {
+                if self.purge_timer.is_none() && !self.arm_purge {
+                    let secs = self
+                        .cfg
+                        .sync
+                        .as_ref()
+                        .map(|x| x.purge_timeout)
+                        .unwrap_or(60);
+                    self.log
+                        .notice(&format!("flushing conntrack table in {secs} secs"));
+                    self.arm_purge = true;
+                }
+            }
             CtDumpInternal => {
                 let _ = reply.send(self.cache_dump(&self.internal, false, false));
             }
@@ -500,6 +521,7 @@ impl Engine {
                 self.internal.clear();
             }
             CtFlushIntCache if self.mode == Mode::Sync => {
+                self.cancel_purge = true;
                 self.log.notice("flushing internal cache");
                 self.internal.clear();
             }
@@ -508,11 +530,13 @@ impl Engine {
                 self.external.clear();
             }
             AllFlushCache | CtFlushCache if self.mode == Mode::Sync => {
+                self.cancel_purge = true;
                 self.log.notice("flushing caches");
                 self.internal.clear();
                 self.external.clear();
             }
             CtCommit | AllCommit if self.mode == Mode::Sync => {
+                self.cancel_purge = true;
                 self.log.notice(if req == AllCommit {
                     "committing all external caches"
                 } else {
@@ -551,8 +575,10 @@ impl Engine {
         while !self.kill && !stop.load(std::sync::atomic::Ordering::SeqCst) {
             let mut overrun = false;
             let mut resync = false;
+            let mut purge = false;
             let ev = self.ev_sock;
             let timer = self.resync_timer;
+            let ptimer = self.purge_timer;
             r.poll(Some(Duration::from_secs(1)), |_, e| match e {
                 Event::Recv { sock, data, .. } if Some(sock) == ev => self.on_events(data),
                 Event::Error {
@@ -560,8 +586,20 @@ impl Engine {
                     ..
                 } => overrun = true,
                 Event::Timer(t) if Some(t) == timer => resync = true,
+                Event::Timer(t) if Some(t) == ptimer => purge = true,
                 _ => {}
             })?;
+            if purge {
+                self.purge_timer = None;
+                self.log
+                    .notice("flushing kernel conntrack table (scheduled)");
+                self.rt.flush_kernel += 1;
+                let flt = self.cfg.general.filter.clone();
+                std::thread::spawn(move || {
+                    let _ = flush_kernel(flt.as_ref());
+                });
+                self.internal.clear();
+            }
             if overrun {
                 self.on_overrun(r);
             }
@@ -578,6 +616,21 @@ impl Engine {
                     ControlMsg::Unknown(_) => self.rt.local_unknown += 1,
                     ControlMsg::ReadFailed => self.rt.local_read_failed += 1,
                 }
+            }
+            if std::mem::take(&mut self.cancel_purge) {
+                if let Some(t) = self.purge_timer.take() {
+                    r.timer_remove(t);
+                }
+            }
+            if std::mem::take(&mut self.arm_purge) {
+                let secs = self
+                    .cfg
+                    .sync
+                    .as_ref()
+                    .map(|x| x.purge_timeout)
+                    .unwrap_or(60);
+                let at = Instant::now() + Duration::from_secs(secs as u64);
+                self.purge_timer = Some(r.timer_add(Some(at), None));
             }
         }
         Ok(())
