@@ -491,18 +491,18 @@ impl Engine {
                     let _ = flush_kernel(flt.as_ref());
                 });
             }
-            ResetTimers if self.mode == Mode::Sync => {
-                if self.purge_timer.is_none() && !self.arm_purge {
-                    let secs = self
-                        .cfg
-                        .sync
-                        .as_ref()
-                        .map(|x| x.purge_timeout)
-                        .unwrap_or(60);
-                    self.log
-                        .notice(&format!("flushing conntrack table in {secs} secs"));
-                    self.arm_purge = true;
-                }
+            ResetTimers
+                if self.mode == Mode::Sync && self.purge_timer.is_none() && !self.arm_purge =>
+            {
+                let secs = self
+                    .cfg
+                    .sync
+                    .as_ref()
+                    .map(|x| x.purge_timeout)
+                    .unwrap_or(60);
+                self.log
+                    .notice(&format!("flushing conntrack table in {secs} secs"));
+                self.arm_purge = true;
             }
             CtDumpInternal => {
                 let _ = reply.send(self.cache_dump(&self.internal, false, false));
