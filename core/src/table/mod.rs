@@ -3,9 +3,11 @@
 //! [`Flow`] to the IPv4 or IPv6 table.
 
 pub mod cache;
+pub mod mirror;
 pub mod record;
 
 pub use cache::{CacheStats, Entry, FlowCache, ObjState};
+pub use mirror::{Change, FakeTable, KernelTable, Mirror};
 pub use record::{Addr, Extra, Key, Record, Reply};
 
 use crate::flow::{Flow, AF_INET6};

@@ -18,13 +18,14 @@ use ct_core::format::{self, EventKind, PlainOpts};
 use ct_core::netlink::ct::parse_flow_into;
 use ct_core::netlink::msg::*;
 use ct_core::netlink::request::{self, DumpFilter, DumpKind};
-use ct_core::table::{Cache, ObjState};
+use ct_core::table::{Cache, Change, KernelTable, Mirror, ObjState};
 use ct_ring::netlink::{NlSocket, NETLINK_NETFILTER};
 use ct_ring::reactor::{Event, Reactor, SockError, SockId, SockOpts, TimerId};
 
 use super::commit::{commit, CommitReport};
 use super::control::ControlMsg;
 use super::filter;
+use super::kernel::NetlinkTable;
 use super::log::{FlowLog, Logger};
 use crate::ct::env::SysEnv;
 use crate::nl::{Reply, Session};
@@ -42,11 +43,11 @@ pub struct Engine {
     pub mode: Mode,
     pub log: Logger,
     pub flowlog: Option<FlowLog>,
-    /// Internal cache (stats cache in stats mode).
-    pub internal: Cache,
+    /// Internal cache (stats cache in stats mode), kept equal to the
+    /// kernel table by events and resyncs.
+    pub internal: Mirror,
     /// External cache (sync mode).
     pub external: Cache,
-    gen: u8,
     pub rt: RuntimeStats,
     pub traffic_bytes: u64,
     pub traffic_packets: u64,
@@ -85,9 +86,8 @@ impl Engine {
             mode,
             log,
             flowlog: None,
-            internal: Cache::new(buckets, limit),
+            internal: Mirror::new(buckets, limit),
             external: Cache::new(if mode == Mode::Sync { buckets } else { 0 }, limit),
-            gen: 0,
             rt: RuntimeStats::default(),
             traffic_bytes: 0,
             traffic_packets: 0,
@@ -146,47 +146,17 @@ impl Engine {
     /// Dumps the kernel table into the internal cache (start-up, `-R`,
     /// overrun resync). With `sweep`, entries the dump did not see are
     /// removed afterwards (logged in stats mode).
-    pub fn resync(&mut self, sweep: bool) -> Result<u64, String> {
-        let mut sess = Session::open().map_err(|e| e.to_string())?;
-        self.gen = self.gen.wrapping_add(1);
-        let gen = self.gen;
+    pub fn resync(&mut self, sweep: bool) -> Result<(), String> {
+        let mut table =
+            NetlinkTable::open(self.cfg.general.filter.clone()).map_err(|e| e.to_string())?;
         let now = now_secs(self.epoch);
-        let mut n = 0u64;
-        let mut flow = Flow::default();
-        let filter = self.cfg.general.filter.clone();
-        let cache = &mut self.internal;
-        sess.request(
-            Reply::Dump,
-            |w, s| request::ct_dump(w, s, AF_UNSPEC, DumpKind::Normal, &DumpFilter::default()),
-            |m| {
-                let Ok((g, attrs)) = m.nfgen() else {
-                    return true;
-                };
-                if parse_flow_into(&mut flow, g.family, attrs).is_err() {
-                    return true;
-                }
-                if filter.as_ref().is_some_and(|f| !filter::accept(f, &flow)) {
-                    return true;
-                }
-                strip_counters(&mut flow);
-                cache.upsert(&flow, now, gen);
-                n += 1;
-                true
-            },
-        )
-        .map_err(|e| format!("can't get kernel conntrack table: errno {}", e.errno()))?;
+        let internal = &mut self.internal;
+        internal.begin_resync();
+        table
+            .dump(&mut |f| internal.resync_entry(f, now))
+            .map_err(|e| format!("can't get kernel conntrack table: errno {e}"))?;
         if sweep {
-            let mut gone = Vec::new();
-            for k in self.internal.v4.stale(gen) {
-                if let Some(e) = self.internal.v4.remove(&k) {
-                    gone.push(e.rec.to_flow());
-                }
-            }
-            for k in self.internal.v6.stale(gen) {
-                if let Some(e) = self.internal.v6.remove(&k) {
-                    gone.push(e.rec.to_flow());
-                }
-            }
+            let gone = self.internal.end_resync();
             if self.mode == Mode::Stats {
                 for mut f in gone {
                     f.timeout = None;
@@ -194,7 +164,7 @@ impl Engine {
                 }
             }
         }
-        Ok(n)
+        Ok(())
     }
 
     fn log_flow(&mut self, f: &Flow) {
@@ -247,34 +217,24 @@ impl Engine {
                 self.rt.events_filtered += 1;
                 continue;
             }
-            match kind {
-                EventKind::New => {
+            let change = match kind {
+                EventKind::New => Change::New,
+                EventKind::Update => Change::Update,
+                _ => Change::Destroy,
+            };
+            if self.internal.on_event(change, &flow, now).is_some() {
+                for c in [flow.counters_orig, flow.counters_reply]
+                    .into_iter()
+                    .flatten()
+                {
+                    self.traffic_bytes += c.bytes.unwrap_or(0) as u32 as u64;
+                    self.traffic_packets += c.packets.unwrap_or(0) as u32 as u64;
+                }
+                if self.mode == Mode::Stats {
                     let mut f = flow;
-                    strip_counters(&mut f);
-                    self.internal.replace(&f, now, self.gen);
+                    f.timeout = None;
+                    self.log_flow(&f);
                 }
-                EventKind::Update => {
-                    let mut f = flow;
-                    strip_counters(&mut f);
-                    self.internal.upsert(&f, now, self.gen);
-                }
-                EventKind::Destroy => {
-                    if self.internal.remove(&flow).is_some() {
-                        for c in [flow.counters_orig, flow.counters_reply]
-                            .into_iter()
-                            .flatten()
-                        {
-                            self.traffic_bytes += c.bytes.unwrap_or(0) as u32 as u64;
-                            self.traffic_packets += c.packets.unwrap_or(0) as u32 as u64;
-                        }
-                        if self.mode == Mode::Stats {
-                            let mut f = flow;
-                            f.timeout = None;
-                            self.log_flow(&f);
-                        }
-                    }
-                }
-                EventKind::None => {}
             }
         }
         self.flow = flow;
@@ -391,21 +351,21 @@ impl Engine {
                 stats::cache_block(
                     &mut s,
                     "stats",
-                    self.internal.len() as u64,
-                    &self.internal.stats(),
+                    self.internal.cache.len() as u64,
+                    &self.internal.cache.stats(),
                 );
                 stats::traffic_block(&mut s, self.traffic_bytes, self.traffic_packets);
             }
             (Mode::Stats, Request::StatsCache) => {
-                let n = self.internal.len() as u64;
-                stats::cache_ext_block(&mut s, "stats", n, n, n, &self.internal.stats());
+                let n = self.internal.cache.len() as u64;
+                stats::cache_ext_block(&mut s, "stats", n, n, n, &self.internal.cache.stats());
             }
             (Mode::Sync, Request::Stats) => {
                 stats::cache_block(
                     &mut s,
                     "internal",
-                    self.internal.len() as u64,
-                    &self.internal.stats(),
+                    self.internal.cache.len() as u64,
+                    &self.internal.cache.stats(),
                 );
                 stats::cache_block(
                     &mut s,
@@ -455,8 +415,8 @@ impl Engine {
                 s.push_str("resent queue (len=0)\n");
             }
             (Mode::Sync, Request::StatsCache) => {
-                let n = self.internal.len() as u64;
-                stats::cache_ext_block(&mut s, "internal", n, n, n, &self.internal.stats());
+                let n = self.internal.cache.len() as u64;
+                stats::cache_ext_block(&mut s, "internal", n, n, n, &self.internal.cache.stats());
                 let n = self.external.len() as u64;
                 stats::cache_ext_block(&mut s, "external", n, n, n, &self.external.stats());
             }
@@ -505,10 +465,10 @@ impl Engine {
                 self.arm_purge = true;
             }
             CtDumpInternal => {
-                let _ = reply.send(self.cache_dump(&self.internal, false, false));
+                let _ = reply.send(self.cache_dump(&self.internal.cache, false, false));
             }
             CtDumpIntXml => {
-                let _ = reply.send(self.cache_dump(&self.internal, true, false));
+                let _ = reply.send(self.cache_dump(&self.internal.cache, true, false));
             }
             CtDumpExternal if self.mode == Mode::Sync => {
                 let _ = reply.send(self.cache_dump(&self.external, false, true));
@@ -518,12 +478,12 @@ impl Engine {
             }
             CtFlushIntCache | CtFlushCache | AllFlushCache if self.mode == Mode::Stats => {
                 self.log.notice("flushing caches");
-                self.internal.clear();
+                self.internal.cache.clear();
             }
             CtFlushIntCache if self.mode == Mode::Sync => {
                 self.cancel_purge = true;
                 self.log.notice("flushing internal cache");
-                self.internal.clear();
+                self.internal.cache.clear();
             }
             CtFlushExtCache if self.mode == Mode::Sync => {
                 self.log.notice("flushing external cache");
@@ -532,7 +492,7 @@ impl Engine {
             AllFlushCache | CtFlushCache if self.mode == Mode::Sync => {
                 self.cancel_purge = true;
                 self.log.notice("flushing caches");
-                self.internal.clear();
+                self.internal.cache.clear();
                 self.external.clear();
             }
             CtCommit | AllCommit if self.mode == Mode::Sync => {
@@ -598,7 +558,7 @@ impl Engine {
                 std::thread::spawn(move || {
                     let _ = flush_kernel(flt.as_ref());
                 });
-                self.internal.clear();
+                self.internal.cache.clear();
             }
             if overrun {
                 self.on_overrun(r);
@@ -671,13 +631,6 @@ fn link_status(dev: &str) -> &'static str {
         (true, false) => "NO-CARRIER",
         _ => "DOWN",
     }
-}
-
-fn strip_counters(f: &mut Flow) {
-    f.counters_orig = None;
-    f.counters_reply = None;
-    f.use_count = None;
-    f.id = None;
 }
 
 /// Deletes every kernel entry that passes the filter (`-F`).

@@ -1,0 +1,62 @@
+//! The internal cache against a scripted kernel table: with every event
+//! delivered the cache equals the table; when events are lost (an
+//! overrun), one resync (dump + sweep) makes it equal again, with no stale
+//! entry surviving.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use ct_core::flow::*;
+use ct_core::table::{Change, FakeTable, Mirror};
+use proptest::prelude::*;
+
+fn flow(port: u16, mark: u32) -> Flow {
+    Flow {
+        family: AF_INET,
+        orig: Some(Tuple {
+            src: Some(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1))),
+            dst: Some(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 2))),
+            l4proto: Some(17),
+            src_port: Some(port),
+            dst_port: Some(53),
+            ..Tuple::default()
+        }),
+        status: Some(8),
+        mark: Some(mark),
+        timeout: Some(30),
+        ..Flow::default()
+    }
+}
+
+proptest! {
+    #[test]
+    fn events_keep_the_mirror_equal(
+        ops in proptest::collection::vec((any::<bool>(), 0u16..50, any::<u32>()), 1..400),
+        lose in proptest::collection::vec(any::<bool>(), 400),
+    ) {
+        let mut kernel = FakeTable::new();
+        let mut lossless = Mirror::new(64, 1000);
+        let mut lossy = Mirror::new(64, 1000);
+        for (up, port, mark) in &ops {
+            if *up {
+                kernel.upsert(flow(*port, *mark));
+            } else {
+                kernel.expire(&flow(*port, 0));
+            }
+        }
+        let mut lost = 0;
+        for (i, (c, f)) in kernel.events.iter().enumerate() {
+            lossless.on_event(*c, f, 1);
+            if lose[i % lose.len()] {
+                lost += 1;
+            } else {
+                lossy.on_event(*c, f, 1);
+            }
+        }
+        prop_assert!(lossless.equals(&mut kernel));
+        // After an overrun the resync repairs everything.
+        let swept = lossy.resync(&mut kernel, 2).unwrap();
+        prop_assert!(lossy.equals(&mut kernel), "lost {lost}, swept {}", swept.len());
+        prop_assert_eq!(lossy.cache.len(), kernel.len());
+        let _ = Change::New;
+    }
+}

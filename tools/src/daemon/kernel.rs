@@ -1,0 +1,87 @@
+//! [`KernelTable`] over ctnetlink: dumps (through the configured Filter),
+//! creates and deletes, each on its own request socket.
+
+use ct_core::config::Filter;
+use ct_core::flow::{Flow, AF_UNSPEC};
+use ct_core::netlink::ct::parse_flow_into;
+use ct_core::netlink::msg::*;
+use ct_core::netlink::request::{self, DumpFilter, DumpKind};
+use ct_core::table::KernelTable;
+
+use super::filter;
+use crate::nl::{Reply, Session};
+
+/// The kernel table of the current network namespace.
+pub struct NetlinkTable {
+    sess: Session,
+    filter: Option<Filter>,
+}
+
+impl NetlinkTable {
+    pub fn open(filter: Option<Filter>) -> std::io::Result<NetlinkTable> {
+        Ok(NetlinkTable {
+            sess: Session::open()?,
+            filter,
+        })
+    }
+}
+
+impl KernelTable for NetlinkTable {
+    fn dump(&mut self, f: &mut dyn FnMut(&Flow)) -> Result<(), i32> {
+        let mut flow = Flow::default();
+        let flt = self.filter.as_ref();
+        self.sess
+            .request(
+                Reply::Dump,
+                |w, s| request::ct_dump(w, s, AF_UNSPEC, DumpKind::Normal, &DumpFilter::default()),
+                |m| {
+                    let Ok((g, attrs)) = m.nfgen() else {
+                        return true;
+                    };
+                    if parse_flow_into(&mut flow, g.family, attrs).is_ok()
+                        && flt.is_none_or(|x| filter::accept(x, &flow))
+                    {
+                        f(&flow);
+                    }
+                    true
+                },
+            )
+            .map_err(|e| e.errno())
+    }
+
+    fn create(&mut self, flows: &[Flow]) -> Vec<Result<(), i32>> {
+        flows
+            .iter()
+            .map(|fl| {
+                let flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
+                self.sess
+                    .request(
+                        Reply::Acks(1),
+                        |w, s| request::ct_new(w, s, flags, fl.l3_family(), fl),
+                        |_| true,
+                    )
+                    .map_err(|e| e.errno())
+            })
+            .collect()
+    }
+
+    fn delete(&mut self, fl: &Flow) -> Result<(), i32> {
+        let t = fl.orig.unwrap_or_default();
+        self.sess
+            .request(
+                Reply::Acks(1),
+                |w, s| {
+                    request::ct_delete_tuple(
+                        w,
+                        s,
+                        NLM_F_REQUEST | NLM_F_ACK,
+                        fl.l3_family(),
+                        &t,
+                        fl.zone,
+                    )
+                },
+                |_| true,
+            )
+            .map_err(|e| e.errno())
+    }
+}
