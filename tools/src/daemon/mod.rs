@@ -180,7 +180,38 @@ fn run_daemon(cfg: config::Config, detach: bool, mut con: Logger) -> i32 {
     code
 }
 
-fn serve(cfg: config::Config, log: Logger, unix_path: &Path, detach: bool) -> Result<(), String> {
+/// 1.4.7 switches itself to SCHED_RR at the highest priority unless the
+/// `Scheduler` clause says otherwise; a failure only warns.
+fn set_scheduler(s: &config::Scheduler, log: &mut Logger) {
+    let policy = match s.policy {
+        Some(config::SchedPolicy::Fifo) => libc::SCHED_FIFO,
+        _ => libc::SCHED_RR,
+    };
+    // SAFETY: plain syscalls on this process.
+    let prio = s
+        .priority
+        .map(|p| p as i32)
+        .unwrap_or_else(|| unsafe { libc::sched_get_priority_max(policy) });
+    let param = libc::sched_param {
+        sched_priority: prio,
+    };
+    // SAFETY: param is a live sched_param.
+    if unsafe { libc::sched_setscheduler(0, policy, &param) } < 0 {
+        let e = std::io::Error::last_os_error();
+        log.warning(&format!(
+            "scheduler configuration failed: {}. Likely a bug in conntrackd, please report it. Continuing with system default scheduler.",
+            crate::cli::labels::strerror(&e)
+        ));
+    }
+}
+
+fn serve(
+    cfg: config::Config,
+    mut log: Logger,
+    unix_path: &Path,
+    detach: bool,
+) -> Result<(), String> {
+    set_scheduler(&cfg.general.scheduler, &mut log);
     let mut r = Reactor::with_backend(BackendChoice::Auto).map_err(|e| e.to_string())?;
     let stats_log = cfg.stats.as_ref().and_then(|s| s.log_file.clone());
     let stats_syslog = cfg.stats.as_ref().is_some_and(|s| s.syslog.is_some());
