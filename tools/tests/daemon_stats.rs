@@ -399,3 +399,39 @@ fn reset_timers_flushes_the_kernel_after_purge_timeout() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn polling_mode_follows_the_table() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("ctd-poll").expect("netns");
+    let dir = tmpdir("poll");
+    let conf = stats_conf(&dir, "\tPollSecs 1\n");
+    let mut d = Daemon::start(&ns, OURS, &conf);
+    ct(
+        &ns,
+        "-I -p udp -s 10.8.0.1 -d 10.8.0.2 --sport 5 --dport 6 -t 300",
+    );
+    ct(
+        &ns,
+        "-I -p udp -s 10.8.0.3 -d 10.8.0.2 --sport 5 --dport 6 -t 300",
+    );
+    let cached = |d: &Daemon| d.ask(&["-i"]).lines().count();
+    let t0 = Instant::now();
+    while cached(&d) != 2 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(cached(&d), 2, "picked up by the periodic dump");
+    ct(&ns, "-D -s 10.8.0.1");
+    let t0 = Instant::now();
+    while cached(&d) != 1 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(cached(&d), 1, "vanished entry purged");
+    let log = d.stop();
+    assert!(log.contains("running in polling mode"), "{log}");
+    let flows = std::fs::read_to_string(dir.join("flows.log")).unwrap_or_default();
+    assert!(flows.contains("src=10.8.0.1"), "{flows}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

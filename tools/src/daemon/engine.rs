@@ -59,6 +59,8 @@ pub struct Engine {
     ev_sock: Option<SockId>,
     ev_fd: Option<std::os::fd::RawFd>,
     resync_timer: Option<TimerId>,
+    /// Polling mode (`PollSecs`): the periodic re-read of the table.
+    poll_timer: Option<TimerId>,
     /// `-t`: the scheduled kernel flush (PurgeTimeout).
     purge_timer: Option<TimerId>,
     /// Timer changes asked by control requests, applied by the loop.
@@ -98,6 +100,7 @@ impl Engine {
             ev_sock: None,
             ev_fd: None,
             resync_timer: None,
+            poll_timer: None,
             purge_timer: None,
             arm_purge: false,
             cancel_purge: false,
@@ -141,6 +144,12 @@ impl Engine {
         let id = r.register(sock, SockOpts::netlink().buf_size(2048).buf_count(1024))?;
         self.ev_sock = Some(id);
         Ok(())
+    }
+
+    /// Polling mode: a periodic timer instead of the event socket.
+    pub fn start_polling(&mut self, r: &mut Reactor, secs: u32) {
+        let period = Duration::from_secs(secs.max(1) as u64);
+        self.poll_timer = Some(r.timer_add(Some(Instant::now() + period), Some(period)));
     }
 
     /// Dumps the kernel table into the internal cache (start-up, `-R`,
@@ -539,6 +548,7 @@ impl Engine {
             let ev = self.ev_sock;
             let timer = self.resync_timer;
             let ptimer = self.purge_timer;
+            let poll = self.poll_timer;
             r.poll(Some(Duration::from_secs(1)), |_, e| match e {
                 Event::Recv { sock, data, .. } if Some(sock) == ev => self.on_events(data),
                 Event::Error {
@@ -547,6 +557,7 @@ impl Engine {
                 } => overrun = true,
                 Event::Timer(t) if Some(t) == timer => resync = true,
                 Event::Timer(t) if Some(t) == ptimer => purge = true,
+                Event::Timer(t) if Some(t) == poll => resync = true,
                 _ => {}
             })?;
             if purge {

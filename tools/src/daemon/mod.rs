@@ -224,11 +224,18 @@ fn serve(
         eng.flowlog =
             Some(FlowLog::open(stats_log.as_deref(), stats_syslog).map_err(|e| e.to_string())?);
     }
-    eng.open_events(&mut r).map_err(|e| {
-        eng.log.error(&format!("can't open netlink handler: {e}"));
-        eng.log.error("no ctnetlink kernel support?");
-        "initialization failed".to_string()
-    })?;
+    if let Some(secs) = eng.cfg.general.poll_secs {
+        // Polling mode: no event socket; the table is re-read every
+        // PollSecs seconds (purge of vanished entries included).
+        eng.log.notice("running in polling mode");
+        eng.start_polling(&mut r, secs);
+    } else {
+        eng.open_events(&mut r).map_err(|e| {
+            eng.log.error(&format!("can't open netlink handler: {e}"));
+            eng.log.error("no ctnetlink kernel support?");
+            "initialization failed".to_string()
+        })?;
+    }
     if let Err(e) = eng.resync(false) {
         eng.log.error(&e);
         return Err("conntrackd cannot start, please review your configuration".into());
