@@ -1,3 +1,12 @@
-//! `ct-transport`: the conntrackd sync wire codec and protocol state
-//! machines. Placeholder crate: the sync protocols are issue 4's work and
-//! nothing here is implemented yet.
+//! `ct-transport`: the conntrackd sync protocol, without sockets or clocks.
+//!
+//! * [`wire`]: the conntrackd 1.4.x sync wire format (protocol version 1):
+//!   message header and control messages, TLV attributes, conntrack and
+//!   expectation messages to and from [`ct_core::flow`] values, a datagram
+//!   reader that classifies errors like `conntrackd -s network`, and a
+//!   batching datagram writer that follows the MTU rule of 1.4.7.
+//!
+//! The NOTRACK / FT-FW / ALARM state machines and the channels are still to
+//! be written.
+
+pub mod wire;
