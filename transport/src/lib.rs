@@ -6,7 +6,8 @@
 //!   reader that classifies errors like `conntrackd -s network`, and a
 //!   batching datagram writer that follows the MTU rule of 1.4.7.
 //!
-//! The NOTRACK / FT-FW / ALARM state machines and the channels are still to
-//! be written.
+//! * [`proto`]: the protocols as state machines (NOTRACK so far; FT-FW
+//!   and ALARM are still to be written).
 
+pub mod proto;
 pub mod wire;

@@ -20,13 +20,16 @@ use ct_core::netlink::msg::*;
 use ct_core::netlink::request::{self, DumpFilter, DumpKind};
 use ct_core::table::{Cache, Change, KernelTable, Mirror, ObjState};
 use ct_ring::netlink::{NlSocket, NETLINK_NETFILTER};
-use ct_ring::reactor::{Event, Reactor, SockError, SockId, SockOpts, TimerId};
+use ct_ring::reactor::{Ctx, Event, Reactor, SockError, SockId, SockOpts, TimerId};
+use ct_transport::proto::notrack::Apply;
+use ct_transport::wire::Op;
 
 use super::commit::{commit, CommitReport};
 use super::control::ControlMsg;
 use super::filter;
 use super::kernel::NetlinkTable;
 use super::log::{FlowLog, Logger};
+use super::sync::SyncLink;
 use crate::ct::env::SysEnv;
 use crate::nl::{Reply, Session};
 
@@ -59,6 +62,13 @@ pub struct Engine {
     ev_sock: Option<SockId>,
     ev_fd: Option<std::os::fd::RawFd>,
     resync_timer: Option<TimerId>,
+    /// The sync link (sync mode with a channel this build speaks).
+    pub link: Option<SyncLink>,
+    alive_timer: Option<TimerId>,
+    /// A bulk send asked by the peer (RESYNC), by `-B` or by `-n`.
+    bulk: bool,
+    bulk_now: bool,
+    resync_request: bool,
     /// Polling mode (`PollSecs`): the periodic re-read of the table.
     poll_timer: Option<TimerId>,
     /// `-t`: the scheduled kernel flush (PurgeTimeout).
@@ -100,6 +110,11 @@ impl Engine {
             ev_sock: None,
             ev_fd: None,
             resync_timer: None,
+            link: None,
+            alive_timer: None,
+            bulk: false,
+            bulk_now: false,
+            resync_request: false,
             poll_timer: None,
             purge_timer: None,
             arm_purge: false,
@@ -144,6 +159,68 @@ impl Engine {
         let id = r.register(sock, SockOpts::netlink().buf_size(2048).buf_count(1024))?;
         self.ev_sock = Some(id);
         Ok(())
+    }
+
+    /// Opens the sync link and its 1-second alive timer.
+    pub fn open_link(&mut self, r: &mut Reactor) -> std::io::Result<()> {
+        let Some(sync) = self.cfg.sync.clone() else {
+            return Ok(());
+        };
+        if let Some(link) = SyncLink::open(&sync, r)? {
+            let period = Duration::from_secs(1);
+            self.alive_timer = Some(r.timer_add(Some(Instant::now() + period), Some(period)));
+            self.link = Some(link);
+        }
+        Ok(())
+    }
+
+    /// Sends the internal cache to the peer (bulk send).
+    fn bulk_send(&mut self, r: &mut Reactor) {
+        let Some(link) = &mut self.link else { return };
+        let unix = crate::ct::env::now().0 as u32;
+        let SyncLink {
+            proto,
+            chan,
+            sock,
+            peer,
+        } = link;
+        let mut send = |d: &[u8]| send_datagram(r, *sock, peer, chan, d);
+        self.internal.cache.for_each(|f, state, _| {
+            let op = match state {
+                ObjState::New => Op::New,
+                ObjState::Alive => Op::Update,
+                ObjState::Dead => return,
+            };
+            proto.on_local(op, &f, unix, &mut send);
+        });
+        proto.flush(&mut send);
+    }
+
+    /// A datagram from the sync link.
+    fn on_sync(&mut self, data: &[u8]) {
+        let now = now_secs(self.epoch);
+        let Some(link) = &mut self.link else { return };
+        link.chan.bytes_recv += data.len() as u64;
+        link.chan.packets_recv += 1;
+        let ext = &mut self.external;
+        let mut bulk = false;
+        link.proto.on_datagram(data, &mut |a| match a {
+            Apply::Ct(Op::New, f) => {
+                ext.replace(&f, now, 0);
+            }
+            Apply::Ct(Op::Update, f) => {
+                ext.upsert(&f, now, 0);
+            }
+            Apply::Ct(Op::Delete, f) => {
+                ext.remove(&f);
+            }
+            Apply::Exp(..) => {}
+            Apply::Resync => bulk = true,
+        });
+        if bulk {
+            self.log.notice("resync requested by other node");
+            self.bulk = true;
+        }
     }
 
     /// Polling mode: a periodic timer instead of the event socket.
@@ -192,7 +269,7 @@ impl Engine {
     }
 
     /// Handles one datagram from the event socket.
-    fn on_events(&mut self, data: &[u8]) {
+    fn on_events(&mut self, data: &[u8], ctx: &mut Ctx<'_>) {
         let now = now_secs(self.epoch);
         let mut flow = std::mem::take(&mut self.flow);
         for m in Messages::new(data) {
@@ -231,7 +308,32 @@ impl Engine {
                 EventKind::Update => Change::Update,
                 _ => Change::Destroy,
             };
-            if self.internal.on_event(change, &flow, now).is_some() {
+            let removed = self.internal.on_event(change, &flow, now);
+            if let Some(link) = &mut self.link {
+                if change != Change::Destroy || removed.is_some() {
+                    let op = match change {
+                        Change::New => Op::New,
+                        Change::Update => Op::Update,
+                        Change::Destroy => Op::Delete,
+                    };
+                    let unix = crate::ct::env::now().0 as u32;
+                    let SyncLink {
+                        proto,
+                        chan,
+                        sock,
+                        peer,
+                    } = link;
+                    proto.on_local(op, &flow, unix, &mut |d| {
+                        if ctx.send_to(*sock, d, peer).is_ok() {
+                            chan.bytes_sent += d.len() as u64;
+                            chan.packets_sent += 1;
+                        } else {
+                            chan.errors_send += 1;
+                        }
+                    });
+                }
+            }
+            if removed.is_some() {
                 for c in [flow.counters_orig, flow.counters_reply]
                     .into_iter()
                     .flatten()
@@ -336,6 +438,17 @@ impl Engine {
         out
     }
 
+    fn network(&self) -> stats::NetworkStats {
+        self.link
+            .as_ref()
+            .map(|l| l.network_stats())
+            .unwrap_or(self.net)
+    }
+
+    fn channel_stats(&self) -> stats::ChannelStats {
+        self.link.as_ref().map(|l| l.chan).unwrap_or(self.chan)
+    }
+
     /// The active channel's traffic block.
     fn channel_text(&self, s: &mut String) {
         let Some(sync) = &self.cfg.sync else { return };
@@ -344,7 +457,7 @@ impl Engine {
         };
         let dev = c.interface.clone().unwrap_or_default();
         let tcp = (c.kind == ct_core::config::ChannelType::Tcp).then_some((false, false));
-        stats::channel_block(s, channel_kind(c.kind), &dev, tcp, &self.chan);
+        stats::channel_block(s, channel_kind(c.kind), &dev, tcp, &self.channel_stats());
     }
 
     fn stats_text(&self, req: Request) -> Vec<u8> {
@@ -384,10 +497,11 @@ impl Engine {
                 );
                 stats::traffic_block(&mut s, self.traffic_bytes, self.traffic_packets);
                 self.channel_text(&mut s);
-                stats::tracking_block(&mut s, self.net.malformed, self.net.lost);
+                let net = self.network();
+                stats::tracking_block(&mut s, net.malformed, net.lost);
             }
             (Mode::Sync, Request::StatsNetwork) => {
-                stats::network_block(&mut s, &self.net);
+                stats::network_block(&mut s, &self.network());
                 self.channel_text(&mut s);
             }
             (Mode::Sync, Request::StatsLink) => {
@@ -400,7 +514,7 @@ impl Engine {
                             &dev,
                             link_status(&dev),
                             i == sync.default_channel,
-                            &self.chan,
+                            &self.channel_stats(),
                         );
                     }
                 }
@@ -472,6 +586,14 @@ impl Engine {
                 self.log
                     .notice(&format!("flushing conntrack table in {secs} secs"));
                 self.arm_purge = true;
+            }
+            RequestDump if self.link.is_some() => {
+                self.log.notice("resync requested");
+                self.resync_request = true;
+            }
+            SendBulk if self.link.is_some() => {
+                self.log.notice("sending bulk update");
+                self.bulk_now = true;
             }
             CtDumpInternal => {
                 let _ = reply.send(self.cache_dump(&self.internal.cache, false, false));
@@ -549,8 +671,13 @@ impl Engine {
             let timer = self.resync_timer;
             let ptimer = self.purge_timer;
             let poll = self.poll_timer;
-            r.poll(Some(Duration::from_secs(1)), |_, e| match e {
-                Event::Recv { sock, data, .. } if Some(sock) == ev => self.on_events(data),
+            let link_sock = self.link.as_ref().map(|l| l.sock);
+            let alive = self.alive_timer;
+            let mut tick = false;
+            r.poll(Some(Duration::from_secs(1)), |ctx, e| match e {
+                Event::Recv { sock, data, .. } if Some(sock) == ev => self.on_events(data, ctx),
+                Event::Recv { sock, data, .. } if Some(sock) == link_sock => self.on_sync(data),
+                Event::Timer(t) if Some(t) == alive => tick = true,
                 Event::Error {
                     error: SockError::Overrun { .. },
                     ..
@@ -560,6 +687,25 @@ impl Engine {
                 Event::Timer(t) if Some(t) == poll => resync = true,
                 _ => {}
             })?;
+            if let Some(link) = &mut self.link {
+                let unix = crate::ct::env::now().0 as u32;
+                let SyncLink {
+                    proto,
+                    chan,
+                    sock,
+                    peer,
+                } = link;
+                let mut send = |d: &[u8]| send_datagram(r, *sock, peer, chan, d);
+                if tick {
+                    proto.on_alive_tick(unix, &mut send);
+                } else {
+                    proto.flush(&mut send);
+                }
+            }
+            if std::mem::take(&mut self.bulk) {
+                self.log.notice("sending bulk update");
+                self.bulk_send(r);
+            }
             if purge {
                 self.purge_timer = None;
                 self.log
@@ -586,6 +732,23 @@ impl Engine {
                     ControlMsg::Request(req, reply) => self.on_request(req, &reply),
                     ControlMsg::Unknown(_) => self.rt.local_unknown += 1,
                     ControlMsg::ReadFailed => self.rt.local_read_failed += 1,
+                }
+            }
+            if std::mem::take(&mut self.bulk_now) {
+                self.bulk_send(r);
+            }
+            if std::mem::take(&mut self.resync_request) {
+                if let Some(link) = &mut self.link {
+                    let unix = crate::ct::env::now().0 as u32;
+                    let SyncLink {
+                        proto,
+                        chan,
+                        sock,
+                        peer,
+                    } = link;
+                    let mut send = |d: &[u8]| send_datagram(r, *sock, peer, chan, d);
+                    proto.request_resync(unix, &mut send);
+                    proto.flush(&mut send);
                 }
             }
             if std::mem::take(&mut self.cancel_purge) {
@@ -641,6 +804,28 @@ fn link_status(dev: &str) -> &'static str {
         (true, true) => "RUNNING",
         (true, false) => "NO-CARRIER",
         _ => "DOWN",
+    }
+}
+
+/// Queues one datagram on the sync link, flushing the reactor's send
+/// queue when it is full.
+fn send_datagram(
+    r: &mut Reactor,
+    sock: SockId,
+    peer: &std::net::SocketAddr,
+    chan: &mut stats::ChannelStats,
+    d: &[u8],
+) {
+    let mut ok = r.send_to(sock, d, peer).is_ok();
+    if !ok {
+        let _ = r.flush();
+        ok = r.send_to(sock, d, peer).is_ok();
+    }
+    if ok {
+        chan.bytes_sent += d.len() as u64;
+        chan.packets_sent += 1;
+    } else {
+        chan.errors_send += 1;
     }
 }
 

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod filter;
 pub mod kernel;
 pub mod log;
+pub mod sync;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -212,7 +213,11 @@ fn serve(
     detach: bool,
 ) -> Result<(), String> {
     set_scheduler(&cfg.general.scheduler, &mut log);
-    let mut r = Reactor::with_backend(BackendChoice::Auto).map_err(|e| e.to_string())?;
+    let mut r = Reactor::new(ct_ring::reactor::Config {
+        send_slot_size: sync::MAX_DATAGRAM as u32,
+        ..ct_ring::reactor::Config::with_backend(BackendChoice::Auto)
+    })
+    .map_err(|e| e.to_string())?;
     let stats_log = cfg.stats.as_ref().and_then(|s| s.log_file.clone());
     let stats_syslog = cfg.stats.as_ref().is_some_and(|s| s.syslog.is_some());
     let mut eng = Engine::new(cfg, log);
@@ -235,6 +240,12 @@ fn serve(
             eng.log.error("no ctnetlink kernel support?");
             "initialization failed".to_string()
         })?;
+    }
+    if eng.mode == Mode::Sync {
+        if let Err(e) = eng.open_link(&mut r) {
+            eng.log.error(&format!("can't open channel socket: {e}"));
+            return Err("conntrackd cannot start, please review your configuration".into());
+        }
     }
     if let Err(e) = eng.resync(false) {
         eng.log.error(&e);

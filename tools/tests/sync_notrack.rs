@@ -1,0 +1,211 @@
+//! State replication with NOTRACK over UDP between two namespaces joined
+//! by a veth pair (10.99.x.0/24): ours to ours, and — when conntrackd 1.4.7
+//! is installed — 1.4.7 to ours and ours to 1.4.7. Flows created, updated
+//! and deleted on the primary follow in the backup's external cache, and
+//! a commit puts them into the backup's kernel. Skips without root.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use common::netns::{find_tool, skip_unless_root_and, Exit, NetNs, Spawned};
+
+const OURS: &str = env!("CARGO_BIN_EXE_conntrackd");
+const CT: &str = env!("CARGO_BIN_EXE_conntrack");
+const REF: &str = "/usr/sbin/conntrackd";
+const T: Duration = Duration::from_secs(30);
+static SUBNET: AtomicU32 = AtomicU32::new(0);
+
+struct Node {
+    ns: NetNs,
+    dir: PathBuf,
+    bin: String,
+    proc: Option<Spawned>,
+}
+
+impl Node {
+    fn conf(&self) -> String {
+        self.dir.join("c.conf").to_string_lossy().into_owned()
+    }
+
+    fn ask(&self, args: &[&str]) -> String {
+        let c = self.conf();
+        let mut argv = vec!["-C", c.as_str()];
+        argv.extend(args);
+        let o = std::process::Command::new(&self.bin)
+            .args(&argv)
+            .output()
+            .expect("client");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    fn ct(&self, args: &str) {
+        let mut argv = vec![CT];
+        argv.extend(args.split_whitespace());
+        let r = self.ns.run(&argv, None, T);
+        assert_eq!(
+            r.status,
+            Exit::Code(0),
+            "conntrack {args}: {}",
+            r.stderr_str()
+        );
+    }
+
+    fn stop(&mut self) {
+        let _ = self.ask(&["-k"]);
+        if let Some(p) = self.proc.take() {
+            let _ = p.finish(T);
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn write_conf(dir: &Path, me: &str, peer: &str, dev: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("c.conf"),
+        format!(
+            "Sync {{\n\tMode NOTRACK {{ }}\n\tUDP {{\n\t\tIPv4_address {me}\n\t\tIPv4_Destination_Address {peer}\n\t\tPort 3780\n\t\tInterface {dev}\n\t}}\n}}\nGeneral {{\n\tSystemd off\n\tLockFile {d}/lock\n\tUNIX {{ Path {d}/ctl }}\n\tScheduler {{ Type FIFO Priority 0 }}\n}}\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+}
+
+/// Two namespaces joined by a veth pair, a daemon in each.
+fn pair(a_bin: &str, b_bin: &str, tag: &str) -> (Node, Node) {
+    let n = SUBNET.fetch_add(1, Ordering::SeqCst) + std::process::id() % 100;
+    let (a, b) = (
+        NetNs::new(&format!("ctsa-{tag}")).unwrap(),
+        NetNs::new(&format!("ctsb-{tag}")).unwrap(),
+    );
+    let (ia, ib) = (format!("sa{n}"), format!("sb{n}"));
+    let sh = |args: &str| {
+        let st = std::process::Command::new("ip")
+            .args(args.split_whitespace())
+            .status()
+            .unwrap();
+        assert!(st.success(), "ip {args}");
+    };
+    sh(&format!(
+        "link add {ia} netns {} type veth peer name {ib} netns {}",
+        a.name(),
+        b.name()
+    ));
+    let (ipa, ipb) = (
+        format!("10.99.{}.1", n % 250),
+        format!("10.99.{}.2", n % 250),
+    );
+    sh(&format!("-n {} addr add {ipa}/24 dev {ia}", a.name()));
+    sh(&format!("-n {} link set {ia} up", a.name()));
+    sh(&format!("-n {} addr add {ipb}/24 dev {ib}", b.name()));
+    sh(&format!("-n {} link set {ib} up", b.name()));
+    let base = std::env::temp_dir().join(format!("ctsync-{tag}-{}", std::process::id()));
+    let (da, db) = (base.join("a"), base.join("b"));
+    write_conf(&da, &ipa, &ipb, &ia);
+    write_conf(&db, &ipb, &ipa, &ib);
+    let start = |ns: NetNs, dir: PathBuf, bin: &str| {
+        let conf = dir.join("c.conf").to_string_lossy().into_owned();
+        let p = ns.spawn(&[bin, "-C", &conf], None).expect("spawn");
+        let t0 = Instant::now();
+        while !dir.join("ctl").exists() && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Node {
+            ns,
+            dir,
+            bin: bin.to_string(),
+            proc: Some(p),
+        }
+    };
+    let na = start(a, da, a_bin);
+    let nb = start(b, db, b_bin);
+    std::thread::sleep(Duration::from_millis(500));
+    (na, nb)
+}
+
+fn wait_lines(n: &Node, args: &[&str], want: usize) -> String {
+    let t0 = Instant::now();
+    loop {
+        let out = n.ask(args);
+        if out.lines().count() == want || t0.elapsed() > Duration::from_secs(5) {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn replicate(a_bin: &str, b_bin: &str, tag: &str) {
+    let (a, b) = pair(a_bin, b_bin, tag);
+    a.ct("-I -p tcp -s 10.5.0.1 -d 10.6.0.1 --sport 1000 --dport 443 --state ESTABLISHED -t 300 -u SEEN_REPLY,ASSURED");
+    a.ct("-I -p udp -s 10.5.0.2 -d 10.6.0.1 --sport 53 --dport 53 -t 300");
+    a.ct("-I -p icmp -s 10.5.0.3 -d 10.6.0.1 --icmp-type 8 --icmp-code 0 --icmp-id 77 -t 30");
+    let ext = wait_lines(&b, &["-e"], 3);
+    assert_eq!(
+        ext.lines().count(),
+        3,
+        "{tag}: backup external cache\n{ext}"
+    );
+    assert!(
+        ext.contains(
+            "tcp      6 ESTABLISHED src=10.5.0.1 dst=10.6.0.1 sport=1000 dport=443 [ASSURED]"
+        ),
+        "{ext}"
+    );
+    a.ct("-U -s 10.5.0.2 -m 9");
+    a.ct("-D -p icmp");
+    let t0 = Instant::now();
+    let mut ext = String::new();
+    while t0.elapsed() < Duration::from_secs(5) {
+        ext = b.ask(&["-e"]);
+        if ext.lines().count() == 2 && ext.contains("mark=9") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        ext.lines().count() == 2 && ext.contains("mark=9"),
+        "{tag}: update/delete\n{ext}"
+    );
+    let _ = b.ask(&["-c"]);
+    let k = b.ns.run(&[CT, "-L"], None, T).stdout_str();
+    assert_eq!(
+        k.lines().count(),
+        2,
+        "{tag}: committed into the backup's kernel\n{k}"
+    );
+    assert!(
+        k.contains("sport=53 dport=53") && k.contains("mark=9"),
+        "{k}"
+    );
+    assert!(k.contains("ESTABLISHED src=10.5.0.1"), "{k}");
+}
+
+#[test]
+fn notrack_udp_ours_to_ours() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    replicate(OURS, OURS, "oo");
+}
+
+#[test]
+fn notrack_udp_with_1_4_7_both_ways() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    if find_tool(REF).is_none() {
+        eprintln!("SKIP: {REF} not installed");
+        return;
+    }
+    replicate(REF, OURS, "co");
+    replicate(OURS, REF, "oc");
+}

@@ -1,0 +1,11 @@
+//! The sync protocols as state machines without I/O: they take local
+//! cache changes, received datagrams and timer ticks (with the time passed
+//! in), and produce datagrams to send (through a callback) and changes to
+//! apply to the external cache.
+//!
+//! * [`seq`]: sequence numbers (serial arithmetic, the sender's counter,
+//!   the receiver's gap/duplicate statistics of `-s network`).
+//! * [`notrack`]: NOTRACK, best effort.
+
+pub mod notrack;
+pub mod seq;
