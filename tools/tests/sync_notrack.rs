@@ -1,5 +1,6 @@
-//! State replication with NOTRACK over UDP between two namespaces joined
-//! by a veth pair (10.99.x.0/24): ours to ours, and — when conntrackd 1.4.7
+//! State replication with NOTRACK over UDP and multicast between two
+//! namespaces joined
+//! by a veth pair (10.99.x.0/24; multicast group 225.0.0.50 on the veth): ours to ours, and — when conntrackd 1.4.7
 //! is installed — 1.4.7 to ours and ours to 1.4.7. Flows created, updated
 //! and deleted on the primary follow in the backup's external cache, and
 //! a commit puts them into the backup's kernel. Skips without root.
@@ -68,12 +69,27 @@ impl Drop for Node {
     }
 }
 
-fn write_conf(dir: &Path, me: &str, peer: &str, dev: &str) {
+/// The sync transport of a test.
+#[derive(Clone, Copy, PartialEq)]
+enum Tr {
+    Udp,
+    Mcast,
+}
+
+fn write_conf(dir: &Path, me: &str, peer: &str, dev: &str, tr: Tr) {
     std::fs::create_dir_all(dir).unwrap();
+    let channel = match tr {
+        Tr::Udp => format!(
+            "\tUDP {{\n\t\tIPv4_address {me}\n\t\tIPv4_Destination_Address {peer}\n\t\tPort 3780\n\t\tInterface {dev}\n\t}}\n"
+        ),
+        Tr::Mcast => format!(
+            "\tMulticast {{\n\t\tIPv4_address 225.0.0.50\n\t\tGroup 3780\n\t\tIPv4_interface {me}\n\t\tInterface {dev}\n\t}}\n"
+        ),
+    };
     std::fs::write(
         dir.join("c.conf"),
         format!(
-            "Sync {{\n\tMode NOTRACK {{ }}\n\tUDP {{\n\t\tIPv4_address {me}\n\t\tIPv4_Destination_Address {peer}\n\t\tPort 3780\n\t\tInterface {dev}\n\t}}\n}}\nGeneral {{\n\tSystemd off\n\tLockFile {d}/lock\n\tUNIX {{ Path {d}/ctl }}\n\tScheduler {{ Type FIFO Priority 0 }}\n}}\n",
+            "Sync {{\n\tMode NOTRACK {{ }}\n{channel}}}\nGeneral {{\n\tSystemd off\n\tLockFile {d}/lock\n\tUNIX {{ Path {d}/ctl }}\n\tScheduler {{ Type FIFO Priority 0 }}\n}}\n",
             d = dir.display()
         ),
     )
@@ -81,7 +97,7 @@ fn write_conf(dir: &Path, me: &str, peer: &str, dev: &str) {
 }
 
 /// Two namespaces joined by a veth pair, a daemon in each.
-fn pair(a_bin: &str, b_bin: &str, tag: &str) -> (Node, Node) {
+fn pair(a_bin: &str, b_bin: &str, tag: &str, tr: Tr) -> (Node, Node) {
     let n = SUBNET.fetch_add(1, Ordering::SeqCst) + std::process::id() % 100;
     let (a, b) = (
         NetNs::new(&format!("ctsa-{tag}")).unwrap(),
@@ -110,8 +126,8 @@ fn pair(a_bin: &str, b_bin: &str, tag: &str) -> (Node, Node) {
     sh(&format!("-n {} link set {ib} up", b.name()));
     let base = std::env::temp_dir().join(format!("ctsync-{tag}-{}", std::process::id()));
     let (da, db) = (base.join("a"), base.join("b"));
-    write_conf(&da, &ipa, &ipb, &ia);
-    write_conf(&db, &ipb, &ipa, &ib);
+    write_conf(&da, &ipa, &ipb, &ia, tr);
+    write_conf(&db, &ipb, &ipa, &ib, tr);
     let start = |ns: NetNs, dir: PathBuf, bin: &str| {
         let conf = dir.join("c.conf").to_string_lossy().into_owned();
         let p = ns.spawn(&[bin, "-C", &conf], None).expect("spawn");
@@ -143,8 +159,8 @@ fn wait_lines(n: &Node, args: &[&str], want: usize) -> String {
     }
 }
 
-fn replicate(a_bin: &str, b_bin: &str, tag: &str) {
-    let (a, b) = pair(a_bin, b_bin, tag);
+fn replicate(a_bin: &str, b_bin: &str, tag: &str, tr: Tr) {
+    let (a, b) = pair(a_bin, b_bin, tag, tr);
     a.ct("-I -p tcp -s 10.5.0.1 -d 10.6.0.1 --sport 1000 --dport 443 --state ESTABLISHED -t 300 -u SEEN_REPLY,ASSURED");
     a.ct("-I -p udp -s 10.5.0.2 -d 10.6.0.1 --sport 53 --dport 53 -t 300");
     a.ct("-I -p icmp -s 10.5.0.3 -d 10.6.0.1 --icmp-type 8 --icmp-code 0 --icmp-id 77 -t 30");
@@ -194,7 +210,28 @@ fn notrack_udp_ours_to_ours() {
     if !skip_unless_root_and(&["ip"]) {
         return;
     }
-    replicate(OURS, OURS, "oo");
+    replicate(OURS, OURS, "oo", Tr::Udp);
+}
+
+#[test]
+fn notrack_multicast_ours_to_ours() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    replicate(OURS, OURS, "moo", Tr::Mcast);
+}
+
+#[test]
+fn notrack_multicast_with_1_4_7_both_ways() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    if find_tool(REF).is_none() {
+        eprintln!("SKIP: {REF} not installed");
+        return;
+    }
+    replicate(REF, OURS, "mco", Tr::Mcast);
+    replicate(OURS, REF, "moc", Tr::Mcast);
 }
 
 #[test]
@@ -206,6 +243,6 @@ fn notrack_udp_with_1_4_7_both_ways() {
         eprintln!("SKIP: {REF} not installed");
         return;
     }
-    replicate(REF, OURS, "co");
-    replicate(OURS, REF, "oc");
+    replicate(REF, OURS, "co", Tr::Udp);
+    replicate(OURS, REF, "oc", Tr::Udp);
 }

@@ -1,6 +1,7 @@
 //! The sync link of the daemon: the UDP channel of the configuration
 //! (bound to `IPv4_address:Port`, sending to `IPv4_Destination_Address:
-//! Port`, MTU from `Interface`) driven by the reactor, and the protocol
+//! Port`, MTU from `Interface`) or the multicast one (group and port,
+//! joined on `IPv4_interface`), driven by the reactor, and the protocol
 //! state machine (NOTRACK today) that turns internal-cache changes into
 //! datagrams and received datagrams into external-cache changes.
 
@@ -33,6 +34,39 @@ pub fn interface_mtu(dev: &str) -> usize {
     mtu
 }
 
+/// A UDP socket bound to `0.0.0.0:port` with SO_REUSEADDR.
+fn bind_reuse(port: u16) -> std::io::Result<UdpSocket> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain syscalls; the fd is owned by the UdpSocket at once.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let sock = UdpSocket::from_raw_fd(fd);
+        let one: i32 = 1;
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            &one as *const i32 as *const libc::c_void,
+            4,
+        );
+        let mut sa: libc::sockaddr_in = std::mem::zeroed();
+        sa.sin_family = libc::AF_INET as u16;
+        sa.sin_port = port.to_be();
+        if libc::bind(
+            fd,
+            &sa as *const libc::sockaddr_in as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_in>() as u32,
+        ) < 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(sock)
+    }
+}
+
 /// Largest datagram we send (the reactor's send slot size).
 pub const MAX_DATAGRAM: usize = 9216;
 
@@ -54,11 +88,68 @@ impl SyncLink {
         let Some(ch) = sync.channels.get(sync.default_channel) else {
             return Ok(None);
         };
-        if ch.kind != ChannelType::Udp {
-            return Ok(None);
-        }
-        let link = Self::udp(ch, sync, r)?;
+        let link = match ch.kind {
+            ChannelType::Udp => Self::udp(ch, sync, r)?,
+            ChannelType::Multicast => Self::multicast(ch, sync, r)?,
+            ChannelType::Tcp => return Ok(None),
+        };
         Ok(Some(link))
+    }
+
+    fn emit_opts(sync: &SyncSection) -> EmitOpts {
+        EmitOpts {
+            commit_timeout: sync.commit_timeout > 0,
+            tcp_window_tracking: sync.tcp_window_tracking,
+        }
+    }
+
+    fn mtu(ch: &Channel) -> usize {
+        // Datagrams are capped at the reactor's send slot (9 KiB): loopback's
+        // 64 KiB MTU would otherwise make every datagram a jumbo one.
+        ch.interface
+            .as_deref()
+            .map(interface_mtu)
+            .unwrap_or(1500)
+            .min(MAX_DATAGRAM)
+    }
+
+    /// A multicast channel: bound to the group's port (SO_REUSEADDR),
+    /// member of the group on `IPv4_interface`, sending through that
+    /// interface with loopback off and the default TTL (1), as 1.4.7.
+    fn multicast(ch: &Channel, sync: &SyncSection, r: &mut Reactor) -> std::io::Result<SyncLink> {
+        let Some(IpAddr::V4(group)) = ch.address else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "only IPv4 multicast groups are supported",
+            ));
+        };
+        let ifaddr = ch.interface_address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+        let sock = bind_reuse(ch.port)?;
+        sock.join_multicast_v4(&group, &ifaddr)?;
+        sock.set_multicast_loop_v4(false)?;
+        let a = libc::in_addr {
+            s_addr: u32::from_ne_bytes(ifaddr.octets()),
+        };
+        // SAFETY: a live socket and an in_addr of the size passed.
+        let rc = unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&sock),
+                libc::IPPROTO_IP,
+                libc::IP_MULTICAST_IF,
+                &a as *const libc::in_addr as *const libc::c_void,
+                std::mem::size_of::<libc::in_addr>() as u32,
+            )
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let id = r.register(sock, SockOpts::udp().buf_size(65536).buf_count(256))?;
+        Ok(SyncLink {
+            sock: id,
+            peer: SocketAddr::new(IpAddr::V4(group), ch.port),
+            proto: Notrack::new(Self::mtu(ch), Transport::Udp, Self::emit_opts(sync)),
+            chan: ChannelStats::default(),
+        })
     }
 
     fn udp(ch: &Channel, sync: &SyncSection, r: &mut Reactor) -> std::io::Result<SyncLink> {
@@ -69,23 +160,11 @@ impl SyncLink {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "no destination address")
         })?;
         let sock = UdpSocket::bind(SocketAddr::new(local, ch.port))?;
-        // Datagrams are capped at the reactor's send slot (9 KiB): loopback's
-        // 64 KiB MTU would otherwise make every datagram a jumbo one.
-        let mtu = ch
-            .interface
-            .as_deref()
-            .map(interface_mtu)
-            .unwrap_or(1500)
-            .min(MAX_DATAGRAM);
-        let opts = EmitOpts {
-            commit_timeout: sync.commit_timeout > 0,
-            tcp_window_tracking: sync.tcp_window_tracking,
-        };
         let id = r.register(sock, SockOpts::udp().buf_size(65536).buf_count(256))?;
         Ok(SyncLink {
             sock: id,
             peer: SocketAddr::new(dest, ch.port),
-            proto: Notrack::new(mtu, Transport::Udp, opts),
+            proto: Notrack::new(Self::mtu(ch), Transport::Udp, Self::emit_opts(sync)),
             chan: ChannelStats::default(),
         })
     }
