@@ -76,7 +76,7 @@ enum Tr {
     Mcast,
 }
 
-fn write_conf(dir: &Path, me: &str, peer: &str, dev: &str, tr: Tr) {
+fn write_conf(dir: &Path, me: &str, peer: &str, dev: &str, tr: Tr, mode: &str) {
     std::fs::create_dir_all(dir).unwrap();
     let channel = match tr {
         Tr::Udp => format!(
@@ -89,7 +89,7 @@ fn write_conf(dir: &Path, me: &str, peer: &str, dev: &str, tr: Tr) {
     std::fs::write(
         dir.join("c.conf"),
         format!(
-            "Sync {{\n\tMode NOTRACK {{ }}\n{channel}}}\nGeneral {{\n\tSystemd off\n\tLockFile {d}/lock\n\tUNIX {{ Path {d}/ctl }}\n\tScheduler {{ Type FIFO Priority 0 }}\n}}\n",
+            "Sync {{\n\tMode {mode}\n{channel}}}\nGeneral {{\n\tSystemd off\n\tLockFile {d}/lock\n\tUNIX {{ Path {d}/ctl }}\n\tScheduler {{ Type FIFO Priority 0 }}\n}}\n",
             d = dir.display()
         ),
     )
@@ -97,7 +97,7 @@ fn write_conf(dir: &Path, me: &str, peer: &str, dev: &str, tr: Tr) {
 }
 
 /// Two namespaces joined by a veth pair, a daemon in each.
-fn pair(a_bin: &str, b_bin: &str, tag: &str, tr: Tr) -> (Node, Node) {
+fn pair(a_bin: &str, b_bin: &str, tag: &str, tr: Tr, mode: &str) -> (Node, Node) {
     let n = SUBNET.fetch_add(1, Ordering::SeqCst) + std::process::id() % 100;
     let (a, b) = (
         NetNs::new(&format!("ctsa-{tag}")).unwrap(),
@@ -126,8 +126,8 @@ fn pair(a_bin: &str, b_bin: &str, tag: &str, tr: Tr) -> (Node, Node) {
     sh(&format!("-n {} link set {ib} up", b.name()));
     let base = std::env::temp_dir().join(format!("ctsync-{tag}-{}", std::process::id()));
     let (da, db) = (base.join("a"), base.join("b"));
-    write_conf(&da, &ipa, &ipb, &ia, tr);
-    write_conf(&db, &ipb, &ipa, &ib, tr);
+    write_conf(&da, &ipa, &ipb, &ia, tr, mode);
+    write_conf(&db, &ipb, &ipa, &ib, tr, mode);
     let start = |ns: NetNs, dir: PathBuf, bin: &str| {
         let conf = dir.join("c.conf").to_string_lossy().into_owned();
         let p = ns.spawn(&[bin, "-C", &conf], None).expect("spawn");
@@ -160,7 +160,11 @@ fn wait_lines(n: &Node, args: &[&str], want: usize) -> String {
 }
 
 fn replicate(a_bin: &str, b_bin: &str, tag: &str, tr: Tr) {
-    let (a, b) = pair(a_bin, b_bin, tag, tr);
+    replicate_mode(a_bin, b_bin, tag, tr, "NOTRACK { }");
+}
+
+fn replicate_mode(a_bin: &str, b_bin: &str, tag: &str, tr: Tr, mode: &str) {
+    let (a, b) = pair(a_bin, b_bin, tag, tr, mode);
     a.ct("-I -p tcp -s 10.5.0.1 -d 10.6.0.1 --sport 1000 --dport 443 --state ESTABLISHED -t 300 -u SEEN_REPLY,ASSURED");
     a.ct("-I -p udp -s 10.5.0.2 -d 10.6.0.1 --sport 53 --dport 53 -t 300");
     a.ct("-I -p icmp -s 10.5.0.3 -d 10.6.0.1 --icmp-type 8 --icmp-code 0 --icmp-id 77 -t 30");
@@ -245,4 +249,41 @@ fn notrack_udp_with_1_4_7_both_ways() {
     }
     replicate(REF, OURS, "co", Tr::Udp);
     replicate(OURS, REF, "oc", Tr::Udp);
+}
+
+#[test]
+fn alarm_udp_ours_to_ours_and_with_1_4_7() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let mode = "ALARM { RefreshTime 2 CacheTimeout 30 }";
+    replicate_mode(OURS, OURS, "aoo", Tr::Udp, mode);
+    if find_tool(REF).is_none() {
+        eprintln!("SKIP (1.4.7 part): {REF} not installed");
+        return;
+    }
+    replicate_mode(REF, OURS, "aco", Tr::Udp, mode);
+    replicate_mode(OURS, REF, "aoc", Tr::Udp, mode);
+}
+
+#[test]
+fn alarm_refresh_restores_a_flushed_backup() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let (a, b) = pair(
+        OURS,
+        OURS,
+        "arf",
+        Tr::Udp,
+        "ALARM { RefreshTime 2 CacheTimeout 30 }",
+    );
+    a.ct("-I -p udp -s 10.5.1.1 -d 10.6.1.1 --sport 1 --dport 2 -t 300");
+    a.ct("-I -p udp -s 10.5.1.2 -d 10.6.1.1 --sport 1 --dport 2 -t 300");
+    assert_eq!(wait_lines(&b, &["-e"], 2).lines().count(), 2);
+    let _ = b.ask(&["-f", "external"]);
+    assert_eq!(b.ask(&["-e"]).lines().count(), 0);
+    // Every entry is re-sent within RefreshTime (2 s) + one tick.
+    let ext = wait_lines(&b, &["-e"], 2);
+    assert_eq!(ext.lines().count(), 2, "refreshed\n{ext}");
 }

@@ -229,6 +229,35 @@ impl<A: Addr> FlowCache<A> {
         }
     }
 
+    /// Visits the entries whose slab position is `i` modulo `n` (a stable
+    /// slice of the cache, for periodic refreshes spread over `n` ticks).
+    pub fn for_each_slice(&self, n: usize, i: usize, mut f: impl FnMut(&Entry<A>)) {
+        let n = n.max(1);
+        for (ci, c) in self.chunks.iter().enumerate() {
+            for (j, e) in c.iter().enumerate() {
+                if (ci * CHUNK + j) % n == i % n {
+                    if let Some(e) = e {
+                        f(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes the entries last updated before `cutoff`; returns how many.
+    pub fn expire_before(&mut self, cutoff: u32) -> usize {
+        let mut old = Vec::new();
+        self.for_each(|e| {
+            if e.rec.updated < cutoff {
+                old.push(e.rec.key);
+            }
+        });
+        for k in &old {
+            self.remove(k);
+        }
+        old.len()
+    }
+
     /// Keys of entries whose generation differs from `gen` (not seen by
     /// the last resync dump).
     pub fn stale(&self, gen: u8) -> Vec<Key<A>> {

@@ -68,6 +68,8 @@ pub struct Engine {
     /// A bulk send asked by the peer (RESYNC), by `-B` or by `-n`.
     bulk: bool,
     bulk_now: bool,
+    /// 1-second ticks seen (ALARM refresh slices).
+    ticks: u64,
     resync_request: bool,
     /// Polling mode (`PollSecs`): the periodic re-read of the table.
     poll_timer: Option<TimerId>,
@@ -114,6 +116,7 @@ impl Engine {
             alive_timer: None,
             bulk: false,
             bulk_now: false,
+            ticks: 0,
             resync_request: false,
             poll_timer: None,
             purge_timer: None,
@@ -194,6 +197,53 @@ impl Engine {
             proto.on_local(op, &f, unix, &mut send);
         });
         proto.flush(&mut send);
+    }
+
+    /// ALARM: refresh one slice of the internal cache (every entry is
+    /// re-sent once per RefreshTime seconds) and expire external entries
+    /// not updated for CacheTimeout seconds.
+    fn alarm_tick(&mut self, r: &mut Reactor) {
+        let Some(link) = &mut self.link else { return };
+        if !link.proto.is_alarm() {
+            return;
+        }
+        let sync = self.cfg.sync.clone().unwrap_or_default();
+        self.ticks = self.ticks.wrapping_add(1);
+        let n = sync.refresh_time.max(1) as usize;
+        let i = (self.ticks % n as u64) as usize;
+        let unix = crate::ct::env::now().0 as u32;
+        let SyncLink {
+            proto,
+            chan,
+            sock,
+            peer,
+        } = link;
+        let mut send = |d: &[u8]| send_datagram(r, *sock, peer, chan, d);
+        {
+            let mut refresh = |state: ObjState, f: Flow| {
+                let op = if state == ObjState::New {
+                    Op::New
+                } else {
+                    Op::Update
+                };
+                proto.on_local(op, &f, unix, &mut send);
+            };
+            self.internal
+                .cache
+                .v4
+                .for_each_slice(n, i, |e| refresh(e.state, e.rec.to_flow()));
+            self.internal
+                .cache
+                .v6
+                .for_each_slice(n, i, |e| refresh(e.state, e.rec.to_flow()));
+        }
+        proto.flush(&mut send);
+        let now = now_secs(self.epoch);
+        if now > sync.cache_timeout {
+            let cutoff = now - sync.cache_timeout;
+            self.external.v4.expire_before(cutoff);
+            self.external.v6.expire_before(cutoff);
+        }
     }
 
     /// A datagram from the sync link.
@@ -697,10 +747,13 @@ impl Engine {
                 } = link;
                 let mut send = |d: &[u8]| send_datagram(r, *sock, peer, chan, d);
                 if tick {
-                    proto.on_alive_tick(unix, &mut send);
+                    proto.on_tick(unix, &mut send);
                 } else {
                     proto.flush(&mut send);
                 }
+            }
+            if tick {
+                self.alarm_tick(r);
             }
             if std::mem::take(&mut self.bulk) {
                 self.log.notice("sending bulk update");

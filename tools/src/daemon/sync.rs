@@ -9,8 +9,11 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use ct_core::config::{Channel, ChannelType, SyncMode, SyncSection};
 use ct_core::ctl::stats::{ChannelStats, NetworkStats};
+use ct_core::flow::Flow;
 use ct_ring::reactor::{Reactor, SockId, SockOpts};
-use ct_transport::proto::notrack::Notrack;
+use ct_transport::proto::alarm::Alarm;
+use ct_transport::proto::notrack::{Apply, Notrack};
+use ct_transport::wire::Op;
 use ct_transport::wire::{EmitOpts, Transport};
 
 /// MTU of an interface (`SIOCGIFMTU`), 1500 when unknown.
@@ -74,7 +77,7 @@ pub const MAX_DATAGRAM: usize = 9216;
 pub struct SyncLink {
     pub sock: SockId,
     pub peer: SocketAddr,
-    pub proto: Notrack,
+    pub proto: Proto,
     pub chan: ChannelStats,
 }
 
@@ -82,7 +85,7 @@ impl SyncLink {
     /// Opens the default channel when the mode and transport are ones this
     /// build speaks (NOTRACK over UDP); `Ok(None)` otherwise.
     pub fn open(sync: &SyncSection, r: &mut Reactor) -> std::io::Result<Option<SyncLink>> {
-        if sync.mode() != SyncMode::Notrack {
+        if sync.mode() == SyncMode::Ftfw {
             return Ok(None);
         }
         let Some(ch) = sync.channels.get(sync.default_channel) else {
@@ -123,7 +126,9 @@ impl SyncLink {
                 "only IPv4 multicast groups are supported",
             ));
         };
-        let ifaddr = ch.interface_address.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+        let ifaddr = ch
+            .interface_address
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
         let sock = bind_reuse(ch.port)?;
         sock.join_multicast_v4(&group, &ifaddr)?;
         sock.set_multicast_loop_v4(false)?;
@@ -147,7 +152,7 @@ impl SyncLink {
         Ok(SyncLink {
             sock: id,
             peer: SocketAddr::new(IpAddr::V4(group), ch.port),
-            proto: Notrack::new(Self::mtu(ch), Transport::Udp, Self::emit_opts(sync)),
+            proto: Proto::new(sync, Self::mtu(ch), Self::emit_opts(sync)),
             chan: ChannelStats::default(),
         })
     }
@@ -164,14 +169,17 @@ impl SyncLink {
         Ok(SyncLink {
             sock: id,
             peer: SocketAddr::new(dest, ch.port),
-            proto: Notrack::new(Self::mtu(ch), Transport::Udp, Self::emit_opts(sync)),
+            proto: Proto::new(sync, Self::mtu(ch), Self::emit_opts(sync)),
             chan: ChannelStats::default(),
         })
     }
 
     /// The `-s network` counters.
     pub fn network_stats(&self) -> NetworkStats {
-        let e = &self.proto.recv_errors;
+        let (e, lost, before) = match &self.proto {
+            Proto::Notrack(p) => (&p.recv_errors, p.rx.lost, p.rx.before),
+            Proto::Alarm(p) => (&p.recv_errors, 0, 0),
+        };
         NetworkStats {
             malformed: e.malformed,
             wrong_version: e.bad_version as u64,
@@ -180,8 +188,63 @@ impl SyncLink {
             bad_type: e.bad_type as u64,
             truncated: e.truncated as u64,
             bad_size: e.bad_size as u64,
-            lost: self.proto.rx.lost,
-            before: self.proto.rx.before,
+            lost,
+            before,
         }
+    }
+}
+
+/// The protocol of a link.
+pub enum Proto {
+    Notrack(Notrack),
+    Alarm(Alarm),
+}
+
+impl Proto {
+    fn new(sync: &SyncSection, mtu: usize, opts: EmitOpts) -> Proto {
+        match sync.mode() {
+            SyncMode::Alarm => Proto::Alarm(Alarm::new(mtu, Transport::Udp, opts)),
+            _ => Proto::Notrack(Notrack::new(mtu, Transport::Udp, opts)),
+        }
+    }
+
+    pub fn on_local(&mut self, op: Op, f: &Flow, now_unix: u32, send: &mut dyn FnMut(&[u8])) {
+        match self {
+            Proto::Notrack(p) => p.on_local(op, f, now_unix, send),
+            Proto::Alarm(p) => p.on_local(op, f, now_unix, send),
+        }
+    }
+
+    pub fn flush(&mut self, send: &mut dyn FnMut(&[u8])) {
+        match self {
+            Proto::Notrack(p) => p.flush(send),
+            Proto::Alarm(p) => p.flush(send),
+        }
+    }
+
+    /// The 1-second tick (ALIVE for NOTRACK; ALARM sends no control).
+    pub fn on_tick(&mut self, now_unix: u32, send: &mut dyn FnMut(&[u8])) {
+        match self {
+            Proto::Notrack(p) => p.on_alive_tick(now_unix, send),
+            Proto::Alarm(p) => p.flush(send),
+        }
+    }
+
+    /// `-n` (ALARM has no active resync).
+    pub fn request_resync(&mut self, now_unix: u32, send: &mut dyn FnMut(&[u8])) {
+        if let Proto::Notrack(p) = self {
+            p.request_resync(now_unix, send);
+        }
+    }
+
+    pub fn on_datagram(&mut self, data: &[u8], apply: &mut dyn FnMut(Apply)) -> usize {
+        match self {
+            Proto::Notrack(p) => p.on_datagram(data, apply),
+            Proto::Alarm(p) => p.on_datagram(data, apply),
+        }
+    }
+
+    pub fn is_alarm(&self) -> bool {
+        matches!(self, Proto::Alarm(_))
     }
 }

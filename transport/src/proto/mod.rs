@@ -6,6 +6,8 @@
 //! * [`seq`]: sequence numbers (serial arithmetic, the sender's counter,
 //!   the receiver's gap/duplicate statistics of `-s network`).
 //! * [`notrack`]: NOTRACK, best effort.
+//! * [`alarm`]: ALARM, periodic refresh without control traffic.
 
+pub mod alarm;
 pub mod notrack;
 pub mod seq;

@@ -1,0 +1,87 @@
+//! ALARM as 1.4.7 runs it: no control traffic at all (no ALIVE, HELLO,
+//! ACK or RESYNC); local changes are sent as they happen and every cached
+//! entry is re-sent periodically (the caller decides which entries a tick
+//! refreshes); received messages with any flag set are control and are
+//! ignored, the rest is data for the external cache, whose entries the
+//! caller expires `CacheTimeout` seconds after their last update. ALARM
+//! keeps no sequence state on receive (its lost/before counters stay 0).
+
+use ct_core::flow::Flow;
+
+use super::notrack::Apply;
+use super::seq::SeqGen;
+use crate::wire::{
+    Data, Datagram, DatagramWriter, EmitOpts, Flags, Op, PushError, RecvCounters, RecvError,
+    Transport,
+};
+
+/// The ALARM state of one daemon.
+pub struct Alarm {
+    seq: SeqGen,
+    pub recv_errors: RecvCounters,
+    opts: EmitOpts,
+    out: DatagramWriter<Vec<u8>>,
+}
+
+impl Alarm {
+    pub fn new(mtu: usize, transport: Transport, opts: EmitOpts) -> Alarm {
+        Alarm {
+            seq: SeqGen::default(),
+            recv_errors: RecvCounters::default(),
+            opts,
+            out: DatagramWriter::with_mtu(vec![0u8; mtu.max(128)], mtu, transport),
+        }
+    }
+
+    /// A local change, or a periodic refresh of an entry.
+    pub fn on_local(&mut self, op: Op, flow: &Flow, now_unix: u32, send: &mut dyn FnMut(&[u8])) {
+        let seq = self.seq.next(now_unix);
+        let opts = self.opts;
+        match self.out.push_ct(op, Flags::default(), seq, flow, &opts) {
+            Err(PushError::Full) => {
+                self.flush(send);
+                let _ = self.out.push_ct(op, Flags::default(), seq, flow, &opts);
+            }
+            Ok(_) | Err(PushError::TooBig) => {}
+        }
+    }
+
+    /// Sends what is buffered.
+    pub fn flush(&mut self, send: &mut dyn FnMut(&[u8])) {
+        if !self.out.is_empty() {
+            send(self.out.as_bytes());
+            self.out.clear();
+        }
+    }
+
+    /// Processes a received datagram.
+    pub fn on_datagram(&mut self, data: &[u8], apply: &mut dyn FnMut(Apply)) -> usize {
+        let mut errors = 0;
+        for m in Datagram::new(data) {
+            let m = match m {
+                Ok(m) => m,
+                Err(e) => {
+                    self.recv_errors.record(&e);
+                    errors += 1;
+                    if e.stops_datagram() {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            if m.flags().0 != 0 {
+                continue; // control: ignored in this mode
+            }
+            match m.data() {
+                Ok(Data::Ct(op, f)) => apply(Apply::Ct(op, f)),
+                Ok(Data::Exp(op, e)) => apply(Apply::Exp(op, e)),
+                Err(e) => {
+                    let e: RecvError = e;
+                    self.recv_errors.record(&e);
+                    errors += 1;
+                }
+            }
+        }
+        errors
+    }
+}
