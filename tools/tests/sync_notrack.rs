@@ -74,6 +74,7 @@ impl Drop for Node {
 enum Tr {
     Udp,
     Mcast,
+    Tcp,
 }
 
 fn write_conf(dir: &Path, me: &str, peer: &str, dev: &str, tr: Tr, mode: &str) {
@@ -81,6 +82,9 @@ fn write_conf(dir: &Path, me: &str, peer: &str, dev: &str, tr: Tr, mode: &str) {
     let channel = match tr {
         Tr::Udp => format!(
             "\tUDP {{\n\t\tIPv4_address {me}\n\t\tIPv4_Destination_Address {peer}\n\t\tPort 3780\n\t\tInterface {dev}\n\t}}\n"
+        ),
+        Tr::Tcp => format!(
+            "\tTCP {{\n\t\tIPv4_address {me}\n\t\tIPv4_Destination_Address {peer}\n\t\tPort 3780\n\t\tInterface {dev}\n\t}}\n"
         ),
         Tr::Mcast => format!(
             "\tMulticast {{\n\t\tIPv4_address 225.0.0.50\n\t\tGroup 3780\n\t\tIPv4_interface {me}\n\t\tInterface {dev}\n\t}}\n"
@@ -145,6 +149,15 @@ fn pair(a_bin: &str, b_bin: &str, tag: &str, tr: Tr, mode: &str) -> (Node, Node)
     let na = start(a, da, a_bin);
     let nb = start(b, db, b_bin);
     std::thread::sleep(Duration::from_millis(500));
+    if tr == Tr::Tcp {
+        // Both directions connected (`server=connected client=connected`).
+        let t0 = Instant::now();
+        let up = |n: &Node| n.ask(&["-s"]).contains("server=connected client=connected");
+        while !(up(&na) && up(&nb)) && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(up(&na) && up(&nb), "TCP channel did not connect");
+    }
     (na, nb)
 }
 
@@ -286,4 +299,18 @@ fn alarm_refresh_restores_a_flushed_backup() {
     // Every entry is re-sent within RefreshTime (2 s) + one tick.
     let ext = wait_lines(&b, &["-e"], 2);
     assert_eq!(ext.lines().count(), 2, "refreshed\n{ext}");
+}
+
+#[test]
+fn notrack_tcp_ours_to_ours_and_with_1_4_7() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    replicate(OURS, OURS, "too", Tr::Tcp);
+    if find_tool(REF).is_none() {
+        eprintln!("SKIP (1.4.7 part): {REF} not installed");
+        return;
+    }
+    replicate(REF, OURS, "tco", Tr::Tcp);
+    replicate(OURS, REF, "toc", Tr::Tcp);
 }

@@ -186,8 +186,10 @@ impl Engine {
             chan,
             sock,
             peer,
+            tcp,
         } = link;
-        let mut send = |d: &[u8]| send_datagram(r, *sock, peer, chan, d);
+        let target = link_tcp_client(tcp);
+        let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
         self.internal.cache.for_each(|f, state, _| {
             let op = match state {
                 ObjState::New => Op::New,
@@ -217,8 +219,10 @@ impl Engine {
             chan,
             sock,
             peer,
+            tcp,
         } = link;
-        let mut send = |d: &[u8]| send_datagram(r, *sock, peer, chan, d);
+        let target = link_tcp_client(tcp);
+        let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
         {
             let mut refresh = |state: ObjState, f: Flow| {
                 let op = if state == ObjState::New {
@@ -246,10 +250,31 @@ impl Engine {
         }
     }
 
+    /// Bytes from the TCP server connection: complete messages are
+    /// processed, a partial one waits for the next read.
+    fn on_sync_stream(&mut self, data: &[u8]) {
+        let Some(tcp) = self.link.as_mut().and_then(|l| l.tcp.as_mut()) else {
+            return;
+        };
+        let mut buf = std::mem::take(&mut tcp.pending);
+        buf.extend_from_slice(data);
+        let mut d = ct_transport::wire::Datagram::stream(&buf);
+        for _ in d.by_ref() {}
+        let done = d.consumed();
+        self.on_sync(&buf[..done]);
+        buf.drain(..done);
+        if let Some(tcp) = self.link.as_mut().and_then(|l| l.tcp.as_mut()) {
+            tcp.pending = buf;
+        }
+    }
+
     /// A datagram from the sync link.
     fn on_sync(&mut self, data: &[u8]) {
         let now = now_secs(self.epoch);
         let Some(link) = &mut self.link else { return };
+        if data.is_empty() {
+            return;
+        }
         link.chan.bytes_recv += data.len() as u64;
         link.chan.packets_recv += 1;
         let ext = &mut self.external;
@@ -372,9 +397,16 @@ impl Engine {
                         chan,
                         sock,
                         peer,
+                        tcp,
                     } = link;
+                    let tcp_client = link_tcp_client(tcp);
                     proto.on_local(op, &flow, unix, &mut |d| {
-                        if ctx.send_to(*sock, d, peer).is_ok() {
+                        let ok = match tcp_client {
+                            Some(Some(c)) => ctx.send(c, d).is_ok(),
+                            Some(None) => false,
+                            None => ctx.send_to(*sock, d, peer).is_ok(),
+                        };
+                        if ok {
                             chan.bytes_sent += d.len() as u64;
                             chan.packets_sent += 1;
                         } else {
@@ -506,7 +538,13 @@ impl Engine {
             return;
         };
         let dev = c.interface.clone().unwrap_or_default();
-        let tcp = (c.kind == ct_core::config::ChannelType::Tcp).then_some((false, false));
+        let tcp = (c.kind == ct_core::config::ChannelType::Tcp).then(|| {
+            self.link
+                .as_ref()
+                .and_then(|l| l.tcp.as_ref())
+                .map(|t| t.state())
+                .unwrap_or((false, false))
+        });
         stats::channel_block(s, channel_kind(c.kind), &dev, tcp, &self.channel_stats());
     }
 
@@ -722,11 +760,35 @@ impl Engine {
             let ptimer = self.purge_timer;
             let poll = self.poll_timer;
             let link_sock = self.link.as_ref().map(|l| l.sock);
+            let tcp_server = self
+                .link
+                .as_ref()
+                .and_then(|l| l.tcp.as_ref())
+                .and_then(|t| t.server);
+            let tcp_socks = self
+                .link
+                .as_ref()
+                .and_then(|l| l.tcp.as_ref())
+                .map(|t| (t.server, t.client));
+            let is_tcp = |s: SockId| tcp_socks.is_some_and(|(a, b)| a == Some(s) || b == Some(s));
             let alive = self.alive_timer;
             let mut tick = false;
+            let mut closed: Vec<SockId> = Vec::new();
             r.poll(Some(Duration::from_secs(1)), |ctx, e| match e {
                 Event::Recv { sock, data, .. } if Some(sock) == ev => self.on_events(data, ctx),
                 Event::Recv { sock, data, .. } if Some(sock) == link_sock => self.on_sync(data),
+                Event::Recv { sock, data, .. } if Some(sock) == tcp_server => {
+                    self.on_sync_stream(data)
+                }
+                Event::Closed { sock } if is_tcp(sock) => closed.push(sock),
+                Event::Error {
+                    sock,
+                    error: SockError::Recv { stopped: true, .. },
+                } if is_tcp(sock) => closed.push(sock),
+                Event::Error {
+                    sock,
+                    error: SockError::Send { .. },
+                } if is_tcp(sock) => closed.push(sock),
                 Event::Timer(t) if Some(t) == alive => tick = true,
                 Event::Error {
                     error: SockError::Overrun { .. },
@@ -737,6 +799,19 @@ impl Engine {
                 Event::Timer(t) if Some(t) == poll => resync = true,
                 _ => {}
             })?;
+            if let Some(tcp) = self.link.as_mut().and_then(|l| l.tcp.as_mut()) {
+                for sock in closed {
+                    tcp.closed(r, sock);
+                }
+            }
+            if tick {
+                if let Some(link) = &mut self.link {
+                    let peer = link.peer;
+                    if let Some(tcp) = &mut link.tcp {
+                        tcp.maintain(r, peer);
+                    }
+                }
+            }
             if let Some(link) = &mut self.link {
                 let unix = crate::ct::env::now().0 as u32;
                 let SyncLink {
@@ -744,8 +819,10 @@ impl Engine {
                     chan,
                     sock,
                     peer,
+                    tcp,
                 } = link;
-                let mut send = |d: &[u8]| send_datagram(r, *sock, peer, chan, d);
+                let target = link_tcp_client(tcp);
+                let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
                 if tick {
                     proto.on_tick(unix, &mut send);
                 } else {
@@ -798,8 +875,10 @@ impl Engine {
                         chan,
                         sock,
                         peer,
+                        tcp,
                     } = link;
-                    let mut send = |d: &[u8]| send_datagram(r, *sock, peer, chan, d);
+                    let target = link_tcp_client(tcp);
+                    let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
                     proto.request_resync(unix, &mut send);
                     proto.flush(&mut send);
                 }
@@ -866,13 +945,19 @@ fn send_datagram(
     r: &mut Reactor,
     sock: SockId,
     peer: &std::net::SocketAddr,
+    tcp_client: Option<Option<SockId>>,
     chan: &mut stats::ChannelStats,
     d: &[u8],
 ) {
-    let mut ok = r.send_to(sock, d, peer).is_ok();
-    if !ok {
+    let once = |r: &mut Reactor| match tcp_client {
+        Some(Some(c)) => r.send(c, d).is_ok(),
+        Some(None) => false,
+        None => r.send_to(sock, d, peer).is_ok(),
+    };
+    let mut ok = once(r);
+    if !ok && tcp_client != Some(None) {
         let _ = r.flush();
-        ok = r.send_to(sock, d, peer).is_ok();
+        ok = once(r);
     }
     if ok {
         chan.bytes_sent += d.len() as u64;
@@ -880,6 +965,11 @@ fn send_datagram(
     } else {
         chan.errors_send += 1;
     }
+}
+
+/// `None` for datagram links; for TCP, the client connection if it is up.
+fn link_tcp_client(tcp: &Option<super::sync::TcpLink>) -> Option<Option<SockId>> {
+    tcp.as_ref().map(|t| t.client)
 }
 
 /// Deletes every kernel entry that passes the filter (`-F`).

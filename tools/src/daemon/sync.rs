@@ -75,10 +75,65 @@ pub const MAX_DATAGRAM: usize = 9216;
 
 /// A running sync link.
 pub struct SyncLink {
+    /// Where datagrams go: the UDP/multicast socket, or the TCP client
+    /// connection (a placeholder until it connects).
     pub sock: SockId,
     pub peer: SocketAddr,
     pub proto: Proto,
     pub chan: ChannelStats,
+    /// TCP only.
+    pub tcp: Option<TcpLink>,
+}
+
+/// The two connections of a TCP channel: the server side (the peer's
+/// client connects to our `IPv4_address:Port`; we receive on it) and our
+/// client (connected to the peer's server; we send on it). Both are
+/// retried every second until they are up, and again after a close.
+pub struct TcpLink {
+    listener: std::net::TcpListener,
+    pub server: Option<SockId>,
+    pub client: Option<SockId>,
+    /// Bytes of a message split across reads.
+    pub pending: Vec<u8>,
+}
+
+impl TcpLink {
+    /// Accepts the peer and (re)connects to it; called once per tick.
+    pub fn maintain(&mut self, r: &mut Reactor, peer: SocketAddr) {
+        if self.server.is_none() {
+            if let Ok((s, _)) = self.listener.accept() {
+                let _ = s.set_nonblocking(true);
+                self.pending.clear();
+                self.server = r.register(s, SockOpts::stream()).ok();
+            }
+        }
+        if self.client.is_none() {
+            if let Ok(s) =
+                std::net::TcpStream::connect_timeout(&peer, std::time::Duration::from_millis(200))
+            {
+                let _ = s.set_nonblocking(true);
+                let _ = s.set_nodelay(true);
+                self.client = r.register(s, SockOpts::stream()).ok();
+            }
+        }
+    }
+
+    /// A connection of ours was closed or failed.
+    pub fn closed(&mut self, r: &mut Reactor, sock: SockId) {
+        if self.server == Some(sock) {
+            self.server = None;
+            self.pending.clear();
+        }
+        if self.client == Some(sock) {
+            self.client = None;
+        }
+        let _ = r.close(sock);
+    }
+
+    /// `server=... client=...` of `-s`.
+    pub fn state(&self) -> (bool, bool) {
+        (self.server.is_some(), self.client.is_some())
+    }
 }
 
 impl SyncLink {
@@ -94,9 +149,41 @@ impl SyncLink {
         let link = match ch.kind {
             ChannelType::Udp => Self::udp(ch, sync, r)?,
             ChannelType::Multicast => Self::multicast(ch, sync, r)?,
-            ChannelType::Tcp => return Ok(None),
+            ChannelType::Tcp => Self::tcp(ch, sync, r)?,
         };
         Ok(Some(link))
+    }
+
+    /// A TCP channel: listens on `IPv4_address:Port` and connects to
+    /// `IPv4_Destination_Address:Port`.
+    fn tcp(ch: &Channel, sync: &SyncSection, r: &mut Reactor) -> std::io::Result<SyncLink> {
+        let local = ch
+            .address
+            .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let dest = ch.destination.ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "no destination address")
+        })?;
+        let listener = std::net::TcpListener::bind(SocketAddr::new(local, ch.port))?;
+        listener.set_nonblocking(true)?;
+        // A placeholder send target until the client connects: an unbound
+        // UDP socket nobody reads (sends to it are counted as errors).
+        let dummy = UdpSocket::bind(SocketAddr::new(local, 0))?;
+        let sock = r.register(dummy, SockOpts::udp().send_only())?;
+        let mut tcp = TcpLink {
+            listener,
+            server: None,
+            client: None,
+            pending: Vec::new(),
+        };
+        let peer = SocketAddr::new(dest, ch.port);
+        tcp.maintain(r, peer);
+        Ok(SyncLink {
+            sock,
+            peer,
+            proto: Proto::new(sync, Self::mtu(ch), Transport::Tcp, Self::emit_opts(sync)),
+            chan: ChannelStats::default(),
+            tcp: Some(tcp),
+        })
     }
 
     fn emit_opts(sync: &SyncSection) -> EmitOpts {
@@ -152,8 +239,9 @@ impl SyncLink {
         Ok(SyncLink {
             sock: id,
             peer: SocketAddr::new(IpAddr::V4(group), ch.port),
-            proto: Proto::new(sync, Self::mtu(ch), Self::emit_opts(sync)),
+            proto: Proto::new(sync, Self::mtu(ch), Transport::Udp, Self::emit_opts(sync)),
             chan: ChannelStats::default(),
+            tcp: None,
         })
     }
 
@@ -169,8 +257,9 @@ impl SyncLink {
         Ok(SyncLink {
             sock: id,
             peer: SocketAddr::new(dest, ch.port),
-            proto: Proto::new(sync, Self::mtu(ch), Self::emit_opts(sync)),
+            proto: Proto::new(sync, Self::mtu(ch), Transport::Udp, Self::emit_opts(sync)),
             chan: ChannelStats::default(),
+            tcp: None,
         })
     }
 
@@ -201,10 +290,10 @@ pub enum Proto {
 }
 
 impl Proto {
-    fn new(sync: &SyncSection, mtu: usize, opts: EmitOpts) -> Proto {
+    fn new(sync: &SyncSection, mtu: usize, t: Transport, opts: EmitOpts) -> Proto {
         match sync.mode() {
-            SyncMode::Alarm => Proto::Alarm(Alarm::new(mtu, Transport::Udp, opts)),
-            _ => Proto::Notrack(Notrack::new(mtu, Transport::Udp, opts)),
+            SyncMode::Alarm => Proto::Alarm(Alarm::new(mtu, t, opts)),
+            _ => Proto::Notrack(Notrack::new(mtu, t, opts)),
         }
     }
 
