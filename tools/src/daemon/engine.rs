@@ -70,6 +70,10 @@ pub struct Engine {
     bulk_now: bool,
     /// 1-second ticks seen (ALARM refresh slices).
     ticks: u64,
+    /// Event datagrams handled in the current loop iteration, and since
+    /// when sync messages wait unsent (batching under load).
+    iter_events: u32,
+    unsent_since: Option<Instant>,
     resync_request: bool,
     /// Polling mode (`PollSecs`): the periodic re-read of the table.
     poll_timer: Option<TimerId>,
@@ -117,6 +121,8 @@ impl Engine {
             bulk: false,
             bulk_now: false,
             ticks: 0,
+            iter_events: 0,
+            unsent_since: None,
             resync_request: false,
             poll_timer: None,
             purge_timer: None,
@@ -345,6 +351,7 @@ impl Engine {
 
     /// Handles one datagram from the event socket.
     fn on_events(&mut self, data: &[u8], ctx: &mut Ctx<'_>) {
+        self.iter_events += 1;
         let now = now_secs(self.epoch);
         let mut flow = std::mem::take(&mut self.flow);
         for m in Messages::new(data) {
@@ -774,7 +781,13 @@ impl Engine {
             let alive = self.alive_timer;
             let mut tick = false;
             let mut closed: Vec<SockId> = Vec::new();
-            r.poll(Some(Duration::from_secs(1)), |ctx, e| match e {
+            self.iter_events = 0;
+            let wait = if self.unsent_since.is_some() {
+                BATCH_DELAY
+            } else {
+                Duration::from_secs(1)
+            };
+            r.poll(Some(wait), |ctx, e| match e {
                 Event::Recv { sock, data, .. } if Some(sock) == ev => self.on_events(data, ctx),
                 Event::Recv { sock, data, .. } if Some(sock) == link_sock => self.on_sync(data),
                 Event::Recv { sock, data, .. } if Some(sock) == tcp_server => {
@@ -823,11 +836,23 @@ impl Engine {
                 } = link;
                 let target = link_tcp_client(tcp);
                 let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
+                // Under load, keep filling datagrams (up to the MTU) across
+                // iterations; send when the event socket goes quiet, after
+                // BATCH_DELAY, or on the tick.
+                let busy = self.iter_events >= BUSY_EVENTS;
+                let waited = self
+                    .unsent_since
+                    .is_some_and(|t| t.elapsed() >= BATCH_DELAY);
                 if tick {
                     proto.on_tick(unix, &mut send);
-                } else {
+                } else if !busy || waited {
                     proto.flush(&mut send);
                 }
+                self.unsent_since = if proto.pending() {
+                    self.unsent_since.or(Some(Instant::now()))
+                } else {
+                    None
+                };
             }
             if tick {
                 self.alarm_tick(r);
@@ -966,6 +991,14 @@ fn send_datagram(
         chan.errors_send += 1;
     }
 }
+
+/// While events keep arriving (at least this many per loop iteration) the
+/// sync link keeps filling its datagram instead of sending it at the end of
+/// the iteration: under load datagrams go out full (like 1.4.7's tx-queue
+/// runs), idle changes go out within BATCH_DELAY.
+const BUSY_EVENTS: u32 = 1;
+/// Longest time a sync message waits for more to share its datagram.
+const BATCH_DELAY: Duration = Duration::from_millis(5);
 
 /// `None` for datagram links; for TCP, the client connection if it is up.
 fn link_tcp_client(tcp: &Option<super::sync::TcpLink>) -> Option<Option<SockId>> {

@@ -70,6 +70,27 @@ fn bind_reuse(port: u16) -> std::io::Result<UdpSocket> {
     }
 }
 
+/// `SndSocketBuffer` / `RcvSocketBuffer` (SO_*BUFFORCE, falling back to
+/// the plain options), 0 = leave the system default.
+fn set_buffers(fd: std::os::fd::RawFd, snd: u32, rcv: u32) {
+    for (force, plain, v) in [
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, snd),
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, rcv),
+    ] {
+        if v == 0 {
+            continue;
+        }
+        let v = v as i32;
+        // SAFETY: an int option on a live socket.
+        unsafe {
+            let p = &v as *const i32 as *const libc::c_void;
+            if libc::setsockopt(fd, libc::SOL_SOCKET, force, p, 4) < 0 {
+                libc::setsockopt(fd, libc::SOL_SOCKET, plain, p, 4);
+            }
+        }
+    }
+}
+
 /// Largest datagram we send (the reactor's send slot size).
 pub const MAX_DATAGRAM: usize = 9216;
 
@@ -217,6 +238,7 @@ impl SyncLink {
             .interface_address
             .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
         let sock = bind_reuse(ch.port)?;
+        set_buffers(std::os::fd::AsRawFd::as_raw_fd(&sock), ch.sndbuf, ch.rcvbuf);
         sock.join_multicast_v4(&group, &ifaddr)?;
         sock.set_multicast_loop_v4(false)?;
         let a = libc::in_addr {
@@ -253,6 +275,7 @@ impl SyncLink {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "no destination address")
         })?;
         let sock = UdpSocket::bind(SocketAddr::new(local, ch.port))?;
+        set_buffers(std::os::fd::AsRawFd::as_raw_fd(&sock), ch.sndbuf, ch.rcvbuf);
         let id = r.register(sock, SockOpts::udp().buf_size(65536).buf_count(256))?;
         Ok(SyncLink {
             sock: id,
@@ -330,6 +353,13 @@ impl Proto {
         match self {
             Proto::Notrack(p) => p.on_datagram(data, apply),
             Proto::Alarm(p) => p.on_datagram(data, apply),
+        }
+    }
+
+    pub fn pending(&self) -> bool {
+        match self {
+            Proto::Notrack(p) => p.pending(),
+            Proto::Alarm(p) => p.pending(),
         }
     }
 

@@ -46,6 +46,11 @@ impl Alarm {
         }
     }
 
+    /// Whether messages wait in the datagram being filled.
+    pub fn pending(&self) -> bool {
+        !self.out.is_empty()
+    }
+
     /// Sends what is buffered.
     pub fn flush(&mut self, send: &mut dyn FnMut(&[u8])) {
         if !self.out.is_empty() {

@@ -96,6 +96,11 @@ impl Notrack {
         self.flush(send);
     }
 
+    /// Whether messages wait in the datagram being filled.
+    pub fn pending(&self) -> bool {
+        !self.out.is_empty()
+    }
+
     /// Sends what is buffered (end of a transmission run).
     pub fn flush(&mut self, send: &mut dyn FnMut(&[u8])) {
         if !self.out.is_empty() {

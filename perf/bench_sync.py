@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""Replication benchmark: two namespaces joined by a veth pair, a daemon in
+each (ours-ours, then conntrackd 1.4.7 on both sides, in the same run);
+`ctperf fill -n N` creates N flows flat out in the primary's kernel and the
+backup's `-s` is polled until its external cache holds N.
+
+    sudo python3 perf/bench_sync.py [--sizes 100000] [--runs 3]
+                                    [--mode NOTRACK|ALARM|FTFW] [--transport udp|mcast|tcp]
+
+Reported per daemon pair: generation time, time until the backup holds all
+N (or "never" within 60 s, with the count reached), CPU seconds of each
+daemon, bytes on the sync link per flow (both directions, from the veth
+counters) and datagrams sent by the primary. JSON lines go to
+perf/results/bench_sync.jsonl. Raises nf_conntrack_max in the host
+namespace when needed and restores it.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MAX = "/proc/sys/net/netfilter/nf_conntrack_max"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def sh(cmd):
+    return subprocess.run(cmd, shell=True, check=True, capture_output=True, text=True)
+
+
+def cpu(pid):
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / TICK
+
+
+def conf(d, me, peer, dev, mode, tr):
+    ch = {
+        "udp": f"UDP {{ IPv4_address {me}\n IPv4_Destination_Address {peer}\n Port 3780\n Interface {dev}\n SndSocketBuffer 24985600\n RcvSocketBuffer 24985600 }}",
+        "tcp": f"TCP {{ IPv4_address {me}\n IPv4_Destination_Address {peer}\n Port 3780\n Interface {dev} }}",
+        "mcast": f"Multicast {{ IPv4_address 225.0.0.50\n Group 3780\n IPv4_interface {me}\n Interface {dev}\n SndSocketBuffer 24985600\n RcvSocketBuffer 24985600 }}",
+    }[tr]
+    body = {"NOTRACK": "NOTRACK { }", "ALARM": "ALARM { RefreshTime 15 CacheTimeout 180 }",
+            "FTFW": "FTFW { ResendQueueSize 131072 ACKWindowSize 300 }"}[mode]
+    p = os.path.join(d, "c.conf")
+    open(p, "w").write(
+        f"Sync {{\n Mode {body}\n {ch}\n}}\n"
+        f"General {{\n Systemd off\n HashSize 65536\n HashLimit 4194304\n LockFile {d}/lock\n UNIX {{ Path {d}/ctl }}\n"
+        " NetlinkBufferSize 8388608\n NetlinkBufferSizeMaxGrowth 268435456\n NetlinkOverrunResync 30\n"
+        " Scheduler { Type FIFO Priority 0 }\n}\n")
+    return p
+
+
+def external(bin_, c):
+    out = subprocess.run([bin_, "-C", c, "-s"], capture_output=True, text=True).stdout
+    seen = False
+    for l in out.splitlines():
+        if l.startswith("cache external:"):
+            seen = True
+        elif seen and l.startswith("current active connections:"):
+            return int(l.split()[-1])
+    return -1
+
+
+def pid_of(ns, c):
+    for pid in sh(f"ip netns pids {ns}").stdout.split():
+        try:
+            if c in open(f"/proc/{pid}/cmdline").read():
+                return int(pid)
+        except OSError:
+            pass
+    return None
+
+
+def link_bytes(ns, dev):
+    s = lambda k: int(sh(f"ip netns exec {ns} cat /sys/class/net/{dev}/statistics/{k}").stdout)
+    return s("tx_bytes") + s("rx_bytes"), s("tx_packets")
+
+
+def one(bin_, ctperf, n, mode, tr):
+    tag = os.getpid()
+    a, b = f"cbsa-{tag}", f"cbsb-{tag}"
+    base = tempfile.mkdtemp(prefix="ctbsync-")
+    da, db = os.path.join(base, "a"), os.path.join(base, "b")
+    os.makedirs(da), os.makedirs(db)
+    for ns in (a, b):
+        sh(f"ip netns add {ns}")
+        sh(f"ip -n {ns} link set lo up")
+    try:
+        sh(f"ip link add bsa netns {a} type veth peer name bsb netns {b}")
+        sh(f"ip -n {a} addr add 10.98.0.1/24 dev bsa")
+        sh(f"ip -n {a} link set bsa up")
+        sh(f"ip -n {b} addr add 10.98.0.2/24 dev bsb")
+        sh(f"ip -n {b} link set bsb up")
+        ca = conf(da, "10.98.0.1", "10.98.0.2", "bsa", mode, tr)
+        cb = conf(db, "10.98.0.2", "10.98.0.1", "bsb", mode, tr)
+        pa = subprocess.Popen(["ip", "netns", "exec", a, bin_, "-C", ca], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pb = subprocess.Popen(["ip", "netns", "exec", b, bin_, "-C", cb], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(2.5 if tr == "tcp" else 1.0)
+        ia, ib = pid_of(a, ca), pid_of(b, cb)
+        c0a, c0b = cpu(ia), cpu(ib)
+        bytes0, pk0 = link_bytes(a, "bsa")
+        t0 = time.time()
+        gen = json.loads(sh(f"ip netns exec {a} {ctperf} fill -n {n}").stdout)
+        done, got = None, 0
+        while time.time() - t0 < 60:
+            got = external(bin_, cb)
+            if got >= n:
+                done = time.time() - t0
+                break
+            time.sleep(0.1)
+        bytes1, pk1 = link_bytes(a, "bsa")
+        r = {"daemon": bin_, "n": n, "mode": mode, "transport": tr, "gen_seconds": gen["seconds"],
+             "complete_seconds": done, "reached": got, "cpu_primary": cpu(ia) - c0a,
+             "cpu_backup": cpu(ib) - c0b, "bytes_per_flow": (bytes1 - bytes0) / n,
+             "datagrams_primary": pk1 - pk0}
+        for c in (ca, cb):
+            subprocess.run([bin_, "-C", c, "-k"], capture_output=True)
+        for p in (pa, pb):
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        return r
+    finally:
+        for ns in (a, b):
+            subprocess.run(f"ip netns pids {ns} | xargs -r kill -9", shell=True)
+            subprocess.run(f"ip netns del {ns}", shell=True)
+        subprocess.run(f"rm -rf {base}", shell=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="100000")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--mode", default="NOTRACK")
+    ap.add_argument("--transport", default="udp")
+    ap.add_argument("--ours", default=os.path.join(ROOT, "target/release/conntrackd"))
+    ap.add_argument("--ctperf", default=os.path.join(ROOT, "target/release/ctperf"))
+    a = ap.parse_args()
+    if os.geteuid() != 0 or not os.path.exists("/usr/sbin/conntrackd"):
+        print("SKIP: needs root and /usr/sbin/conntrackd", file=sys.stderr)
+        return 0
+    sizes = [int(x) for x in a.sizes.split(",")]
+    old = open(MAX).read().strip()
+    os.makedirs(os.path.join(ROOT, "perf/results"), exist_ok=True)
+    jl = open(os.path.join(ROOT, "perf/results/bench_sync.jsonl"), "a")
+    print(f"Run {time.strftime('%Y-%m-%d %H:%M:%S')}, {a.mode} over {a.transport}, median of {a.runs}\n", flush=True)
+    print("| daemons | N | generation s | backup complete after s | CPU primary s | CPU backup s | link bytes/flow | datagrams |", flush=True)
+    print("|---|---|---|---|---|---|---|---|", flush=True)
+    try:
+        if int(old) < max(sizes) + 10000:
+            open(MAX, "w").write(str(max(sizes) + 10000))
+        for n in sizes:
+            for name, b in [("1.4.7 ↔ 1.4.7", "/usr/sbin/conntrackd"), ("ours ↔ ours", a.ours)]:
+                rs = [one(b, a.ctperf, n, a.mode, a.transport) for _ in range(a.runs)]
+                for r in rs:
+                    jl.write(json.dumps({"pair": name, **r}) + "\n")
+                med = lambda k: statistics.median([r[k] for r in rs])
+                comps = [r["complete_seconds"] for r in rs]
+                comp = "never (%s)" % ",".join(str(r["reached"]) for r in rs) if None in comps else f"{statistics.median(comps):.2f}"
+                print(f"| {name} | {n} | {med('gen_seconds'):.2f} | {comp} | {med('cpu_primary'):.2f} | {med('cpu_backup'):.2f} "
+                      f"| {med('bytes_per_flow'):.1f} | {int(med('datagrams_primary'))} |", flush=True)
+    finally:
+        open(MAX, "w").write(old)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
