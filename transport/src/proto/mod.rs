@@ -9,5 +9,6 @@
 //! * [`alarm`]: ALARM, periodic refresh without control traffic.
 
 pub mod alarm;
+pub mod ftfw;
 pub mod notrack;
 pub mod seq;
