@@ -60,3 +60,53 @@ proptest! {
         let _ = Change::New;
     }
 }
+
+proptest! {
+    /// FT-FW's use of the cache: DESTROY keeps the entry DEAD until its
+    /// deletion is acknowledged; the reference returned for an event names
+    /// that event's entry until it is released, and once every DEAD entry
+    /// is released the cache equals the table.
+    #[test]
+    fn keep_dead_references_stay_valid(
+        ops in proptest::collection::vec((any::<bool>(), 0u16..50, any::<u32>()), 1..400),
+        acks in proptest::collection::vec(any::<bool>(), 400),
+    ) {
+        use ct_core::table::ObjState;
+        let mut kernel = FakeTable::new();
+        for (up, port, mark) in &ops {
+            if *up {
+                kernel.upsert(flow(*port, *mark));
+            } else {
+                kernel.expire(&flow(*port, 0));
+            }
+        }
+        let mut m = Mirror::new(64, 1000);
+        let mut queued: Vec<u64> = Vec::new();
+        for (i, (c, f)) in kernel.events.iter().enumerate() {
+            let r = m.on_event_keep_dead(*c, f, 1);
+            if let Some(r) = r {
+                let (got, state) = m.cache.by_ref(r).expect("live reference");
+                prop_assert_eq!(got.orig.unwrap().src_port, f.orig.unwrap().src_port);
+                prop_assert_eq!(state == ObjState::Dead, *c == Change::Destroy);
+                queued.push(r);
+            } else {
+                prop_assert_eq!(*c, Change::Destroy);
+            }
+            // Sometimes the peer acknowledges everything queued so far.
+            if acks[i % acks.len()] {
+                for r in queued.drain(..) {
+                    if m.cache.state_of(r) == Some(ObjState::Dead) {
+                        prop_assert!(m.cache.remove_ref(r).is_some());
+                    }
+                }
+            }
+        }
+        for r in queued.drain(..) {
+            if m.cache.state_of(r) == Some(ObjState::Dead) {
+                m.cache.remove_ref(r);
+            }
+        }
+        prop_assert!(m.equals(&mut kernel));
+        prop_assert_eq!(m.cache.len(), kernel.len());
+    }
+}

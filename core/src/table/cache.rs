@@ -122,6 +122,40 @@ impl<A: Addr> FlowCache<A> {
             .map(|&(i, _)| i)
     }
 
+    /// The slab position of a key's entry (stable while the entry lives).
+    pub fn slot_of(&self, k: &Key<A>) -> Option<u32> {
+        self.find(k)
+    }
+
+    /// The entry at a slab position.
+    pub fn entry_at(&self, i: u32) -> Option<&Entry<A>> {
+        let c = self.chunks.get(i as usize / CHUNK)?;
+        c.get(i as usize % CHUNK)?.as_ref()
+    }
+
+    /// The entry at a slab position, mutable.
+    pub fn entry_at_mut(&mut self, i: u32) -> Option<&mut Entry<A>> {
+        let c = self.chunks.get_mut(i as usize / CHUNK)?;
+        c.get_mut(i as usize % CHUNK)?.as_mut()
+    }
+
+    /// Removes the entry at a slab position.
+    pub fn remove_at(&mut self, i: u32) -> Option<Entry<A>> {
+        let k = self.entry_at(i)?.rec.key;
+        self.remove(&k)
+    }
+
+    /// Visits every entry with its slab position.
+    pub fn for_each_at(&self, mut f: impl FnMut(u32, &Entry<A>)) {
+        for (ci, c) in self.chunks.iter().enumerate() {
+            for (j, e) in c.iter().enumerate() {
+                if let Some(e) = e {
+                    f((ci * CHUNK + j) as u32, e);
+                }
+            }
+        }
+    }
+
     /// The entry of a key.
     pub fn get(&self, k: &Key<A>) -> Option<&Entry<A>> {
         self.find(k).and_then(|i| self.slot(i).as_ref())

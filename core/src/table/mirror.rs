@@ -67,6 +67,51 @@ impl Mirror {
         }
     }
 
+    /// Applies one event for a protocol that acknowledges deletions
+    /// (FT-FW): a DESTROY marks the entry DEAD instead of removing it (it
+    /// leaves the cache once the peer acknowledged the deletion, through
+    /// [`Cache::remove_ref`]). Returns the entry's reference when there is
+    /// something to send (None: a DESTROY of an unknown or already DEAD
+    /// entry, or a full cache).
+    pub fn on_event_keep_dead(&mut self, change: Change, f: &Flow, now: u32) -> Option<u64> {
+        match change {
+            Change::New => {
+                let f = strip(f);
+                self.cache
+                    .replace(&f, now, self.gen)
+                    .then(|| self.cache.obj_ref(&f))
+                    .flatten()
+            }
+            Change::Update => {
+                let f = strip(f);
+                self.cache.upsert(&f, now, self.gen)?;
+                self.cache.obj_ref(&f)
+            }
+            Change::Destroy => self.cache.mark_dead(f),
+        }
+    }
+
+    /// Ends a resync like [`end_resync`](Mirror::end_resync), but marks the
+    /// entries the dump did not see DEAD and returns their references.
+    pub fn end_resync_keep_dead(&mut self) -> Vec<u64> {
+        let mut gone = Vec::new();
+        let mut flows = Vec::new();
+        for k in self.cache.v4.stale(self.gen) {
+            if let Some(e) = self.cache.v4.get(&k) {
+                flows.push(e.rec.to_flow());
+            }
+        }
+        for k in self.cache.v6.stale(self.gen) {
+            if let Some(e) = self.cache.v6.get(&k) {
+                flows.push(e.rec.to_flow());
+            }
+        }
+        for f in flows {
+            gone.extend(self.cache.mark_dead(&f));
+        }
+        gone
+    }
+
     /// Starts a resync: entries seen from now on carry a new generation.
     pub fn begin_resync(&mut self) {
         self.gen = self.gen.wrapping_add(1);

@@ -92,6 +92,69 @@ impl Cache {
         self.v6.clear();
     }
 
+    /// A stable reference to the object of `f`'s key (slab position, with
+    /// bit 32 set for IPv6), for protocols that queue objects.
+    pub fn obj_ref(&self, f: &Flow) -> Option<u64> {
+        if Self::is_v6(f) {
+            self.v6.slot_of(&Key::of(f)?).map(|i| i as u64 | 1 << 32)
+        } else {
+            self.v4.slot_of(&Key::of(f)?).map(|i| i as u64)
+        }
+    }
+
+    /// The object behind a reference: (flow, state).
+    pub fn by_ref(&self, r: u64) -> Option<(Flow, ObjState)> {
+        let i = r as u32;
+        if r >> 32 == 1 {
+            self.v6.entry_at(i).map(|e| (e.rec.to_flow(), e.state))
+        } else {
+            self.v4.entry_at(i).map(|e| (e.rec.to_flow(), e.state))
+        }
+    }
+
+    /// The state behind a reference.
+    pub fn state_of(&self, r: u64) -> Option<ObjState> {
+        let i = r as u32;
+        if r >> 32 == 1 {
+            self.v6.entry_at(i).map(|e| e.state)
+        } else {
+            self.v4.entry_at(i).map(|e| e.state)
+        }
+    }
+
+    /// Marks the object of `f` DEAD (kept until its deletion is
+    /// acknowledged); returns its reference if it was live.
+    pub fn mark_dead(&mut self, f: &Flow) -> Option<u64> {
+        let r = self.obj_ref(f)?;
+        let i = r as u32;
+        let st = if r >> 32 == 1 {
+            &mut self.v6.entry_at_mut(i)?.state
+        } else {
+            &mut self.v4.entry_at_mut(i)?.state
+        };
+        if *st == ObjState::Dead {
+            return None;
+        }
+        *st = ObjState::Dead;
+        Some(r)
+    }
+
+    /// Removes the object behind a reference.
+    pub fn remove_ref(&mut self, r: u64) -> Option<Flow> {
+        let i = r as u32;
+        if r >> 32 == 1 {
+            self.v6.remove_at(i).map(|e| e.rec.to_flow())
+        } else {
+            self.v4.remove_at(i).map(|e| e.rec.to_flow())
+        }
+    }
+
+    /// Every object's reference and state.
+    pub fn refs(&self, mut f: impl FnMut(u64, ObjState)) {
+        self.v4.for_each_at(|i, e| f(i as u64, e.state));
+        self.v6.for_each_at(|i, e| f(i as u64 | 1 << 32, e.state));
+    }
+
     /// Summed counters of both families.
     pub fn stats(&self) -> CacheStats {
         let (a, b) = (self.v4.stats, self.v6.stats);

@@ -21,6 +21,7 @@ use ct_core::netlink::request::{self, DumpFilter, DumpKind};
 use ct_core::table::{Cache, Change, KernelTable, Mirror, ObjState};
 use ct_ring::netlink::{NlSocket, NETLINK_NETFILTER};
 use ct_ring::reactor::{Ctx, Event, Reactor, SockError, SockId, SockOpts, TimerId};
+use ct_transport::proto::ftfw::Object;
 use ct_transport::proto::notrack::Apply;
 use ct_transport::wire::Op;
 
@@ -75,6 +76,8 @@ pub struct Engine {
     iter_events: u32,
     unsent_since: Option<Instant>,
     resync_request: bool,
+    /// Reused buffer of the objects FT-FW released.
+    released: Vec<u64>,
     /// Polling mode (`PollSecs`): the periodic re-read of the table.
     poll_timer: Option<TimerId>,
     /// `-t`: the scheduled kernel flush (PurgeTimeout).
@@ -124,6 +127,7 @@ impl Engine {
             iter_events: 0,
             unsent_since: None,
             resync_request: false,
+            released: Vec::new(),
             poll_timer: None,
             purge_timer: None,
             arm_purge: false,
@@ -187,6 +191,15 @@ impl Engine {
     fn bulk_send(&mut self, r: &mut Reactor) {
         let Some(link) = &mut self.link else { return };
         let unix = crate::ct::env::now().0 as u32;
+        if let Some(p) = link.proto.ftfw() {
+            self.internal.cache.refs(|obj, state| {
+                if state != ObjState::Dead {
+                    p.on_local(obj);
+                }
+            });
+            ftfw_transmit(link, &mut self.internal.cache, r, &mut self.released);
+            return;
+        }
         let SyncLink {
             proto,
             chan,
@@ -322,7 +335,16 @@ impl Engine {
         table
             .dump(&mut |f| internal.resync_entry(f, now))
             .map_err(|e| format!("can't get kernel conntrack table: errno {e}"))?;
-        if sweep {
+        if let Some(p) = self
+            .link
+            .as_mut()
+            .and_then(|l| l.proto.ftfw())
+            .filter(|_| sweep)
+        {
+            for obj in self.internal.end_resync_keep_dead() {
+                p.on_local(obj);
+            }
+        } else if sweep {
             let gone = self.internal.end_resync();
             if self.mode == Mode::Stats {
                 for mut f in gone {
@@ -390,8 +412,19 @@ impl Engine {
                 EventKind::Update => Change::Update,
                 _ => Change::Destroy,
             };
-            let removed = self.internal.on_event(change, &flow, now);
-            if let Some(link) = &mut self.link {
+            let ftfw = self.link.as_mut().and_then(|l| l.proto.ftfw());
+            let removed = if let Some(p) = ftfw {
+                // FT-FW: a destroyed entry stays (DEAD) until the peer
+                // acknowledged its deletion.
+                let obj = self.internal.on_event_keep_dead(change, &flow, now);
+                if let Some(obj) = obj {
+                    p.on_local(obj);
+                }
+                (change == Change::Destroy && obj.is_some()).then_some(())
+            } else {
+                self.internal.on_event(change, &flow, now).map(|_| ())
+            };
+            if let Some(link) = self.link.as_mut().filter(|l| l.proto.ftfw_ref().is_none()) {
                 if change != Change::Destroy || removed.is_some() {
                     let op = match change {
                         Change::New => Op::New,
@@ -616,12 +649,17 @@ impl Engine {
             }
             (Mode::Sync, Request::StatsQueue) => {
                 if let Some(sync) = &self.cfg.sync {
+                    let ftfw = self.link.as_ref().and_then(|l| l.proto.ftfw_ref());
+                    let tx = ftfw.map(|p| p.tx_len() as u64).unwrap_or(0);
                     let mut q = vec![
-                        ("txqueue", 0, i32::MAX as u64, 0),
+                        ("txqueue", tx, i32::MAX as u64, 0),
                         ("errorq", 0, sync.error_queue_length as u64, 0),
                     ];
                     if sync.mode() == ct_core::config::SyncMode::Ftfw {
-                        q.push(("rsqueue", 0, sync.resend_queue_size as u64, 0));
+                        let (len, full) = ftfw
+                            .map(|p| (p.rs_len() as u64, p.rs_full()))
+                            .unwrap_or((0, 0));
+                        q.push(("rsqueue", len, sync.resend_queue_size as u64, full));
                     }
                     stats::queue_block(&mut s, 0, &q);
                 }
@@ -630,7 +668,10 @@ impl Engine {
                 if self.cfg.sync.as_ref().map(|x| x.mode())
                     == Some(ct_core::config::SyncMode::Ftfw) =>
             {
-                s.push_str("resent queue (len=0)\n");
+                match self.link.as_ref().and_then(|l| l.proto.ftfw_ref()) {
+                    Some(p) => p.write_rsqueue(&mut s),
+                    None => s.push_str("resent queue (len=0)\n"),
+                }
             }
             (Mode::Sync, Request::StatsCache) => {
                 let n = self.internal.cache.len() as u64;
@@ -782,11 +823,14 @@ impl Engine {
             let mut tick = false;
             let mut closed: Vec<SockId> = Vec::new();
             self.iter_events = 0;
-            let wait = if self.unsent_since.is_some() {
+            let mut wait = if self.unsent_since.is_some() {
                 BATCH_DELAY
             } else {
                 Duration::from_secs(1)
             };
+            if let Some(p) = self.link.as_ref().and_then(|l| l.proto.ftfw_ref()) {
+                wait = wait.min(p.next_deadline().saturating_duration_since(Instant::now()));
+            }
             r.poll(Some(wait), |ctx, e| match e {
                 Event::Recv { sock, data, .. } if Some(sock) == ev => self.on_events(data, ctx),
                 Event::Recv { sock, data, .. } if Some(sock) == link_sock => self.on_sync(data),
@@ -826,16 +870,6 @@ impl Engine {
                 }
             }
             if let Some(link) = &mut self.link {
-                let unix = crate::ct::env::now().0 as u32;
-                let SyncLink {
-                    proto,
-                    chan,
-                    sock,
-                    peer,
-                    tcp,
-                } = link;
-                let target = link_tcp_client(tcp);
-                let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
                 // Under load, keep filling datagrams (up to the MTU) across
                 // iterations; send when the event socket goes quiet, after
                 // BATCH_DELAY, or on the tick.
@@ -843,12 +877,29 @@ impl Engine {
                 let waited = self
                     .unsent_since
                     .is_some_and(|t| t.elapsed() >= BATCH_DELAY);
-                if tick {
-                    proto.on_tick(unix, &mut send);
-                } else if !busy || waited {
-                    proto.flush(&mut send);
+                if let Some(p) = link.proto.ftfw() {
+                    p.on_timer(Instant::now());
+                    if p.has_pending() && (!busy || waited) {
+                        ftfw_transmit(link, &mut self.internal.cache, r, &mut self.released);
+                    }
+                } else {
+                    let unix = crate::ct::env::now().0 as u32;
+                    let SyncLink {
+                        proto,
+                        chan,
+                        sock,
+                        peer,
+                        tcp,
+                    } = link;
+                    let target = link_tcp_client(tcp);
+                    let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
+                    if tick {
+                        proto.on_tick(unix, &mut send);
+                    } else if !busy || waited {
+                        proto.flush(&mut send);
+                    }
                 }
-                self.unsent_since = if proto.pending() {
+                self.unsent_since = if link.proto.pending() {
                     self.unsent_since.or(Some(Instant::now()))
                 } else {
                     None
@@ -893,7 +944,12 @@ impl Engine {
                 self.bulk_send(r);
             }
             if std::mem::take(&mut self.resync_request) {
-                if let Some(link) = &mut self.link {
+                if let Some(link) = self.link.as_mut().filter(|l| l.proto.ftfw_ref().is_some()) {
+                    if let Some(p) = link.proto.ftfw() {
+                        p.request_resync();
+                    }
+                    ftfw_transmit(link, &mut self.internal.cache, r, &mut self.released);
+                } else if let Some(link) = &mut self.link {
                     let unix = crate::ct::env::now().0 as u32;
                     let SyncLink {
                         proto,
@@ -999,6 +1055,46 @@ fn send_datagram(
 const BUSY_EVENTS: u32 = 1;
 /// Longest time a sync message waits for more to share its datagram.
 const BATCH_DELAY: Duration = Duration::from_millis(5);
+
+/// One FT-FW tx run: every queued message goes out, encoded from the
+/// internal cache's current state of each object (NEW, UPD or, for a DEAD
+/// entry, DEL); DEAD entries the state machine released (their deletion
+/// was acknowledged) then leave the cache. `released` is a reused buffer.
+fn ftfw_transmit(link: &mut SyncLink, cache: &mut Cache, r: &mut Reactor, released: &mut Vec<u64>) {
+    let unix = crate::ct::env::now().0 as u32;
+    let SyncLink {
+        proto,
+        chan,
+        sock,
+        peer,
+        tcp,
+    } = link;
+    let Some(p) = proto.ftfw() else { return };
+    let target = link_tcp_client(tcp);
+    let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
+    let view: &Cache = cache;
+    p.transmit(
+        Instant::now(),
+        unix,
+        &mut |obj| {
+            let (f, state) = view.by_ref(obj)?;
+            let op = match state {
+                ObjState::New => Op::New,
+                ObjState::Alive => Op::Update,
+                ObjState::Dead => Op::Delete,
+            };
+            Some(Object::Ct(op, f))
+        },
+        &mut send,
+    );
+    released.clear();
+    released.extend(p.drain_released());
+    for &obj in released.iter() {
+        if cache.state_of(obj) == Some(ObjState::Dead) {
+            cache.remove_ref(obj);
+        }
+    }
+}
 
 /// `None` for datagram links; for TCP, the client connection if it is up.
 fn link_tcp_client(tcp: &Option<super::sync::TcpLink>) -> Option<Option<SockId>> {

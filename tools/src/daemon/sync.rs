@@ -1,8 +1,8 @@
 //! The sync link of the daemon: the UDP channel of the configuration
 //! (bound to `IPv4_address:Port`, sending to `IPv4_Destination_Address:
 //! Port`, MTU from `Interface`) or the multicast one (group and port,
-//! joined on `IPv4_interface`), driven by the reactor, and the protocol
-//! state machine (NOTRACK today) that turns internal-cache changes into
+//! joined on `IPv4_interface`) or the TCP one, driven by the reactor, and
+//! the protocol state machine (NOTRACK, ALARM or FT-FW) that turns internal-cache changes into
 //! datagrams and received datagrams into external-cache changes.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -12,6 +12,7 @@ use ct_core::ctl::stats::{ChannelStats, NetworkStats};
 use ct_core::flow::Flow;
 use ct_ring::reactor::{Reactor, SockId, SockOpts};
 use ct_transport::proto::alarm::Alarm;
+use ct_transport::proto::ftfw::{self, Ftfw};
 use ct_transport::proto::notrack::{Apply, Notrack};
 use ct_transport::wire::Op;
 use ct_transport::wire::{EmitOpts, Transport};
@@ -158,12 +159,9 @@ impl TcpLink {
 }
 
 impl SyncLink {
-    /// Opens the default channel when the mode and transport are ones this
-    /// build speaks (NOTRACK over UDP); `Ok(None)` otherwise.
+    /// Opens the default channel (UDP, multicast or TCP) with the protocol
+    /// of the mode; `Ok(None)` when there is no channel.
     pub fn open(sync: &SyncSection, r: &mut Reactor) -> std::io::Result<Option<SyncLink>> {
-        if sync.mode() == SyncMode::Ftfw {
-            return Ok(None);
-        }
         let Some(ch) = sync.channels.get(sync.default_channel) else {
             return Ok(None);
         };
@@ -291,6 +289,7 @@ impl SyncLink {
         let (e, lost, before) = match &self.proto {
             Proto::Notrack(p) => (&p.recv_errors, p.rx.lost, p.rx.before),
             Proto::Alarm(p) => (&p.recv_errors, 0, 0),
+            Proto::Ftfw(p) => (&p.recv_errors, p.rx.lost, p.rx.before),
         };
         NetworkStats {
             malformed: e.malformed,
@@ -306,17 +305,46 @@ impl SyncLink {
     }
 }
 
-/// The protocol of a link.
+/// The protocol of a link. NOTRACK and ALARM are driven with operations
+/// and flows ([`Proto::on_local`] etc.); FT-FW queues references to
+/// internal-cache objects, so the engine drives [`Ftfw`] directly.
 pub enum Proto {
     Notrack(Notrack),
     Alarm(Alarm),
+    Ftfw(Box<Ftfw>),
 }
 
 impl Proto {
     fn new(sync: &SyncSection, mtu: usize, t: Transport, opts: EmitOpts) -> Proto {
         match sync.mode() {
             SyncMode::Alarm => Proto::Alarm(Alarm::new(mtu, t, opts)),
+            SyncMode::Ftfw => Proto::Ftfw(Box::new(Ftfw::new(
+                ftfw::Config {
+                    mtu,
+                    transport: t,
+                    opts,
+                    window: sync.ack_window_size,
+                    resend_queue_size: sync.resend_queue_size,
+                },
+                std::time::Instant::now(),
+            ))),
             _ => Proto::Notrack(Notrack::new(mtu, t, opts)),
+        }
+    }
+
+    /// The FT-FW state machine, when this link runs FT-FW.
+    pub fn ftfw(&mut self) -> Option<&mut Ftfw> {
+        match self {
+            Proto::Ftfw(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The FT-FW state machine (shared), when this link runs FT-FW.
+    pub fn ftfw_ref(&self) -> Option<&Ftfw> {
+        match self {
+            Proto::Ftfw(p) => Some(p),
+            _ => None,
         }
     }
 
@@ -324,6 +352,7 @@ impl Proto {
         match self {
             Proto::Notrack(p) => p.on_local(op, f, now_unix, send),
             Proto::Alarm(p) => p.on_local(op, f, now_unix, send),
+            Proto::Ftfw(_) => {}
         }
     }
 
@@ -331,6 +360,7 @@ impl Proto {
         match self {
             Proto::Notrack(p) => p.flush(send),
             Proto::Alarm(p) => p.flush(send),
+            Proto::Ftfw(_) => {}
         }
     }
 
@@ -339,6 +369,7 @@ impl Proto {
         match self {
             Proto::Notrack(p) => p.on_alive_tick(now_unix, send),
             Proto::Alarm(p) => p.flush(send),
+            Proto::Ftfw(_) => {}
         }
     }
 
@@ -349,10 +380,19 @@ impl Proto {
         }
     }
 
+    /// A received datagram (FT-FW requests that are not data — RESYNC and
+    /// the NeedBulk improvement — both arrive as [`Apply::Resync`]).
     pub fn on_datagram(&mut self, data: &[u8], apply: &mut dyn FnMut(Apply)) -> usize {
         match self {
             Proto::Notrack(p) => p.on_datagram(data, apply),
             Proto::Alarm(p) => p.on_datagram(data, apply),
+            Proto::Ftfw(p) => p.on_datagram(data, &mut |a| {
+                apply(match a {
+                    ftfw::Apply::Ct(op, f) => Apply::Ct(op, f),
+                    ftfw::Apply::Exp(op, x) => Apply::Exp(op, x),
+                    ftfw::Apply::Resync | ftfw::Apply::NeedBulk { .. } => Apply::Resync,
+                })
+            }),
         }
     }
 
@@ -360,6 +400,7 @@ impl Proto {
         match self {
             Proto::Notrack(p) => p.pending(),
             Proto::Alarm(p) => p.pending(),
+            Proto::Ftfw(p) => p.has_pending(),
         }
     }
 

@@ -44,8 +44,8 @@
 //! callback).
 //!
 //! # Receiving (`ftfw_recv`)
-//! HELLO sets `say_hello_back` and discards the whole resend queue (the
-//! peer restarted); HELLO_BACK completes our handshake. Sequence numbers
+//! HELLO sets `say_hello_back` and empties the resend queue (the peer
+//! restarted; see below for what happens to its objects); HELLO_BACK completes our handshake. Sequence numbers
 //! are classified with serial arithmetic: a gap queues ACK
 //! `[ack_from, expected−1]` (if something was pending) and NACK
 //! `[expected, seq−1]`; an old number is dropped; every `ACKWindowSize`
@@ -65,6 +65,16 @@
 //! cache (as for [`Apply::Resync`]); one that wants 1.4.7's behaviour
 //! ignores it. (A bulk send re-creates and updates entries on the peer; a
 //! lost DEL is not repaired by it, as with 1.4.7's `-n`.)
+//!
+//! Third, on a HELLO (peer restart) 1.4.7 discards its resend queue: the
+//! unacknowledged objects are never sent again, and since a starting peer
+//! puts HELLO on every message until our HELLO_BACK reaches it, under loss
+//! each of those messages discards again what was sent in between (flows
+//! sent at start-up are lost for good). Here the first HELLO of a run
+//! moves the queued objects back to the tx queue (they are re-sent with
+//! new sequence numbers; control entries are dropped) and further HELLOs
+//! of the same run change nothing: within one peer session gaps are
+//! repaired by NACKs as usual.
 //!
 //! A second deviation, not observable on the wire: 1.4.7 keeps the window
 //! counter unsigned, so `ACKWindowSize 1` stops window ACKs after a gap;
@@ -228,6 +238,9 @@ pub struct Ftfw {
     ack_from_set: bool,
     hello: HelloState,
     say_hello_back: bool,
+    /// The last message received carried HELLO (a run of HELLOs is one
+    /// peer restart).
+    peer_hello: bool,
     /// Next sequence number to send, extended to 64 bits (the low 32 bits
     /// are the wire value; starts at 2^32 + `now_unix`).
     next_seq: Option<u64>,
@@ -271,6 +284,7 @@ impl Ftfw {
             ack_from_set: false,
             hello: HelloState::Init,
             say_hello_back: false,
+            peer_hello: false,
             next_seq: None,
             tx: VecDeque::new(),
             rs: BTreeMap::new(),
@@ -483,14 +497,21 @@ impl Ftfw {
         if flags.contains(Flags::HELLO_BACK) && self.hello == HelloState::Say {
             self.hello = HelloState::Done;
         }
+        if !hello {
+            self.peer_hello = false;
+        }
         let v = if hello {
             self.stats.hello_received += 1;
             if self.ack_from_set && before(seq, self.ack_from) {
                 self.window = self.window_size - 1;
                 self.ack_from = seq;
             }
-            // The peer knows nothing about what we sent before.
-            self.rs_discard_all();
+            // The peer (re)started: what it did not acknowledge is sent
+            // again, once per run of HELLOs (see the module doc).
+            if !self.peer_hello {
+                self.rs_requeue_all();
+            }
+            self.peer_hello = true;
             self.in_sync(m, seq, apply)
         } else {
             let expected = self.rx.last().map(|l| l.wrapping_add(1));
@@ -717,11 +738,13 @@ impl Ftfw {
         }
     }
 
-    fn rs_discard_all(&mut self) {
+    /// A restarted peer: every object of the resend queue goes back to
+    /// the tx queue (control messages are dropped).
+    fn rs_requeue_all(&mut self) {
         for (_, e) in std::mem::take(&mut self.rs) {
             if let RsEntry::Object { obj, .. } = e {
-                self.objs.remove(&obj);
-                self.released.push(obj);
+                self.objs.insert(obj, Loc::Tx);
+                self.tx.push_back(TxEntry::Object(obj));
             }
         }
         self.lost = None;
@@ -882,17 +905,33 @@ mod tests {
         ft.on_local(7);
         send_all(&mut ft, t);
         assert_eq!(ft.rs_len(), 3);
-        // A HELLO (peer restart) discards the resend queue and releases
-        // the objects; the next message carries HELLO_BACK.
+        // A HELLO (peer restart) empties the resend queue: the object goes
+        // back to the tx queue, the control entries are dropped; the next
+        // message carries HELLO_BACK.
         ft.on_datagram(&h, &mut apply);
         assert_eq!(got, vec![Apply::Resync]);
         assert_eq!(ft.rs_len(), 0);
-        assert_eq!(ft.drain_released().collect::<Vec<_>>(), vec![7]);
+        assert_eq!(ft.tx_len(), 1);
+        assert_eq!(ft.drain_released().count(), 0);
+        // A second HELLO of the same run requeues nothing more.
+        let mut h2 = ctl(ControlRepr::alive(2));
+        h2[1] |= Flags::HELLO.0;
+        ft.on_datagram(&h2, &mut |_| {});
+        let objs = |ft: &Ftfw| {
+            ft.tx_entries()
+                .filter(|e| matches!(e, TxEntry::Object(_)))
+                .count()
+        };
+        assert_eq!(objs(&ft), 1);
         ft.on_timer(t + ALIVE_INTERVAL);
         let d = send_all(&mut ft, t + ALIVE_INTERVAL);
-        let m = Message::parse(&d[0]).unwrap();
-        assert_eq!(m.flags(), Flags::ACK | Flags::HELLO | Flags::HELLO_BACK);
-        assert_eq!(m.control().map(|c| (c.from, c.to)), Some((1, 1)));
+        let mut msgs = Datagram::new(&d[0]);
+        let m = msgs.next().unwrap().unwrap();
+        assert!(m.flags().contains(Flags::HELLO_BACK));
+        assert!(m.control().is_none(), "the requeued object goes first");
+        let m = msgs.next().unwrap().unwrap();
+        assert_eq!(m.flags(), Flags::ACK | Flags::HELLO);
+        assert_eq!(m.control().map(|c| (c.from, c.to)), Some((1, 2)));
     }
 
     #[test]
