@@ -25,6 +25,8 @@ struct Node {
     ns: NetNs,
     dir: PathBuf,
     bin: String,
+    /// The sync link's device in this namespace.
+    dev: String,
     proc: Option<Spawned>,
 }
 
@@ -134,7 +136,7 @@ fn pair(a_bin: &str, b_bin: &str, tag: &str, tr: Tr, mode: &str) -> (Node, Node)
     let (da, db) = (base.join("a"), base.join("b"));
     write_conf(&da, &ipa, &ipb, &ia, tr, mode);
     write_conf(&db, &ipb, &ipa, &ib, tr, mode);
-    let start = |ns: NetNs, dir: PathBuf, bin: &str| {
+    let start = |ns: NetNs, dir: PathBuf, bin: &str, dev: &str| {
         let conf = dir.join("c.conf").to_string_lossy().into_owned();
         let p = ns.spawn(&[bin, "-C", &conf], None).expect("spawn");
         let t0 = Instant::now();
@@ -145,11 +147,12 @@ fn pair(a_bin: &str, b_bin: &str, tag: &str, tr: Tr, mode: &str) -> (Node, Node)
             ns,
             dir,
             bin: bin.to_string(),
+            dev: dev.to_string(),
             proc: Some(p),
         }
     };
-    let na = start(a, da, a_bin);
-    let nb = start(b, db, b_bin);
+    let na = start(a, da, a_bin, &ia);
+    let nb = start(b, db, b_bin, &ib);
     std::thread::sleep(Duration::from_millis(500));
     if tr == Tr::Tcp {
         // Both directions connected (`server=connected client=connected`).
@@ -332,18 +335,24 @@ fn ftfw_udp_ours_to_ours_and_with_1_4_7() {
     replicate_mode(OURS, REF, "foc", Tr::Udp, mode);
 }
 
-/// Drops `pct` % of the sync datagrams arriving in `n`'s namespace.
-fn drop_sync(n: &Node, pct: u32) {
+/// Impairs the sync datagrams arriving in `n`'s namespace as the lab's
+/// `netem` does without sch_netem: at netdev ingress of the link, drop
+/// `loss` % and overwrite the first message's sequence number with
+/// 0xdeadbeef in `corrupt` % (per mille precision).
+fn impair(n: &Node, loss: u32, corrupt: u32) {
     let rules = format!(
-        "table inet loss {{\n chain in {{\n  type filter hook input priority 0;\n  udp dport 3780 numgen random mod 100 < {pct} drop\n }}\n}}\n"
+        "table netdev loss {{\n chain in {{\n  type filter hook ingress device \"{}\" priority -500; policy accept;\n  numgen random mod 1000 < {} drop\n  ip protocol udp numgen random mod 1000 < {} @ih,32,32 set 0xdeadbeef\n }}\n}}\n",
+        n.dev,
+        loss * 10,
+        corrupt * 10
     );
     let r = n.ns.run(&["nft", "-f", "-"], Some(rules.as_bytes()), T);
     assert_eq!(r.status, Exit::Code(0), "nft: {}", r.stderr_str());
 }
 
-fn clear_drop(n: &Node) {
+fn clear_impair(n: &Node) {
     let _ =
-        n.ns.run(&["nft", "delete", "table", "inet", "loss"], None, T);
+        n.ns.run(&["nft", "delete", "table", "netdev", "loss"], None, T);
 }
 
 /// Fills `n`'s kernel table with `count` UDP flows 10.7.x.y -> 10.8.0.1.
@@ -368,6 +377,7 @@ fn wait_count(n: &Node, want: usize, secs: u64) -> usize {
     loop {
         let c = n.ask(&["-e"]).lines().count();
         if c == want || t0.elapsed() > Duration::from_secs(secs) {
+            eprintln!("{c}/{want} after {:?}", t0.elapsed());
             return c;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -375,31 +385,40 @@ fn wait_count(n: &Node, want: usize, secs: u64) -> usize {
 }
 
 #[test]
-fn ftfw_recovers_from_loss_on_the_link() {
+fn ftfw_recovers_from_loss_and_corruption_on_the_link() {
     if !skip_unless_root_and(&["ip", "nft"]) {
         return;
     }
-    let (a, b) = pair(OURS, OURS, "flo", Tr::Udp, "FTFW { }");
-    // 30 % of the data towards the backup and of the ACK/NACKs back.
-    drop_sync(&b, 30);
-    drop_sync(&a, 30);
+    lossy_run("fl5", 5, 5);
+    lossy_run("fl20", 20, 20);
+}
+
+/// `loss` % of the datagrams dropped and `corrupt` % with a corrupted
+/// sequence number, in both directions (data towards the backup, ACK and
+/// NACK back): every creation and deletion still reaches the backup.
+fn lossy_run(tag: &str, loss: u32, corrupt: u32) {
+    let (a, b) = pair(OURS, OURS, tag, Tr::Udp, "FTFW { }");
+    impair(&b, loss, corrupt);
+    impair(&a, loss, corrupt);
     fill(&a, 300, false);
-    let got = wait_count(&b, 300, 20);
-    assert_eq!(
-        got,
-        300,
-        "every flow reached the backup despite loss\nA {}{}{}\nB {}{}",
-        a.ask(&["-s", "queue"]),
-        a.ask(&["-s", "network"]),
-        a.ask(&["-s", "rsqueue"]).lines().count(),
-        b.ask(&["-s", "queue"]),
-        b.ask(&["-s", "network"]),
-    );
+    let diag = |what: &str| {
+        format!(
+            "{tag}: {what}\nA -s:\n{}{}{}\nB -s:\n{}{}{}",
+            a.ask(&["-s"]),
+            a.ask(&["-s", "queue"]),
+            a.ask(&["-s", "network"]),
+            b.ask(&["-s"]),
+            b.ask(&["-s", "queue"]),
+            b.ask(&["-s", "network"]),
+        )
+    };
+    let got = wait_count(&b, 300, 30);
+    assert_eq!(got, 300, "{}", diag("every creation reaches the backup"));
     fill(&a, 150, true);
-    let got = wait_count(&b, 150, 20);
-    assert_eq!(got, 150, "every deletion reached the backup despite loss");
-    clear_drop(&a);
-    clear_drop(&b);
+    let got = wait_count(&b, 150, 30);
+    assert_eq!(got, 150, "{}", diag("every deletion reaches the backup"));
+    clear_impair(&a);
+    clear_impair(&b);
     // Once everything is acknowledged the primary's resend queue holds no
     // object (idle peers keep acknowledging each other's last ACK: one
     // control entry stays) and the DEAD entries left its internal cache.

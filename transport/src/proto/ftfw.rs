@@ -70,11 +70,21 @@
 //! unacknowledged objects are never sent again, and since a starting peer
 //! puts HELLO on every message until our HELLO_BACK reaches it, under loss
 //! each of those messages discards again what was sent in between (flows
-//! sent at start-up are lost for good). Here the first HELLO of a run
-//! moves the queued objects back to the tx queue (they are re-sent with
-//! new sequence numbers; control entries are dropped) and further HELLOs
-//! of the same run change nothing: within one peer session gaps are
-//! repaired by NACKs as usual.
+//! sent at start-up are lost for good), and it does not track sequence
+//! numbers of HELLO messages, so a gap while the peer still says HELLO is
+//! never NACKed. Here the first HELLO of a run moves the queued objects
+//! back to the tx queue (they are re-sent with new sequence numbers;
+//! control entries are dropped) and starts the new sequence; further
+//! HELLOs of the same run are tracked like any message, so their gaps are
+//! NACKed.
+//!
+//! Fourth, a sequence number more than [`MAX_JUMP`] away from the expected
+//! one (ahead or behind) is believed only when the next message follows
+//! it; alone it is dropped as corrupted (counted in
+//! [`Stats::seq_suspect`]). 1.4.7 accepts a far-ahead one, after which
+//! every genuine message looks old and is dropped until the peer
+//! restarts: one flipped header stalls the link for good. (A HELLO run
+//! whose first message was corrupted is repaired the same way.)
 //!
 //! A second deviation, not observable on the wire: 1.4.7 keeps the window
 //! counter unsigned, so `ACKWindowSize 1` stops window ACKs after a gap;
@@ -104,6 +114,14 @@ pub type ObjRef = u64;
 
 /// `ALIVE_INT`: an ACK or ALIVE is queued after this long without a tx run.
 pub const ALIVE_INTERVAL: Duration = Duration::from_secs(1);
+/// A sequence number further than this from the expected one, ahead (a
+/// gap of more messages than any resend queue holds) or behind, is
+/// believed only if the next message confirms it (it follows within
+/// [`JUMP_CONFIRM`]); alone it is taken as a corrupted header and dropped
+/// (the gap it leaves is NACKed as usual).
+pub const MAX_JUMP: u32 = 1 << 22;
+/// See [`MAX_JUMP`].
+pub const JUMP_CONFIRM: u32 = 1 << 16;
 /// Default `ACKWindowSize`.
 pub const DEFAULT_WINDOW: u32 = 300;
 /// Default `ResendQueueSize`.
@@ -206,8 +224,11 @@ pub struct Stats {
     pub nacked: u64,
     /// [`Apply::NeedBulk`] reports.
     pub need_bulk: u64,
-    /// HELLOs received (each discards the resend queue).
+    /// Runs of HELLOs received (peer restarts).
     pub hello_received: u64,
+    /// Messages dropped because their sequence number jumped implausibly
+    /// far ahead without the next message confirming it (corruption).
+    pub seq_suspect: u64,
     /// Messages larger than a datagram (not sent, but sequenced).
     pub too_big: u64,
 }
@@ -241,6 +262,8 @@ pub struct Ftfw {
     /// The last message received carried HELLO (a run of HELLOs is one
     /// peer restart).
     peer_hello: bool,
+    /// A far jump ahead waiting for confirmation by the next message.
+    jump: Option<u32>,
     /// Next sequence number to send, extended to 64 bits (the low 32 bits
     /// are the wire value; starts at 2^32 + `now_unix`).
     next_seq: Option<u64>,
@@ -285,6 +308,7 @@ impl Ftfw {
             hello: HelloState::Init,
             say_hello_back: false,
             peer_hello: false,
+            jump: None,
             next_seq: None,
             tx: VecDeque::new(),
             rs: BTreeMap::new(),
@@ -497,24 +521,59 @@ impl Ftfw {
         if flags.contains(Flags::HELLO_BACK) && self.hello == HelloState::Say {
             self.hello = HelloState::Done;
         }
-        if !hello {
-            self.peer_hello = false;
-        }
-        let v = if hello {
-            self.stats.hello_received += 1;
+        // The first HELLO of a run is a peer (re)start: its number starts
+        // the new sequence. The following HELLOs of the run (the peer
+        // says HELLO until our HELLO_BACK arrives) are tracked as usual so
+        // that gaps are NACKed, unless one lies far before the expected
+        // number (the first HELLO of the run was the corrupted one).
+        let restart = hello && !self.peer_hello;
+        self.peer_hello = hello;
+        let far_before = self.rx.last().is_some_and(|l| {
+            let e = l.wrapping_add(1);
+            before(seq, e) && e.wrapping_sub(seq) > MAX_JUMP
+        });
+        let v = if restart || (hello && far_before) {
+            if restart {
+                self.stats.hello_received += 1;
+                // What the restarted peer did not acknowledge is sent
+                // again (see the module doc).
+                self.rs_requeue_all();
+            }
             if self.ack_from_set && before(seq, self.ack_from) {
                 self.window = self.window_size - 1;
                 self.ack_from = seq;
             }
-            // The peer (re)started: what it did not acknowledge is sent
-            // again, once per run of HELLOs (see the module doc).
-            if !self.peer_hello {
-                self.rs_requeue_all();
-            }
-            self.peer_hello = true;
+            self.jump = None;
             self.in_sync(m, seq, apply)
         } else {
-            let expected = self.rx.last().map(|l| l.wrapping_add(1));
+            let mut expected = self.rx.last().map(|l| l.wrapping_add(1));
+            if let Some(e) = expected {
+                let d = seq.wrapping_sub(e);
+                if d > MAX_JUMP && d < MAX_JUMP.wrapping_neg() {
+                    // Far from the expected number, either way: one
+                    // corrupted number would make every later message look
+                    // old (or, once accepted, the genuine ones). Believe it
+                    // only when the next message follows it; then the
+                    // sequence restarts just before the first of the two,
+                    // which is NACKed as a gap.
+                    let first = self
+                        .jump
+                        .filter(|&j| seq.wrapping_sub(j).wrapping_sub(1) < JUMP_CONFIRM);
+                    self.jump = Some(seq);
+                    let Some(j) = first else {
+                        self.stats.seq_suspect += 1;
+                        return Verdict::Drop;
+                    };
+                    if let Some(last) = self.rx.last().filter(|_| self.ack_from_set) {
+                        self.push_ctl(Flags::ACK, self.ack_from, last);
+                    }
+                    self.ack_from_set = false;
+                    self.window = self.window_size;
+                    self.rx.accept(j.wrapping_sub(1));
+                    expected = Some(j);
+                }
+            }
+            self.jump = None;
             match self.rx.classify(seq) {
                 SeqClass::After => {
                     let expected = expected.unwrap_or(seq);
@@ -862,6 +921,83 @@ mod tests {
             ft.tx_entries().collect::<Vec<_>>(),
             vec![ack(Flags::ACK, 52, 53)]
         );
+    }
+
+    #[test]
+    fn corrupted_far_jump_is_dropped_confirmed_jump_is_believed() {
+        let t = Instant::now();
+        let mut ft = Ftfw::new(Config::default(), t);
+        let nacks = |ft: &Ftfw| {
+            ft.tx_entries()
+                .filter_map(|e| match e {
+                    TxEntry::Control { flags, from, to } if flags == Flags::NACK => {
+                        Some((from, to))
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut none = |_: Apply| {};
+        // Numbers start at the sender's start time (about 0x6900_0000).
+        let b = 0x6900_0000u32;
+        for q in [b + 100, b + 101] {
+            ft.on_datagram(&ctl(ControlRepr::alive(q)), &mut none);
+        }
+        // 102 arrives with its number overwritten (lab `netem corrupt`).
+        ft.on_datagram(&ctl(ControlRepr::alive(0xdead_beef)), &mut none);
+        assert_eq!(ft.stats.seq_suspect, 1);
+        assert_eq!(ft.rx.last(), Some(b + 101));
+        // 103 is not taken as old: the gap of 102 is NACKed.
+        ft.on_datagram(&ctl(ControlRepr::alive(b + 103)), &mut none);
+        assert_eq!(ft.rx.last(), Some(b + 103));
+        assert_eq!(nacks(&ft), vec![(b + 102, b + 102)]);
+        // A genuine far jump is followed by its successor: believed, and
+        // the first message of the two, dropped, is NACKed.
+        let far = b + 103 + (1 << 23);
+        ft.on_datagram(&ctl(ControlRepr::alive(far)), &mut none);
+        assert_eq!(ft.rx.last(), Some(b + 103));
+        ft.on_datagram(&ctl(ControlRepr::alive(far + 1)), &mut none);
+        assert_eq!(ft.rx.last(), Some(far + 1));
+        assert_eq!(ft.stats.seq_suspect, 2);
+        assert_eq!(nacks(&ft), vec![(b + 102, b + 102), (far, far)]);
+        // Once a corrupted number was accepted (it came first of a HELLO
+        // run, say), genuine numbers far behind it restart the sequence.
+        let mut ft = Ftfw::new(Config::default(), t);
+        ft.on_datagram(&ctl(ControlRepr::alive(0xdead_beef)), &mut none);
+        for q in [b + 1, b + 2, b + 3] {
+            ft.on_datagram(&ctl(ControlRepr::alive(q)), &mut none);
+        }
+        assert_eq!(ft.rx.last(), Some(b + 3));
+        assert_eq!(nacks(&ft), vec![(b + 1, b + 1)]);
+    }
+
+    #[test]
+    fn gaps_within_a_hello_run_are_nacked() {
+        let t = Instant::now();
+        let mut ft = Ftfw::new(Config::default(), t);
+        let hello = |q: u32| {
+            let mut h = ctl(ControlRepr::alive(q));
+            h[1] |= Flags::HELLO.0;
+            h
+        };
+        let b = 0x6900_0000u32;
+        let mut none = |_: Apply| {};
+        ft.on_datagram(&hello(b), &mut none);
+        ft.on_datagram(&hello(b + 2), &mut none);
+        assert_eq!(ft.stats.hello_received, 1, "one restart");
+        assert!(ft.tx_entries().any(|e| e
+            == TxEntry::Control {
+                flags: Flags::NACK,
+                from: b + 1,
+                to: b + 1
+            }));
+        // The first HELLO of the run was corrupted: the genuine numbers,
+        // far before it, restart the sequence.
+        let mut ft = Ftfw::new(Config::default(), t);
+        ft.on_datagram(&hello(0xdead_beef), &mut none);
+        ft.on_datagram(&hello(b + 1), &mut none);
+        ft.on_datagram(&hello(b + 2), &mut none);
+        assert_eq!(ft.rx.last(), Some(b + 2));
     }
 
     #[test]
