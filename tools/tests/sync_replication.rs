@@ -456,3 +456,21 @@ fn lossy_run(tag: &str, loss: u32, corrupt: u32) {
         .unwrap_or(0);
     assert!(lost > 0, "the backup saw the loss\n{net}");
 }
+
+#[test]
+fn ftfw_multicast_and_tcp_ours_to_ours_and_with_1_4_7() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let mode = "FTFW { }";
+    replicate_mode(OURS, OURS, "fmoo", Tr::Mcast, mode);
+    replicate_mode(OURS, OURS, "ftoo", Tr::Tcp, mode);
+    if find_tool(REF).is_none() {
+        eprintln!("SKIP (1.4.7 part): {REF} not installed");
+        return;
+    }
+    replicate_mode(REF, OURS, "fmco", Tr::Mcast, mode);
+    replicate_mode(OURS, REF, "fmoc", Tr::Mcast, mode);
+    replicate_mode(REF, OURS, "ftco", Tr::Tcp, mode);
+    replicate_mode(OURS, REF, "ftoc", Tr::Tcp, mode);
+}
