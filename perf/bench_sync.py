@@ -10,7 +10,9 @@ backup's `-s` is polled until its external cache holds N.
 Reported per daemon pair: generation time, time until the backup holds all
 N (or "never" within 60 s, with the count reached), CPU seconds of each
 daemon, bytes on the sync link per flow (both directions, from the veth
-counters) and datagrams sent by the primary. JSON lines go to
+counters), datagrams sent by the primary, and the time `-c` takes to
+commit the backup's external cache into its kernel (with the entries the
+kernel then holds). JSON lines go to
 perf/results/bench_sync.jsonl. Raises nf_conntrack_max in the host
 namespace when needed and restores it.
 """
@@ -113,9 +115,18 @@ def one(bin_, ctperf, n, mode, tr):
                 break
             time.sleep(0.1)
         bytes1, pk1 = link_bytes(a, "bsa")
+        cpu_a, cpu_b = cpu(ia) - c0a, cpu(ib) - c0b
+        # Fail-over: commit the external cache into the backup's kernel.
+        commit, committed = None, 0
+        if done is not None:
+            t1 = time.time()
+            subprocess.run(["ip", "netns", "exec", b, bin_, "-C", cb, "-c"], capture_output=True)
+            commit = time.time() - t1
+            out = subprocess.run(["ip", "netns", "exec", b, "conntrack", "-C"], capture_output=True, text=True).stdout
+            committed = int(out.strip() or 0)
         r = {"daemon": bin_, "n": n, "mode": mode, "transport": tr, "gen_seconds": gen["seconds"],
-             "complete_seconds": done, "reached": got, "cpu_primary": cpu(ia) - c0a,
-             "cpu_backup": cpu(ib) - c0b, "bytes_per_flow": (bytes1 - bytes0) / n,
+             "complete_seconds": done, "reached": got, "cpu_primary": cpu_a,
+             "cpu_backup": cpu_b, "commit_seconds": commit, "committed": committed, "bytes_per_flow": (bytes1 - bytes0) / n,
              "datagrams_primary": pk1 - pk0}
         for c in (ca, cb):
             subprocess.run([bin_, "-C", c, "-k"], capture_output=True)
@@ -130,6 +141,13 @@ def one(bin_, ctperf, n, mode, tr):
             subprocess.run(f"ip netns pids {ns} | xargs -r kill -9", shell=True)
             subprocess.run(f"ip netns del {ns}", shell=True)
         subprocess.run(f"rm -rf {base}", shell=True)
+
+
+def commit_text(rs):
+    cs = [r["commit_seconds"] for r in rs if r["commit_seconds"] is not None]
+    if not cs:
+        return "-"
+    return f"{statistics.median(cs):.2f} ({min(r['committed'] for r in rs)})"
 
 
 def main():
@@ -149,8 +167,8 @@ def main():
     os.makedirs(os.path.join(ROOT, "perf/results"), exist_ok=True)
     jl = open(os.path.join(ROOT, "perf/results/bench_sync.jsonl"), "a")
     print(f"Run {time.strftime('%Y-%m-%d %H:%M:%S')}, {a.mode} over {a.transport}, median of {a.runs}\n", flush=True)
-    print("| daemons | N | generation s | backup complete after s | CPU primary s | CPU backup s | link bytes/flow | datagrams |", flush=True)
-    print("|---|---|---|---|---|---|---|---|", flush=True)
+    print("| daemons | N | generation s | backup complete after s | CPU primary s | CPU backup s | link bytes/flow | datagrams | commit s (entries) |", flush=True)
+    print("|---|---|---|---|---|---|---|---|---|", flush=True)
     try:
         if int(old) < max(sizes) + 10000:
             open(MAX, "w").write(str(max(sizes) + 10000))
@@ -163,7 +181,7 @@ def main():
                 comps = [r["complete_seconds"] for r in rs]
                 comp = "never (%s)" % ",".join(str(r["reached"]) for r in rs) if None in comps else f"{statistics.median(comps):.2f}"
                 print(f"| {name} | {n} | {med('gen_seconds'):.2f} | {comp} | {med('cpu_primary'):.2f} | {med('cpu_backup'):.2f} "
-                      f"| {med('bytes_per_flow'):.1f} | {int(med('datagrams_primary'))} |", flush=True)
+                      f"| {med('bytes_per_flow'):.1f} | {int(med('datagrams_primary'))} | {commit_text(rs)} |", flush=True)
     finally:
         open(MAX, "w").write(old)
     return 0
