@@ -474,3 +474,67 @@ fn ftfw_multicast_and_tcp_ours_to_ours_and_with_1_4_7() {
     replicate_mode(REF, OURS, "ftco", Tr::Tcp, mode);
     replicate_mode(OURS, REF, "ftoc", Tr::Tcp, mode);
 }
+
+/// Polls `n`'s kernel table until `ok(listing)` holds (10 s at most).
+fn wait_kernel(n: &Node, ok: impl Fn(&str) -> bool) -> String {
+    let t0 = Instant::now();
+    loop {
+        let k = n.ns.run(&[CT, "-L"], None, T).stdout_str();
+        if ok(&k) || t0.elapsed() > Duration::from_secs(10) {
+            return k;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn inject_run(a_bin: &str, tag: &str) {
+    let (a, b) = pair(
+        a_bin,
+        OURS,
+        tag,
+        Tr::Udp,
+        "FTFW { DisableExternalCache on }",
+    );
+    a.ct("-I -p tcp -s 10.5.0.1 -d 10.6.0.1 --sport 1000 --dport 443 --state ESTABLISHED -t 300 -u SEEN_REPLY,ASSURED");
+    a.ct("-I -p udp -s 10.5.0.2 -d 10.6.0.1 --sport 53 --dport 53 -t 300");
+    let k = wait_kernel(&b, |k| k.lines().count() == 2);
+    assert_eq!(k.lines().count(), 2, "{tag}: injected\n{k}");
+    assert!(k.contains("ESTABLISHED src=10.5.0.1"), "{k}");
+    a.ct("-U -s 10.5.0.2 -m 9");
+    let k = wait_kernel(&b, |k| k.contains("mark=9"));
+    assert!(
+        k.contains("sport=53 dport=53") && k.contains("mark=9"),
+        "{tag}: update\n{k}"
+    );
+    a.ct("-D -p tcp");
+    let k = wait_kernel(&b, |k| k.lines().count() == 1);
+    assert_eq!(k.lines().count(), 1, "{tag}: delete\n{k}");
+    // `external inject:` counts (a message re-sent by FT-FW counts again).
+    let s = b.ask(&["-s"]);
+    let block = &s[s.find("external inject:\n").expect("inject block")..];
+    let row = |name: &str| -> (u64, u64) {
+        let l = block.lines().find(|l| l.starts_with(name)).expect(name);
+        let v: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        (v[0], v[1])
+    };
+    let (created, cf) = row("connections created:");
+    let (destroyed, df) = row("connections destroyed:");
+    assert!(created >= 2 && destroyed >= 1 && cf == 0 && df == 0, "{s}");
+    assert_eq!(b.ask(&["-e"]), "", "no external cache");
+}
+
+#[test]
+fn ftfw_disable_external_cache_injects_into_the_kernel() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    inject_run(OURS, "fio");
+    if find_tool(REF).is_none() {
+        eprintln!("SKIP (1.4.7 part): {REF} not installed");
+        return;
+    }
+    inject_run(REF, "fic");
+}

@@ -56,6 +56,35 @@ pub fn cache_ext_block(
     );
 }
 
+/// Counters of `DisableExternalCache` (received states applied straight to
+/// the kernel).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InjectStats {
+    pub created: u64,
+    pub create_failed: u64,
+    pub updated: u64,
+    pub update_failed: u64,
+    pub destroyed: u64,
+    pub destroy_failed: u64,
+}
+
+/// `external inject:` block (replaces the external cache block of `-s`
+/// with DisableExternalCache).
+pub fn inject_block(out: &mut String, s: &InjectStats) {
+    let _ = write!(
+        out,
+        "external inject:\nconnections created:\t\t{:>12}\tfailed:\t{:>12}\n\
+connections updated:\t\t{:>12}\tfailed:\t{:>12}\n\
+connections destroyed:\t\t{:>12}\tfailed:\t{:>12}\n\n",
+        s.created as u32,
+        s.create_failed as u32,
+        s.updated as u32,
+        s.update_failed as u32,
+        s.destroyed as u32,
+        s.destroy_failed as u32
+    );
+}
+
 /// `traffic processed:` block.
 pub fn traffic_block(out: &mut String, bytes: u64, packets: u64) {
     let _ = write!(

@@ -23,6 +23,9 @@ const BATCH: usize = 256;
 pub struct CommitReport {
     pub ok: u64,
     pub failed: u64,
+    /// Portid of the netlink handle that created the entries (their
+    /// events carry it).
+    pub portid: u32,
 }
 
 /// The object to create for a cached entry.
@@ -200,5 +203,6 @@ pub fn commit(cache: &Cache, sync: &SyncSection, now: u32) -> std::io::Result<Co
             }
         }
     }
+    report.portid = sock.portid();
     Ok(report)
 }

@@ -28,6 +28,7 @@ use ct_transport::wire::Op;
 use super::commit::{commit, CommitReport};
 use super::control::ControlMsg;
 use super::filter;
+use super::inject::Inject;
 use super::kernel::NetlinkTable;
 use super::log::{FlowLog, Logger};
 use super::sync::SyncLink;
@@ -78,6 +79,11 @@ pub struct Engine {
     resync_request: bool,
     /// Reused buffer of the objects FT-FW released.
     released: Vec<u64>,
+    /// DisableExternalCache: received states go straight to the kernel.
+    pub inject: Option<Inject>,
+    /// Portid of the last commit's netlink handle: the events of the
+    /// committed entries update the internal cache but are not sent.
+    commit_portid: u32,
     /// Polling mode (`PollSecs`): the periodic re-read of the table.
     poll_timer: Option<TimerId>,
     /// `-t`: the scheduled kernel flush (PurgeTimeout).
@@ -128,6 +134,8 @@ impl Engine {
             unsent_since: None,
             resync_request: false,
             released: Vec::new(),
+            inject: None,
+            commit_portid: 0,
             poll_timer: None,
             purge_timer: None,
             arm_purge: false,
@@ -179,6 +187,10 @@ impl Engine {
         let Some(sync) = self.cfg.sync.clone() else {
             return Ok(());
         };
+        if sync.disable_external_cache {
+            self.log.notice("disabling external cache");
+            self.inject = Some(Inject::open()?);
+        }
         if let Some(link) = SyncLink::open(&sync, r)? {
             let period = Duration::from_secs(1);
             self.alive_timer = Some(r.timer_add(Some(Instant::now() + period), Some(period)));
@@ -298,19 +310,34 @@ impl Engine {
         link.chan.packets_recv += 1;
         let ext = &mut self.external;
         let mut bulk = false;
-        link.proto.on_datagram(data, &mut |a| match a {
-            Apply::Ct(Op::New, f) => {
-                ext.replace(&f, now, 0);
-            }
-            Apply::Ct(Op::Update, f) => {
-                ext.upsert(&f, now, 0);
-            }
-            Apply::Ct(Op::Delete, f) => {
-                ext.remove(&f);
-            }
-            Apply::Exp(..) => {}
-            Apply::Resync => bulk = true,
-        });
+        let sync = self.cfg.sync.as_ref();
+        let inject = self.inject.as_mut().zip(sync);
+        let log = &mut self.log;
+        if let Some((inj, sync)) = inject {
+            link.proto.on_datagram(data, &mut |a| match a {
+                Apply::Ct(op, f) => {
+                    if let Err(e) = inj.apply(op, &f, sync) {
+                        log.warning(&e);
+                    }
+                }
+                Apply::Exp(..) => {}
+                Apply::Resync => bulk = true,
+            });
+        } else {
+            link.proto.on_datagram(data, &mut |a| match a {
+                Apply::Ct(Op::New, f) => {
+                    ext.replace(&f, now, 0);
+                }
+                Apply::Ct(Op::Update, f) => {
+                    ext.upsert(&f, now, 0);
+                }
+                Apply::Ct(Op::Delete, f) => {
+                    ext.remove(&f);
+                }
+                Apply::Exp(..) => {}
+                Apply::Resync => bulk = true,
+            });
+        }
         if bulk {
             self.log.notice("resync requested by other node");
             self.bulk = true;
@@ -403,6 +430,12 @@ impl Engine {
                 continue;
             }
             self.rt.events_received += 1;
+            // Origin: changes made by our inject handle are ignored; those
+            // of our commit update the internal cache but are not sent.
+            if m.pid != 0 && self.inject.as_ref().is_some_and(|i| i.portid() == m.pid) {
+                continue;
+            }
+            let own = m.pid != 0 && m.pid == self.commit_portid;
             if !self.accept(&flow) {
                 self.rt.events_filtered += 1;
                 continue;
@@ -417,14 +450,24 @@ impl Engine {
                 // FT-FW: a destroyed entry stays (DEAD) until the peer
                 // acknowledged its deletion.
                 let obj = self.internal.on_event_keep_dead(change, &flow, now);
-                if let Some(obj) = obj {
+                if let Some(obj) = obj.filter(|_| !own) {
                     p.on_local(obj);
+                }
+                // Our own commit's entries are not sent: a DEAD one leaves
+                // at once.
+                if let Some(obj) = obj.filter(|_| own && change == Change::Destroy) {
+                    p.forget(obj);
+                    self.internal.cache.remove_ref(obj);
                 }
                 (change == Change::Destroy && obj.is_some()).then_some(())
             } else {
                 self.internal.on_event(change, &flow, now).map(|_| ())
             };
-            if let Some(link) = self.link.as_mut().filter(|l| l.proto.ftfw_ref().is_none()) {
+            if let Some(link) = self
+                .link
+                .as_mut()
+                .filter(|l| !own && l.proto.ftfw_ref().is_none())
+            {
                 if change != Change::Destroy || removed.is_some() {
                     let op = match change {
                         Change::New => Op::New,
@@ -617,12 +660,15 @@ impl Engine {
                     self.internal.cache.len() as u64,
                     &self.internal.cache.stats(),
                 );
-                stats::cache_block(
-                    &mut s,
-                    "external",
-                    self.external.len() as u64,
-                    &self.external.stats(),
-                );
+                match &self.inject {
+                    Some(i) => stats::inject_block(&mut s, &i.stats),
+                    None => stats::cache_block(
+                        &mut s,
+                        "external",
+                        self.external.len() as u64,
+                        &self.external.stats(),
+                    ),
+                }
                 stats::traffic_block(&mut s, self.traffic_bytes, self.traffic_packets);
                 self.channel_text(&mut s);
                 let net = self.network();
@@ -676,8 +722,13 @@ impl Engine {
             (Mode::Sync, Request::StatsCache) => {
                 let n = self.internal.cache.len() as u64;
                 stats::cache_ext_block(&mut s, "internal", n, n, n, &self.internal.cache.stats());
-                let n = self.external.len() as u64;
-                stats::cache_ext_block(&mut s, "external", n, n, n, &self.external.stats());
+                match &self.inject {
+                    Some(i) => stats::inject_block(&mut s, &i.stats),
+                    None => {
+                        let n = self.external.len() as u64;
+                        stats::cache_ext_block(&mut s, "external", n, n, n, &self.external.stats());
+                    }
+                }
             }
             _ => {}
         }
@@ -772,7 +823,8 @@ impl Engine {
                 let sync = self.cfg.sync.clone().unwrap_or_default();
                 let started = Instant::now();
                 match commit(&self.external, &sync, now_secs(self.epoch)) {
-                    Ok(CommitReport { ok, failed }) => {
+                    Ok(CommitReport { ok, failed, portid }) => {
+                        self.commit_portid = portid;
                         self.log.notice(&format!("Committed {ok} new entries"));
                         if failed > 0 {
                             self.log

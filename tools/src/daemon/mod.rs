@@ -10,6 +10,7 @@ pub mod commit;
 pub mod control;
 pub mod engine;
 pub mod filter;
+pub mod inject;
 pub mod kernel;
 pub mod log;
 pub mod sync;
