@@ -414,6 +414,17 @@ fn lossy_run(tag: &str, loss: u32, corrupt: u32) {
     };
     let got = wait_count(&b, 300, 30);
     assert_eq!(got, 300, "{}", diag("every creation reaches the backup"));
+    // Fail-over: the commit (two netlink batches) puts all 300 into the
+    // backup's kernel, and its events are not sent back to the primary.
+    let _ = b.ask(&["-c"]);
+    let k = b.ns.run(&[CT, "-C"], None, T).stdout_str();
+    assert_eq!(k.trim(), "300", "{tag}: committed");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        a.ask(&["-e"]).lines().count(),
+        0,
+        "{tag}: commit not echoed"
+    );
     fill(&a, 150, true);
     let got = wait_count(&b, 150, 30);
     assert_eq!(got, 150, "{}", diag("every deletion reaches the backup"));

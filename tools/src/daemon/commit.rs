@@ -134,75 +134,110 @@ fn send_batch(
 pub fn commit(cache: &Cache, sync: &SyncSection, now: u32) -> std::io::Result<CommitReport> {
     let sock = NlSocket::open(NETLINK_NETFILTER, 0)?;
     let _ = sock.set_rcvbuf(8 << 20);
-    let mut masters = Vec::new();
-    let mut related = Vec::new();
-    let mut collect = |c: &Cache| {
-        c.v4.for_each(|e| {
-            if e.state == ObjState::Dead {
-                return;
-            }
-            let f = e.rec.to_flow();
-            let age = now.saturating_sub(e.rec.updated);
-            let o = commit_object(&f, sync, age);
-            if f.master.is_some() {
-                related.push(o);
-            } else {
-                masters.push(o);
-            }
-        });
-        c.v6.for_each(|e| {
-            if e.state == ObjState::Dead {
-                return;
-            }
-            let f = e.rec.to_flow();
-            let age = now.saturating_sub(e.rec.updated);
-            let o = commit_object(&f, sync, age);
-            if f.master.is_some() {
-                related.push(o);
-            } else {
-                masters.push(o);
-            }
-        });
+    let mut c = Committer {
+        sock,
+        buf: Vec::with_capacity(BATCH * 200),
+        rx: vec![0u8; 1 << 16],
+        seq: 1,
+        report: CommitReport::default(),
+        chunk: Vec::with_capacity(BATCH),
+        error: None,
     };
-    collect(cache);
-    let mut report = CommitReport::default();
-    let mut buf = Vec::with_capacity(BATCH * 200);
-    let mut seq = 1u32;
-    for list in [masters, related] {
-        for chunk in list.chunks(BATCH) {
-            let errs = send_batch(&sock, chunk, seq, &mut buf)?;
-            seq = seq.wrapping_add(chunk.len() as u32);
-            report.ok += (chunk.len() - errs.len()) as u64;
-            for (i, e) in errs {
-                let Some(f) = chunk.get(i) else { continue };
-                if e == libc::EEXIST {
-                    // Delete and create once more.
-                    let t = f.orig.unwrap_or_default();
-                    buf.clear();
-                    request::ct_delete_tuple(
-                        &mut Writer::new(&mut buf),
-                        seq,
-                        NLM_F_REQUEST | NLM_F_ACK,
-                        f.l3_family(),
-                        &t,
-                        f.zone,
-                    );
-                    if sock.send(&buf).is_ok() {
-                        let mut rx = [0u8; 4096];
-                        let _ = sock.recv(&mut rx, false);
-                    }
-                    seq = seq.wrapping_add(1);
-                    let again = send_batch(&sock, std::slice::from_ref(f), seq, &mut buf)?;
-                    seq = seq.wrapping_add(1);
-                    if again.is_empty() {
-                        report.ok += 1;
-                        continue;
-                    }
-                }
-                report.failed += 1;
+    // Masters first, then the entries with a master (related); streamed
+    // in batches of BATCH, nothing collected.
+    for related in [false, true] {
+        let mut each = |rec_flow: Flow, updated: u32| {
+            if rec_flow.master.is_some() != related {
+                return;
             }
+            let age = now.saturating_sub(updated);
+            c.push(commit_object(&rec_flow, sync, age));
+        };
+        cache.v4.for_each(|e| {
+            if e.state != ObjState::Dead {
+                each(e.rec.to_flow(), e.rec.updated);
+            }
+        });
+        cache.v6.for_each(|e| {
+            if e.state != ObjState::Dead {
+                each(e.rec.to_flow(), e.rec.updated);
+            }
+        });
+        c.flush();
+    }
+    if let Some(e) = c.error {
+        return Err(e);
+    }
+    c.report.portid = c.sock.portid();
+    Ok(c.report)
+}
+
+/// The commit handle with its reused buffers.
+struct Committer {
+    sock: NlSocket,
+    buf: Vec<u8>,
+    rx: Vec<u8>,
+    seq: u32,
+    report: CommitReport,
+    chunk: Vec<Flow>,
+    /// The first socket error; nothing more is sent after it.
+    error: Option<std::io::Error>,
+}
+
+impl Committer {
+    fn push(&mut self, f: Flow) {
+        self.chunk.push(f);
+        if self.chunk.len() >= BATCH {
+            self.flush();
         }
     }
-    report.portid = sock.portid();
-    Ok(report)
+
+    /// Creates the pending batch; EEXIST → delete and create once more.
+    fn flush(&mut self) {
+        if self.error.is_some() || self.chunk.is_empty() {
+            self.chunk.clear();
+            return;
+        }
+        let chunk = std::mem::take(&mut self.chunk);
+        if let Err(e) = self.create(&chunk) {
+            self.error = Some(e);
+        }
+        self.chunk = chunk;
+        self.chunk.clear();
+    }
+
+    fn create(&mut self, chunk: &[Flow]) -> std::io::Result<()> {
+        let (sock, buf) = (&self.sock, &mut self.buf);
+        let errs = send_batch(sock, chunk, self.seq, buf)?;
+        self.seq = self.seq.wrapping_add(chunk.len() as u32);
+        self.report.ok += (chunk.len() - errs.len()) as u64;
+        for (i, e) in errs {
+            let Some(f) = chunk.get(i) else { continue };
+            if e == libc::EEXIST {
+                let t = f.orig.unwrap_or_default();
+                self.buf.clear();
+                request::ct_delete_tuple(
+                    &mut Writer::new(&mut self.buf),
+                    self.seq,
+                    NLM_F_REQUEST | NLM_F_ACK,
+                    f.l3_family(),
+                    &t,
+                    f.zone,
+                );
+                if self.sock.send(&self.buf).is_ok() {
+                    let _ = self.sock.recv(&mut self.rx, false);
+                }
+                self.seq = self.seq.wrapping_add(1);
+                let again =
+                    send_batch(&self.sock, std::slice::from_ref(f), self.seq, &mut self.buf)?;
+                self.seq = self.seq.wrapping_add(1);
+                if again.is_empty() {
+                    self.report.ok += 1;
+                    continue;
+                }
+            }
+            self.report.failed += 1;
+        }
+        Ok(())
+    }
 }
