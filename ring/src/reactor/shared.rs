@@ -65,10 +65,15 @@ impl SockEntry {
 
     /// How much the socket's drop counter grew since the last call.
     pub(crate) fn take_drops(&mut self) -> u32 {
-        let d = sys::sock_drops(self.raw_fd());
+        self.take_drops_and_queued().0
+    }
+
+    /// Growth of the drop counter, and whether data is still queued.
+    pub(crate) fn take_drops_and_queued(&mut self) -> (u32, bool) {
+        let (d, rmem) = sys::sock_meminfo(self.raw_fd());
         let delta = d.wrapping_sub(self.drops_seen);
         self.drops_seen = d;
-        delta
+        (delta, rmem > 0)
     }
 
     /// Counts an overrun of `dropped` messages and builds its value.
@@ -461,8 +466,11 @@ impl Shared {
                 self.watch.swap_remove(k);
                 continue;
             }
-            let dropped = e.take_drops();
-            let idle = e.stats.rx_datagrams == e.watch_rx;
+            // Idle: nothing received this round and nothing queued (a
+            // receive waiting to be re-armed while the queue is full is
+            // not idle: the kernel may still be dropping silently).
+            let (dropped, queued) = e.take_drops_and_queued();
+            let idle = e.stats.rx_datagrams == e.watch_rx && !queued;
             e.watch_rx = e.stats.rx_datagrams;
             if dropped > 0 {
                 let error = e.overrun(dropped);

@@ -114,6 +114,12 @@ pub(crate) fn getsockopt_int(fd: RawFd, level: i32, name: i32) -> io::Result<i32
 /// counts every message it could not queue for this socket, UDP every
 /// datagram dropped for a full receive buffer. 0 when unavailable.
 pub(crate) fn sock_drops(fd: RawFd) -> u32 {
+    sock_meminfo(fd).0
+}
+
+/// (`sk_drops`, bytes queued for receive) from SO_MEMINFO; (0, 0) when
+/// unavailable.
+pub(crate) fn sock_meminfo(fd: RawFd) -> (u32, u32) {
     let mut m = [0u32; SK_MEMINFO_VARS];
     let mut len = std::mem::size_of_val(&m) as libc::socklen_t;
     // SAFETY: m and len are live; the kernel writes at most len bytes.
@@ -127,9 +133,12 @@ pub(crate) fn sock_drops(fd: RawFd) -> u32 {
         )
     };
     if r < 0 {
-        return 0;
+        return (0, 0);
     }
-    m[libc::SK_MEMINFO_DROPS as usize]
+    (
+        m[libc::SK_MEMINFO_DROPS as usize],
+        m[libc::SK_MEMINFO_RMEM_ALLOC as usize],
+    )
 }
 
 /// Creates a blocking, close-on-exec eventfd (blocking so that an
