@@ -81,9 +81,18 @@ enum Tr {
     Tcp,
 }
 
-fn write_conf(dir: &Path, me: &str, peer: &str, dev: &str, tr: Tr, mode: &str) {
+/// With `second`, a second (redundant) UDP channel; the first is Default.
+fn write_conf(
+    dir: &Path,
+    me: &str,
+    peer: &str,
+    dev: &str,
+    tr: Tr,
+    mode: &str,
+    second: Option<(&str, &str, &str)>,
+) {
     std::fs::create_dir_all(dir).unwrap();
-    let channel = match tr {
+    let mut channel = match tr {
         Tr::Udp => format!(
             "\tUDP {{\n\t\tIPv4_address {me}\n\t\tIPv4_Destination_Address {peer}\n\t\tPort 3780\n\t\tInterface {dev}\n\t}}\n"
         ),
@@ -94,6 +103,12 @@ fn write_conf(dir: &Path, me: &str, peer: &str, dev: &str, tr: Tr, mode: &str) {
             "\tMulticast {{\n\t\tIPv4_address 225.0.0.50\n\t\tGroup 3780\n\t\tIPv4_interface {me}\n\t\tInterface {dev}\n\t}}\n"
         ),
     };
+    if let Some((me2, peer2, dev2)) = second {
+        channel = channel.replacen("\tUDP {", "\tUDP Default {", 1);
+        channel.push_str(&format!(
+            "\tUDP {{\n\t\tIPv4_address {me2}\n\t\tIPv4_Destination_Address {peer2}\n\t\tPort 3781\n\t\tInterface {dev2}\n\t}}\n"
+        ));
+    }
     std::fs::write(
         dir.join("c.conf"),
         format!(
@@ -106,6 +121,19 @@ fn write_conf(dir: &Path, me: &str, peer: &str, dev: &str, tr: Tr, mode: &str) {
 
 /// Two namespaces joined by a veth pair, a daemon in each.
 fn pair(a_bin: &str, b_bin: &str, tag: &str, tr: Tr, mode: &str) -> (Node, Node) {
+    pair_with(a_bin, b_bin, tag, tr, mode, false)
+}
+
+/// With `two_links`, a second veth pair (10.98.x.0/24) and a second UDP
+/// channel on it.
+fn pair_with(
+    a_bin: &str,
+    b_bin: &str,
+    tag: &str,
+    tr: Tr,
+    mode: &str,
+    two_links: bool,
+) -> (Node, Node) {
     let n = SUBNET.fetch_add(1, Ordering::SeqCst) + std::process::id() % 100;
     let (a, b) = (
         NetNs::new(&format!("ctsa-{tag}")).unwrap(),
@@ -134,8 +162,38 @@ fn pair(a_bin: &str, b_bin: &str, tag: &str, tr: Tr, mode: &str) -> (Node, Node)
     sh(&format!("-n {} link set {ib} up", b.name()));
     let base = std::env::temp_dir().join(format!("ctsync-{tag}-{}", std::process::id()));
     let (da, db) = (base.join("a"), base.join("b"));
-    write_conf(&da, &ipa, &ipb, &ia, tr, mode);
-    write_conf(&db, &ipb, &ipa, &ib, tr, mode);
+    let (ia2, ib2) = (format!("sc{n}"), format!("sd{n}"));
+    let (ipa2, ipb2) = (
+        format!("10.98.{}.1", n % 250),
+        format!("10.98.{}.2", n % 250),
+    );
+    if two_links {
+        sh(&format!(
+            "link add {ia2} netns {} type veth peer name {ib2} netns {}",
+            a.name(),
+            b.name()
+        ));
+        sh(&format!("-n {} addr add {ipa2}/24 dev {ia2}", a.name()));
+        sh(&format!("-n {} link set {ia2} up", a.name()));
+        sh(&format!("-n {} addr add {ipb2}/24 dev {ib2}", b.name()));
+        sh(&format!("-n {} link set {ib2} up", b.name()));
+    }
+    let second = |me: &'static str| -> Option<(String, String, String)> {
+        two_links.then(|| {
+            if me == "a" {
+                (ipa2.clone(), ipb2.clone(), ia2.clone())
+            } else {
+                (ipb2.clone(), ipa2.clone(), ib2.clone())
+            }
+        })
+    };
+    let (sa, sb) = (second("a"), second("b"));
+    fn r(x: &Option<(String, String, String)>) -> Option<(&str, &str, &str)> {
+        x.as_ref()
+            .map(|(p, q, d)| (p.as_str(), q.as_str(), d.as_str()))
+    }
+    write_conf(&da, &ipa, &ipb, &ia, tr, mode, r(&sa));
+    write_conf(&db, &ipb, &ipa, &ib, tr, mode, r(&sb));
     let start = |ns: NetNs, dir: PathBuf, bin: &str, dev: &str| {
         let conf = dir.join("c.conf").to_string_lossy().into_owned();
         let p = ns.spawn(&[bin, "-C", &conf], None).expect("spawn");
@@ -548,4 +606,48 @@ fn ftfw_disable_external_cache_injects_into_the_kernel() {
         return;
     }
     inject_run(REF, "fic");
+}
+
+#[test]
+fn redundant_links_fail_over_when_the_active_one_goes_down() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    fail_over(OURS, "rlo");
+    if find_tool(REF).is_none() {
+        eprintln!("SKIP (1.4.7 part): {REF} not installed");
+        return;
+    }
+    fail_over(REF, "rlc");
+}
+
+/// Ours as the primary, `b_bin` as the backup, two UDP links.
+fn fail_over(b_bin: &str, tag: &str) {
+    let (a, b) = pair_with(OURS, b_bin, tag, Tr::Udp, "FTFW { }", true);
+    a.ct("-I -p udp -s 10.5.2.1 -d 10.6.2.1 --sport 1 --dport 2 -t 300");
+    assert_eq!(wait_count(&b, 1, 10), 1, "over the Default link");
+    let link = a.ask(&["-s", "link"]);
+    let first = link.find(&a.dev).expect("first link listed");
+    assert!(
+        link[first..].lines().take(3).any(|l| l.contains("ACTIVE")),
+        "{link}"
+    );
+    // The active link goes down on the primary: it moves to the other
+    // one, and so does the backup, which follows the peer.
+    let st = std::process::Command::new("ip")
+        .args(["-n", a.ns.name(), "link", "set", &a.dev, "down"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    a.ct("-I -p udp -s 10.5.2.2 -d 10.6.2.1 --sport 1 --dport 2 -t 300");
+    a.ct("-I -p udp -s 10.5.2.3 -d 10.6.2.1 --sport 1 --dport 2 -t 300");
+    assert_eq!(wait_count(&b, 3, 10), 3, "over the redundant link");
+    let link = a.ask(&["-s", "link"]);
+    let first = link.find(&a.dev).expect("first link listed");
+    assert!(
+        link[first..].lines().take(3).any(|l| l.contains("BACKUP")),
+        "the first link is no longer active\n{link}"
+    );
+    let log = a.ask(&["-s", "network"]);
+    assert!(log.contains("UDP traffic (active device=sc"), "{log}");
 }

@@ -218,6 +218,7 @@ impl Engine {
             sock,
             peer,
             tcp,
+            ..
         } = link;
         let target = link_tcp_client(tcp);
         let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
@@ -251,6 +252,7 @@ impl Engine {
             sock,
             peer,
             tcp,
+            ..
         } = link;
         let target = link_tcp_client(tcp);
         let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
@@ -481,6 +483,7 @@ impl Engine {
                         sock,
                         peer,
                         tcp,
+                        ..
                     } = link;
                     let tcp_client = link_tcp_client(tcp);
                     proto.on_local(op, &flow, unix, &mut |d| {
@@ -617,7 +620,12 @@ impl Engine {
     /// The active channel's traffic block.
     fn channel_text(&self, s: &mut String) {
         let Some(sync) = &self.cfg.sync else { return };
-        let Some(c) = sync.channels.get(sync.default_channel) else {
+        let cur = self
+            .link
+            .as_ref()
+            .map(|l| l.index)
+            .unwrap_or(sync.default_channel);
+        let Some(c) = sync.channels.get(cur) else {
             return;
         };
         let dev = c.interface.clone().unwrap_or_default();
@@ -687,8 +695,16 @@ impl Engine {
                             channel_kind(c.kind),
                             &dev,
                             link_status(&dev),
-                            i == sync.default_channel,
-                            &self.channel_stats(),
+                            i == self
+                                .link
+                                .as_ref()
+                                .map(|l| l.index)
+                                .unwrap_or(sync.default_channel),
+                            &self
+                                .link
+                                .as_ref()
+                                .and_then(|l| l.chan_of(i))
+                                .unwrap_or(self.chan),
                         );
                     }
                 }
@@ -886,6 +902,17 @@ impl Engine {
             r.poll(Some(wait), |ctx, e| match e {
                 Event::Recv { sock, data, .. } if Some(sock) == ev => self.on_events(data, ctx),
                 Event::Recv { sock, data, .. } if Some(sock) == link_sock => self.on_sync(data),
+                Event::Recv { sock, data, .. }
+                    if self.link.as_ref().is_some_and(|l| l.is_other(sock)) =>
+                {
+                    // Redundant links: follow the channel the peer uses.
+                    if !data.is_empty() {
+                        if let Some(l) = self.link.as_mut() {
+                            l.follow(sock);
+                        }
+                    }
+                    self.on_sync(data)
+                }
                 Event::Recv { sock, data, .. } if Some(sock) == tcp_server => {
                     self.on_sync_stream(data)
                 }
@@ -919,6 +946,11 @@ impl Engine {
                     if let Some(tcp) = &mut link.tcp {
                         tcp.maintain(r, peer);
                     }
+                    match link.failover(link_flags) {
+                        Some(Ok(m)) => self.log.notice(&m),
+                        Some(Err(m)) => self.log.error(&m),
+                        None => {}
+                    }
                 }
             }
             if let Some(link) = &mut self.link {
@@ -942,6 +974,7 @@ impl Engine {
                         sock,
                         peer,
                         tcp,
+                        ..
                     } = link;
                     let target = link_tcp_client(tcp);
                     let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
@@ -1009,6 +1042,7 @@ impl Engine {
                         sock,
                         peer,
                         tcp,
+                        ..
                     } = link;
                     let target = link_tcp_client(tcp);
                     let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
@@ -1047,6 +1081,15 @@ fn channel_kind(k: ct_core::config::ChannelType) -> &'static str {
 /// `RUNNING`, `NO-CARRIER` or `DOWN` from the interface flags
 /// (`SIOCGIFFLAGS`, which includes the computed IFF_RUNNING).
 fn link_status(dev: &str) -> &'static str {
+    match link_flags(dev) {
+        (true, true) => "RUNNING",
+        (true, false) => "NO-CARRIER",
+        _ => "DOWN",
+    }
+}
+
+/// (IFF_UP, IFF_RUNNING) of an interface.
+fn link_flags(dev: &str) -> (bool, bool) {
     let mut flags: i32 = 0;
     // SAFETY: a throw-away socket and a zeroed ifreq with a NUL-terminated
     // name shorter than IFNAMSIZ.
@@ -1063,13 +1106,7 @@ fn link_status(dev: &str) -> &'static str {
             libc::close(fd);
         }
     }
-    let up = flags & libc::IFF_UP != 0;
-    let running = flags & libc::IFF_RUNNING != 0;
-    match (up, running) {
-        (true, true) => "RUNNING",
-        (true, false) => "NO-CARRIER",
-        _ => "DOWN",
-    }
+    (flags & libc::IFF_UP != 0, flags & libc::IFF_RUNNING != 0)
 }
 
 /// Queues one datagram on the sync link, flushing the reactor's send
@@ -1120,6 +1157,7 @@ fn ftfw_transmit(link: &mut SyncLink, cache: &mut Cache, r: &mut Reactor, releas
         sock,
         peer,
         tcp,
+        ..
     } = link;
     let Some(p) = proto.ftfw() else { return };
     let target = link_tcp_client(tcp);

@@ -105,6 +105,23 @@ pub struct SyncLink {
     pub chan: ChannelStats,
     /// TCP only.
     pub tcp: Option<TcpLink>,
+    /// The current channel's `Interface` and its index in the
+    /// configuration.
+    pub dev: String,
+    pub index: usize,
+    /// The other (redundant) channels: they receive; one of them becomes
+    /// current on failover.
+    pub others: Vec<Endpoint>,
+}
+
+/// A channel that is not the current one.
+pub struct Endpoint {
+    pub sock: SockId,
+    pub peer: SocketAddr,
+    pub chan: ChannelStats,
+    pub tcp: Option<TcpLink>,
+    pub dev: String,
+    pub index: usize,
 }
 
 /// The two connections of a TCP channel: the server side (the peer's
@@ -165,12 +182,105 @@ impl SyncLink {
         let Some(ch) = sync.channels.get(sync.default_channel) else {
             return Ok(None);
         };
-        let link = match ch.kind {
+        let mut link = Self::channel(ch, sync, r)?;
+        link.index = sync.default_channel;
+        // Redundant links (datagram transports): every other channel is
+        // opened too and receives; see `failover`.
+        for (i, c) in sync.channels.iter().enumerate() {
+            if i == sync.default_channel || c.kind == ChannelType::Tcp || c.kind != ch.kind {
+                continue;
+            }
+            let l = Self::channel(c, sync, r)?;
+            link.others.push(Endpoint {
+                sock: l.sock,
+                peer: l.peer,
+                chan: l.chan,
+                tcp: l.tcp,
+                dev: l.dev,
+                index: i,
+            });
+        }
+        Ok(Some(link))
+    }
+
+    fn channel(ch: &Channel, sync: &SyncSection, r: &mut Reactor) -> std::io::Result<SyncLink> {
+        let mut l = match ch.kind {
             ChannelType::Udp => Self::udp(ch, sync, r)?,
             ChannelType::Multicast => Self::multicast(ch, sync, r)?,
             ChannelType::Tcp => Self::tcp(ch, sync, r)?,
         };
-        Ok(Some(link))
+        l.dev = ch.interface.clone().unwrap_or_default();
+        Ok(l)
+    }
+
+    /// Makes the other channel whose socket is `sock` the current one
+    /// (1.4.7 follows the channel the peer's messages arrive on).
+    pub fn follow(&mut self, sock: SockId) -> bool {
+        match self.others.iter().position(|e| e.sock == sock) {
+            Some(k) => {
+                self.swap(k);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn swap(&mut self, k: usize) {
+        let o = &mut self.others[k];
+        std::mem::swap(&mut self.sock, &mut o.sock);
+        std::mem::swap(&mut self.peer, &mut o.peer);
+        std::mem::swap(&mut self.chan, &mut o.chan);
+        std::mem::swap(&mut self.tcp, &mut o.tcp);
+        std::mem::swap(&mut self.dev, &mut o.dev);
+        std::mem::swap(&mut self.index, &mut o.index);
+    }
+
+    /// Failover on local link state (checked every second; 1.4.7 watches
+    /// rtnetlink): when the current channel's interface is not up and
+    /// running, the first other channel in configuration order whose
+    /// interface is up or running becomes current. Returns the log line
+    /// (notice, or the error when none is available).
+    pub fn failover(
+        &mut self,
+        status: impl Fn(&str) -> (bool, bool),
+    ) -> Option<Result<String, String>> {
+        if self.others.is_empty() {
+            return None;
+        }
+        let (up, running) = status(&self.dev);
+        if up && running {
+            return None;
+        }
+        let k = self
+            .others
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| {
+                let (u, r) = status(&e.dev);
+                u || r
+            })
+            .min_by_key(|(_, e)| e.index)
+            .map(|(k, _)| k);
+        match k {
+            Some(k) => {
+                self.swap(k);
+                Some(Ok(format!("device `{}' becomes dedicated link", self.dev)))
+            }
+            None => Some(Err("no dedicated links available!".to_string())),
+        }
+    }
+
+    /// Whether `sock` belongs to a channel that is not the current one.
+    pub fn is_other(&self, sock: SockId) -> bool {
+        self.others.iter().any(|e| e.sock == sock)
+    }
+
+    /// The counters of the channel with configuration index `i`.
+    pub fn chan_of(&self, i: usize) -> Option<ChannelStats> {
+        if i == self.index {
+            return Some(self.chan);
+        }
+        self.others.iter().find(|e| e.index == i).map(|e| e.chan)
     }
 
     /// A TCP channel: listens on `IPv4_address:Port` and connects to
@@ -202,6 +312,9 @@ impl SyncLink {
             proto: Proto::new(sync, Self::mtu(ch), Transport::Tcp, Self::emit_opts(sync)),
             chan: ChannelStats::default(),
             tcp: Some(tcp),
+            dev: String::new(),
+            index: 0,
+            others: Vec::new(),
         })
     }
 
@@ -262,6 +375,9 @@ impl SyncLink {
             proto: Proto::new(sync, Self::mtu(ch), Transport::Udp, Self::emit_opts(sync)),
             chan: ChannelStats::default(),
             tcp: None,
+            dev: String::new(),
+            index: 0,
+            others: Vec::new(),
         })
     }
 
@@ -281,6 +397,9 @@ impl SyncLink {
             proto: Proto::new(sync, Self::mtu(ch), Transport::Udp, Self::emit_opts(sync)),
             chan: ChannelStats::default(),
             tcp: None,
+            dev: String::new(),
+            index: 0,
+            others: Vec::new(),
         })
     }
 
