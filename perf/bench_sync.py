@@ -6,6 +6,7 @@ backup's `-s` is polled until its external cache holds N.
 
     sudo python3 perf/bench_sync.py [--sizes 100000] [--runs 3]
                                     [--mode NOTRACK|ALARM|FTFW] [--transport udp|mcast|tcp]
+                                    [--rate R] [--loss PCT] [--corrupt PCT]
 
 Reported per daemon pair: generation time, time until the backup holds all
 N (or "never" within 60 s, with the count reached), CPU seconds of each
@@ -82,7 +83,18 @@ def link_bytes(ns, dev):
     return s("tx_bytes") + s("rx_bytes"), s("tx_packets")
 
 
-def one(bin_, ctperf, n, mode, tr):
+def impair(ns, dev, loss, corrupt):
+    """The lab's `netem` without sch_netem: nftables at netdev ingress,
+    drop `loss` % and overwrite the first message's seq in `corrupt` %."""
+    if not loss and not corrupt:
+        return
+    rules = (f"table netdev loss {{\n chain in {{\n  type filter hook ingress device \"{dev}\" priority -500; policy accept;\n"
+             f"  numgen random mod 1000000 < {int(loss * 10000)} drop\n"
+             f"  ip protocol udp numgen random mod 1000000 < {int(corrupt * 10000)} @ih,32,32 set 0xdeadbeef\n }}\n}}\n")
+    subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules, text=True, check=True)
+
+
+def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0):
     tag = os.getpid()
     a, b = f"cbsa-{tag}", f"cbsb-{tag}"
     base = tempfile.mkdtemp(prefix="ctbsync-")
@@ -102,11 +114,14 @@ def one(bin_, ctperf, n, mode, tr):
         pa = subprocess.Popen(["ip", "netns", "exec", a, bin_, "-C", ca], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         pb = subprocess.Popen(["ip", "netns", "exec", b, bin_, "-C", cb], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(2.5 if tr == "tcp" else 1.0)
+        impair(a, "bsa", loss, corrupt)
+        impair(b, "bsb", loss, corrupt)
         ia, ib = pid_of(a, ca), pid_of(b, cb)
         c0a, c0b = cpu(ia), cpu(ib)
         bytes0, pk0 = link_bytes(a, "bsa")
         t0 = time.time()
-        gen = json.loads(sh(f"ip netns exec {a} {ctperf} fill -n {n}").stdout)
+        pace = f" --rate {rate}" if rate else ""
+        gen = json.loads(sh(f"ip netns exec {a} {ctperf} fill -n {n}{pace}").stdout)
         done, got = None, 0
         while time.time() - t0 < 60:
             got = external(bin_, cb)
@@ -124,7 +139,7 @@ def one(bin_, ctperf, n, mode, tr):
             commit = time.time() - t1
             out = subprocess.run(["ip", "netns", "exec", b, "conntrack", "-C"], capture_output=True, text=True).stdout
             committed = int(out.strip() or 0)
-        r = {"daemon": bin_, "n": n, "mode": mode, "transport": tr, "gen_seconds": gen["seconds"],
+        r = {"daemon": bin_, "n": n, "mode": mode, "transport": tr, "rate": rate, "loss": loss, "corrupt": corrupt, "gen_seconds": gen["seconds"],
              "complete_seconds": done, "reached": got, "cpu_primary": cpu_a,
              "cpu_backup": cpu_b, "commit_seconds": commit, "committed": committed, "bytes_per_flow": (bytes1 - bytes0) / n,
              "datagrams_primary": pk1 - pk0}
@@ -156,6 +171,10 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--mode", default="NOTRACK")
     ap.add_argument("--transport", default="udp")
+    ap.add_argument("--only-ours", action="store_true", help="skip the 1.4.7 pair")
+    ap.add_argument("--rate", type=int, default=0, help="pace the creations (flows/s; 0 = flat out)")
+    ap.add_argument("--loss", type=float, default=0.0, help="%% of sync datagrams dropped, each direction")
+    ap.add_argument("--corrupt", type=float, default=0.0, help="%% with a corrupted sequence number")
     ap.add_argument("--ours", default=os.path.join(ROOT, "target/release/conntrackd"))
     ap.add_argument("--ctperf", default=os.path.join(ROOT, "target/release/ctperf"))
     a = ap.parse_args()
@@ -166,15 +185,16 @@ def main():
     old = open(MAX).read().strip()
     os.makedirs(os.path.join(ROOT, "perf/results"), exist_ok=True)
     jl = open(os.path.join(ROOT, "perf/results/bench_sync.jsonl"), "a")
-    print(f"Run {time.strftime('%Y-%m-%d %H:%M:%S')}, {a.mode} over {a.transport}, median of {a.runs}\n", flush=True)
+    print(f"Run {time.strftime('%Y-%m-%d %H:%M:%S')}, {a.mode} over {a.transport}, rate {a.rate or 'flat out'}, loss {a.loss}%, corrupt {a.corrupt}%, median of {a.runs}\n", flush=True)
     print("| daemons | N | generation s | backup complete after s | CPU primary s | CPU backup s | link bytes/flow | datagrams | commit s (entries) |", flush=True)
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
     try:
         if int(old) < max(sizes) + 10000:
             open(MAX, "w").write(str(max(sizes) + 10000))
         for n in sizes:
-            for name, b in [("1.4.7 ↔ 1.4.7", "/usr/sbin/conntrackd"), ("ours ↔ ours", a.ours)]:
-                rs = [one(b, a.ctperf, n, a.mode, a.transport) for _ in range(a.runs)]
+            pairs = [("1.4.7 ↔ 1.4.7", "/usr/sbin/conntrackd"), ("ours ↔ ours", a.ours)]
+            for name, b in pairs[1:] if a.only_ours else pairs:
+                rs = [one(b, a.ctperf, n, a.mode, a.transport, a.rate, a.loss, a.corrupt) for _ in range(a.runs)]
                 for r in rs:
                     jl.write(json.dumps({"pair": name, **r}) + "\n")
                 med = lambda k: statistics.median([r[k] for r in rs])

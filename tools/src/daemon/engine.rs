@@ -1013,8 +1013,14 @@ impl Engine {
             }
             if resync {
                 self.rt.resync_kernel += 1;
-                if let Err(e) = self.resync(true) {
-                    self.log.error(&e);
+                match self.resync(true) {
+                    // As 1.4.7 after an overrun (or a poll): every entry of
+                    // the dump is sent again, so changes whose events were
+                    // lost reach the peer (FT-FW queues references:
+                    // entries already queued are not duplicated).
+                    Ok(()) if self.mode == Mode::Sync => self.bulk_send(r),
+                    Ok(()) => {}
+                    Err(e) => self.log.error(&e),
                 }
             }
             // Control requests (the control thread also wakes the reactor).
