@@ -82,6 +82,7 @@ enum Tr {
 }
 
 /// With `second`, a second (redundant) UDP channel; the first is Default.
+/// `mode` may end with ` ;; <General lines>` (e.g. `NOTRACK { } ;; PollSecs 1`).
 fn write_conf(
     dir: &Path,
     me: &str,
@@ -92,6 +93,7 @@ fn write_conf(
     second: Option<(&str, &str, &str)>,
 ) {
     std::fs::create_dir_all(dir).unwrap();
+    let (mode, general) = mode.split_once(" ;; ").unwrap_or((mode, ""));
     let mut channel = match tr {
         Tr::Udp => format!(
             "\tUDP {{\n\t\tIPv4_address {me}\n\t\tIPv4_Destination_Address {peer}\n\t\tPort 3780\n\t\tInterface {dev}\n\t}}\n"
@@ -112,7 +114,7 @@ fn write_conf(
     std::fs::write(
         dir.join("c.conf"),
         format!(
-            "Sync {{\n\tMode {mode}\n{channel}}}\nGeneral {{\n\tSystemd off\n\tLockFile {d}/lock\n\tUNIX {{ Path {d}/ctl }}\n\tScheduler {{ Type FIFO Priority 0 }}\n}}\n",
+            "Sync {{\n\tMode {mode}\n{channel}}}\nGeneral {{\n\tSystemd off\n\tLockFile {d}/lock\n\tUNIX {{ Path {d}/ctl }}\n\tScheduler {{ Type FIFO Priority 0 }}\n\t{general}\n}}\n",
             d = dir.display()
         ),
     )
@@ -650,4 +652,23 @@ fn fail_over(b_bin: &str, tag: &str) {
     );
     let log = a.ask(&["-s", "network"]);
     assert!(log.contains("UDP traffic (active device=sc"), "{log}");
+}
+
+#[test]
+fn notrack_polling_sends_new_and_swept_entries() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    // PollSecs: no event socket; each poll dumps the table, sends what it
+    // holds and sends DEL for what disappeared.
+    let (a, b) = pair(OURS, OURS, "npl", Tr::Udp, "NOTRACK { } ;; PollSecs 1");
+    a.ct("-I -p udp -s 10.5.3.1 -d 10.6.3.1 --sport 1 --dport 2 -t 300");
+    a.ct("-I -p udp -s 10.5.3.2 -d 10.6.3.1 --sport 1 --dport 2 -t 300");
+    assert_eq!(wait_count(&b, 2, 10), 2, "polled entries reach the backup");
+    a.ct("-D -s 10.5.3.1");
+    assert_eq!(
+        wait_count(&b, 1, 10),
+        1,
+        "a swept entry is deleted on the backup"
+    );
 }

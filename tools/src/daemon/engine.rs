@@ -79,6 +79,8 @@ pub struct Engine {
     resync_request: bool,
     /// Reused buffer of the objects FT-FW released.
     released: Vec<u64>,
+    /// Entries a resync swept, to be sent as DEL (NOTRACK/ALARM).
+    swept: Vec<Flow>,
     /// DisableExternalCache: received states go straight to the kernel.
     pub inject: Option<Inject>,
     /// Portid of the last commit's netlink handle: the events of the
@@ -134,6 +136,7 @@ impl Engine {
             unsent_since: None,
             resync_request: false,
             released: Vec::new(),
+            swept: Vec::new(),
             inject: None,
             commit_portid: 0,
             poll_timer: None,
@@ -201,6 +204,7 @@ impl Engine {
 
     /// Sends the internal cache to the peer (bulk send).
     fn bulk_send(&mut self, r: &mut Reactor) {
+        let swept = std::mem::take(&mut self.swept);
         let Some(link) = &mut self.link else { return };
         let unix = crate::ct::env::now().0 as u32;
         if let Some(p) = link.proto.ftfw() {
@@ -222,6 +226,9 @@ impl Engine {
         } = link;
         let target = link_tcp_client(tcp);
         let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
+        for f in &swept {
+            proto.on_local(Op::Delete, f, unix, &mut send);
+        }
         self.internal.cache.for_each(|f, state, _| {
             let op = match state {
                 ObjState::New => Op::New,
@@ -380,6 +387,9 @@ impl Engine {
                     f.timeout = None;
                     self.log_flow(&f);
                 }
+            } else if self.link.is_some() {
+                // NOTRACK/ALARM: the peer hears of the swept entries.
+                self.swept = gone;
             }
         }
         Ok(())
