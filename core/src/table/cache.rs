@@ -185,15 +185,25 @@ impl<A: Addr> FlowCache<A> {
     /// Inserts a new object (replacing an existing one with the same key).
     /// Returns false when the cache is full (counted).
     pub fn insert(&mut self, rec: Record<A>, state: ObjState, gen: u8) -> bool {
+        self.insert_slot(rec, state, gen).is_some()
+    }
+
+    /// [`insert`](Self::insert), returning the object's slab position.
+    pub fn insert_slot(&mut self, rec: Record<A>, state: ObjState, gen: u8) -> Option<u32> {
         if let Some(i) = self.find(&rec.key) {
             *self.slot_mut(i) = Some(Entry { rec, state, gen });
             self.stats.created += 1;
-            return true;
+            return Some(i);
         }
+        self.insert_absent(rec, state, gen)
+    }
+
+    /// Inserts an object whose key is known to be absent.
+    fn insert_absent(&mut self, rec: Record<A>, state: ObjState, gen: u8) -> Option<u32> {
         if self.len >= self.limit {
             self.stats.create_failed += 1;
             self.stats.no_space += 1;
-            return false;
+            return None;
         }
         let h = self.hash(&rec.key);
         let i = self.alloc(Entry { rec, state, gen });
@@ -201,26 +211,44 @@ impl<A: Addr> FlowCache<A> {
             .insert_unique(h, (i, h as u32), |&(_, hh)| widen(hh));
         self.len += 1;
         self.stats.created += 1;
-        true
+        Some(i)
     }
 
     /// Updates the object of `f`'s key in place (creating it when missing
     /// or DEAD, as conntrackd does). Returns the resulting state, or None
     /// when it had to be created and the cache is full.
     pub fn upsert(&mut self, f: &Flow, now: u32, gen: u8) -> Option<ObjState> {
+        self.upsert_slot(f, now, gen).map(|(s, _)| s)
+    }
+
+    /// [`upsert`](Self::upsert), also returning the slab position (one
+    /// hash lookup).
+    pub fn upsert_slot(&mut self, f: &Flow, now: u32, gen: u8) -> Option<(ObjState, u32)> {
         let key = Key::<A>::of(f)?;
-        match self.get_mut(&key) {
-            Some(e) if e.state != ObjState::Dead => {
-                e.rec.update_from(f, now);
-                e.state = ObjState::Alive;
-                e.gen = gen;
-                self.stats.updated += 1;
-                Some(ObjState::Alive)
+        match self.find(&key) {
+            Some(i) => {
+                let e = self.slot_mut(i).as_mut()?;
+                if e.state != ObjState::Dead {
+                    e.rec.update_from(f, now);
+                    e.state = ObjState::Alive;
+                    e.gen = gen;
+                    self.stats.updated += 1;
+                    Some((ObjState::Alive, i))
+                } else {
+                    let rec = Record::from_flow(f, now)?;
+                    *e = Entry {
+                        rec,
+                        state: ObjState::New,
+                        gen,
+                    };
+                    self.stats.created += 1;
+                    Some((ObjState::New, i))
+                }
             }
-            _ => {
+            None => {
                 let rec = Record::from_flow(f, now)?;
-                self.insert(rec, ObjState::New, gen)
-                    .then_some(ObjState::New)
+                self.insert_absent(rec, ObjState::New, gen)
+                    .map(|i| (ObjState::New, i))
             }
         }
     }

@@ -75,18 +75,8 @@ impl Mirror {
     /// entry, or a full cache).
     pub fn on_event_keep_dead(&mut self, change: Change, f: &Flow, now: u32) -> Option<u64> {
         match change {
-            Change::New => {
-                let f = strip(f);
-                self.cache
-                    .replace(&f, now, self.gen)
-                    .then(|| self.cache.obj_ref(&f))
-                    .flatten()
-            }
-            Change::Update => {
-                let f = strip(f);
-                self.cache.upsert(&f, now, self.gen)?;
-                self.cache.obj_ref(&f)
-            }
+            Change::New => self.cache.replace_ref(&strip(f), now, self.gen),
+            Change::Update => self.cache.upsert_ref(&strip(f), now, self.gen),
             Change::Destroy => self.cache.mark_dead(f),
         }
     }

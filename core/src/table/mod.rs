@@ -92,6 +92,31 @@ impl Cache {
         self.v6.clear();
     }
 
+    /// [`replace`](Self::replace), returning the object's reference.
+    pub fn replace_ref(&mut self, f: &Flow, now: u32, gen: u8) -> Option<u64> {
+        let rec_v6 = Self::is_v6(f);
+        if rec_v6 {
+            let r = Record::from_flow(f, now)?;
+            self.v6
+                .insert_slot(r, ObjState::New, gen)
+                .map(|i| i as u64 | 1 << 32)
+        } else {
+            let r = Record::from_flow(f, now)?;
+            self.v4.insert_slot(r, ObjState::New, gen).map(|i| i as u64)
+        }
+    }
+
+    /// [`upsert`](Self::upsert), returning the object's reference.
+    pub fn upsert_ref(&mut self, f: &Flow, now: u32, gen: u8) -> Option<u64> {
+        if Self::is_v6(f) {
+            self.v6
+                .upsert_slot(f, now, gen)
+                .map(|(_, i)| i as u64 | 1 << 32)
+        } else {
+            self.v4.upsert_slot(f, now, gen).map(|(_, i)| i as u64)
+        }
+    }
+
     /// A stable reference to the object of `f`'s key (slab position, with
     /// bit 32 set for IPv6), for protocols that queue objects.
     pub fn obj_ref(&self, f: &Flow) -> Option<u64> {
