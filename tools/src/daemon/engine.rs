@@ -216,16 +216,7 @@ impl Engine {
             ftfw_transmit(link, &mut self.internal.cache, r, &mut self.released);
             return;
         }
-        let SyncLink {
-            proto,
-            chan,
-            sock,
-            peer,
-            tcp,
-            ..
-        } = link;
-        let target = link_tcp_client(tcp);
-        let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
+        let (proto, mut send) = split(link, r);
         for f in &swept {
             proto.on_local(Op::Delete, f, unix, &mut send);
         }
@@ -253,16 +244,7 @@ impl Engine {
         let n = sync.refresh_time.max(1) as usize;
         let i = (self.ticks % n as u64) as usize;
         let unix = crate::ct::env::now().0 as u32;
-        let SyncLink {
-            proto,
-            chan,
-            sock,
-            peer,
-            tcp,
-            ..
-        } = link;
-        let target = link_tcp_client(tcp);
-        let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
+        let (proto, mut send) = split(link, r);
         {
             let mut refresh = |state: ObjState, f: Flow| {
                 let op = if state == ObjState::New {
@@ -978,16 +960,7 @@ impl Engine {
                     }
                 } else {
                     let unix = crate::ct::env::now().0 as u32;
-                    let SyncLink {
-                        proto,
-                        chan,
-                        sock,
-                        peer,
-                        tcp,
-                        ..
-                    } = link;
-                    let target = link_tcp_client(tcp);
-                    let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
+                    let (proto, mut send) = split(link, r);
                     if tick {
                         proto.on_tick(unix, &mut send);
                     } else if !busy || waited {
@@ -1052,16 +1025,7 @@ impl Engine {
                     ftfw_transmit(link, &mut self.internal.cache, r, &mut self.released);
                 } else if let Some(link) = &mut self.link {
                     let unix = crate::ct::env::now().0 as u32;
-                    let SyncLink {
-                        proto,
-                        chan,
-                        sock,
-                        peer,
-                        tcp,
-                        ..
-                    } = link;
-                    let target = link_tcp_client(tcp);
-                    let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
+                    let (proto, mut send) = split(link, r);
                     proto.request_resync(unix, &mut send);
                     proto.flush(&mut send);
                 }
@@ -1167,17 +1131,8 @@ const BATCH_DELAY: Duration = Duration::from_millis(5);
 /// was acknowledged) then leave the cache. `released` is a reused buffer.
 fn ftfw_transmit(link: &mut SyncLink, cache: &mut Cache, r: &mut Reactor, released: &mut Vec<u64>) {
     let unix = crate::ct::env::now().0 as u32;
-    let SyncLink {
-        proto,
-        chan,
-        sock,
-        peer,
-        tcp,
-        ..
-    } = link;
+    let (proto, mut send) = split(link, r);
     let Some(p) = proto.ftfw() else { return };
-    let target = link_tcp_client(tcp);
-    let mut send = |d: &[u8]| send_datagram(r, *sock, peer, target, chan, d);
     let view: &Cache = cache;
     p.transmit(
         Instant::now(),
@@ -1200,6 +1155,25 @@ fn ftfw_transmit(link: &mut SyncLink, cache: &mut Cache, r: &mut Reactor, releas
             cache.remove_ref(obj);
         }
     }
+}
+
+/// A link's protocol and a sender on its current channel.
+fn split<'a>(
+    link: &'a mut SyncLink,
+    r: &'a mut Reactor,
+) -> (&'a mut super::sync::Proto, impl FnMut(&[u8]) + 'a) {
+    let SyncLink {
+        proto,
+        chan,
+        sock,
+        peer,
+        tcp,
+        ..
+    } = link;
+    let (target, sock, peer) = (link_tcp_client(tcp), *sock, *peer);
+    (proto, move |d: &[u8]| {
+        send_datagram(r, sock, &peer, target, chan, d)
+    })
 }
 
 /// `None` for datagram links; for TCP, the client connection if it is up.

@@ -51,23 +51,7 @@ impl Inject {
     }
 
     fn destroy(&mut self, f: &Flow) -> Result<(), i32> {
-        let t = f.orig.unwrap_or_default();
-        self.sess
-            .request(
-                Reply::Acks(1),
-                |w, s| {
-                    request::ct_delete_tuple(
-                        w,
-                        s,
-                        NLM_F_REQUEST | NLM_F_ACK,
-                        f.l3_family(),
-                        &t,
-                        f.zone,
-                    )
-                },
-                |_| true,
-            )
-            .map_err(|e| e.errno())
+        super::kernel::destroy(&mut self.sess, f)
     }
 
     /// Applies one received state; a failure is returned as the warning

@@ -66,22 +66,19 @@ impl KernelTable for NetlinkTable {
     }
 
     fn delete(&mut self, fl: &Flow) -> Result<(), i32> {
-        let t = fl.orig.unwrap_or_default();
-        self.sess
-            .request(
-                Reply::Acks(1),
-                |w, s| {
-                    request::ct_delete_tuple(
-                        w,
-                        s,
-                        NLM_F_REQUEST | NLM_F_ACK,
-                        fl.l3_family(),
-                        &t,
-                        fl.zone,
-                    )
-                },
-                |_| true,
-            )
-            .map_err(|e| e.errno())
+        destroy(&mut self.sess, fl)
     }
+}
+
+/// Deletes the kernel entry of `fl`'s original tuple (and zone).
+pub fn destroy(sess: &mut Session, fl: &Flow) -> Result<(), i32> {
+    let t = fl.orig.unwrap_or_default();
+    sess.request(
+        Reply::Acks(1),
+        |w, s| {
+            request::ct_delete_tuple(w, s, NLM_F_REQUEST | NLM_F_ACK, fl.l3_family(), &t, fl.zone)
+        },
+        |_| true,
+    )
+    .map_err(|e| e.errno())
 }
