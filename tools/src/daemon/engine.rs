@@ -301,6 +301,7 @@ impl Engine {
         link.chan.packets_recv += 1;
         let ext = &mut self.external;
         let mut bulk = false;
+        let mut need_bulk = false;
         let sync = self.cfg.sync.as_ref();
         let inject = self.inject.as_mut().zip(sync);
         let log = &mut self.log;
@@ -313,6 +314,7 @@ impl Engine {
                 }
                 Apply::Exp(..) => {}
                 Apply::Resync => bulk = true,
+                Apply::NeedBulk => need_bulk = true,
             });
         } else {
             link.proto.on_datagram(data, &mut |a| match a {
@@ -327,10 +329,15 @@ impl Engine {
                 }
                 Apply::Exp(..) => {}
                 Apply::Resync => bulk = true,
+                Apply::NeedBulk => need_bulk = true,
             });
         }
         if bulk {
             self.log.notice("resync requested by other node");
+            self.bulk = true;
+        } else if need_bulk {
+            self.log
+                .notice("peer lost messages no longer in the resend queue, sending a bulk update");
             self.bulk = true;
         }
     }

@@ -499,8 +499,7 @@ impl Proto {
         }
     }
 
-    /// A received datagram (FT-FW requests that are not data — RESYNC and
-    /// the NeedBulk improvement — both arrive as [`Apply::Resync`]).
+    /// A received datagram.
     pub fn on_datagram(&mut self, data: &[u8], apply: &mut dyn FnMut(Apply)) -> usize {
         match self {
             Proto::Notrack(p) => p.on_datagram(data, apply),
@@ -509,7 +508,8 @@ impl Proto {
                 apply(match a {
                     ftfw::Apply::Ct(op, f) => Apply::Ct(op, f),
                     ftfw::Apply::Exp(op, x) => Apply::Exp(op, x),
-                    ftfw::Apply::Resync | ftfw::Apply::NeedBulk { .. } => Apply::Resync,
+                    ftfw::Apply::Resync => Apply::Resync,
+                    ftfw::Apply::NeedBulk { .. } => Apply::NeedBulk,
                 })
             }),
         }

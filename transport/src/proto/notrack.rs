@@ -23,6 +23,9 @@ pub enum Apply {
     Exp(Op, Expect),
     /// The peer asked for a bulk send (RESYNC).
     Resync,
+    /// FT-FW only: the peer NACKed messages the full resend queue no
+    /// longer holds; a bulk send repairs it (see `ftfw::Apply::NeedBulk`).
+    NeedBulk,
 }
 
 /// The NOTRACK state of one daemon.
