@@ -84,20 +84,20 @@ impl Mirror {
     /// Ends a resync like [`end_resync`](Mirror::end_resync), but marks the
     /// entries the dump did not see DEAD and returns their references.
     pub fn end_resync_keep_dead(&mut self) -> Vec<u64> {
+        let gen = self.gen;
         let mut gone = Vec::new();
-        let mut flows = Vec::new();
-        for k in self.cache.v4.stale(self.gen) {
-            if let Some(e) = self.cache.v4.get(&k) {
-                flows.push(e.rec.to_flow());
+        self.cache.v4.for_each_at(|i, e| {
+            if e.gen != gen && e.state != ObjState::Dead {
+                gone.push(i as u64);
             }
-        }
-        for k in self.cache.v6.stale(self.gen) {
-            if let Some(e) = self.cache.v6.get(&k) {
-                flows.push(e.rec.to_flow());
+        });
+        self.cache.v6.for_each_at(|i, e| {
+            if e.gen != gen && e.state != ObjState::Dead {
+                gone.push(i as u64 | 1 << 32);
             }
-        }
-        for f in flows {
-            gone.extend(self.cache.mark_dead(&f));
+        });
+        for &r in &gone {
+            self.cache.set_dead(r);
         }
         gone
     }

@@ -50,11 +50,7 @@ impl Cache {
 
     /// Replaces any object with `f` (a NEW event or a CT_NEW message).
     pub fn replace(&mut self, f: &Flow, now: u32, gen: u8) -> bool {
-        if Self::is_v6(f) {
-            Record::from_flow(f, now).is_some_and(|r| self.v6.insert(r, ObjState::New, gen))
-        } else {
-            Record::from_flow(f, now).is_some_and(|r| self.v4.insert(r, ObjState::New, gen))
-        }
+        self.replace_ref(f, now, gen).is_some()
     }
 
     /// Removes the object of `f`'s original tuple; returns it as a flow.
@@ -94,8 +90,7 @@ impl Cache {
 
     /// [`replace`](Self::replace), returning the object's reference.
     pub fn replace_ref(&mut self, f: &Flow, now: u32, gen: u8) -> Option<u64> {
-        let rec_v6 = Self::is_v6(f);
-        if rec_v6 {
+        if Self::is_v6(f) {
             let r = Record::from_flow(f, now)?;
             self.v6
                 .insert_slot(r, ObjState::New, gen)
@@ -151,17 +146,25 @@ impl Cache {
     /// acknowledged); returns its reference if it was live.
     pub fn mark_dead(&mut self, f: &Flow) -> Option<u64> {
         let r = self.obj_ref(f)?;
+        self.set_dead(r).then_some(r)
+    }
+
+    /// Marks the object behind a reference DEAD; false when it was already
+    /// DEAD or is gone.
+    pub fn set_dead(&mut self, r: u64) -> bool {
         let i = r as u32;
         let st = if r >> 32 == 1 {
-            &mut self.v6.entry_at_mut(i)?.state
+            self.v6.entry_at_mut(i).map(|e| &mut e.state)
         } else {
-            &mut self.v4.entry_at_mut(i)?.state
+            self.v4.entry_at_mut(i).map(|e| &mut e.state)
         };
-        if *st == ObjState::Dead {
-            return None;
+        match st {
+            Some(st) if *st != ObjState::Dead => {
+                *st = ObjState::Dead;
+                true
+            }
+            _ => false,
         }
-        *st = ObjState::Dead;
-        Some(r)
     }
 
     /// Removes the object behind a reference.

@@ -300,38 +300,30 @@ impl Engine {
         link.chan.bytes_recv += data.len() as u64;
         link.chan.packets_recv += 1;
         let ext = &mut self.external;
-        let mut bulk = false;
-        let mut need_bulk = false;
-        let sync = self.cfg.sync.as_ref();
-        let inject = self.inject.as_mut().zip(sync);
+        let (mut bulk, mut need_bulk) = (false, false);
+        // DisableExternalCache: states go to the kernel instead.
+        let mut inject = self.inject.as_mut().zip(self.cfg.sync.as_ref());
         let log = &mut self.log;
-        if let Some((inj, sync)) = inject {
-            link.proto.on_datagram(data, &mut |a| match a {
-                Apply::Ct(op, f) => {
+        link.proto
+            .on_datagram(data, &mut |a| match (a, &mut inject) {
+                (Apply::Ct(op, f), Some((inj, sync))) => {
                     if let Err(e) = inj.apply(op, &f, sync) {
                         log.warning(&e);
                     }
                 }
-                Apply::Exp(..) => {}
-                Apply::Resync => bulk = true,
-                Apply::NeedBulk => need_bulk = true,
-            });
-        } else {
-            link.proto.on_datagram(data, &mut |a| match a {
-                Apply::Ct(Op::New, f) => {
+                (Apply::Ct(Op::New, f), None) => {
                     ext.replace(&f, now, 0);
                 }
-                Apply::Ct(Op::Update, f) => {
+                (Apply::Ct(Op::Update, f), None) => {
                     ext.upsert(&f, now, 0);
                 }
-                Apply::Ct(Op::Delete, f) => {
+                (Apply::Ct(Op::Delete, f), None) => {
                     ext.remove(&f);
                 }
-                Apply::Exp(..) => {}
-                Apply::Resync => bulk = true,
-                Apply::NeedBulk => need_bulk = true,
+                (Apply::Exp(..), _) => {}
+                (Apply::Resync, _) => bulk = true,
+                (Apply::NeedBulk, _) => need_bulk = true,
             });
-        }
         if bulk {
             self.log.notice("resync requested by other node");
             self.bulk = true;

@@ -11,12 +11,11 @@
 use ct_core::config::SyncSection;
 use ct_core::ctl::stats::InjectStats;
 use ct_core::flow::Flow;
-use ct_core::netlink::msg::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST};
-use ct_core::netlink::request;
+use ct_core::netlink::msg::{NLM_F_CREATE, NLM_F_EXCL};
 use ct_transport::wire::Op;
 
 use super::commit::commit_object;
-use crate::nl::{Reply, Session};
+use crate::nl::Session;
 
 const EEXIST: i32 = 17;
 const ENOENT: i32 = 2;
@@ -41,13 +40,7 @@ impl Inject {
     }
 
     fn send(&mut self, f: &Flow, flags: u16) -> Result<(), i32> {
-        self.sess
-            .request(
-                Reply::Acks(1),
-                |w, s| request::ct_new(w, s, flags | NLM_F_REQUEST | NLM_F_ACK, f.l3_family(), f),
-                |_| true,
-            )
-            .map_err(|e| e.errno())
+        super::kernel::ct_new(&mut self.sess, f, flags)
     }
 
     fn destroy(&mut self, f: &Flow) -> Result<(), i32> {

@@ -52,22 +52,24 @@ impl KernelTable for NetlinkTable {
     fn create(&mut self, flows: &[Flow]) -> Vec<Result<(), i32>> {
         flows
             .iter()
-            .map(|fl| {
-                let flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
-                self.sess
-                    .request(
-                        Reply::Acks(1),
-                        |w, s| request::ct_new(w, s, flags, fl.l3_family(), fl),
-                        |_| true,
-                    )
-                    .map_err(|e| e.errno())
-            })
+            .map(|fl| ct_new(&mut self.sess, fl, NLM_F_CREATE | NLM_F_EXCL))
             .collect()
     }
 
     fn delete(&mut self, fl: &Flow) -> Result<(), i32> {
         destroy(&mut self.sess, fl)
     }
+}
+
+/// Sends `fl` as IPCTNL_MSG_CT_NEW with `flags` (CREATE|EXCL to create,
+/// none to update) and waits for the ACK.
+pub fn ct_new(sess: &mut Session, fl: &Flow, flags: u16) -> Result<(), i32> {
+    sess.request(
+        Reply::Acks(1),
+        |w, s| request::ct_new(w, s, flags | NLM_F_REQUEST | NLM_F_ACK, fl.l3_family(), fl),
+        |_| true,
+    )
+    .map_err(|e| e.errno())
 }
 
 /// Deletes the kernel entry of `fl`'s original tuple (and zone).
