@@ -30,3 +30,28 @@ pub fn rcvbuf(fd: BorrowedFd<'_>) -> io::Result<usize> {
 pub fn drops(fd: BorrowedFd<'_>) -> u32 {
     sys::sock_drops(fd.as_raw_fd())
 }
+
+/// Attaches a classic BPF program (`SO_ATTACH_FILTER`): the kernel runs
+/// it on every message queued to the socket and drops what it rejects.
+pub fn attach_filter(fd: BorrowedFd<'_>, prog: &[libc::sock_filter]) -> io::Result<()> {
+    let len = u16::try_from(prog.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "BPF program too long"))?;
+    let fp = libc::sock_fprog {
+        len,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: fp points at prog, alive for the call; the kernel copies it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &fp as *const libc::sock_fprog as *const libc::c_void,
+            std::mem::size_of::<libc::sock_fprog>() as u32,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

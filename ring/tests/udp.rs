@@ -272,3 +272,54 @@ fn full_peer_fails_datagrams_without_blocking() {
         drop(peer);
     }
 }
+
+/// `max_per_wake` (conntrackd's EventIterationLimit): a flooded socket
+/// hands over at most that many datagrams per poll, a quiet one behind it
+/// gets its turn at once, and the held-back ones follow in order.
+#[test]
+fn max_per_wake_lets_other_sockets_in() {
+    const N: u32 = 100;
+    const CAP: u32 = 4;
+    for mut r in reactors("max_per_wake_lets_other_sockets_in") {
+        let backend = r.backend();
+        let (busy, busy_addr) = bound();
+        ct_ring::sockopt::set_rcvbuf(busy.as_fd(), 1 << 20).unwrap();
+        let (quiet, quiet_addr) = bound();
+        let (tx, _) = bound();
+        let busy_id = r.register(busy, SockOpts::udp().max_per_wake(CAP)).unwrap();
+        let quiet_id = r.register(quiet, SockOpts::udp()).unwrap();
+        for i in 0..N {
+            tx.send_to(&i.to_be_bytes(), busy_addr).unwrap();
+        }
+        tx.send_to(b"quiet", quiet_addr).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        // (busy sequence seen, position of the quiet datagram, events)
+        let mut got: Vec<u32> = Vec::new();
+        let mut quiet_at = None;
+        let mut polls = 0;
+        while (got.len() as u32) < N || quiet_at.is_none() {
+            polls += 1;
+            assert!(polls < 1000, "{backend}: stuck at {}", got.len());
+            let mut this_poll = 0u32;
+            r.poll(Some(Duration::from_millis(100)), |_, ev| match ev {
+                Event::Recv { sock, data, .. } if sock == busy_id => {
+                    this_poll += 1;
+                    got.push(u32::from_be_bytes(data.try_into().unwrap()));
+                }
+                Event::Recv { sock, .. } if sock == quiet_id => {
+                    quiet_at = Some(got.len());
+                }
+                other => panic!("{backend}: unexpected {other:?}"),
+            })
+            .unwrap();
+            assert!(this_poll <= CAP, "{backend}: {this_poll} in one poll");
+        }
+        assert_eq!(got, (0..N).collect::<Vec<_>>(), "{backend}: order");
+        let at = quiet_at.unwrap();
+        assert!(
+            at <= CAP as usize,
+            "{backend}: quiet socket waited for {at}"
+        );
+        assert!(polls >= N / CAP, "{backend}: {polls} polls");
+    }
+}

@@ -1,9 +1,11 @@
 //! The ctnetlink codec: netlink framing (`msg`), attribute views (`attr`),
 //! a batching message writer (`writer`), conntrack and expectation
 //! parse/emit (`ct`, `exp`), statistics replies (`stats`) and the request
-//! builders the tools need (`request`).
+//! builders the tools need (`request`), and the event socket's BPF filter
+//! (`bpf`).
 
 pub mod attr;
+pub mod bpf;
 pub mod ct;
 pub mod exp;
 pub mod msg;

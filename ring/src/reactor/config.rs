@@ -137,6 +137,10 @@ pub struct SockOpts {
     pub buf_count: u16,
     /// Syscall backend: datagrams per `recvmmsg`.
     pub batch: u32,
+    /// Receives handed over per wake-up before the other sockets and the
+    /// timers get their turn (conntrackd's `EventIterationLimit`); 0 = no
+    /// limit. The rest waits for the next `poll`, in order.
+    pub max_per_wake: u32,
 }
 
 impl SockOpts {
@@ -149,6 +153,7 @@ impl SockOpts {
             buf_size: 4096,
             buf_count: 1024,
             batch: 64,
+            max_per_wake: 0,
         }
     }
 
@@ -203,6 +208,14 @@ impl SockOpts {
 
     pub fn batch(self, n: u32) -> SockOpts {
         SockOpts { batch: n, ..self }
+    }
+
+    /// Caps the receives delivered per wake-up (0 = no cap).
+    pub fn max_per_wake(self, n: u32) -> SockOpts {
+        SockOpts {
+            max_per_wake: n,
+            ..self
+        }
     }
 
     pub(crate) fn validate(&self) -> io::Result<()> {

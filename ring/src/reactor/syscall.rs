@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use super::addr::{self, RawAddr};
-use super::config::SockKind;
+use super::config::{SockKind, SockOpts};
 use super::ctx::Ctx;
 use super::event::{Errno, Event, SockError, SockId};
 use super::shared::{Shared, State};
@@ -22,6 +22,14 @@ const SEND_BATCH: usize = 64;
 /// Receive calls per socket per readiness report (then the next socket
 /// gets its turn; level-triggered epoll reports the rest again).
 const RECV_ROUNDS: usize = 16;
+
+/// Receives allowed per wake-up for a socket (`max_per_wake`, 0 = any).
+fn per_wake(o: &SockOpts) -> usize {
+    match o.max_per_wake {
+        0 => usize::MAX,
+        n => n as usize,
+    }
+}
 const MAX_EVENTS: usize = 64;
 
 /// Per-socket receive buffers: `batch` slots of `buf_size` bytes with
@@ -351,15 +359,20 @@ impl SyscallBackend {
         F: FnMut(&mut Ctx<'_>, Event<'_>),
     {
         let id = sh.id_of(idx);
-        let (fd, want_addr) = {
+        let (fd, want_addr, cap) = {
             let e = &sh.socks[idx as usize];
-            (e.raw_fd(), e.opts.want_addr)
+            (e.raw_fd(), e.opts.want_addr, per_wake(&e.opts))
         };
         let b = self.socks[idx as usize].as_mut().expect("registered");
         let mut n = 0;
         for _ in 0..RECV_ROUNDS {
+            if n >= cap {
+                // Level-triggered: the rest comes at the next wake-up,
+                // after the other sockets and the timers.
+                break;
+            }
             b.prepare(want_addr);
-            let slots = b.hdrs.len();
+            let slots = b.hdrs.len().min(cap - n);
             // SAFETY: the headers point into b's own buffers, which stay
             // in place for the call.
             let r = unsafe {
@@ -434,9 +447,10 @@ impl SyscallBackend {
     {
         let id = sh.id_of(idx);
         let fd = sh.socks[idx as usize].raw_fd();
+        let cap = per_wake(&sh.socks[idx as usize].opts);
         let b = self.socks[idx as usize].as_mut().expect("registered");
         let mut n = 0;
-        for _ in 0..RECV_ROUNDS {
+        for _ in 0..RECV_ROUNDS.min(cap) {
             // SAFETY: bufs is a live, writable buffer of the given length.
             let r = unsafe {
                 libc::recv(

@@ -10,11 +10,12 @@ use std::io::Write as _;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use ct_core::config::{Config, RunMode};
+use ct_core::config::{Config, FilterSource, RunMode};
 use ct_core::ctl::stats::{self, RuntimeStats};
 use ct_core::ctl::Request;
 use ct_core::flow::{Flow, AF_UNSPEC};
 use ct_core::format::{self, EventKind, PlainOpts};
+use ct_core::netlink::bpf;
 use ct_core::netlink::ct::parse_flow_into;
 use ct_core::netlink::msg::*;
 use ct_core::netlink::request::{self, DumpFilter, DumpKind};
@@ -94,6 +95,8 @@ pub struct Engine {
     arm_purge: bool,
     cancel_purge: bool,
     grow_warned: bool,
+    /// Events are filtered by the BPF program on the event socket.
+    kernel_filter: bool,
     pub kill: bool,
     flow: Flow,
     line: Vec<u8>,
@@ -144,6 +147,7 @@ impl Engine {
             arm_purge: false,
             cancel_purge: false,
             grow_warned: false,
+            kernel_filter: false,
             kill: false,
             flow: Flow::default(),
             line: Vec::with_capacity(1024),
@@ -161,7 +165,13 @@ impl Engine {
     /// Opens the event socket, sizes its buffer as 1.4.7 does, and
     /// registers it with the reactor.
     pub fn open_events(&mut self, r: &mut Reactor) -> std::io::Result<()> {
-        let sock = NlSocket::open(NETLINK_NETFILTER, 0x7)?;
+        // Groups are joined once the kernel filter (if any) is in place.
+        let sock = NlSocket::open(NETLINK_NETFILTER, 0)?;
+        self.attach_kernel_filter(&sock);
+        for group in 1..=3 {
+            // NFNLGRP_CONNTRACK_NEW, _UPDATE, _DESTROY
+            sock.join_group(group)?;
+        }
         let g = &self.cfg.general;
         if g.netlink_events_reliable {
             sock.set_reliable()?;
@@ -180,9 +190,54 @@ impl Engine {
         ));
         use std::os::fd::AsRawFd;
         self.ev_fd = Some(sock.as_raw_fd());
-        let id = r.register(sock, SockOpts::netlink().buf_size(2048).buf_count(1024))?;
+        let opts = SockOpts::netlink()
+            .buf_size(2048)
+            .buf_count(1024)
+            .max_per_wake(g.event_iteration_limit);
+        let id = r.register(sock, opts)?;
         self.ev_sock = Some(id);
         Ok(())
+    }
+
+    /// `Filter From Kernelspace`: the filter as BPF on the event socket,
+    /// which then makes the user-space check of events unnecessary
+    /// (dumps and resyncs still use it). On failure 1.4.7 logs and runs
+    /// unfiltered; we log the same error and filter events in user space.
+    fn attach_kernel_filter(&mut self, sock: &NlSocket) {
+        let Some(flt) = self
+            .cfg
+            .general
+            .filter
+            .as_ref()
+            .filter(|f| f.source == FilterSource::Kernelspace)
+        else {
+            return;
+        };
+        let prog = match bpf::compile(flt) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                self.kernel_filter = true;
+                return;
+            }
+            Err(e) => {
+                self.log.error(&format!("cannot set event filtering: {e}"));
+                return;
+            }
+        };
+        let raw: Vec<libc::sock_filter> = prog
+            .iter()
+            .map(|i| libc::sock_filter {
+                code: i.code,
+                jt: i.jt,
+                jf: i.jf,
+                k: i.k,
+            })
+            .collect();
+        use std::os::fd::AsFd;
+        match ct_ring::sockopt::attach_filter(sock.as_fd(), &raw) {
+            Ok(()) => self.kernel_filter = true,
+            Err(e) => self.log.error(&format!("cannot set event filtering: {e}")),
+        }
     }
 
     /// Opens the sync link and its 1-second alive timer.
@@ -194,7 +249,7 @@ impl Engine {
             self.log.notice("disabling external cache");
             self.inject = Some(Inject::open()?);
         }
-        if let Some(link) = SyncLink::open(&sync, r)? {
+        if let Some(link) = SyncLink::open(&sync, self.cfg.general.event_iteration_limit, r)? {
             let period = Duration::from_secs(1);
             self.alive_timer = Some(r.timer_add(Some(Instant::now() + period), Some(period)));
             self.link = Some(link);
@@ -429,7 +484,7 @@ impl Engine {
                 continue;
             }
             let own = m.pid != 0 && m.pid == self.commit_portid;
-            if !self.accept(&flow) {
+            if !self.kernel_filter && !self.accept(&flow) {
                 self.rt.events_filtered += 1;
                 continue;
             }

@@ -223,8 +223,12 @@ fn serve(
     let stats_syslog = cfg.stats.as_ref().is_some_and(|s| s.syslog.is_some());
     let mut eng = Engine::new(cfg, log);
     eng.log.notice(&format!("I/O backend: {}", r.describe()));
-    if eng.cfg.general.filter.is_some() {
-        eng.log.notice("using user-space event filtering");
+    match eng.cfg.general.filter.as_ref().map(|f| f.source) {
+        Some(config::FilterSource::Kernelspace) => {
+            eng.log.notice("using kernel-space event filtering")
+        }
+        Some(_) => eng.log.notice("using user-space event filtering"),
+        None => {}
     }
     if eng.mode == Mode::Stats {
         eng.flowlog =

@@ -134,6 +134,8 @@ pub struct TcpLink {
     pub client: Option<SockId>,
     /// Bytes of a message split across reads.
     pub pending: Vec<u8>,
+    /// EventIterationLimit: reads per wake-up.
+    limit: u32,
 }
 
 impl TcpLink {
@@ -143,7 +145,9 @@ impl TcpLink {
             if let Ok((s, _)) = self.listener.accept() {
                 let _ = s.set_nonblocking(true);
                 self.pending.clear();
-                self.server = r.register(s, SockOpts::stream()).ok();
+                self.server = r
+                    .register(s, SockOpts::stream().max_per_wake(self.limit))
+                    .ok();
             }
         }
         if self.client.is_none() {
@@ -152,7 +156,9 @@ impl TcpLink {
             {
                 let _ = s.set_nonblocking(true);
                 let _ = s.set_nodelay(true);
-                self.client = r.register(s, SockOpts::stream()).ok();
+                self.client = r
+                    .register(s, SockOpts::stream().max_per_wake(self.limit))
+                    .ok();
             }
         }
     }
@@ -178,11 +184,17 @@ impl TcpLink {
 impl SyncLink {
     /// Opens the default channel (UDP, multicast or TCP) with the protocol
     /// of the mode; `Ok(None)` when there is no channel.
-    pub fn open(sync: &SyncSection, r: &mut Reactor) -> std::io::Result<Option<SyncLink>> {
+    /// `limit` is EventIterationLimit: receives per wake-up on each
+    /// channel socket.
+    pub fn open(
+        sync: &SyncSection,
+        limit: u32,
+        r: &mut Reactor,
+    ) -> std::io::Result<Option<SyncLink>> {
         let Some(ch) = sync.channels.get(sync.default_channel) else {
             return Ok(None);
         };
-        let mut link = Self::channel(ch, sync, r)?;
+        let mut link = Self::channel(ch, sync, limit, r)?;
         link.index = sync.default_channel;
         // Redundant links (datagram transports): every other channel is
         // opened too and receives; see `failover`.
@@ -190,7 +202,7 @@ impl SyncLink {
             if i == sync.default_channel || c.kind == ChannelType::Tcp || c.kind != ch.kind {
                 continue;
             }
-            let l = Self::channel(c, sync, r)?;
+            let l = Self::channel(c, sync, limit, r)?;
             link.others.push(Endpoint {
                 sock: l.sock,
                 peer: l.peer,
@@ -203,11 +215,16 @@ impl SyncLink {
         Ok(Some(link))
     }
 
-    fn channel(ch: &Channel, sync: &SyncSection, r: &mut Reactor) -> std::io::Result<SyncLink> {
+    fn channel(
+        ch: &Channel,
+        sync: &SyncSection,
+        limit: u32,
+        r: &mut Reactor,
+    ) -> std::io::Result<SyncLink> {
         let mut l = match ch.kind {
-            ChannelType::Udp => Self::udp(ch, sync, r)?,
-            ChannelType::Multicast => Self::multicast(ch, sync, r)?,
-            ChannelType::Tcp => Self::tcp(ch, sync, r)?,
+            ChannelType::Udp => Self::udp(ch, sync, limit, r)?,
+            ChannelType::Multicast => Self::multicast(ch, sync, limit, r)?,
+            ChannelType::Tcp => Self::tcp(ch, sync, limit, r)?,
         };
         l.dev = ch.interface.clone().unwrap_or_default();
         Ok(l)
@@ -285,7 +302,12 @@ impl SyncLink {
 
     /// A TCP channel: listens on `IPv4_address:Port` and connects to
     /// `IPv4_Destination_Address:Port`.
-    fn tcp(ch: &Channel, sync: &SyncSection, r: &mut Reactor) -> std::io::Result<SyncLink> {
+    fn tcp(
+        ch: &Channel,
+        sync: &SyncSection,
+        limit: u32,
+        r: &mut Reactor,
+    ) -> std::io::Result<SyncLink> {
         let local = ch
             .address
             .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
@@ -303,6 +325,7 @@ impl SyncLink {
             server: None,
             client: None,
             pending: Vec::new(),
+            limit,
         };
         let peer = SocketAddr::new(dest, ch.port);
         tcp.maintain(r, peer);
@@ -338,7 +361,12 @@ impl SyncLink {
     /// A multicast channel: bound to the group's port (SO_REUSEADDR),
     /// member of the group on `IPv4_interface`, sending through that
     /// interface with loopback off and the default TTL (1), as 1.4.7.
-    fn multicast(ch: &Channel, sync: &SyncSection, r: &mut Reactor) -> std::io::Result<SyncLink> {
+    fn multicast(
+        ch: &Channel,
+        sync: &SyncSection,
+        limit: u32,
+        r: &mut Reactor,
+    ) -> std::io::Result<SyncLink> {
         let Some(IpAddr::V4(group)) = ch.address else {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::Unsupported,
@@ -368,7 +396,13 @@ impl SyncLink {
         if rc < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        let id = r.register(sock, SockOpts::udp().buf_size(65536).buf_count(256))?;
+        let id = r.register(
+            sock,
+            SockOpts::udp()
+                .buf_size(65536)
+                .buf_count(256)
+                .max_per_wake(limit),
+        )?;
         Ok(SyncLink {
             sock: id,
             peer: SocketAddr::new(IpAddr::V4(group), ch.port),
@@ -381,7 +415,12 @@ impl SyncLink {
         })
     }
 
-    fn udp(ch: &Channel, sync: &SyncSection, r: &mut Reactor) -> std::io::Result<SyncLink> {
+    fn udp(
+        ch: &Channel,
+        sync: &SyncSection,
+        limit: u32,
+        r: &mut Reactor,
+    ) -> std::io::Result<SyncLink> {
         let local = ch
             .address
             .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
@@ -390,7 +429,13 @@ impl SyncLink {
         })?;
         let sock = UdpSocket::bind(SocketAddr::new(local, ch.port))?;
         set_buffers(std::os::fd::AsRawFd::as_raw_fd(&sock), ch.sndbuf, ch.rcvbuf);
-        let id = r.register(sock, SockOpts::udp().buf_size(65536).buf_count(256))?;
+        let id = r.register(
+            sock,
+            SockOpts::udp()
+                .buf_size(65536)
+                .buf_count(256)
+                .max_per_wake(limit),
+        )?;
         Ok(SyncLink {
             sock: id,
             peer: SocketAddr::new(dest, ch.port),

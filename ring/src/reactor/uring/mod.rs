@@ -79,6 +79,11 @@ pub(crate) struct UringBackend {
     /// Requests whose final completion has not arrived.
     inflight: usize,
     cqes: Vec<cqueue::Entry>,
+    /// Receive completions held back by a socket's `max_per_wake`, in
+    /// arrival order; handled first at the next `process`.
+    deferred: Vec<cqueue::Entry>,
+    /// Receives delivered per socket in the current `process`.
+    woken: Vec<u32>,
     shutting_down: bool,
     /// `CT_RING_TRACE` set: print every receive completion that carries
     /// no data (errors, ends of multishot) to stderr.
@@ -109,6 +114,8 @@ impl UringBackend {
             wake_buf: Box::new(UnsafeCell::new(0)),
             inflight: 0,
             cqes: Vec::with_capacity(CQE_BATCH),
+            deferred: Vec::new(),
+            woken: Vec::new(),
             shutting_down: false,
             trace: std::env::var_os("CT_RING_TRACE").is_some(),
             setup: opened.setup,
@@ -316,7 +323,7 @@ impl UringBackend {
         let deadline = wait.map(|d| Instant::now() + d);
         let mut n = 0;
         loop {
-            let t = if sh.has_pending() {
+            let t = if sh.has_pending() || !self.deferred.is_empty() {
                 Some(Duration::ZERO)
             } else {
                 deadline.map(|d| d.saturating_duration_since(Instant::now()))
@@ -362,6 +369,11 @@ impl UringBackend {
         F: FnMut(&mut Ctx<'_>, Event<'_>),
     {
         let mut n = 0;
+        self.woken.iter_mut().for_each(|w| *w = 0);
+        let held = std::mem::take(&mut self.deferred);
+        for c in &held {
+            n += self.dispatch(sh, c, handler)?;
+        }
         loop {
             self.cqes.clear();
             self.cqes.extend(self.ring.completion().take(CQE_BATCH));
@@ -370,9 +382,42 @@ impl UringBackend {
             }
             for k in 0..self.cqes.len() {
                 let c = self.cqes[k].clone();
-                n += self.on_cqe(sh, &c, handler)?;
+                n += self.dispatch(sh, &c, handler)?;
             }
         }
+    }
+
+    /// Hands a completion on, or holds a receive back when its socket
+    /// had its `max_per_wake` in this round (later ones of that socket
+    /// queue behind it, so the order is kept).
+    fn dispatch<F>(
+        &mut self,
+        sh: &mut Shared,
+        c: &cqueue::Entry,
+        handler: &mut F,
+    ) -> io::Result<usize>
+    where
+        F: FnMut(&mut Ctx<'_>, Event<'_>),
+    {
+        let (op, _, idx) = ud_split(c.user_data());
+        if op == OP_RECV {
+            let cap = sh
+                .socks
+                .get(idx as usize)
+                .map_or(0, |e| e.opts.max_per_wake);
+            if cap > 0 {
+                let i = idx as usize;
+                if self.woken.len() <= i {
+                    self.woken.resize(i + 1, 0);
+                }
+                if self.woken[i] >= cap {
+                    self.deferred.push(c.clone());
+                    return Ok(0);
+                }
+                self.woken[i] += 1;
+            }
+        }
+        self.on_cqe(sh, c, handler)
     }
 
     fn on_cqe<F>(
