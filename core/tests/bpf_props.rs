@@ -170,7 +170,10 @@ fn v6() -> impl Strategy<Value = Ipv6Addr> {
 
 fn filter() -> impl Strategy<Value = Filter> {
     let proto = proptest::option::of(
-        (policy(), proptest::collection::vec(prop_oneof![Just(6u8), Just(17), Just(1)], 1..3))
+        (
+            policy(),
+            proptest::collection::vec(prop_oneof![Just(6u8), Just(17), Just(1)], 1..3),
+        )
             .prop_map(|(p, items)| Rule {
                 policy: p,
                 kernel_policy: p,

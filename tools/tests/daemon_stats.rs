@@ -545,3 +545,67 @@ fn kernel_space_filter_matches_user_space() {
     assert_eq!(kern_filtered, 0, "the kernel dropped them");
     assert_eq!(user_filtered, 5, "user space saw and dropped them");
 }
+
+/// Log rotation: both log files are appended to, so `copytruncate`
+/// leaves no hole, and SIGHUP reopens them by path after a rename.
+#[test]
+fn log_files_survive_rotation() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("ctd-rot").expect("netns");
+    let dir = tmpdir("rot");
+    let conf = stats_conf(&dir, &format!("\tLogFile {}/daemon.log\n", dir.display()));
+    let mut d = Daemon::start(&ns, OURS, &conf);
+    let flows = dir.join("flows.log");
+    let wait_for = |p: &Path, what: &str| {
+        let t0 = Instant::now();
+        loop {
+            let s = std::fs::read_to_string(p).unwrap_or_default();
+            if s.contains(what) || t0.elapsed() > Duration::from_secs(5) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let flow = |n: u8| {
+        ct(
+            &ns,
+            &format!("-I -p udp -s 10.6.0.{n} -d 10.6.0.254 --sport 5 --dport 6 -t 300"),
+        );
+        ct(&ns, &format!("-D -s 10.6.0.{n}"));
+    };
+    flow(1);
+    assert!(wait_for(&flows, "src=10.6.0.1 ").contains("src=10.6.0.1 "));
+    // copytruncate: the next line starts the file, no NUL hole before it
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&flows)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    flow(2);
+    let s = wait_for(&flows, "src=10.6.0.2 ");
+    assert!(!s.contains('\0') && s.lines().count() == 1, "{s:?}");
+    // rename + SIGHUP: a new file by the same path
+    std::fs::rename(&flows, dir.join("flows.log.1")).unwrap();
+    std::fs::rename(dir.join("daemon.log"), dir.join("daemon.log.1")).unwrap();
+    unsafe { libc::kill(d.proc.as_ref().unwrap().pid(), libc::SIGHUP) };
+    let dlog = wait_for(&dir.join("daemon.log"), "log files reopened");
+    assert!(dlog.contains("log files reopened"), "{dlog}");
+    flow(3);
+    let s = wait_for(&flows, "src=10.6.0.3 ");
+    assert!(
+        s.contains("src=10.6.0.3 ") && !s.contains("src=10.6.0.2 "),
+        "{s}"
+    );
+    let old = std::fs::read_to_string(dir.join("flows.log.1")).unwrap();
+    assert!(
+        old.contains("src=10.6.0.2 ") && !old.contains("src=10.6.0.3 "),
+        "{old}"
+    );
+    // still alive and answering after the signal
+    assert!(d.ask(&["-s", "cache"]).contains("active objects"));
+    d.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

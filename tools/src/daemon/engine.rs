@@ -240,6 +240,18 @@ impl Engine {
         }
     }
 
+    /// SIGHUP: reopens the LogFile and the Stats LogFile by path.
+    fn reopen_logs(&mut self) {
+        let mut res = self.log.reopen();
+        if let Some(fl) = &mut self.flowlog {
+            res = res.and(fl.reopen());
+        }
+        match res {
+            Ok(()) => self.log.notice("log files reopened"),
+            Err(e) => self.log.error(&e),
+        }
+    }
+
     /// Opens the sync link and its 1-second alive timer.
     pub fn open_link(&mut self, r: &mut Reactor) -> std::io::Result<()> {
         let Some(sync) = self.cfg.sync.clone() else {
@@ -914,6 +926,9 @@ impl Engine {
         stop: &std::sync::atomic::AtomicBool,
     ) -> std::io::Result<()> {
         while !self.kill && !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            if super::REOPEN.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                self.reopen_logs();
+            }
             let mut overrun = false;
             let mut resync = false;
             let mut purge = false;

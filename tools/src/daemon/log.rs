@@ -3,6 +3,10 @@
 //! daemonised (info/notice on stdout, warning/ERROR on stderr), to the
 //! LogFile (opened `a+`, flushed per line), and to syslog when configured.
 //! Also the stats-mode flow log (`<ctime>\t<entry>`).
+//!
+//! Rotation: both files are opened O_APPEND, so `copytruncate` works (the
+//! next line lands at the new end), and SIGHUP reopens them by path (an
+//! addition: 1.4.7 has no handler and dies; Debian's logrotate restarts it).
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
@@ -47,9 +51,33 @@ pub fn ctime_now() -> String {
     String::from_utf8(v).unwrap_or_default()
 }
 
+/// Opens a log file for appending, created mode 0600.
+fn open_append(p: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(p)
+}
+
+/// Reopens `file` at `path` (after a rotation); keeps the old one when
+/// the new one cannot be opened, and says why.
+fn reopen(file: &mut Option<File>, path: Option<&Path>) -> Result<(), String> {
+    let Some(p) = path else { return Ok(()) };
+    match open_append(p) {
+        Ok(f) => {
+            *file = Some(f);
+            Ok(())
+        }
+        Err(e) => Err(format!("can't reopen log file `{}': {e}", p.display())),
+    }
+}
+
 /// The log sink.
 pub struct Logger {
     file: Option<File>,
+    path: Option<std::path::PathBuf>,
     console: bool,
     syslog: bool,
 }
@@ -59,6 +87,7 @@ impl Logger {
     pub fn console() -> Logger {
         Logger {
             file: None,
+            path: None,
             console: true,
             syslog: false,
         }
@@ -69,19 +98,7 @@ impl Logger {
         path: Option<&Path>,
         syslog_facility: Option<libc::c_int>,
     ) -> std::io::Result<Logger> {
-        let file = match path {
-            Some(p) => {
-                use std::os::unix::fs::OpenOptionsExt;
-                Some(
-                    OpenOptions::new()
-                        .append(true)
-                        .create(true)
-                        .mode(0o600)
-                        .open(p)?,
-                )
-            }
-            None => None,
-        };
+        let file = path.map(open_append).transpose()?;
         if let Some(f) = syslog_facility {
             // SAFETY: the ident is a static NUL-terminated string.
             unsafe {
@@ -90,9 +107,15 @@ impl Logger {
         }
         Ok(Logger {
             file,
+            path: path.map(Path::to_path_buf),
             console: true,
             syslog: syslog_facility.is_some(),
         })
+    }
+
+    /// Reopens the log file by its path (SIGHUP, after a rotation).
+    pub fn reopen(&mut self) -> Result<(), String> {
+        reopen(&mut self.file, self.path.as_deref())
     }
 
     /// Stops copying to the console (after daemonising).
@@ -144,36 +167,37 @@ impl Logger {
 /// The stats-mode flow log (`Stats { LogFile ... }`).
 pub struct FlowLog {
     file: Option<File>,
+    path: Option<std::path::PathBuf>,
     syslog: bool,
+    /// The line being written (reused).
+    line: Vec<u8>,
 }
 
 impl FlowLog {
     pub fn open(path: Option<&Path>, syslog: bool) -> std::io::Result<FlowLog> {
-        let file = match path {
-            Some(p) => {
-                use std::os::unix::fs::OpenOptionsExt;
-                Some(
-                    OpenOptions::new()
-                        .append(true)
-                        .create(true)
-                        .mode(0o600)
-                        .open(p)?,
-                )
-            }
-            None => None,
-        };
-        Ok(FlowLog { file, syslog })
+        Ok(FlowLog {
+            file: path.map(open_append).transpose()?,
+            path: path.map(Path::to_path_buf),
+            syslog,
+            line: Vec::with_capacity(512),
+        })
+    }
+
+    /// Reopens the flow log by its path (SIGHUP, after a rotation).
+    pub fn reopen(&mut self) -> Result<(), String> {
+        reopen(&mut self.file, self.path.as_deref())
     }
 
     /// Logs one destroyed flow: `entry` is the default-format line
     /// (with its newline).
     pub fn write(&mut self, entry: &[u8]) {
         if let Some(f) = &mut self.file {
-            let mut line = Vec::with_capacity(entry.len() + 32);
-            line.extend_from_slice(ctime_now().as_bytes());
+            let line = &mut self.line;
+            line.clear();
+            write_ctime(line, &local_tm(crate::ct::env::now().0 as i64));
             line.push(b'\t');
             line.extend_from_slice(entry);
-            let _ = f.write_all(&line);
+            let _ = f.write_all(line);
             if self.syslog {
                 let text = String::from_utf8_lossy(entry.strip_suffix(b"\n").unwrap_or(entry));
                 if let Ok(c) = CString::new(text.as_bytes()) {

@@ -29,18 +29,27 @@ use log::{FlowLog, Logger};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
+/// SIGHUP seen: reopen the log files (after a rotation).
+pub(crate) static REOPEN: AtomicBool = AtomicBool::new(false);
+
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
 }
 
+extern "C" fn on_hup(_: libc::c_int) {
+    REOPEN.store(true, Ordering::SeqCst);
+}
+
 fn install_signals() {
-    // SAFETY: the handler only stores to an atomic; SIGPIPE is ignored.
+    // SAFETY: the handlers only store to atomics; SIGPIPE is ignored.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = on_signal as *const () as usize;
         libc::sigemptyset(&mut sa.sa_mask);
         libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
         libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+        sa.sa_sigaction = on_hup as *const () as usize;
+        libc::sigaction(libc::SIGHUP, &sa, std::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
