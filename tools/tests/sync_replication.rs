@@ -699,3 +699,78 @@ fn alarm_multicast_and_tcp_ours_to_ours_and_with_1_4_7() {
     replicate_mode(OURS, REF, "amoc", Tr::Mcast, mode);
     replicate_mode(OURS, REF, "atoc", Tr::Tcp, mode);
 }
+
+const PERF: &str = env!("CARGO_BIN_EXE_ctperf");
+
+/// Polls `-s expect`/`-i expect`/`-e expect` style output until `ok`.
+fn wait_ask(n: &Node, args: &[&str], ok: impl Fn(&str) -> bool) -> String {
+    let t0 = Instant::now();
+    loop {
+        let out = n.ask(args);
+        if ok(&out) || t0.elapsed() > Duration::from_secs(10) {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// ExpectationSync: an FTP master (helper assigned) and an expectation of
+/// it on the primary reach the backup's external expectation cache, a
+/// commit creates both in the backup's kernel, and the flush of the
+/// primary's expectations empties the backup's cache.
+fn expect_run(a_bin: &str, b_bin: &str, tag: &str, mode: &str) {
+    let mode = format!("{mode}\n\tOptions {{ ExpectationSync {{ ftp }} }}");
+    let (a, b) = pair(a_bin, b_bin, tag, Tr::Udp, &mode);
+    let f =
+        a.ns.run(&[PERF, "fill", "-n", "1", "--helper", "ftp"], None, T);
+    assert_eq!(f.status, Exit::Code(0), "{}", f.stderr_str());
+    // wait for the master in the primary's internal cache
+    let int = wait_ask(&a, &["-i"], |s| s.contains("helper=ftp"));
+    assert!(int.contains("helper=ftp"), "{tag}: master\n{int}");
+    a.ct(
+        "-I expect -s 10.0.0.0 -d 10.255.255.254 -p tcp --sport 10000 --dport 80 -t 200 \
+          --tuple-src 10.0.0.0 --tuple-dst 10.255.255.254 --mask-src 255.255.255.255 \
+          --mask-dst 255.255.255.255 --tuple-port-src 0 --tuple-port-dst 5555 \
+          --mask-port-src 0 --mask-port-dst 65535",
+    );
+    let ext = wait_ask(&b, &["-e", "expect"], |s| s.contains("master-src=10.0.0.0"));
+    assert!(
+        ext.contains("src=10.0.0.0 dst=10.255.255.254")
+            && ext.contains("master-src=10.0.0.0 master-dst=10.255.255.254 sport=10000 dport=80")
+            && ext.contains("helper=ftp"),
+        "{tag}: backup external expectation cache\n{ext}"
+    );
+    if a_bin == OURS {
+        let s = a.ask(&["-s", "expect"]);
+        assert!(
+            s.contains("cache internal:\ncurrent active connections:\t           1"),
+            "{s}"
+        );
+        assert!(a.ask(&["-i", "expect"]).contains("[active since"), "{tag}");
+    }
+    let _ = b.ask(&["-c"]);
+    let k = b.ns.run(&[CT, "-L", "expect"], None, T).stdout_str();
+    assert!(
+        k.contains("master-src=10.0.0.0") && k.contains("helper=ftp"),
+        "{tag}: committed into the backup's kernel\n{k}\n{}",
+        b.ns.run(&[CT, "-L"], None, T).stdout_str()
+    );
+    a.ct("-F expect");
+    let ext = wait_ask(&b, &["-e", "expect"], |s| s.is_empty());
+    assert_eq!(ext, "", "{tag}: expectation deletion");
+}
+
+#[test]
+fn expectations_replicate_and_commit() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    expect_run(OURS, OURS, "exf", "FTFW { }");
+    expect_run(OURS, OURS, "exn", "NOTRACK { }");
+    if find_tool(REF).is_none() {
+        eprintln!("SKIP (1.4.7 part): {REF} not installed");
+        return;
+    }
+    expect_run(REF, OURS, "exr", "FTFW { }");
+    expect_run(OURS, REF, "exo", "FTFW { }");
+}

@@ -1,12 +1,15 @@
 //! The daemon's flow tables: compact per-family records ([`record`]) in a
 //! slab-backed hash index ([`cache`]), and [`Cache`], which routes a
-//! [`Flow`] to the IPv4 or IPv6 table.
+//! [`Flow`] to the IPv4 or IPv6 table; [`expect`] holds the expectation
+//! caches of ExpectationSync.
 
 pub mod cache;
+pub mod expect;
 pub mod mirror;
 pub mod record;
 
 pub use cache::{CacheStats, Entry, FlowCache, ObjState};
+pub use expect::{is_exp_ref, ExpCache, ExpEntry};
 pub use mirror::{Change, FakeTable, KernelTable, Mirror};
 pub use record::{Addr, Extra, Key, Record, Reply};
 

@@ -1,7 +1,7 @@
 //! `ctperf`: load generation and measurement for the conntrack tools.
 //!
 //! Subcommands so far:
-//!   ctperf fill [-n N] [--rate R] [--batch B] [--timeout T] [--udp] [--delete] [--start I]
+//!   ctperf fill [-n N] [--rate R] [--batch B] [--timeout T] [--udp] [--delete] [--start I] [--helper NAME]
 //!   ctperf dump        raw dump of the table, parsing nothing (benchmark floor)
 //!   ctperf cachemem [-n N]  RSS per flow of the daemon's flow cache (N synthetic TCP flows)
 //! Both print one JSON object on stdout.
@@ -10,7 +10,7 @@ use ct_tools::perf::fill::{fill, raw_dump, FillSpec};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: ctperf fill [-n N] [--rate R] [--batch B] [--timeout T] [--udp] [--delete] [--start I]\n       ctperf dump\n       ctperf cachemem [-n N]"
+        "usage: ctperf fill [-n N] [--rate R] [--batch B] [--timeout T] [--udp] [--delete] [--start I] [--helper NAME]\n       ctperf dump\n       ctperf cachemem [-n N]"
     );
     std::process::exit(2)
 }
@@ -34,6 +34,7 @@ fn main() {
                     "--start" => spec.start = num(args.next()),
                     "--udp" => spec.udp = true,
                     "--delete" => spec.delete = true,
+                    "--helper" => spec.helper = Some(args.next().unwrap_or_else(|| usage())),
                     _ => usage(),
                 }
             }

@@ -17,9 +17,10 @@ use ct_core::flow::{Flow, AF_UNSPEC};
 use ct_core::format::{self, EventKind, PlainOpts};
 use ct_core::netlink::bpf;
 use ct_core::netlink::ct::parse_flow_into;
+use ct_core::netlink::exp::parse_expect;
 use ct_core::netlink::msg::*;
 use ct_core::netlink::request::{self, DumpFilter, DumpKind};
-use ct_core::table::{Cache, Change, KernelTable, Mirror, ObjState};
+use ct_core::table::{is_exp_ref, Cache, Change, ExpCache, KernelTable, Mirror, ObjState};
 use ct_ring::netlink::{NlSocket, NETLINK_NETFILTER};
 use ct_ring::reactor::{Ctx, Event, Reactor, SockError, SockId, SockOpts, TimerId};
 use ct_transport::proto::ftfw::Object;
@@ -28,6 +29,7 @@ use ct_transport::wire::Op;
 
 use super::commit::{commit, CommitReport};
 use super::control::ControlMsg;
+use super::expect::{self as expsync, ExpSync};
 use super::filter;
 use super::inject::Inject;
 use super::kernel::NetlinkTable;
@@ -84,6 +86,8 @@ pub struct Engine {
     swept: Vec<Flow>,
     /// DisableExternalCache: received states go straight to the kernel.
     pub inject: Option<Inject>,
+    /// ExpectationSync: the expectation caches.
+    pub exp: Option<ExpSync>,
     /// Portid of the last commit's netlink handle: the events of the
     /// committed entries update the internal cache but are not sent.
     commit_portid: u32,
@@ -141,6 +145,13 @@ impl Engine {
             released: Vec::new(),
             swept: Vec::new(),
             inject: None,
+            exp: if mode == Mode::Sync {
+                cfg.sync
+                    .as_ref()
+                    .and_then(|s| ExpSync::new(&s.expectation_sync))
+            } else {
+                None
+            },
             commit_portid: 0,
             poll_timer: None,
             purge_timer: None,
@@ -168,8 +179,10 @@ impl Engine {
         // Groups are joined once the kernel filter (if any) is in place.
         let sock = NlSocket::open(NETLINK_NETFILTER, 0)?;
         self.attach_kernel_filter(&sock);
-        for group in 1..=3 {
-            // NFNLGRP_CONNTRACK_NEW, _UPDATE, _DESTROY
+        // NFNLGRP_CONNTRACK_NEW, _UPDATE, _DESTROY (+ EXP_NEW, _UPDATE,
+        // _DESTROY with ExpectationSync)
+        let groups = if self.exp.is_some() { 6 } else { 3 };
+        for group in 1..=groups {
             sock.join_group(group)?;
         }
         let g = &self.cfg.general;
@@ -260,6 +273,9 @@ impl Engine {
         if sync.disable_external_cache {
             self.log.notice("disabling external cache");
             self.inject = Some(Inject::open()?);
+            if let Some(x) = self.exp.as_mut() {
+                x.open_inject()?;
+            }
         }
         if let Some(link) = SyncLink::open(&sync, self.cfg.general.event_iteration_limit, r)? {
             let period = Duration::from_secs(1);
@@ -280,7 +296,21 @@ impl Engine {
                     p.on_local(obj);
                 }
             });
-            ftfw_transmit(link, &mut self.internal.cache, r, &mut self.released);
+            // Expectations after the conntracks (their masters).
+            if let Some(x) = &self.exp {
+                x.internal.for_each(|obj, e| {
+                    if e.state != ObjState::Dead {
+                        p.on_local(obj);
+                    }
+                });
+            }
+            ftfw_transmit(
+                link,
+                &mut self.internal.cache,
+                self.exp.as_mut().map(|x| &mut x.internal),
+                r,
+                &mut self.released,
+            );
             return;
         }
         let (proto, mut send) = split(link, r);
@@ -295,6 +325,16 @@ impl Engine {
             };
             proto.on_local(op, &f, unix, &mut send);
         });
+        if let Some(x) = &self.exp {
+            x.internal.for_each(|_, e| {
+                let op = match e.state {
+                    ObjState::New => Op::New,
+                    ObjState::Alive => Op::Update,
+                    ObjState::Dead => return,
+                };
+                proto.on_local_exp(op, &e.exp, unix, &mut send);
+            });
+        }
         proto.flush(&mut send);
     }
 
@@ -371,6 +411,7 @@ impl Engine {
         // DisableExternalCache: states go to the kernel instead.
         let mut inject = self.inject.as_mut().zip(self.cfg.sync.as_ref());
         let log = &mut self.log;
+        let mut exps = self.exp.as_mut();
         link.proto
             .on_datagram(data, &mut |a| match (a, &mut inject) {
                 (Apply::Ct(op, f), Some((inj, sync))) => {
@@ -387,7 +428,13 @@ impl Engine {
                 (Apply::Ct(Op::Delete, f), None) => {
                     ext.remove(&f);
                 }
-                (Apply::Exp(..), _) => {}
+                (Apply::Exp(op, e), _) => {
+                    if let Some(x) = exps.as_deref_mut() {
+                        if let Err(e) = x.apply_remote(op, &e, now as u64) {
+                            log.warning(&e);
+                        }
+                    }
+                }
                 (Apply::Resync, _) => bulk = true,
                 (Apply::NeedBulk, _) => need_bulk = true,
             });
@@ -440,6 +487,16 @@ impl Engine {
                 self.swept = gone;
             }
         }
+        self.resync_exp(sweep)
+    }
+
+    /// ExpectationSync: the kernel's expectations into the internal
+    /// expectation cache (after the conntracks, their masters).
+    fn resync_exp(&mut self, sweep: bool) -> Result<(), String> {
+        let now = now_secs(self.epoch) as u64;
+        if let Some(x) = self.exp.as_mut() {
+            x.resync(&self.internal.cache, now, sweep)?;
+        }
         Ok(())
     }
 
@@ -458,6 +515,64 @@ impl Engine {
         }
     }
 
+    /// An expectation event (ExpectationSync): into the internal
+    /// expectation cache and on to the peer.
+    fn on_exp_event(&mut self, m: &Message<'_>, ctx: &mut Ctx<'_>) {
+        let Some(x) = self.exp.as_mut() else { return };
+        let Ok((g, attrs)) = m.nfgen() else {
+            self.rt.catch_failed += 1;
+            return;
+        };
+        let Ok(e) = parse_expect(g.family, attrs) else {
+            self.rt.catch_failed += 1;
+            return;
+        };
+        self.rt.events_received += 1;
+        // Our own commit's and inject's expectations are not sent back.
+        if m.pid != 0 && x.own_portids.contains(&m.pid) {
+            return;
+        }
+        let now = now_secs(self.epoch) as u64;
+        let ftfw = self
+            .link
+            .as_ref()
+            .is_some_and(|l| l.proto.ftfw_ref().is_some());
+        let (op, obj) = match m.msg() {
+            IPCTNL_MSG_EXP_NEW => {
+                if !x.wanted(&e, &self.internal.cache) {
+                    return;
+                }
+                match x.internal.upsert(&e, now) {
+                    Some((r, true)) => (Op::New, r),
+                    Some((r, false)) => (Op::Update, r),
+                    None => return,
+                }
+            }
+            IPCTNL_MSG_EXP_DELETE if ftfw => match x.internal.mark_dead(&e) {
+                Some(r) => (Op::Delete, r),
+                None => return,
+            },
+            IPCTNL_MSG_EXP_DELETE => match x.internal.remove(&e) {
+                Some(_) => (Op::Delete, 0),
+                None => return,
+            },
+            _ => {
+                self.rt.events_unknown += 1;
+                return;
+            }
+        };
+        let Some(link) = self.link.as_mut() else {
+            return;
+        };
+        if let Some(p) = link.proto.ftfw() {
+            p.on_local(obj);
+        } else {
+            let unix = crate::ct::env::now().0 as u32;
+            let (proto, mut send) = split_ctx(link, ctx);
+            proto.on_local_exp(op, &e, unix, &mut send);
+        }
+    }
+
     /// Handles one datagram from the event socket.
     fn on_events(&mut self, data: &[u8], ctx: &mut Ctx<'_>) {
         self.iter_events += 1;
@@ -468,6 +583,10 @@ impl Engine {
                 self.rt.catch_failed += 1;
                 break;
             };
+            if m.subsys() == NFNL_SUBSYS_CTNETLINK_EXP && self.exp.is_some() {
+                self.on_exp_event(&m, ctx);
+                continue;
+            }
             if m.subsys() != NFNL_SUBSYS_CTNETLINK {
                 self.rt.events_unknown += 1;
                 continue;
@@ -535,28 +654,8 @@ impl Engine {
                         Change::Destroy => Op::Delete,
                     };
                     let unix = crate::ct::env::now().0 as u32;
-                    let SyncLink {
-                        proto,
-                        chan,
-                        sock,
-                        peer,
-                        tcp,
-                        ..
-                    } = link;
-                    let tcp_client = link_tcp_client(tcp);
-                    proto.on_local(op, &flow, unix, &mut |d| {
-                        let ok = match tcp_client {
-                            Some(Some(c)) => ctx.send(c, d).is_ok(),
-                            Some(None) => false,
-                            None => ctx.send_to(*sock, d, peer).is_ok(),
-                        };
-                        if ok {
-                            chan.bytes_sent += d.len() as u64;
-                            chan.packets_sent += 1;
-                        } else {
-                            chan.errors_send += 1;
-                        }
-                    });
+                    let (proto, mut send) = split_ctx(link, ctx);
+                    proto.on_local(op, &flow, unix, &mut send);
                 }
             }
             if removed.is_some() {
@@ -831,8 +930,12 @@ impl Engine {
                 self.log.notice("flushing kernel conntrack table");
                 self.rt.flush_kernel += 1;
                 let flt = self.cfg.general.filter.clone();
+                let exp = req == AllFlushMaster && self.exp.is_some();
                 std::thread::spawn(move || {
                     let _ = flush_kernel(flt.as_ref());
+                    if exp {
+                        let _ = expsync::kernel_flush();
+                    }
                 });
             }
             ResetTimers
@@ -886,6 +989,37 @@ impl Engine {
                 self.log.notice("flushing caches");
                 self.internal.cache.clear();
                 self.external.clear();
+                if let Some(x) = self.exp.as_mut().filter(|_| req == AllFlushCache) {
+                    x.internal.clear();
+                    x.external.clear();
+                }
+            }
+            ExpStats if self.exp.is_some() => {
+                let _ = reply.send(self.exp_stats_text());
+            }
+            ExpFlushMaster if self.exp.is_some() => {
+                self.log.notice("flushing kernel expect table");
+                std::thread::spawn(|| {
+                    let _ = expsync::kernel_flush();
+                });
+            }
+            ExpResyncMaster if self.exp.is_some() => {
+                self.log.notice("resync with master expect table");
+                if let Err(e) = self.resync_exp(false) {
+                    self.log.error(&e);
+                }
+            }
+            ExpDumpInternal | ExpDumpIntXml | ExpDumpExternal | ExpDumpExtXml => {
+                let now = now_secs(self.epoch) as u64;
+                if let Some(x) = &self.exp {
+                    let ext = matches!(req, ExpDumpExternal | ExpDumpExtXml);
+                    let xml = matches!(req, ExpDumpIntXml | ExpDumpExtXml);
+                    let _ = reply.send(x.dump(ext, xml, now));
+                }
+            }
+            ExpCommit if self.exp.is_some() => {
+                self.log.notice("committing expectation cache");
+                self.commit_exp();
             }
             CtCommit | AllCommit if self.mode == Mode::Sync => {
                 self.cancel_purge = true;
@@ -913,9 +1047,60 @@ impl Engine {
                     }
                     Err(e) => self.log.error(&format!("commit failed: {e}")),
                 }
+                if req == AllCommit {
+                    self.commit_exp();
+                }
             }
             _ => {}
         }
+    }
+
+    /// Commits the external expectation cache (ExpectationSync).
+    fn commit_exp(&mut self) {
+        let Some(x) = self.exp.as_mut() else { return };
+        let started = Instant::now();
+        match x.commit() {
+            Ok((ok, failed)) => {
+                self.log.notice(&format!("Committed {ok} new entries"));
+                if failed > 0 {
+                    self.log
+                        .notice(&format!("{failed} entries can't be committed"));
+                }
+                let d = started.elapsed();
+                self.log.notice(&format!(
+                    "commit has taken {}.{:06} seconds",
+                    d.as_secs(),
+                    d.subsec_micros()
+                ));
+            }
+            Err(e) => self.log.error(&format!("commit failed: {e}")),
+        }
+    }
+
+    /// `-s expect`: the expectation caches, traffic, channel and message
+    /// tracking, as `-s` for conntracks.
+    fn exp_stats_text(&self) -> Vec<u8> {
+        let mut s = String::new();
+        let Some(x) = &self.exp else {
+            return Vec::new();
+        };
+        stats::cache_block(
+            &mut s,
+            "internal",
+            x.internal.len() as u64,
+            &x.internal.stats(),
+        );
+        stats::cache_block(
+            &mut s,
+            "external",
+            x.external.len() as u64,
+            &x.external.stats(),
+        );
+        stats::traffic_block(&mut s, self.traffic_bytes, self.traffic_packets);
+        self.channel_text(&mut s);
+        let net = self.network();
+        stats::tracking_block(&mut s, net.malformed, net.lost);
+        s.into_bytes()
     }
 
     /// Runs until killed or signalled.
@@ -1025,7 +1210,13 @@ impl Engine {
                 if let Some(p) = link.proto.ftfw() {
                     p.on_timer(Instant::now());
                     if p.has_pending() && (!busy || waited) {
-                        ftfw_transmit(link, &mut self.internal.cache, r, &mut self.released);
+                        ftfw_transmit(
+                            link,
+                            &mut self.internal.cache,
+                            self.exp.as_mut().map(|x| &mut x.internal),
+                            r,
+                            &mut self.released,
+                        );
                     }
                 } else {
                     let unix = crate::ct::env::now().0 as u32;
@@ -1091,7 +1282,13 @@ impl Engine {
                     if let Some(p) = link.proto.ftfw() {
                         p.request_resync();
                     }
-                    ftfw_transmit(link, &mut self.internal.cache, r, &mut self.released);
+                    ftfw_transmit(
+                        link,
+                        &mut self.internal.cache,
+                        self.exp.as_mut().map(|x| &mut x.internal),
+                        r,
+                        &mut self.released,
+                    );
                 } else if let Some(link) = &mut self.link {
                     let unix = crate::ct::env::now().0 as u32;
                     let (proto, mut send) = split(link, r);
@@ -1198,29 +1395,46 @@ const BATCH_DELAY: Duration = Duration::from_millis(5);
 /// internal cache's current state of each object (NEW, UPD or, for a DEAD
 /// entry, DEL); DEAD entries the state machine released (their deletion
 /// was acknowledged) then leave the cache. `released` is a reused buffer.
-fn ftfw_transmit(link: &mut SyncLink, cache: &mut Cache, r: &mut Reactor, released: &mut Vec<u64>) {
+fn ftfw_transmit(
+    link: &mut SyncLink,
+    cache: &mut Cache,
+    mut exps: Option<&mut ExpCache>,
+    r: &mut Reactor,
+    released: &mut Vec<u64>,
+) {
     let unix = crate::ct::env::now().0 as u32;
     let (proto, mut send) = split(link, r);
     let Some(p) = proto.ftfw() else { return };
     let view: &Cache = cache;
+    let exp_view = exps.as_deref();
+    let op_of = |state| match state {
+        ObjState::New => Op::New,
+        ObjState::Alive => Op::Update,
+        ObjState::Dead => Op::Delete,
+    };
     p.transmit(
         Instant::now(),
         unix,
         &mut |obj| {
+            if is_exp_ref(obj) {
+                let e = exp_view?.get(obj)?;
+                return Some(Object::Exp(op_of(e.state), e.exp));
+            }
             let (f, state) = view.by_ref(obj)?;
-            let op = match state {
-                ObjState::New => Op::New,
-                ObjState::Alive => Op::Update,
-                ObjState::Dead => Op::Delete,
-            };
-            Some(Object::Ct(op, f))
+            Some(Object::Ct(op_of(state), f))
         },
         &mut send,
     );
     released.clear();
     released.extend(p.drain_released());
     for &obj in released.iter() {
-        if cache.state_of(obj) == Some(ObjState::Dead) {
+        if is_exp_ref(obj) {
+            if let Some(x) = exps.as_deref_mut() {
+                if x.get(obj).is_some_and(|e| e.state == ObjState::Dead) {
+                    x.remove_ref(obj);
+                }
+            }
+        } else if cache.state_of(obj) == Some(ObjState::Dead) {
             cache.remove_ref(obj);
         }
     }
@@ -1242,6 +1456,35 @@ fn split<'a>(
     let (target, sock, peer) = (link_tcp_client(tcp), *sock, *peer);
     (proto, move |d: &[u8]| {
         send_datagram(r, sock, &peer, target, chan, d)
+    })
+}
+
+/// [`split`] inside a reactor callback: sends through its `Ctx`.
+fn split_ctx<'a, 'c: 'a>(
+    link: &'a mut SyncLink,
+    ctx: &'a mut Ctx<'c>,
+) -> (&'a mut super::sync::Proto, impl FnMut(&[u8]) + use<'a, 'c>) {
+    let SyncLink {
+        proto,
+        chan,
+        sock,
+        peer,
+        tcp,
+        ..
+    } = link;
+    let (target, sock, peer) = (link_tcp_client(tcp), *sock, *peer);
+    (proto, move |d: &[u8]| {
+        let ok = match target {
+            Some(Some(c)) => ctx.send(c, d).is_ok(),
+            Some(None) => false,
+            None => ctx.send_to(sock, d, &peer).is_ok(),
+        };
+        if ok {
+            chan.bytes_sent += d.len() as u64;
+            chan.packets_sent += 1;
+        } else {
+            chan.errors_send += 1;
+        }
     })
 }
 

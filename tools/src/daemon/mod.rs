@@ -9,6 +9,7 @@ pub mod cli;
 pub mod commit;
 pub mod control;
 pub mod engine;
+pub mod expect;
 pub mod filter;
 pub mod inject;
 pub mod kernel;

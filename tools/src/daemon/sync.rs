@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 
 use ct_core::config::{Channel, ChannelType, SyncMode, SyncSection};
 use ct_core::ctl::stats::{ChannelStats, NetworkStats};
-use ct_core::flow::Flow;
+use ct_core::flow::{Expect, Flow};
 use ct_ring::reactor::{Reactor, SockId, SockOpts};
 use ct_transport::proto::alarm::Alarm;
 use ct_transport::proto::ftfw::{self, Ftfw};
@@ -516,6 +516,15 @@ impl Proto {
         match self {
             Proto::Notrack(p) => p.on_local(op, f, now_unix, send),
             Proto::Alarm(p) => p.on_local(op, f, now_unix, send),
+            Proto::Ftfw(_) => {}
+        }
+    }
+
+    /// A local expectation change (FT-FW queues references instead).
+    pub fn on_local_exp(&mut self, op: Op, e: &Expect, now_unix: u32, send: &mut dyn FnMut(&[u8])) {
+        match self {
+            Proto::Notrack(p) => p.on_local_exp(op, e, now_unix, send),
+            Proto::Alarm(p) => p.on_local_exp(op, e, now_unix, send),
             Proto::Ftfw(_) => {}
         }
     }

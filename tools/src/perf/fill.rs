@@ -26,6 +26,9 @@ pub struct FillSpec {
     pub delete: bool,
     /// First entry index (so several fills can add distinct entries).
     pub start: u64,
+    /// Helper assigned to each created entry (`ftp`: expectations can then
+    /// be created with it as their master).
+    pub helper: Option<String>,
 }
 
 impl Default for FillSpec {
@@ -38,6 +41,7 @@ impl Default for FillSpec {
             udp: false,
             delete: false,
             start: 0,
+            helper: None,
         }
     }
 }
@@ -119,7 +123,8 @@ pub fn fill(spec: &FillSpec, mut progress: impl FnMut(u64)) -> std::io::Result<F
         buf.clear();
         let mut w = Writer::new(&mut buf);
         for k in 0..want {
-            let f = synthetic(spec.start + sent + k, spec.udp, spec.timeout);
+            let mut f = synthetic(spec.start + sent + k, spec.udp, spec.timeout);
+            f.helper = spec.helper.as_deref().map(ct_core::flow::ShortStr::new);
             seq = seq.wrapping_add(1);
             if spec.delete {
                 request::ct_delete_tuple(

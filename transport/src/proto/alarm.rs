@@ -6,7 +6,7 @@
 //! caller expires `CacheTimeout` seconds after their last update. ALARM
 //! keeps no sequence state on receive (its lost/before counters stay 0).
 
-use ct_core::flow::Flow;
+use ct_core::flow::{Expect, Flow};
 
 use super::notrack::Apply;
 use super::seq::SeqGen;
@@ -41,6 +41,19 @@ impl Alarm {
             Err(PushError::Full) => {
                 self.flush(send);
                 let _ = self.out.push_ct(op, Flags::default(), seq, flow, &opts);
+            }
+            Ok(_) | Err(PushError::TooBig) => {}
+        }
+    }
+
+    /// A local expectation change (sent as it happens; not refreshed).
+    pub fn on_local_exp(&mut self, op: Op, e: &Expect, now_unix: u32, send: &mut dyn FnMut(&[u8])) {
+        let seq = self.seq.next(now_unix);
+        let opts = self.opts;
+        match self.out.push_exp(op, Flags::default(), seq, e, &opts) {
+            Err(PushError::Full) => {
+                self.flush(send);
+                let _ = self.out.push_exp(op, Flags::default(), seq, e, &opts);
             }
             Ok(_) | Err(PushError::TooBig) => {}
         }
