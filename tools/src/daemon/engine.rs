@@ -70,6 +70,10 @@ pub struct Engine {
     /// The sync link (sync mode with a channel this build speaks).
     pub link: Option<SyncLink>,
     alive_timer: Option<TimerId>,
+    /// Redundant links: the rtnetlink link-event socket (failover as
+    /// soon as a link changes; without it, link state is polled every
+    /// second).
+    rtnl: Option<SockId>,
     /// A bulk send asked by the peer (RESYNC), by `-B` or by `-n`.
     bulk: bool,
     bulk_now: bool,
@@ -136,6 +140,7 @@ impl Engine {
             resync_timer: None,
             link: None,
             alive_timer: None,
+            rtnl: None,
             bulk: false,
             bulk_now: false,
             ticks: 0,
@@ -280,6 +285,17 @@ impl Engine {
         if let Some(link) = SyncLink::open(&sync, self.cfg.general.event_iteration_limit, r)? {
             let period = Duration::from_secs(1);
             self.alive_timer = Some(r.timer_add(Some(Instant::now() + period), Some(period)));
+            if link.has_others() {
+                // RTMGRP_LINK of NETLINK_ROUTE, as 1.4.7 watches links.
+                match NlSocket::open(libc::NETLINK_ROUTE, libc::RTMGRP_LINK as u32)
+                    .and_then(|s| r.register(s, SockOpts::netlink()))
+                {
+                    Ok(id) => self.rtnl = Some(id),
+                    Err(e) => self.log.warning(&format!(
+                        "can't watch link events ({e}), polling link state every second"
+                    )),
+                }
+            }
             self.link = Some(link);
         }
         Ok(())
@@ -1134,6 +1150,8 @@ impl Engine {
                 .map(|t| (t.server, t.client));
             let is_tcp = |s: SockId| tcp_socks.is_some_and(|(a, b)| a == Some(s) || b == Some(s));
             let alive = self.alive_timer;
+            let rtnl = self.rtnl;
+            let mut link_event = false;
             let mut tick = false;
             let mut closed: Vec<SockId> = Vec::new();
             self.iter_events = 0;
@@ -1172,6 +1190,7 @@ impl Engine {
                     error: SockError::Send { .. },
                 } if is_tcp(sock) => closed.push(sock),
                 Event::Timer(t) if Some(t) == alive => tick = true,
+                Event::Recv { sock, .. } if Some(sock) == rtnl => link_event = true,
                 Event::Error {
                     error: SockError::Overrun { .. },
                     ..
@@ -1186,12 +1205,14 @@ impl Engine {
                     tcp.closed(r, sock);
                 }
             }
-            if tick {
-                if let Some(link) = &mut self.link {
+            if let Some(link) = &mut self.link {
+                if tick {
                     let peer = link.peer;
                     if let Some(tcp) = &mut link.tcp {
                         tcp.maintain(r, peer);
                     }
+                }
+                if link_event || (tick && rtnl.is_none()) {
                     match link.failover(link_flags) {
                         Some(Ok(m)) => self.log.notice(&m),
                         Some(Err(m)) => self.log.error(&m),

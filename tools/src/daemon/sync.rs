@@ -252,8 +252,8 @@ impl SyncLink {
         std::mem::swap(&mut self.index, &mut o.index);
     }
 
-    /// Failover on local link state (checked every second; 1.4.7 watches
-    /// rtnetlink): when the current channel's interface is not up and
+    /// Failover on local link state (on rtnetlink link events, as 1.4.7;
+    /// polled every second if those cannot be had): when the current channel's interface is not up and
     /// running, the first other channel in configuration order whose
     /// interface is up or running becomes current. Returns the log line
     /// (notice, or the error when none is available).
@@ -285,6 +285,11 @@ impl SyncLink {
             }
             None => Some(Err("no dedicated links available!".to_string())),
         }
+    }
+
+    /// Whether there are redundant channels.
+    pub fn has_others(&self) -> bool {
+        !self.others.is_empty()
     }
 
     /// Whether `sock` belongs to a channel that is not the current one.
