@@ -106,9 +106,10 @@ fn write_conf(
         ),
     };
     if let Some((me2, peer2, dev2)) = second {
-        channel = channel.replacen("\tUDP {", "\tUDP Default {", 1);
+        let kw = if tr == Tr::Tcp { "TCP" } else { "UDP" };
+        channel = channel.replacen(&format!("\t{kw} {{"), &format!("\t{kw} Default {{"), 1);
         channel.push_str(&format!(
-            "\tUDP {{\n\t\tIPv4_address {me2}\n\t\tIPv4_Destination_Address {peer2}\n\t\tPort 3781\n\t\tInterface {dev2}\n\t}}\n"
+            "\t{kw} {{\n\t\tIPv4_address {me2}\n\t\tIPv4_Destination_Address {peer2}\n\t\tPort 3781\n\t\tInterface {dev2}\n\t}}\n"
         ));
     }
     std::fs::write(
@@ -624,17 +625,19 @@ fn redundant_links_fail_over_when_the_active_one_goes_down() {
     if !skip_unless_root_and(&["ip"]) {
         return;
     }
-    fail_over(OURS, "rlo");
+    fail_over(OURS, "rlo", Tr::Udp);
+    fail_over(OURS, "rlt", Tr::Tcp);
     if find_tool(REF).is_none() {
         eprintln!("SKIP (1.4.7 part): {REF} not installed");
         return;
     }
-    fail_over(REF, "rlc");
+    fail_over(REF, "rlc", Tr::Udp);
+    fail_over(REF, "rld", Tr::Tcp);
 }
 
-/// Ours as the primary, `b_bin` as the backup, two UDP links.
-fn fail_over(b_bin: &str, tag: &str) {
-    let (a, b) = pair_with(OURS, b_bin, tag, Tr::Udp, "FTFW { }", true);
+/// Ours as the primary, `b_bin` as the backup, two UDP or TCP links.
+fn fail_over(b_bin: &str, tag: &str, tr: Tr) {
+    let (a, b) = pair_with(OURS, b_bin, tag, tr, "FTFW { }", true);
     a.ct("-I -p udp -s 10.5.2.1 -d 10.6.2.1 --sport 1 --dport 2 -t 300");
     assert_eq!(wait_count(&b, 1, 10), 1, "over the Default link");
     let link = a.ask(&["-s", "link"]);
@@ -660,7 +663,11 @@ fn fail_over(b_bin: &str, tag: &str) {
         "the first link is no longer active\n{link}"
     );
     let log = a.ask(&["-s", "network"]);
-    assert!(log.contains("UDP traffic (active device=sc"), "{log}");
+    let kind = if tr == Tr::Tcp { "TCP" } else { "UDP" };
+    assert!(
+        log.contains(&format!("{kind} traffic (active device=sc")),
+        "{log}"
+    );
 }
 
 #[test]

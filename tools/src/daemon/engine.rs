@@ -1143,12 +1143,13 @@ impl Engine {
                 .as_ref()
                 .and_then(|l| l.tcp.as_ref())
                 .and_then(|t| t.server);
-            let tcp_socks = self
-                .link
-                .as_ref()
-                .and_then(|l| l.tcp.as_ref())
-                .map(|t| (t.server, t.client));
-            let is_tcp = |s: SockId| tcp_socks.is_some_and(|(a, b)| a == Some(s) || b == Some(s));
+            // TCP: the connections of every channel (no allocation for
+            // datagram links).
+            let (tcp_socks, other_servers) = match self.link.as_ref().filter(|l| l.tcp.is_some()) {
+                Some(l) => (l.tcp_socks(), l.other_tcp_servers()),
+                None => (Vec::new(), Vec::new()),
+            };
+            let is_tcp = |s: SockId| tcp_socks.contains(&s);
             let alive = self.alive_timer;
             let rtnl = self.rtnl;
             let mut link_event = false;
@@ -1180,6 +1181,13 @@ impl Engine {
                 Event::Recv { sock, data, .. } if Some(sock) == tcp_server => {
                     self.on_sync_stream(data)
                 }
+                Event::Recv { sock, data, .. } if other_servers.contains(&sock) => {
+                    // Redundant TCP links: follow the channel the peer uses.
+                    if let Some(l) = self.link.as_mut() {
+                        l.follow_tcp(sock);
+                    }
+                    self.on_sync_stream(data)
+                }
                 Event::Closed { sock } if is_tcp(sock) => closed.push(sock),
                 Event::Error {
                     sock,
@@ -1200,17 +1208,14 @@ impl Engine {
                 Event::Timer(t) if Some(t) == poll => resync = true,
                 _ => {}
             })?;
-            if let Some(tcp) = self.link.as_mut().and_then(|l| l.tcp.as_mut()) {
+            if let Some(link) = self.link.as_mut() {
                 for sock in closed {
-                    tcp.closed(r, sock);
+                    link.tcp_closed(r, sock);
                 }
             }
             if let Some(link) = &mut self.link {
                 if tick {
-                    let peer = link.peer;
-                    if let Some(tcp) = &mut link.tcp {
-                        tcp.maintain(r, peer);
-                    }
+                    link.maintain_tcp(r);
                 }
                 if link_event || (tick && rtnl.is_none()) {
                     match link.failover(link_flags) {

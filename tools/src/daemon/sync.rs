@@ -196,10 +196,11 @@ impl SyncLink {
         };
         let mut link = Self::channel(ch, sync, limit, r)?;
         link.index = sync.default_channel;
-        // Redundant links (datagram transports): every other channel is
-        // opened too and receives; see `failover`.
+        // Redundant links: every other channel of the same transport is
+        // opened too and receives (TCP: listens and connects); see
+        // `failover` and `follow`.
         for (i, c) in sync.channels.iter().enumerate() {
-            if i == sync.default_channel || c.kind == ChannelType::Tcp || c.kind != ch.kind {
+            if i == sync.default_channel || c.kind != ch.kind {
                 continue;
             }
             let l = Self::channel(c, sync, limit, r)?;
@@ -284,6 +285,65 @@ impl SyncLink {
                 Some(Ok(format!("device `{}' becomes dedicated link", self.dev)))
             }
             None => Some(Err("no dedicated links available!".to_string())),
+        }
+    }
+
+    /// The TCP connections of every channel (current first).
+    pub fn tcp_socks(&self) -> Vec<SockId> {
+        let mut v = Vec::new();
+        let all = std::iter::once(&self.tcp).chain(self.others.iter().map(|e| &e.tcp));
+        for t in all.flatten() {
+            v.extend(t.server);
+            v.extend(t.client);
+        }
+        v
+    }
+
+    /// The server connections (where the peer's messages arrive) of the
+    /// other TCP channels.
+    pub fn other_tcp_servers(&self) -> Vec<SockId> {
+        self.others
+            .iter()
+            .filter_map(|e| e.tcp.as_ref().and_then(|t| t.server))
+            .collect()
+    }
+
+    /// Makes the other TCP channel whose server connection is `sock` the
+    /// current one (the peer's messages arrive there).
+    pub fn follow_tcp(&mut self, sock: SockId) -> bool {
+        let k = self
+            .others
+            .iter()
+            .position(|e| e.tcp.as_ref().is_some_and(|t| t.server == Some(sock)));
+        match k {
+            Some(k) => {
+                self.swap(k);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A TCP connection of any channel was closed or failed.
+    pub fn tcp_closed(&mut self, r: &mut Reactor, sock: SockId) {
+        let all = std::iter::once(&mut self.tcp).chain(self.others.iter_mut().map(|e| &mut e.tcp));
+        for t in all.flatten() {
+            if t.server == Some(sock) || t.client == Some(sock) {
+                t.closed(r, sock);
+                return;
+            }
+        }
+    }
+
+    /// Accepts and (re)connects every TCP channel (once per tick).
+    pub fn maintain_tcp(&mut self, r: &mut Reactor) {
+        if let Some(t) = &mut self.tcp {
+            t.maintain(r, self.peer);
+        }
+        for e in &mut self.others {
+            if let Some(t) = &mut e.tcp {
+                t.maintain(r, e.peer);
+            }
         }
     }
 
