@@ -295,6 +295,15 @@ fn replicate_mode(a_bin: &str, b_bin: &str, tag: &str, tr: Tr, mode: &str) {
         "{k}"
     );
     assert!(k.contains("ESTABLISHED src=10.5.0.1"), "{k}");
+    // A second commit meets EEXIST for every entry: each is deleted and
+    // created again, none lost.
+    let _ = b.ask(&["-c"]);
+    let k2 = b.ns.run(&[CT, "-L"], None, T).stdout_str();
+    assert_eq!(k2.lines().count(), 2, "{tag}: second commit\n{k2}");
+    assert!(
+        k2.contains("mark=9") && k2.contains("ESTABLISHED src=10.5.0.1"),
+        "{k2}"
+    );
 }
 
 #[test]

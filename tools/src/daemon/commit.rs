@@ -3,7 +3,7 @@
 //! 1.4.7 builds it (timeout estimated from the synced one, EXPECTED
 //! cleared, reply tuple regenerated, BE_LIBERAL forced unless window
 //! tracking, NAT re-applied through CTA_NAT_*), masters before related
-//! entries, hundreds of requests per `sendmsg` with one ack each; EEXIST
+//! entries, hundreds of requests per `sendmsg` with one ack per batch; EEXIST
 //! is answered by deleting the entry and creating it once more.
 
 use ct_core::config::SyncSection;
@@ -23,9 +23,9 @@ const BATCH: usize = 256;
 pub struct CommitReport {
     pub ok: u64,
     pub failed: u64,
-    /// Portid of the netlink handle that created the entries (their
-    /// events carry it).
-    pub portid: u32,
+    /// Portids of the netlink handles that created the entries (their
+    /// events carry them); 0 = unused.
+    pub portids: [u32; MAX_PORTIDS],
 }
 
 /// The object to create for a cached entry.
@@ -94,82 +94,95 @@ pub fn commit_object(f: &Flow, sync: &SyncSection, age: u32) -> Flow {
     c
 }
 
+/// Sends one batch and collects the failures as (index, errno). Only the
+/// last request asks for an ACK: the kernel processes a batch in order
+/// within the `sendmsg`, reports failures on its own, and the last ACK
+/// says the batch is done (one ACK skb per batch instead of per entry).
 fn send_batch(
     sock: &NlSocket,
     flows: &[Flow],
     seq0: u32,
     buf: &mut Vec<u8>,
-) -> std::io::Result<Vec<(usize, i32)>> {
+    rx: &mut [u8],
+    errs: &mut Vec<(usize, i32)>,
+) -> std::io::Result<()> {
+    errs.clear();
+    if flows.is_empty() {
+        return Ok(());
+    }
     buf.clear();
     let mut w = Writer::new(buf);
+    let last = flows.len() - 1;
     for (i, f) in flows.iter().enumerate() {
-        let flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK;
+        let mut flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL;
+        if i == last {
+            flags |= NLM_F_ACK;
+        }
         request::ct_new(&mut w, seq0.wrapping_add(i as u32), flags, f.l3_family(), f);
     }
     sock.send(buf)?;
-    let mut left = flows.len();
-    let mut errs = Vec::new();
-    let mut rx = vec![0u8; 1 << 16];
-    while left > 0 {
-        let n = match sock.recv(&mut rx, false) {
+    let last_seq = seq0.wrapping_add(last as u32);
+    loop {
+        let n = match sock.recv(rx, false) {
             Ok(n) => n,
             Err(RecvError::Interrupted) => continue,
             Err(e) => return Err(std::io::Error::other(e.to_string())),
         };
+        let mut done = false;
         for m in Messages::new(&rx[..n]).flatten() {
             if m.ty == NLMSG_ERROR {
-                left = left.saturating_sub(1);
                 let e = m.error_code().unwrap_or(libc::EIO);
                 if e != 0 {
                     errs.push((m.seq.wrapping_sub(seq0) as usize, e));
                 }
+                done |= m.seq == last_seq;
             }
         }
+        if done {
+            return Ok(());
+        }
     }
-    Ok(errs)
 }
 
+/// Committers working side by side (each its own socket and slice of
+/// the cache): the kernel's create work runs in the sender's system call,
+/// so it spreads over the cores.
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, MAX_PORTIDS)
+}
+
+/// Most committers (and port ids in a report).
+pub const MAX_PORTIDS: usize = 4;
+
 /// Commits every live entry of `cache`; `now` is the daemon clock used
-/// for the cache's update times.
+/// for the cache's update times. Masters go first (every worker finishes
+/// them before any related entry is sent).
 pub fn commit(cache: &Cache, sync: &SyncSection, now: u32) -> std::io::Result<CommitReport> {
-    let sock = NlSocket::open(NETLINK_NETFILTER, 0)?;
-    let _ = sock.set_rcvbuf(8 << 20);
-    let mut c = Committer {
-        sock,
-        buf: Vec::with_capacity(BATCH * 200),
-        rx: vec![0u8; 1 << 16],
-        seq: 1,
-        report: CommitReport::default(),
-        chunk: Vec::with_capacity(BATCH),
-        error: None,
-    };
-    // Masters first, then the entries with a master (related); streamed
-    // in batches of BATCH, nothing collected.
+    let n = workers();
+    let mut committers = Vec::with_capacity(n);
+    for _ in 0..n {
+        committers.push(Committer::open()?);
+    }
     for related in [false, true] {
-        let mut each = |rec_flow: Flow, updated: u32| {
-            if rec_flow.master.is_some() != related {
-                return;
-            }
-            let age = now.saturating_sub(updated);
-            c.push(commit_object(&rec_flow, sync, age));
-        };
-        cache.v4.for_each(|e| {
-            if e.state != ObjState::Dead {
-                each(e.rec.to_flow(), e.rec.updated);
+        std::thread::scope(|s| {
+            for (k, c) in committers.iter_mut().enumerate() {
+                s.spawn(move || c.run(cache, sync, now, related, k, n));
             }
         });
-        cache.v6.for_each(|e| {
-            if e.state != ObjState::Dead {
-                each(e.rec.to_flow(), e.rec.updated);
-            }
-        });
-        c.flush();
     }
-    if let Some(e) = c.error {
-        return Err(e);
+    let mut report = CommitReport::default();
+    for (k, c) in committers.into_iter().enumerate() {
+        if let Some(e) = c.error {
+            return Err(e);
+        }
+        report.ok += c.report.ok;
+        report.failed += c.report.failed;
+        report.portids[k] = c.sock.portid();
     }
-    c.report.portid = c.sock.portid();
-    Ok(c.report)
+    Ok(report)
 }
 
 /// The commit handle with its reused buffers.
@@ -180,11 +193,63 @@ struct Committer {
     seq: u32,
     report: CommitReport,
     chunk: Vec<Flow>,
+    errs: Vec<(usize, i32)>,
     /// The first socket error; nothing more is sent after it.
     error: Option<std::io::Error>,
 }
 
 impl Committer {
+    fn open() -> std::io::Result<Committer> {
+        let sock = NlSocket::open(NETLINK_NETFILTER, 0)?;
+        let _ = sock.set_rcvbuf(8 << 20);
+        Ok(Committer {
+            sock,
+            buf: Vec::with_capacity(BATCH * 200),
+            rx: vec![0u8; 1 << 16],
+            seq: 1,
+            report: CommitReport::default(),
+            chunk: Vec::with_capacity(BATCH),
+            errs: Vec::new(),
+            error: None,
+        })
+    }
+
+    /// Commits the masters (or, with `related`, the entries with a
+    /// master) of slice `k` of `n` of the cache, streamed in batches.
+    fn run(
+        &mut self,
+        cache: &Cache,
+        sync: &SyncSection,
+        now: u32,
+        related: bool,
+        k: usize,
+        n: usize,
+    ) {
+        let mut i = 0usize;
+        let mut each = |rec_flow: Flow, updated: u32| {
+            if rec_flow.master.is_some() != related {
+                return;
+            }
+            let age = now.saturating_sub(updated);
+            self.push(commit_object(&rec_flow, sync, age));
+        };
+        let mut mine = |state: ObjState| {
+            i += 1;
+            state != ObjState::Dead && i % n == k
+        };
+        cache.v4.for_each(|e| {
+            if mine(e.state) {
+                each(e.rec.to_flow(), e.rec.updated);
+            }
+        });
+        cache.v6.for_each(|e| {
+            if mine(e.state) {
+                each(e.rec.to_flow(), e.rec.updated);
+            }
+        });
+        self.flush();
+    }
+
     fn push(&mut self, f: Flow) {
         self.chunk.push(f);
         if self.chunk.len() >= BATCH {
@@ -207,11 +272,19 @@ impl Committer {
     }
 
     fn create(&mut self, chunk: &[Flow]) -> std::io::Result<()> {
-        let (sock, buf) = (&self.sock, &mut self.buf);
-        let errs = send_batch(sock, chunk, self.seq, buf)?;
+        let mut errs = std::mem::take(&mut self.errs);
+        send_batch(
+            &self.sock,
+            chunk,
+            self.seq,
+            &mut self.buf,
+            &mut self.rx,
+            &mut errs,
+        )?;
         self.seq = self.seq.wrapping_add(chunk.len() as u32);
         self.report.ok += (chunk.len() - errs.len()) as u64;
-        for (i, e) in errs {
+        let mut again = Vec::new();
+        for &(i, e) in &errs {
             let Some(f) = chunk.get(i) else { continue };
             if e == libc::EEXIST {
                 let t = f.orig.unwrap_or_default();
@@ -228,8 +301,14 @@ impl Committer {
                     let _ = self.sock.recv(&mut self.rx, false);
                 }
                 self.seq = self.seq.wrapping_add(1);
-                let again =
-                    send_batch(&self.sock, std::slice::from_ref(f), self.seq, &mut self.buf)?;
+                send_batch(
+                    &self.sock,
+                    std::slice::from_ref(f),
+                    self.seq,
+                    &mut self.buf,
+                    &mut self.rx,
+                    &mut again,
+                )?;
                 self.seq = self.seq.wrapping_add(1);
                 if again.is_empty() {
                     self.report.ok += 1;
@@ -238,6 +317,7 @@ impl Committer {
             }
             self.report.failed += 1;
         }
+        self.errs = errs;
         Ok(())
     }
 }

@@ -94,7 +94,7 @@ pub struct Engine {
     pub exp: Option<ExpSync>,
     /// Portid of the last commit's netlink handle: the events of the
     /// committed entries update the internal cache but are not sent.
-    commit_portid: u32,
+    commit_portids: [u32; super::commit::MAX_PORTIDS],
     /// Polling mode (`PollSecs`): the periodic re-read of the table.
     poll_timer: Option<TimerId>,
     /// `-t`: the scheduled kernel flush (PurgeTimeout).
@@ -157,7 +157,7 @@ impl Engine {
             } else {
                 None
             },
-            commit_portid: 0,
+            commit_portids: [0; super::commit::MAX_PORTIDS],
             poll_timer: None,
             purge_timer: None,
             arm_purge: false,
@@ -630,7 +630,7 @@ impl Engine {
             if m.pid != 0 && self.inject.as_ref().is_some_and(|i| i.portid() == m.pid) {
                 continue;
             }
-            let own = m.pid != 0 && m.pid == self.commit_portid;
+            let own = m.pid != 0 && self.commit_portids.contains(&m.pid);
             if !self.kernel_filter && !self.accept(&flow) {
                 self.rt.events_filtered += 1;
                 continue;
@@ -1047,8 +1047,12 @@ impl Engine {
                 let sync = self.cfg.sync.clone().unwrap_or_default();
                 let started = Instant::now();
                 match commit(&self.external, &sync, now_secs(self.epoch)) {
-                    Ok(CommitReport { ok, failed, portid }) => {
-                        self.commit_portid = portid;
+                    Ok(CommitReport {
+                        ok,
+                        failed,
+                        portids,
+                    }) => {
+                        self.commit_portids = portids;
                         self.log.notice(&format!("Committed {ok} new entries"));
                         if failed > 0 {
                             self.log
