@@ -204,6 +204,8 @@ def scenario(lab, binary, failure, sync, failback, secs, label):
         time.sleep(3)
         t_back = time.time()
         cut_links(lab, False)
+        say("fw1 comes back: links restored, keepalived started (primary-backup.sh backup "
+            "starts its conntrackd and asks fw2 for a resync)")
         # fw1's keepalived starts as BACKUP: primary-backup.sh backup starts
         # its conntrackd (stale lock removed) and requests a resync from fw2
         lab.sh("ka", "start", "fw1", env=dict(env, LAB_KA_CONNTRACKD="1" if sync else "0"))
@@ -229,6 +231,9 @@ def scenario(lab, binary, failure, sync, failback, secs, label):
         if sync:
             t_c1 = lab.wait_notify("fw1", "primary-backup.sh-primary-done", t_fb, 30)
             res["fw1_primary_done_after_s"] = round(t_c1 - t_fb, 3) if t_c1 else None
+        say("fail-back: fw1 held %s of the flows again after the resync; fw2's keepalived "
+            "stopped, fw1 master %ss later" % (res.get("fw1_external_after_resync"),
+                                                res["fw1_master_again_after_s"]))
     for name, p in (("tcp", tcp), ("udp", udp)):
         try:
             out, _ = p.communicate(timeout=secs + 30)
@@ -245,6 +250,7 @@ def scenario(lab, binary, failure, sync, failback, secs, label):
             "the connection lived on" if r.get("survived") else "the connection DIED (%s)" % r.get("died")))
     k = lab.run("fw1" if failback else "fw2", "conntrack", "-L", "-p", "tcp", "--dport", "7").stdout
     res["stream_entry_on_active"] = k.strip().splitlines()[0] if k.strip() else None
+    say("the stream's entry in the active firewall's kernel: %s" % res["stream_entry_on_active"])
     lab.sh("ka", "stop", check=False)
     return res
 
