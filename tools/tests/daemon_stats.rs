@@ -219,7 +219,17 @@ fn overrun_is_counted_grown_and_repaired() {
             .and_then(|l| l.split('\t').next_back())
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0);
-        if cached == kernel {
+        // equal counts are not enough: lost NEW and DESTROY events can
+        // cancel out; the resync must have run too
+        let resynced = d
+            .ask(&["-s", "runtime"])
+            .lines()
+            .find(|l| l.contains("resync with kernel table:"))
+            .and_then(|l| l.split('\t').next_back())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            > 0;
+        if cached == kernel && resynced {
             break;
         }
     }

@@ -1,66 +1,254 @@
 //! `ctperf`: load generation and measurement for the conntrack tools.
 //!
-//! Subcommands so far:
 //!   ctperf fill [-n N] [--rate R] [--batch B] [--timeout T] [--udp] [--delete] [--start I] [--helper NAME]
+//!   ctperf churn [--rate R] [--secs S] [--life L] [--long-every K] [--update-rate U] [--start I] [--keep]
+//!   ctperf latency --from NS --to NS [churn options] [--drain S] [--json FILE] [--svg FILE]
+//!   ctperf bench SCENARIO [--out DIR]    (ctperf bench list: the scenarios)
 //!   ctperf dump        raw dump of the table, parsing nothing (benchmark floor)
-//!   ctperf cachemem [-n N]  RSS per flow of the daemon's flow cache (N synthetic TCP flows)
-//! Both print one JSON object on stdout.
+//!   ctperf cachemem [-n N]  RSS per flow of the daemon's flow cache
+//!
+//! Every command prints one JSON object on stdout (bench: one per step);
+//! progress goes to stderr when it is a terminal.
 
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+
+use ct_tools::perf::churn::{churn, ChurnSpec};
 use ct_tools::perf::fill::{fill, raw_dump, FillSpec};
+use ct_tools::perf::{bench, latency, svg};
+
+const USAGE: &str = "usage: ctperf fill [-n N] [--rate R] [--batch B] [--timeout T] [--udp] [--delete] [--start I] [--helper NAME]
+       ctperf churn [--rate R] [--secs S] [--life L] [--long-every K] [--update-rate U] [--start I] [--keep]
+       ctperf latency --from NS --to NS [--rate R] [--secs S] [--life L] [--long-every K] [--update-rate U]
+                      [--start I] [--drain S] [--json FILE] [--svg FILE]
+       ctperf bench SCENARIO [--out DIR] [--runs N]   (ctperf bench list)
+       ctperf dump
+       ctperf cachemem [-n N]";
 
 fn usage() -> ! {
-    eprintln!(
-        "usage: ctperf fill [-n N] [--rate R] [--batch B] [--timeout T] [--udp] [--delete] [--start I] [--helper NAME]\n       ctperf dump\n       ctperf cachemem [-n N]"
-    );
+    eprintln!("{USAGE}");
     std::process::exit(2)
 }
 
-fn num(v: Option<String>) -> u64 {
-    v.and_then(|s| s.replace('_', "").parse().ok())
-        .unwrap_or_else(|| usage())
+fn fail(msg: &str) -> ! {
+    eprintln!("ctperf: {msg}");
+    std::process::exit(1)
+}
+
+/// `--key value` options and `--flag`s of one subcommand.
+struct Opts {
+    vals: HashMap<String, String>,
+    flags: Vec<String>,
+}
+
+impl Opts {
+    fn parse(args: impl Iterator<Item = String>, keys: &[&str], flags: &[&str]) -> Opts {
+        let mut o = Opts {
+            vals: HashMap::new(),
+            flags: Vec::new(),
+        };
+        let mut args = args;
+        while let Some(a) = args.next() {
+            if flags.contains(&a.as_str()) {
+                o.flags.push(a);
+            } else if keys.contains(&a.as_str()) {
+                let v = args.next().unwrap_or_else(|| usage());
+                o.vals.insert(a, v);
+            } else {
+                eprintln!("ctperf: unknown option `{a}'");
+                usage();
+            }
+        }
+        o
+    }
+
+    fn num(&self, k: &str, default: u64) -> u64 {
+        match self.vals.get(k) {
+            Some(v) => v.replace('_', "").parse().unwrap_or_else(|_| usage()),
+            None => default,
+        }
+    }
+
+    fn float(&self, k: &str, default: f64) -> f64 {
+        match self.vals.get(k) {
+            Some(v) => v.parse().unwrap_or_else(|_| usage()),
+            None => default,
+        }
+    }
+
+    fn flag(&self, k: &str) -> bool {
+        self.flags.iter().any(|f| f == k)
+    }
+
+    fn str(&self, k: &str) -> Option<&str> {
+        self.vals.get(k).map(String::as_str)
+    }
+}
+
+const CHURN_KEYS: [&str; 6] = [
+    "--rate",
+    "--secs",
+    "--life",
+    "--long-every",
+    "--update-rate",
+    "--start",
+];
+
+fn churn_spec(o: &Opts) -> ChurnSpec {
+    let d = ChurnSpec::default();
+    ChurnSpec {
+        rate: o.num("--rate", d.rate),
+        secs: o.float("--secs", d.secs),
+        life: o.float("--life", d.life),
+        long_every: o.num("--long-every", d.long_every),
+        update_rate: o.num("--update-rate", d.update_rate),
+        start: o.num("--start", d.start),
+        cleanup: !o.flag("--keep"),
+    }
+}
+
+/// A one-line progress bar on stderr (only on a terminal).
+fn bar(done: u64, total: u64) {
+    let width = 30;
+    let filled = (done * width / total.max(1)) as usize;
+    let _ = write!(
+        std::io::stderr(),
+        "\r[{}{}] {:>3}% {done}/{total}",
+        "#".repeat(filled),
+        " ".repeat(width as usize - filled),
+        done * 100 / total.max(1)
+    );
 }
 
 fn main() {
     let mut args = std::env::args().skip(1);
+    let tty = std::io::stderr().is_terminal();
     match args.next().as_deref() {
         Some("fill") => {
-            let mut spec = FillSpec::default();
-            while let Some(a) = args.next() {
-                match a.as_str() {
-                    "-n" => spec.n = num(args.next()),
-                    "--rate" => spec.rate = num(args.next()),
-                    "--batch" => spec.batch = num(args.next()).max(1) as usize,
-                    "--timeout" => spec.timeout = num(args.next()) as u32,
-                    "--start" => spec.start = num(args.next()),
-                    "--udp" => spec.udp = true,
-                    "--delete" => spec.delete = true,
-                    "--helper" => spec.helper = Some(args.next().unwrap_or_else(|| usage())),
-                    _ => usage(),
+            let o = Opts::parse(
+                args,
+                &[
+                    "-n",
+                    "--rate",
+                    "--batch",
+                    "--timeout",
+                    "--start",
+                    "--helper",
+                ],
+                &["--udp", "--delete"],
+            );
+            let d = FillSpec::default();
+            let spec = FillSpec {
+                n: o.num("-n", d.n),
+                rate: o.num("--rate", d.rate),
+                batch: o.num("--batch", d.batch as u64).max(1) as usize,
+                timeout: o.num("--timeout", d.timeout as u64) as u32,
+                start: o.num("--start", d.start),
+                udp: o.flag("--udp"),
+                delete: o.flag("--delete"),
+                helper: o.str("--helper").map(str::to_string),
+            };
+            let mut last = 0u64;
+            let r = fill(&spec, |sent| {
+                if tty && (sent - last >= spec.n / 100 || sent == spec.n) {
+                    last = sent;
+                    bar(sent, spec.n);
                 }
+            })
+            .unwrap_or_else(|e| fail(&format!("fill failed: {e}")));
+            if tty {
+                eprintln!();
             }
-            match fill(&spec, |_| {}) {
-                Ok(r) => println!(
-                    "{{\"op\":\"{}\",\"n\":{},\"seconds\":{:.6},\"per_second\":{:.0},\"send_errors\":{}}}",
-                    if spec.delete { "delete" } else { "fill" },
-                    r.sent,
-                    r.seconds,
-                    r.sent as f64 / r.seconds.max(1e-9),
-                    r.send_errors
-                ),
-                Err(e) => {
-                    eprintln!("ctperf: fill failed: {e}");
-                    std::process::exit(1)
+            println!(
+                "{{\"op\":\"{}\",\"n\":{},\"seconds\":{:.6},\"per_second\":{:.0},\"send_errors\":{}}}",
+                if spec.delete { "delete" } else { "fill" },
+                r.sent,
+                r.seconds,
+                r.sent as f64 / r.seconds.max(1e-9),
+                r.send_errors
+            );
+        }
+        Some("churn") => {
+            let o = Opts::parse(args, &CHURN_KEYS, &["--keep"]);
+            let spec = churn_spec(&o);
+            let r = churn(
+                &spec,
+                |_, _| {},
+                |p| {
+                    if tty {
+                        let _ = write!(
+                            std::io::stderr(),
+                            "\r{:>5.1}s created {} updated {} destroyed {} live {} errors {}   ",
+                            p.seconds,
+                            p.created,
+                            p.updated,
+                            p.destroyed,
+                            p.live,
+                            p.errors
+                        );
+                    }
+                },
+            )
+            .unwrap_or_else(|e| fail(&format!("churn failed: {e}")));
+            if tty {
+                eprintln!();
+            }
+            println!(
+                "{{\"op\":\"churn\",\"rate\":{},\"secs\":{},\"life\":{},\"created\":{},\"updated\":{},\
+                 \"destroyed\":{},\"live_at_end\":{},\"errors\":{},\"seconds\":{:.3},\"per_second\":{:.0}}}",
+                spec.rate,
+                spec.secs,
+                spec.life,
+                r.created,
+                r.updated,
+                r.destroyed,
+                r.live,
+                r.errors,
+                r.seconds,
+                r.created as f64 / r.seconds.max(1e-9)
+            );
+        }
+        Some("latency") => {
+            let mut keys = CHURN_KEYS.to_vec();
+            keys.extend(["--from", "--to", "--drain", "--json", "--svg"]);
+            let o = Opts::parse(args, &keys, &["--keep"]);
+            let (Some(from), Some(to)) = (o.str("--from"), o.str("--to")) else {
+                usage()
+            };
+            let spec = latency::LatencySpec {
+                from: from.to_string(),
+                to: to.to_string(),
+                churn: churn_spec(&o),
+                drain: o.float("--drain", 5.0),
+            };
+            let r = latency::run(&spec).unwrap_or_else(|e| fail(&e));
+            let json = r.json(&spec);
+            if let Some(p) = o.str("--json") {
+                std::fs::write(p, format!("{json}\n"))
+                    .unwrap_or_else(|e| fail(&format!("{p}: {e}")));
+            }
+            if let Some(p) = o.str("--svg") {
+                std::fs::write(p, latency_svg(&r)).unwrap_or_else(|e| fail(&format!("{p}: {e}")));
+            }
+            println!("{json}");
+        }
+        Some("bench") => {
+            let scenario = args.next().unwrap_or_else(|| usage());
+            let o = Opts::parse(args, &["--out", "--runs"], &[]);
+            if scenario == "list" {
+                for s in bench::SCENARIOS {
+                    println!("{:<14} {}", s.name, s.what);
                 }
+                return;
+            }
+            let out = o.str("--out").map(str::to_string);
+            if let Err(e) = bench::run(&scenario, out.as_deref(), o.num("--runs", 1) as u32) {
+                fail(&e)
             }
         }
         Some("cachemem") => {
-            let mut n = 1_000_000u64;
-            while let Some(a) = args.next() {
-                match a.as_str() {
-                    "-n" => n = num(args.next()),
-                    _ => usage(),
-                }
-            }
+            let o = Opts::parse(args, &["-n"], &[]);
+            let n = o.num("-n", 1_000_000);
             let (per, total) = ct_tools::perf::fill::cache_memory(n);
             println!("{{\"op\":\"cachemem\",\"n\":{n},\"bytes_per_flow\":{per:.1},\"rss_delta_bytes\":{total}}}");
         }
@@ -68,11 +256,55 @@ fn main() {
             Ok((m, b, s)) => println!(
                 "{{\"op\":\"raw_dump\",\"messages\":{m},\"bytes\":{b},\"seconds\":{s:.6}}}"
             ),
-            Err(e) => {
-                eprintln!("ctperf: dump failed: {e}");
-                std::process::exit(1)
-            }
+            Err(e) => fail(&format!("dump failed: {e}")),
         },
         _ => usage(),
     }
+}
+
+/// Throughput and latency over time.
+fn latency_svg(r: &latency::LatencyReport) -> String {
+    let pts = |f: &dyn Fn(&latency::Second) -> f64| -> Vec<(f64, f64)> {
+        r.series
+            .iter()
+            .enumerate()
+            .map(|(t, s)| (t as f64, f(s)))
+            .collect()
+    };
+    svg::render(&[
+        svg::Chart {
+            title: "throughput: flows created on the primary, arrived on the backup",
+            x_label: "seconds",
+            y_label: "flows per second",
+            series: vec![
+                svg::Series {
+                    name: "created",
+                    color: "#1f77b4",
+                    points: pts(&|s| s.created as f64),
+                },
+                svg::Series {
+                    name: "arrived",
+                    color: "#d62728",
+                    points: pts(&|s| s.arrived as f64),
+                },
+            ],
+        },
+        svg::Chart {
+            title: "replication latency (primary's kernel -> backup's kernel)",
+            x_label: "seconds",
+            y_label: "microseconds",
+            series: vec![
+                svg::Series {
+                    name: "p50",
+                    color: "#2ca02c",
+                    points: pts(&|s| s.p50_us as f64),
+                },
+                svg::Series {
+                    name: "p99",
+                    color: "#ff7f0e",
+                    points: pts(&|s| s.p99_us as f64),
+                },
+            ],
+        },
+    ])
 }

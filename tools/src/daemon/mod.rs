@@ -55,6 +55,25 @@ fn install_signals() {
     }
 }
 
+/// Wake-up moderation of the reactor: `CT_RING_MODERATION=N,MICROS`
+/// (`0` turns it off), else [`MODERATION`].
+fn moderation() -> Option<(u32, std::time::Duration)> {
+    let v = std::env::var("CT_RING_MODERATION").ok();
+    let parsed = v.as_deref().map(|v| {
+        let mut it = v.split(',').map(|x| x.trim().parse::<u64>().ok());
+        match (it.next().flatten(), it.next().flatten()) {
+            (Some(n), Some(us)) if n > 0 => Some((n as u32, std::time::Duration::from_micros(us))),
+            _ => None,
+        }
+    });
+    parsed.unwrap_or(MODERATION)
+}
+
+/// Default wake-up moderation: handle events in batches of 32, waiting at
+/// most 200 µs for them (see perf/RESULTS.md, latency under churn).
+const MODERATION: Option<(u32, std::time::Duration)> =
+    Some((32, std::time::Duration::from_micros(200)));
+
 fn syslog_facility(f: Option<config::SyslogFacility>) -> Option<libc::c_int> {
     f.map(|f| match f {
         config::SyslogFacility::Daemon => libc::LOG_DAEMON,
@@ -226,6 +245,7 @@ fn serve(
     set_scheduler(&cfg.general.scheduler, &mut log);
     let mut r = Reactor::new(ct_ring::reactor::Config {
         send_slot_size: sync::MAX_DATAGRAM as u32,
+        moderation: moderation(),
         ..ct_ring::reactor::Config::with_backend(BackendChoice::Auto)
     })
     .map_err(|e| e.to_string())?;

@@ -1,2 +1,10 @@
-//! Load generation and measurement used by `ctperf`.
+//! Load generation and measurement used by `ctperf`: bulk fills and raw
+//! dumps (`fill`), steady churn (`churn`), replication latency between two
+//! namespaces (`latency`, with `netns` to enter them), SVG charts (`svg`)
+//! and the named end-to-end scenarios (`bench`).
+pub mod bench;
+pub mod churn;
 pub mod fill;
+pub mod latency;
+pub mod netns;
+pub mod svg;

@@ -85,6 +85,8 @@ pub(crate) struct UringBackend {
     /// Receives delivered per socket in the current `process`.
     woken: Vec<u32>,
     shutting_down: bool,
+    /// See [`Config::moderation`].
+    moderation: Option<(u32, Duration)>,
     /// `CT_RING_TRACE` set: print every receive completion that carries
     /// no data (errors, ends of multishot) to stderr.
     trace: bool,
@@ -117,6 +119,7 @@ impl UringBackend {
             deferred: Vec::new(),
             woken: Vec::new(),
             shutting_down: false,
+            moderation: cfg.moderation,
             trace: std::env::var_os("CT_RING_TRACE").is_some(),
             setup: opened.setup,
         };
@@ -328,7 +331,22 @@ impl UringBackend {
             } else {
                 deadline.map(|d| d.saturating_duration_since(Instant::now()))
             };
-            self.enter(t)?;
+            match self.moderation {
+                // Moderated: wait for `want` completions, at most `max`
+                // (never past the caller's deadline); an idle ring then
+                // falls through to the plain wait below.
+                Some((want, max)) if t != Some(Duration::ZERO) => {
+                    let m = t.map_or(max, |t| t.min(max));
+                    self.enter_n(want, Some(m))?;
+                    if self.ring.completion().is_empty() {
+                        let t = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                        if t != Some(Duration::ZERO) {
+                            self.enter(t)?;
+                        }
+                    }
+                }
+                _ => self.enter(t)?,
+            }
             sh.now = Instant::now();
             n += self.process(sh, handler)?;
             self.flush(sh)?;
@@ -341,12 +359,18 @@ impl UringBackend {
 
     /// Submits and waits for one completion, at most `t`.
     fn enter(&mut self, t: Option<Duration>) -> io::Result<()> {
+        self.enter_n(1, t)
+    }
+
+    /// Submits and waits for `want` completions, at most `t`.
+    fn enter_n(&mut self, want: u32, t: Option<Duration>) -> io::Result<()> {
+        let want = want as usize;
         let r = match t {
-            None => self.ring.submitter().submit_and_wait(1),
+            None => self.ring.submitter().submit_and_wait(want),
             Some(d) => {
                 let ts = types::Timespec::from(d);
                 let args = types::SubmitArgs::new().timespec(&ts);
-                self.ring.submitter().submit_with_args(1, &args)
+                self.ring.submitter().submit_with_args(want, &args)
             }
         };
         match r {
