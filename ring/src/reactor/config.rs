@@ -87,10 +87,12 @@ pub struct Config {
     pub sq_entries: u32,
     /// io_uring completion queue entries.
     pub cq_entries: u32,
-    /// Wake-up moderation (io_uring only): a blocking poll first waits
-    /// until this many completions are ready or this long has passed, so
-    /// that a busy socket is handled in batches (fewer wake-ups, less
-    /// CPU) at the cost of at most that delay. `None`: wake at the first.
+    /// Wake-up moderation (io_uring only): while traffic is steady (the
+    /// last round handled at least an eighth of this many, and 2), a
+    /// blocking poll first waits until this many completions are ready or
+    /// this long has passed, so that a busy socket is handled in batches
+    /// (fewer wake-ups, less CPU) at the cost of at most that delay; a
+    /// trickle wakes at the first completion. `None`: always the first.
     pub moderation: Option<(u32, std::time::Duration)>,
 }
 

@@ -3,6 +3,9 @@
 //!   ctperf fill [-n N] [--rate R] [--batch B] [--timeout T] [--udp] [--delete] [--start I] [--helper NAME]
 //!   ctperf churn [--rate R] [--secs S] [--life L] [--long-every K] [--update-rate U] [--start I] [--keep]
 //!   ctperf latency --from NS --to NS [churn options] [--drain S] [--json FILE] [--svg FILE]
+//!   ctperf flows [--tcp N] [--udp N] [--hold S] [--prefix P]
+//!   ctperf sync source --to IP:PORT [-n N] [--rate R] [--mtu M] [--bind IP:PORT] [--start I]
+//!   ctperf sync sink --bind IP:PORT [--secs S] [--idle S]
 //!   ctperf bench SCENARIO [--out DIR]    (ctperf bench list: the scenarios)
 //!   ctperf dump        raw dump of the table, parsing nothing (benchmark floor)
 //!   ctperf cachemem [-n N]  RSS per flow of the daemon's flow cache
@@ -15,12 +18,15 @@ use std::io::{IsTerminal, Write};
 
 use ct_tools::perf::churn::{churn, ChurnSpec};
 use ct_tools::perf::fill::{fill, raw_dump, FillSpec};
-use ct_tools::perf::{bench, latency, svg};
+use ct_tools::perf::{bench, flows, latency, svg, sync};
 
 const USAGE: &str = "usage: ctperf fill [-n N] [--rate R] [--batch B] [--timeout T] [--udp] [--delete] [--start I] [--helper NAME]
        ctperf churn [--rate R] [--secs S] [--life L] [--long-every K] [--update-rate U] [--start I] [--keep]
        ctperf latency --from NS --to NS [--rate R] [--secs S] [--life L] [--long-every K] [--update-rate U]
                       [--start I] [--drain S] [--json FILE] [--svg FILE]
+       ctperf flows [--tcp N] [--udp N] [--hold S] [--prefix P]
+       ctperf sync source --to IP:PORT [-n N] [--rate R] [--mtu M] [--bind IP:PORT] [--start I]
+       ctperf sync sink --bind IP:PORT [--secs S] [--idle S]
        ctperf bench SCENARIO [--out DIR] [--runs N]   (ctperf bench list)
        ctperf dump
        ctperf cachemem [-n N]";
@@ -231,6 +237,85 @@ fn main() {
                 std::fs::write(p, latency_svg(&r)).unwrap_or_else(|e| fail(&format!("{p}: {e}")));
             }
             println!("{json}");
+        }
+        Some("flows") => {
+            let o = Opts::parse(args, &["--tcp", "--udp", "--hold", "--prefix"], &[]);
+            let spec = flows::FlowsSpec {
+                tcp: o.num("--tcp", 10) as u32,
+                udp: o.num("--udp", 10) as u32,
+                hold: o.float("--hold", 1.0),
+                prefix: o
+                    .str("--prefix")
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("ctpf{}-", std::process::id())),
+            };
+            let r = flows::run(&spec, |fw| {
+                eprintln!("ctperf: flows open; the firewall's namespace is {fw}")
+            })
+            .unwrap_or_else(|e| fail(&e));
+            println!(
+                "{{\"op\":\"flows\",\"fw_namespace\":\"{}\",\"tcp\":{},\"tcp_connected\":{},\"tcp_echoed\":{},\"udp\":{},\"udp_echoed\":{},\"fw_entries\":{},\"seconds\":{:.3}}}",
+                r.fw_namespace,
+                spec.tcp,
+                r.tcp_connected,
+                r.tcp_echoed,
+                spec.udp,
+                r.udp_echoed,
+                r.fw_entries,
+                r.seconds
+            );
+        }
+        Some("sync") => {
+            let addr = |v: Option<&str>| -> Option<std::net::SocketAddr> {
+                v.map(|s| s.parse().unwrap_or_else(|_| usage()))
+            };
+            match args.next().as_deref() {
+                Some("source") => {
+                    let o = Opts::parse(
+                        args,
+                        &["--to", "-n", "--rate", "--mtu", "--bind", "--start"],
+                        &[],
+                    );
+                    let spec = sync::SourceSpec {
+                        to: addr(o.str("--to")).unwrap_or_else(|| usage()),
+                        bind: addr(o.str("--bind")),
+                        n: o.num("-n", 100_000),
+                        rate: o.num("--rate", 0),
+                        mtu: o.num("--mtu", 1500) as usize,
+                        start: o.num("--start", 0),
+                    };
+                    let r =
+                        sync::source(&spec).unwrap_or_else(|e| fail(&format!("sync source: {e}")));
+                    println!(
+                        "{{\"op\":\"sync_source\",\"messages\":{},\"datagrams\":{},\"bytes\":{},\"send_errors\":{},\"seconds\":{:.3},\"per_second\":{:.0}}}",
+                        r.messages,
+                        r.datagrams,
+                        r.bytes,
+                        r.send_errors,
+                        r.seconds,
+                        r.messages as f64 / r.seconds.max(1e-9)
+                    );
+                }
+                Some("sink") => {
+                    let o = Opts::parse(args, &["--bind", "--secs", "--idle"], &[]);
+                    let bind = addr(o.str("--bind")).unwrap_or_else(|| usage());
+                    let r = sync::sink(bind, o.float("--secs", 30.0), o.float("--idle", 2.0))
+                        .unwrap_or_else(|e| fail(&format!("sync sink: {e}")));
+                    println!(
+                        "{{\"op\":\"sync_sink\",\"datagrams\":{},\"bytes\":{},\"new\":{},\"update\":{},\"delete\":{},\"expectations\":{},\"control\":{},\"bad\":{},\"seconds\":{:.3}}}",
+                        r.datagrams,
+                        r.bytes,
+                        r.new,
+                        r.update,
+                        r.delete,
+                        r.expectations,
+                        r.control,
+                        r.bad,
+                        r.seconds
+                    );
+                }
+                _ => usage(),
+            }
         }
         Some("bench") => {
             let scenario = args.next().unwrap_or_else(|| usage());

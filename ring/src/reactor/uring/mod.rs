@@ -87,6 +87,9 @@ pub(crate) struct UringBackend {
     shutting_down: bool,
     /// See [`Config::moderation`].
     moderation: Option<(u32, Duration)>,
+    /// Completions handled by the last `process` (moderation engages only
+    /// while traffic is steady: at least `want / 8` of them).
+    last_batch: usize,
     /// `CT_RING_TRACE` set: print every receive completion that carries
     /// no data (errors, ends of multishot) to stderr.
     trace: bool,
@@ -120,6 +123,7 @@ impl UringBackend {
             woken: Vec::new(),
             shutting_down: false,
             moderation: cfg.moderation,
+            last_batch: 0,
             trace: std::env::var_os("CT_RING_TRACE").is_some(),
             setup: opened.setup,
         };
@@ -335,7 +339,10 @@ impl UringBackend {
                 // Moderated: wait for `want` completions, at most `max`
                 // (never past the caller's deadline); an idle ring then
                 // falls through to the plain wait below.
-                Some((want, max)) if t != Some(Duration::ZERO) => {
+                Some((want, max))
+                    if t != Some(Duration::ZERO)
+                        && self.last_batch >= (want as usize / 8).max(2) =>
+                {
                     let m = t.map_or(max, |t| t.min(max));
                     self.enter_n(want, Some(m))?;
                     if self.ring.completion().is_empty() {
@@ -348,7 +355,9 @@ impl UringBackend {
                 _ => self.enter(t)?,
             }
             sh.now = Instant::now();
-            n += self.process(sh, handler)?;
+            let got = self.process(sh, handler)?;
+            self.last_batch = got;
+            n += got;
             self.flush(sh)?;
             let expired = deadline.is_some_and(|d| sh.now >= d);
             if n > 0 || sh.has_pending() || expired {

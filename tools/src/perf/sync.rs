@@ -1,0 +1,163 @@
+//! `ctperf sync`: speaking the sync protocol directly.
+//!
+//! - source: synthesises a peer's datagrams (NEW messages for synthetic
+//!   flows, batched up to the MTU as a NOTRACK/FT-FW sender does, one
+//!   sequence number per message) at a set rate, to load a daemon's
+//!   receive path; the daemon then holds them in its external cache;
+//! - sink: receives a sender's datagrams, decodes every message and counts
+//!   them by kind, to measure what a daemon puts on the link.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use ct_transport::wire::{
+    datagram_limit, Data, Datagram, DatagramWriter, Decoded, EmitOpts, Flags, Op, PushError,
+    Transport,
+};
+
+use super::fill::synthetic;
+
+/// A source run.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    pub to: SocketAddr,
+    pub bind: Option<SocketAddr>,
+    /// Flows to announce.
+    pub n: u64,
+    /// Flows per second (0: flat out).
+    pub rate: u64,
+    pub mtu: usize,
+    pub start: u64,
+}
+
+/// What a source sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SourceReport {
+    pub messages: u64,
+    pub datagrams: u64,
+    pub bytes: u64,
+    pub send_errors: u64,
+    pub seconds: f64,
+}
+
+/// Sends `spec.n` NEW messages for synthetic flows.
+pub fn source(spec: &SourceSpec) -> std::io::Result<SourceReport> {
+    let sock = UdpSocket::bind(
+        spec.bind
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+    )?;
+    let mut w = DatagramWriter::with_mtu(vec![0u8; spec.mtu], spec.mtu, Transport::Udp);
+    let _ = datagram_limit(spec.mtu, Transport::Udp);
+    let opts = EmitOpts::default();
+    let mut r = SourceReport::default();
+    let mut seq = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as u32)
+        .unwrap_or(1);
+    let start = Instant::now();
+    let send = |w: &mut DatagramWriter<Vec<u8>>, r: &mut SourceReport| {
+        if w.is_empty() {
+            return;
+        }
+        match sock.send_to(w.as_bytes(), spec.to) {
+            Ok(n) => {
+                r.datagrams += 1;
+                r.bytes += n as u64;
+            }
+            Err(_) => r.send_errors += 1,
+        }
+        w.clear();
+    };
+    for k in 0..spec.n {
+        let f = synthetic(spec.start + k, k % 2 == 0, 600);
+        seq = seq.wrapping_add(1);
+        match w.push_ct(Op::New, Flags::default(), seq, &f, &opts) {
+            Ok(_) => {}
+            Err(PushError::Full) => {
+                send(&mut w, &mut r);
+                let _ = w.push_ct(Op::New, Flags::default(), seq, &f, &opts);
+            }
+            Err(PushError::TooBig) => continue,
+        }
+        r.messages += 1;
+        if spec.rate > 0 {
+            let due = start + Duration::from_secs_f64((k + 1) as f64 / spec.rate as f64);
+            let now = Instant::now();
+            if due > now + Duration::from_micros(500) {
+                send(&mut w, &mut r);
+                std::thread::sleep(due - now);
+            }
+        }
+    }
+    send(&mut w, &mut r);
+    r.seconds = start.elapsed().as_secs_f64();
+    Ok(r)
+}
+
+/// What a sink heard.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SinkReport {
+    pub datagrams: u64,
+    pub bytes: u64,
+    pub new: u64,
+    pub update: u64,
+    pub delete: u64,
+    pub expectations: u64,
+    pub control: u64,
+    /// Messages that did not decode.
+    pub bad: u64,
+    /// From the first to the last datagram.
+    pub seconds: f64,
+}
+
+/// Receives on `bind` until `secs` pass or `idle` passes without a datagram
+/// (after the first one).
+pub fn sink(bind: SocketAddr, secs: f64, idle: f64) -> std::io::Result<SinkReport> {
+    let sock = UdpSocket::bind(bind)?;
+    sock.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut r = SinkReport::default();
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let (mut first, mut last) = (None, Instant::now());
+    while Instant::now() < end {
+        let n = match sock.recv_from(&mut buf) {
+            Ok((n, _)) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                if first.is_some() && last.elapsed().as_secs_f64() >= idle {
+                    break;
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let now = Instant::now();
+        first.get_or_insert(now);
+        last = now;
+        r.datagrams += 1;
+        r.bytes += n as u64;
+        for m in Datagram::new(&buf[..n]) {
+            match m.map_err(|_| ()).and_then(|m| m.decode().map_err(|_| ())) {
+                Ok(Decoded::Data(Data::Ct(op, _))) => match op {
+                    Op::New => r.new += 1,
+                    Op::Update => r.update += 1,
+                    Op::Delete => r.delete += 1,
+                },
+                Ok(Decoded::Data(Data::Exp(..))) => r.expectations += 1,
+                Ok(Decoded::Control(_)) => r.control += 1,
+                Err(()) => {
+                    r.bad += 1;
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(f) = first {
+        r.seconds = last.duration_since(f).as_secs_f64();
+    }
+    Ok(r)
+}

@@ -1,0 +1,313 @@
+//! `ctperf` end to end, in namespaces of its own: `churn` (steady
+//! creations and destructions, nothing left behind), `flows` (real TCP and
+//! UDP through a firewall namespace, tracked there), `sync source` into a
+//! `sync sink` and into our daemon's receive path (external cache), and
+//! `latency` between two of our daemons (every flow measured). Skips
+//! without root.
+
+mod common;
+
+use std::time::Duration;
+
+use common::netns::{skip_unless_root_and, Exit, NetNs};
+use serde_json::Value;
+
+const PERF: &str = env!("CARGO_BIN_EXE_ctperf");
+const OURS: &str = env!("CARGO_BIN_EXE_conntrackd");
+const CT: &str = env!("CARGO_BIN_EXE_conntrack");
+const T: Duration = Duration::from_secs(60);
+
+fn json(out: &str) -> Value {
+    let line = out.lines().last().unwrap_or("");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+fn count(ns: &NetNs) -> u64 {
+    ns.run(&[CT, "-C"], None, T)
+        .stdout_str()
+        .trim()
+        .parse()
+        .unwrap_or(u64::MAX)
+}
+
+#[test]
+fn churn_creates_updates_destroys_and_cleans_up() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("ctp-churn").expect("netns");
+    let r = ns.run(
+        &[
+            PERF,
+            "churn",
+            "--rate",
+            "5000",
+            "--secs",
+            "1.5",
+            "--life",
+            "0.5",
+            "--update-rate",
+            "1000",
+        ],
+        None,
+        T,
+    );
+    assert_eq!(r.status, Exit::Code(0), "{}", r.stderr_str());
+    let j = json(&r.stdout_str());
+    let created = j["created"].as_u64().unwrap();
+    assert!((6000..=8000).contains(&created), "{j}");
+    assert!(j["updated"].as_u64().unwrap() > 500, "{j}");
+    assert!(j["destroyed"].as_u64().unwrap() > 3000, "{j}");
+    assert_eq!(j["errors"].as_u64(), Some(0), "{j}");
+    assert_eq!(count(&ns), 0, "cleanup leaves an empty table");
+}
+
+#[test]
+fn flows_are_real_and_tracked_by_the_firewall() {
+    if !skip_unless_root_and(&["ip", "nft"]) {
+        return;
+    }
+    let prefix = format!("ctpf{}-", std::process::id());
+    let o = std::process::Command::new(PERF)
+        .args([
+            "flows", "--tcp", "5", "--udp", "5", "--hold", "0.2", "--prefix", &prefix,
+        ])
+        .output()
+        .expect("ctperf flows");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let j = json(&out);
+    assert_eq!(j["tcp_connected"].as_u64(), Some(5), "{j}");
+    assert_eq!(j["tcp_echoed"].as_u64(), Some(5), "{j}");
+    assert_eq!(j["udp_echoed"].as_u64(), Some(5), "{j}");
+    assert!(j["fw_entries"].as_u64().unwrap() >= 10, "{j}");
+    let left = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&left.stdout).contains(&prefix),
+        "namespaces removed"
+    );
+}
+
+#[test]
+fn sync_source_feeds_a_sink_and_a_daemon() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("ctp-sync").expect("netns");
+    // source -> sink
+    let sink = ns
+        .spawn(
+            &[
+                PERF,
+                "sync",
+                "sink",
+                "--bind",
+                "127.0.0.1:3990",
+                "--secs",
+                "20",
+                "--idle",
+                "0.5",
+            ],
+            None,
+        )
+        .expect("sink");
+    std::thread::sleep(Duration::from_millis(300));
+    let src = ns.run(
+        &[
+            PERF,
+            "sync",
+            "source",
+            "--to",
+            "127.0.0.1:3990",
+            "-n",
+            "3000",
+        ],
+        None,
+        T,
+    );
+    assert_eq!(src.status, Exit::Code(0), "{}", src.stderr_str());
+    let s = json(&src.stdout_str());
+    let heard = json(&sink.finish(T).stdout_str());
+    assert_eq!(heard["new"].as_u64(), Some(3000), "{heard}");
+    assert_eq!(heard["bad"].as_u64(), Some(0), "{heard}");
+    assert_eq!(heard["datagrams"], s["datagrams"], "{heard} {s}");
+    // source -> our daemon's receive path (NOTRACK, external cache)
+    let dir = std::env::temp_dir().join(format!("ctp-sync-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("c.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "Sync {{\n Mode NOTRACK {{ }}\n UDP {{\n  IPv4_address 127.0.0.1\n  IPv4_Destination_Address 127.0.0.1\n  \
+             Port 3991\n  Interface lo\n }}\n}}\nGeneral {{\n Systemd off\n LockFile {d}/lock\n UNIX {{ Path {d}/ctl }}\n}}\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let c = conf.to_str().unwrap();
+    let daemon = ns.spawn(&[OURS, "-C", c], None).expect("daemon");
+    std::thread::sleep(Duration::from_millis(500));
+    let src = ns.run(
+        &[
+            PERF,
+            "sync",
+            "source",
+            "--to",
+            "127.0.0.1:3991",
+            "-n",
+            "5000",
+            "--rate",
+            "50000",
+        ],
+        None,
+        T,
+    );
+    assert_eq!(src.status, Exit::Code(0), "{}", src.stderr_str());
+    let ask = |args: &[&str]| {
+        let o = std::process::Command::new(OURS)
+            .args(["-C", c])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let t0 = std::time::Instant::now();
+    let mut n = 0;
+    while t0.elapsed() < Duration::from_secs(10) {
+        n = ask(&["-e"]).lines().count();
+        if n == 5000 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = ask(&["-k"]);
+    let _ = daemon.finish(T);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        n, 5000,
+        "the daemon's external cache holds every synthesised flow"
+    );
+}
+
+#[test]
+fn latency_is_measured_for_every_flow_between_two_daemons() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let (a, b) = (
+        NetNs::new("ctp-la").expect("netns"),
+        NetNs::new("ctp-lb").expect("netns"),
+    );
+    let n = std::process::id() % 200;
+    let (ia, ib) = (format!("lta{n}"), format!("ltb{n}"));
+    let ip = |args: &[&str]| {
+        assert!(
+            std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .unwrap()
+                .success(),
+            "ip {args:?}"
+        );
+    };
+    ip(&[
+        "link",
+        "add",
+        &ia,
+        "netns",
+        a.name(),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &ib,
+        "netns",
+        b.name(),
+    ]);
+    ip(&["-n", a.name(), "addr", "add", "10.96.0.1/24", "dev", &ia]);
+    ip(&["-n", b.name(), "addr", "add", "10.96.0.2/24", "dev", &ib]);
+    ip(&["-n", a.name(), "link", "set", &ia, "up"]);
+    ip(&["-n", b.name(), "link", "set", &ib, "up"]);
+    let base = std::env::temp_dir().join(format!("ctp-lat-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let conf = |side: &str, me: &str, peer: &str, dev: &str, extra: &str| {
+        let d = base.join(side);
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join("c.conf");
+        std::fs::write(
+            &p,
+            format!(
+                "Sync {{\n Mode FTFW {{ {extra} }}\n UDP {{\n  IPv4_address {me}\n  IPv4_Destination_Address {peer}\n  \
+                 Port 3780\n  Interface {dev}\n }}\n}}\nGeneral {{\n Systemd off\n LockFile {d}/lock\n UNIX {{ Path {d}/ctl }}\n}}\n",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let ca = conf("a", "10.96.0.1", "10.96.0.2", &ia, "");
+    let cb = conf(
+        "b",
+        "10.96.0.2",
+        "10.96.0.1",
+        &ib,
+        "DisableExternalCache on",
+    );
+    let da = a.spawn(&[OURS, "-C", &ca], None).expect("primary");
+    let db = b.spawn(&[OURS, "-C", &cb], None).expect("backup");
+    std::thread::sleep(Duration::from_millis(800));
+    let svg = base.join("lat.svg");
+    let r = std::process::Command::new(PERF)
+        .args([
+            "latency",
+            "--from",
+            a.name(),
+            "--to",
+            b.name(),
+            "--rate",
+            "2000",
+            "--secs",
+            "2",
+            "--life",
+            "1",
+        ])
+        .args(["--drain", "5", "--svg"])
+        .arg(&svg)
+        .output()
+        .unwrap();
+    for (c, p) in [(&ca, da), (&cb, db)] {
+        let _ = std::process::Command::new(OURS)
+            .args(["-C", c, "-k"])
+            .output();
+        let _ = p.finish(T);
+    }
+    let out = String::from_utf8_lossy(&r.stdout).into_owned();
+    assert!(
+        r.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let j = json(&out);
+    let created = j["created"].as_u64().unwrap();
+    assert!(created >= 3500, "{j}");
+    assert_eq!(j["missing"].as_u64(), Some(0), "every flow arrived: {j}");
+    let p50 = j["latency_us"]["p50"].as_u64().unwrap();
+    let p99 = j["latency_us"]["p99"].as_u64().unwrap();
+    assert!(p50 > 0 && p99 >= p50, "{j}");
+    assert!(j["series"].as_array().is_some_and(|s| !s.is_empty()), "{j}");
+    let plot = std::fs::read_to_string(&svg).unwrap_or_default();
+    assert_eq!(
+        plot.matches("<polyline").count(),
+        4,
+        "two charts, two series each"
+    );
+    let _ = std::fs::remove_dir_all(&base);
+}
