@@ -193,6 +193,7 @@ def main():
             open(MAX, "w").write(str(max(sizes) + 10000))
         for n in sizes:
             pairs = [("1.4.7 ↔ 1.4.7", "/usr/sbin/conntrackd"), ("ours ↔ ours", a.ours)]
+            meds = {}
             for name, b in pairs[1:] if a.only_ours else pairs:
                 rs = [one(b, a.ctperf, n, a.mode, a.transport, a.rate, a.loss, a.corrupt) for _ in range(a.runs)]
                 for r in rs:
@@ -202,6 +203,16 @@ def main():
                 comp = "never (%s)" % ",".join(str(r["reached"]) for r in rs) if None in comps else f"{statistics.median(comps):.2f}"
                 print(f"| {name} | {n} | {med('gen_seconds'):.2f} | {comp} | {med('cpu_primary'):.2f} | {med('cpu_backup'):.2f} "
                       f"| {med('bytes_per_flow'):.1f} | {int(med('datagrams_primary'))} | {commit_text(rs)} |", flush=True)
+                cs = [r["commit_seconds"] for r in rs if r["commit_seconds"] is not None]
+                meds[name] = {"cpu_a": med("cpu_primary"), "cpu_b": med("cpu_backup"),
+                              "bytes": med("bytes_per_flow"), "dgrams": med("datagrams_primary"),
+                              "commit": statistics.median(cs) if cs else None,
+                              "complete": None if None in comps else statistics.median(comps)}
+            if len(meds) == 2:
+                o, c = meds["ours ↔ ours"], meds["1.4.7 ↔ 1.4.7"]
+                rt = lambda k: f"{o[k] / c[k]:.2f}x" if o[k] is not None and c[k] else "-"
+                print(f"| ratio ours/1.4.7 | {n} | | {rt('complete')} | {rt('cpu_a')} | {rt('cpu_b')} | {rt('bytes')} "
+                      f"| {rt('dgrams')} | {rt('commit')} |", flush=True)
     finally:
         open(MAX, "w").write(old)
     return 0
