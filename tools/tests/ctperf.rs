@@ -128,6 +128,8 @@ fn sync_source_feeds_a_sink_and_a_daemon() {
             "127.0.0.1:3990",
             "-n",
             "3000",
+            "--rate",
+            "100000",
         ],
         None,
         T,
@@ -138,7 +140,9 @@ fn sync_source_feeds_a_sink_and_a_daemon() {
     assert_eq!(heard["new"].as_u64(), Some(3000), "{heard}");
     assert_eq!(heard["bad"].as_u64(), Some(0), "{heard}");
     assert_eq!(heard["datagrams"], s["datagrams"], "{heard} {s}");
-    // source -> our daemon's receive path (NOTRACK, external cache)
+    // source -> our daemon's receive path (NOTRACK, external cache); the
+    // daemon's peer is 127.0.0.2: datagrams from 127.0.0.1 are dropped and
+    // counted
     let dir = std::env::temp_dir().join(format!("ctp-sync-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -146,7 +150,7 @@ fn sync_source_feeds_a_sink_and_a_daemon() {
     std::fs::write(
         &conf,
         format!(
-            "Sync {{\n Mode NOTRACK {{ }}\n UDP {{\n  IPv4_address 127.0.0.1\n  IPv4_Destination_Address 127.0.0.1\n  \
+            "Sync {{\n Mode NOTRACK {{ }}\n UDP {{\n  IPv4_address 127.0.0.1\n  IPv4_Destination_Address 127.0.0.2\n  \
              Port 3991\n  Interface lo\n }}\n}}\nGeneral {{\n Systemd off\n LockFile {d}/lock\n UNIX {{ Path {d}/ctl }}\n}}\n",
             d = dir.display()
         ),
@@ -155,22 +159,6 @@ fn sync_source_feeds_a_sink_and_a_daemon() {
     let c = conf.to_str().unwrap();
     let daemon = ns.spawn(&[OURS, "-C", c], None).expect("daemon");
     std::thread::sleep(Duration::from_millis(500));
-    let src = ns.run(
-        &[
-            PERF,
-            "sync",
-            "source",
-            "--to",
-            "127.0.0.1:3991",
-            "-n",
-            "5000",
-            "--rate",
-            "50000",
-        ],
-        None,
-        T,
-    );
-    assert_eq!(src.status, Exit::Code(0), "{}", src.stderr_str());
     let ask = |args: &[&str]| {
         let o = std::process::Command::new(OURS)
             .args(["-C", c])
@@ -179,6 +167,40 @@ fn sync_source_feeds_a_sink_and_a_daemon() {
             .unwrap();
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
+    let src = |n: &str, bind: &str| {
+        let r = ns.run(
+            &[
+                PERF,
+                "sync",
+                "source",
+                "--to",
+                "127.0.0.1:3991",
+                "-n",
+                n,
+                "--rate",
+                "50000",
+                "--bind",
+                bind,
+            ],
+            None,
+            T,
+        );
+        assert_eq!(r.status, Exit::Code(0), "{}", r.stderr_str());
+        json(&r.stdout_str())
+    };
+    let sent = src("500", "127.0.0.1:0")["datagrams"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let net = ask(&["-s", "network"]);
+    assert!(
+        net.contains(&format!("datagrams dropped:\t{sent:>20}")),
+        "{sent} datagrams from a stranger counted:\n{net}"
+    );
+    assert_eq!(
+        ask(&["-e"]).lines().count(),
+        0,
+        "nothing taken from a stranger"
+    );
+    src("5000", "127.0.0.2:0");
     let t0 = std::time::Instant::now();
     let mut n = 0;
     while t0.elapsed() < Duration::from_secs(10) {

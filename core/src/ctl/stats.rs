@@ -295,6 +295,10 @@ pub struct NetworkStats {
     pub bad_size: u64,
     pub lost: u64,
     pub before: u64,
+    /// Datagrams (and TCP connections) from an address other than the
+    /// configured peer, dropped (ours; printed only when not zero, so that
+    /// the layout stays 1.4.7's).
+    pub foreign: u64,
 }
 
 /// `-s network` (followed by the channel block).
@@ -325,6 +329,13 @@ sequence tracking statistics:\n\trecv:\n\
         n.lost,
         n.before
     );
+    if n.foreign > 0 {
+        let _ = write!(
+            out,
+            "unknown peers:\n\tdatagrams dropped:\t{:>20}\n\n",
+            n.foreign
+        );
+    }
 }
 
 /// One queue of `-s queue`: (name, current, maximum, no-space errors).

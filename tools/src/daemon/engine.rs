@@ -1170,6 +1170,12 @@ impl Engine {
             }
             r.poll(Some(wait), |ctx, e| match e {
                 Event::Recv { sock, data, .. } if Some(sock) == ev => self.on_events(data, ctx),
+                // Datagrams from anyone but the configured peer are
+                // dropped and counted (`-s network`).
+                Event::Recv { sock, from, .. }
+                    if (Some(sock) == link_sock
+                        || self.link.as_ref().is_some_and(|l| l.is_other(sock)))
+                        && !self.link.as_mut().is_some_and(|l| l.from_peer(sock, from)) => {}
                 Event::Recv { sock, data, .. } if Some(sock) == link_sock => self.on_sync(data),
                 Event::Recv { sock, data, .. }
                     if self.link.as_ref().is_some_and(|l| l.is_other(sock)) =>

@@ -112,6 +112,9 @@ pub struct SyncLink {
     /// The other (redundant) channels: they receive; one of them becomes
     /// current on failover.
     pub others: Vec<Endpoint>,
+    /// Datagrams (and TCP connections) from an address other than the
+    /// configured peer, dropped.
+    pub foreign: u64,
 }
 
 /// A channel that is not the current one.
@@ -136,13 +139,20 @@ pub struct TcpLink {
     pub pending: Vec<u8>,
     /// EventIterationLimit: reads per wake-up.
     limit: u32,
+    /// Connections refused because they did not come from the peer.
+    pub refused: u64,
 }
 
 impl TcpLink {
     /// Accepts the peer and (re)connects to it; called once per tick.
     pub fn maintain(&mut self, r: &mut Reactor, peer: SocketAddr) {
         if self.server.is_none() {
-            if let Ok((s, _)) = self.listener.accept() {
+            if let Ok((s, from)) = self.listener.accept() {
+                if from.ip() != peer.ip() {
+                    // not our peer: closed at once, counted by the caller
+                    self.refused += 1;
+                    return;
+                }
                 let _ = s.set_nonblocking(true);
                 self.pending.clear();
                 self.server = r
@@ -347,6 +357,26 @@ impl SyncLink {
         }
     }
 
+    /// Whether a datagram from `from` on `sock` comes from the configured
+    /// peer of that channel (unicast UDP: its `IPv4_Destination_Address`;
+    /// multicast: anyone but ourselves, so anything is taken). Others are
+    /// counted and must be dropped.
+    pub fn from_peer(&mut self, sock: SockId, from: Option<SocketAddr>) -> bool {
+        let peer = if sock == self.sock {
+            self.peer
+        } else {
+            match self.others.iter().find(|e| e.sock == sock) {
+                Some(e) => e.peer,
+                None => return true,
+            }
+        };
+        let ok = peer.ip().is_multicast() || from.is_none_or(|f| f.ip() == peer.ip());
+        if !ok {
+            self.foreign += 1;
+        }
+        ok
+    }
+
     /// Whether there are redundant channels.
     pub fn has_others(&self) -> bool {
         !self.others.is_empty()
@@ -391,6 +421,7 @@ impl SyncLink {
             client: None,
             pending: Vec::new(),
             limit,
+            refused: 0,
         };
         let peer = SocketAddr::new(dest, ch.port);
         tcp.maintain(r, peer);
@@ -403,6 +434,7 @@ impl SyncLink {
             dev: String::new(),
             index: 0,
             others: Vec::new(),
+            foreign: 0,
         })
     }
 
@@ -477,6 +509,7 @@ impl SyncLink {
             dev: String::new(),
             index: 0,
             others: Vec::new(),
+            foreign: 0,
         })
     }
 
@@ -510,6 +543,7 @@ impl SyncLink {
             dev: String::new(),
             index: 0,
             others: Vec::new(),
+            foreign: 0,
         })
     }
 
@@ -520,7 +554,13 @@ impl SyncLink {
             Proto::Alarm(p) => (&p.recv_errors, 0, 0),
             Proto::Ftfw(p) => (&p.recv_errors, p.rx.lost, p.rx.before),
         };
+        let refused: u64 = std::iter::once(&self.tcp)
+            .chain(self.others.iter().map(|e| &e.tcp))
+            .flatten()
+            .map(|t| t.refused)
+            .sum();
         NetworkStats {
+            foreign: self.foreign + refused,
             malformed: e.malformed,
             wrong_version: e.bad_version as u64,
             bad_header: e.bad_header as u64,

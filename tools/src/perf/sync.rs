@@ -115,6 +115,8 @@ pub struct SinkReport {
 pub fn sink(bind: SocketAddr, secs: f64, idle: f64) -> std::io::Result<SinkReport> {
     let sock = UdpSocket::bind(bind)?;
     sock.set_read_timeout(Some(Duration::from_millis(100)))?;
+    use std::os::fd::AsFd;
+    let _ = ct_ring::sockopt::set_rcvbuf(sock.as_fd(), 16 << 20);
     let mut buf = vec![0u8; 1 << 16];
     let mut r = SinkReport::default();
     let end = Instant::now() + Duration::from_secs_f64(secs);
