@@ -790,3 +790,48 @@ fn expectations_replicate_and_commit() {
     expect_run(REF, OURS, "exr", "FTFW { }");
     expect_run(OURS, REF, "exo", "FTFW { }");
 }
+
+/// The backup is killed -9 in the middle of a burst and started again the
+/// way primary-backup.sh's `backup` state does it (stale lock file removed,
+/// daemon started while its control socket path is left behind by the
+/// kill), with StartupResync: it should end up with every flow.
+///
+/// KNOWN BUG, ignored so that CI stays meaningful: 84–134 of the 20000
+/// flows (those created around the restart) are missing after 30 s in most
+/// runs; the primary's resend queue keeps ~15k entries the new backup never
+/// acknowledges, and the backup counts ~28k lost sequence numbers. A `-n`
+/// sent later (after ~30 s) repairs it within seconds; one sent right after
+/// the burst sometimes does not. The simulated link
+/// (`transport/tests/ftfw_sim.rs`, `backup_killed_and_restarted_behind_in_sequence`)
+/// converges, so the cause is in the daemon around the state machine.
+/// Reproduce: `cargo test -p ct-tools --test sync_replication -- --ignored killed`.
+#[test]
+#[ignore = "known bug: a backup restarted mid-burst misses some flows (see the doc comment)"]
+fn a_backup_killed_mid_burst_resynchronises_after_restart() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let (a, mut b) = pair(OURS, OURS, "rst", Tr::Udp, "FTFW { StartupResync on }");
+    let filler =
+        a.ns.spawn(&[PERF, "fill", "-n", "20000", "--rate", "20000"], None)
+            .expect("fill");
+    std::thread::sleep(Duration::from_millis(400));
+    let p = b.proc.take().expect("backup running");
+    // SAFETY: a plain kill(2) of our own child.
+    unsafe { libc::kill(p.pid(), libc::SIGKILL) };
+    let _ = p.finish(T);
+    let mid = a.ns.run(&[CT, "-C"], None, T).stdout_str();
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = std::fs::remove_file(b.dir.join("lock"));
+    let conf = b.conf();
+    b.proc = Some(b.ns.spawn(&[&b.bin, "-C", &conf], None).expect("restart"));
+    let done = filler.finish(T);
+    assert!(done.status == Exit::Code(0), "{}", done.stderr_str());
+    let got = wait_count(&b, 20000, 30);
+    assert_eq!(
+        got,
+        20000,
+        "restarted backup (killed with {} flows in the primary) holds them all",
+        mid.trim()
+    );
+}

@@ -403,6 +403,12 @@ struct Scenario {
     unix: u32,
     /// Restart the backup after this many ops (it then asks for a resync).
     restart_backup_at: Option<u32>,
+    /// Steps the backup stays dead before it restarts (everything sent
+    /// meanwhile is lost), and whether its new sequence starts behind the
+    /// old one (a `kill -9` and a restart within seconds: both start at
+    /// `time(NULL)`, the old one had advanced).
+    restart_down_steps: u32,
+    restart_seq_behind: bool,
     honour_need_bulk: bool,
     /// The link becomes loss-free when the traffic stops.
     clean_after_traffic: bool,
@@ -422,6 +428,8 @@ impl Scenario {
             cfg: Config::default(),
             unix: 1_700_000_000,
             restart_backup_at: None,
+            restart_down_steps: 0,
+            restart_seq_behind: false,
             honour_need_bulk: true,
             clean_after_traffic: false,
             trickle: 4,
@@ -486,7 +494,25 @@ fn run(sc: Scenario) -> Report {
     // Traffic: a steady trickle with occasional bursts (a bulk of events
     // in one loop iteration, as after a netlink burst).
     let mut done = 0;
-    while done < sc.ops {
+    let mut down_left: Option<u32> = None;
+    while done < sc.ops || down_left.is_some() {
+        if let Some(left) = down_left {
+            // the backup is dead: nothing reaches it, nothing comes back
+            ab.queue.clear();
+            ba.queue.clear();
+            if left == 0 {
+                let base = if sc.restart_seq_behind {
+                    sc.unix.wrapping_add(1)
+                } else {
+                    sc.unix.wrapping_add(5000)
+                };
+                b = Node::new(sc.cfg, t0 + now, base);
+                b.ft.request_resync();
+                down_left = None;
+            } else {
+                down_left = Some(left - 1);
+            }
+        }
         let n = if rng.chance(0.02) {
             50 + rng.below(300) as u32
         } else {
@@ -495,7 +521,9 @@ fn run(sc: Scenario) -> Report {
         for _ in 0..n.min(sc.ops - done) {
             a.random_op(&mut rng, sc.keys, sc.deletes);
             done += 1;
-            if sc.restart_backup_at == Some(done) {
+            if sc.restart_backup_at == Some(done) && sc.restart_down_steps > 0 {
+                down_left = Some(sc.restart_down_steps);
+            } else if sc.restart_backup_at == Some(done) {
                 // The backup restarts with an empty cache and asks for a
                 // bulk send (`conntrackd -n` from the HA script).
                 b = Node::new(sc.cfg, t0 + now, sc.unix.wrapping_add(5000));
@@ -664,6 +692,26 @@ fn backup_restart_and_resync() {
     sc.restart_backup_at = Some(2500);
     let r = run(sc);
     assert_converged(&r, "restart");
+}
+
+/// A backup killed -9 in the middle of the traffic, dead for a while
+/// (everything sent to it is lost), restarted within seconds so that its
+/// new sequence numbers start BEHIND the old ones, asking for a resync.
+#[test]
+fn backup_killed_and_restarted_behind_in_sequence() {
+    let link = LinkCfg {
+        loss: 0.3,
+        ..LinkCfg::default()
+    };
+    let mut sc = Scenario::new("killed", 9, link);
+    sc.ops = 20000;
+    sc.keys = 20000;
+    sc.deletes = false;
+    sc.restart_backup_at = Some(8000);
+    sc.restart_down_steps = 60;
+    sc.restart_seq_behind = true;
+    let r = run(sc);
+    assert_converged(&r, "killed");
 }
 
 /// The stall of REPORT §5e: a blast of new flows, much larger than the

@@ -105,6 +105,9 @@ pub struct Engine {
     grow_warned: bool,
     /// Events are filtered by the BPF program on the event socket.
     kernel_filter: bool,
+    /// The sync link failed to send datagrams since the last tick (FT-FW
+    /// then sends the unacknowledged objects again on the tick).
+    link_send_failed: bool,
     pub kill: bool,
     flow: Flow,
     line: Vec<u8>,
@@ -164,6 +167,7 @@ impl Engine {
             cancel_purge: false,
             grow_warned: false,
             kernel_filter: false,
+            link_send_failed: false,
             kill: false,
             flow: Flow::default(),
             line: Vec::with_capacity(1024),
@@ -256,6 +260,12 @@ impl Engine {
             Ok(()) => self.kernel_filter = true,
             Err(e) => self.log.error(&format!("cannot set event filtering: {e}")),
         }
+    }
+
+    /// Queues a RESYNC request to the peer (`-n`, StartupResync); sent by
+    /// the run loop.
+    pub fn request_resync(&mut self) {
+        self.resync_request = true;
     }
 
     /// SIGHUP: reopens the LogFile and the Stats LogFile by path.
@@ -1207,6 +1217,10 @@ impl Engine {
                     sock,
                     error: SockError::Send { .. },
                 } if is_tcp(sock) => closed.push(sock),
+                Event::Error {
+                    sock,
+                    error: SockError::Send { .. },
+                } if Some(sock) == link_sock => self.link_send_failed = true,
                 Event::Timer(t) if Some(t) == alive => tick = true,
                 Event::Recv { sock, .. } if Some(sock) == rtnl => link_event = true,
                 Event::Error {
@@ -1226,6 +1240,11 @@ impl Engine {
             if let Some(link) = &mut self.link {
                 if tick {
                     link.maintain_tcp(r);
+                    if std::mem::take(&mut self.link_send_failed) {
+                        if let Some(p) = link.proto.ftfw() {
+                            p.resend_unacked();
+                        }
+                    }
                 }
                 if link_event || (tick && rtnl.is_none()) {
                     match link.failover(link_flags) {

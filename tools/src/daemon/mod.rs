@@ -298,6 +298,15 @@ fn serve(
     } else {
         "-- starting in console mode --"
     });
+    // StartupResync (FTFW, NOTRACK): ask the peer for its states at once,
+    // as a restarted backup must.
+    if eng.mode == Mode::Sync
+        && eng.link.is_some()
+        && eng.cfg.sync.as_ref().is_some_and(|s| s.startup_resync)
+    {
+        eng.log.notice("resync requested");
+        eng.request_resync();
+    }
     let res = eng.run(&mut r, &rx, &STOP);
     eng.log.notice("---- shutdown received ----");
     ctl.remove();

@@ -799,6 +799,16 @@ impl Ftfw {
 
     /// A restarted peer: every object of the resend queue goes back to
     /// the tx queue (control messages are dropped).
+    /// The link failed to send some of our datagrams (a full socket send
+    /// buffer: the kernel refused them, so the peer never saw their
+    /// sequence numbers and cannot NACK a gap it may not notice): every
+    /// unacknowledged object goes out again with a new number. 1.4.7
+    /// loses such messages; a daemon calls this at most once per tick
+    /// after send errors.
+    pub fn resend_unacked(&mut self) {
+        self.rs_requeue_all();
+    }
+
     fn rs_requeue_all(&mut self) {
         for (_, e) in std::mem::take(&mut self.rs) {
             if let RsEntry::Object { obj, .. } = e {
