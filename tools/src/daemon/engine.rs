@@ -1063,19 +1063,9 @@ impl Engine {
                         portids,
                     }) => {
                         self.commit_portids = portids;
-                        self.log.notice(&format!("Committed {ok} new entries"));
-                        if failed > 0 {
-                            self.log
-                                .notice(&format!("{failed} entries can't be committed"));
-                        }
-                        let d = started.elapsed();
-                        self.log.notice(&format!(
-                            "commit has taken {}.{:06} seconds",
-                            d.as_secs(),
-                            d.subsec_micros()
-                        ));
+                        self.log_commit(Ok((ok, failed)), started);
                     }
-                    Err(e) => self.log.error(&format!("commit failed: {e}")),
+                    Err(e) => self.log_commit(Err(e.to_string()), started),
                 }
                 if req == AllCommit {
                     self.commit_exp();
@@ -1089,7 +1079,13 @@ impl Engine {
     fn commit_exp(&mut self) {
         let Some(x) = self.exp.as_mut() else { return };
         let started = Instant::now();
-        match x.commit() {
+        let res = x.commit();
+        self.log_commit(res, started);
+    }
+
+    /// The log lines of a commit, as 1.4.7 writes them.
+    fn log_commit(&mut self, res: Result<(u64, u64), String>, started: Instant) {
+        match res {
             Ok((ok, failed)) => {
                 self.log.notice(&format!("Committed {ok} new entries"));
                 if failed > 0 {

@@ -493,16 +493,26 @@ impl SyncLink {
         if rc < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        let id = r.register(
-            sock,
-            SockOpts::udp()
-                .buf_size(65536)
-                .buf_count(256)
-                .max_per_wake(limit),
-        )?;
+        let peer = SocketAddr::new(IpAddr::V4(group), ch.port);
+        Self::datagram(sock, peer, ch, sync, limit, r)
+    }
+
+    /// A UDP or multicast channel on its bound socket.
+    fn datagram(
+        sock: UdpSocket,
+        peer: SocketAddr,
+        ch: &Channel,
+        sync: &SyncSection,
+        limit: u32,
+        r: &mut Reactor,
+    ) -> std::io::Result<SyncLink> {
+        let opts = SockOpts::udp()
+            .buf_size(65536)
+            .buf_count(256)
+            .max_per_wake(limit);
         Ok(SyncLink {
-            sock: id,
-            peer: SocketAddr::new(IpAddr::V4(group), ch.port),
+            sock: r.register(sock, opts)?,
+            peer,
             proto: Proto::new(sync, Self::mtu(ch), Transport::Udp, Self::emit_opts(sync)),
             chan: ChannelStats::default(),
             tcp: None,
@@ -527,24 +537,7 @@ impl SyncLink {
         })?;
         let sock = UdpSocket::bind(SocketAddr::new(local, ch.port))?;
         set_buffers(std::os::fd::AsRawFd::as_raw_fd(&sock), ch.sndbuf, ch.rcvbuf);
-        let id = r.register(
-            sock,
-            SockOpts::udp()
-                .buf_size(65536)
-                .buf_count(256)
-                .max_per_wake(limit),
-        )?;
-        Ok(SyncLink {
-            sock: id,
-            peer: SocketAddr::new(dest, ch.port),
-            proto: Proto::new(sync, Self::mtu(ch), Transport::Udp, Self::emit_opts(sync)),
-            chan: ChannelStats::default(),
-            tcp: None,
-            dev: String::new(),
-            index: 0,
-            others: Vec::new(),
-            foreign: 0,
-        })
+        Self::datagram(sock, SocketAddr::new(dest, ch.port), ch, sync, limit, r)
     }
 
     /// The `-s network` counters.
