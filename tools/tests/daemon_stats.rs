@@ -619,3 +619,41 @@ fn log_files_survive_rotation() {
     d.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Operational faults give clear errors and no crash: a log file that
+/// cannot be opened (exit 1, the path named), a stale lock file (exit 1,
+/// 1.4.7's message), a control socket path left behind by a killed daemon
+/// (taken over: the daemon starts and answers).
+#[test]
+fn faults_at_start_give_clear_errors() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("ctd-flt").expect("netns");
+    let dir = tmpdir("flt");
+    let bad = stats_conf(&dir, "\tLogFile /nonexistent-ctd-dir/conntrackd.log\n");
+    let r = ns.run(&[OURS, "-C", bad.to_str().unwrap()], None, T);
+    assert_eq!(r.status, Exit::Code(1));
+    assert!(
+        r.stderr_str().contains("can't open logfile `/nonexistent-ctd-dir/conntrackd.log'"),
+        "{}",
+        r.stderr_str()
+    );
+    let conf = stats_conf(&dir, "");
+    std::fs::write(dir.join("lock"), b"").unwrap();
+    let r = ns.run(&[OURS, "-C", conf.to_str().unwrap()], None, T);
+    assert_eq!(r.status, Exit::Code(1));
+    assert!(
+        r.stderr_str().contains("exists, perhaps conntrackd already running?"),
+        "{}",
+        r.stderr_str()
+    );
+    std::fs::remove_file(dir.join("lock")).unwrap();
+    // a socket file left behind (bound, nobody listening any more)
+    drop(std::os::unix::net::UnixListener::bind(dir.join("ctl")).unwrap());
+    assert!(dir.join("ctl").exists());
+    let mut d = Daemon::start(&ns, OURS, &conf);
+    assert!(d.ask(&["-s", "cache"]).contains("active objects"), "answers");
+    d.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

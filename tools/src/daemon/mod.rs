@@ -148,7 +148,8 @@ fn run_daemon(cfg: config::Config, detach: bool, mut con: Logger) -> i32 {
     let mut log = match Logger::open(g.log_file.as_deref(), syslog_facility(g.syslog)) {
         Ok(l) => l,
         Err(e) => {
-            con.error(&format!("can't open logfile: {e}"));
+            let path = g.log_file.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+            con.error(&format!("can't open logfile `{path}': {e}"));
             return 1;
         }
     };
