@@ -635,7 +635,8 @@ fn faults_at_start_give_clear_errors() {
     let r = ns.run(&[OURS, "-C", bad.to_str().unwrap()], None, T);
     assert_eq!(r.status, Exit::Code(1));
     assert!(
-        r.stderr_str().contains("can't open logfile `/nonexistent-ctd-dir/conntrackd.log'"),
+        r.stderr_str()
+            .contains("can't open logfile `/nonexistent-ctd-dir/conntrackd.log'"),
         "{}",
         r.stderr_str()
     );
@@ -644,7 +645,8 @@ fn faults_at_start_give_clear_errors() {
     let r = ns.run(&[OURS, "-C", conf.to_str().unwrap()], None, T);
     assert_eq!(r.status, Exit::Code(1));
     assert!(
-        r.stderr_str().contains("exists, perhaps conntrackd already running?"),
+        r.stderr_str()
+            .contains("exists, perhaps conntrackd already running?"),
         "{}",
         r.stderr_str()
     );
@@ -653,7 +655,69 @@ fn faults_at_start_give_clear_errors() {
     drop(std::os::unix::net::UnixListener::bind(dir.join("ctl")).unwrap());
     assert!(dir.join("ctl").exists());
     let mut d = Daemon::start(&ns, OURS, &conf);
-    assert!(d.ask(&["-s", "cache"]).contains("active objects"), "answers");
+    assert!(
+        d.ask(&["-s", "cache"]).contains("active objects"),
+        "answers"
+    );
     d.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `Systemd on` under a service manager: READY=1 once initialised,
+/// WATCHDOG=1 every half WATCHDOG_USEC, STOPPING=1 on shutdown, all on
+/// $NOTIFY_SOCKET.
+#[test]
+fn systemd_readiness_and_watchdog() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("ctd-sd").expect("netns");
+    let dir = tmpdir("sd");
+    let conf = stats_conf(&dir, "");
+    let text = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace("Systemd off", "Systemd on");
+    std::fs::write(&conf, text).unwrap();
+    let sock_path = dir.join("notify");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let p = ns
+        .spawn_env(
+            &[OURS, "-C", conf.to_str().unwrap()],
+            None,
+            &[
+                ("NOTIFY_SOCKET", sock_path.to_str().unwrap()),
+                ("WATCHDOG_USEC", "200000"),
+            ],
+        )
+        .expect("daemon");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while got
+        .iter()
+        .filter(|m: &&String| m.as_str() == "WATCHDOG=1")
+        .count()
+        < 3
+    {
+        match sock.recv(&mut buf) {
+            Ok(n) => got.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            Err(e) => panic!("nothing more from the daemon ({e}): {got:?}"),
+        }
+    }
+    assert!(got[0].starts_with("READY=1\nMAINPID="), "{got:?}");
+    let o = std::process::Command::new(OURS)
+        .args(["-C", conf.to_str().unwrap(), "-k"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let _ = p.finish(T);
+    let mut last = String::new();
+    while let Ok(n) = sock.recv(&mut buf) {
+        last = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if last == "STOPPING=1" {
+            break;
+        }
+    }
+    assert_eq!(last, "STOPPING=1");
     let _ = std::fs::remove_dir_all(&dir);
 }

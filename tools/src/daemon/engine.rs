@@ -74,6 +74,8 @@ pub struct Engine {
     /// soon as a link changes; without it, link state is polled every
     /// second).
     rtnl: Option<SockId>,
+    /// systemd's watchdog: `WATCHDOG=1` on every expiry.
+    pub watchdog: Option<TimerId>,
     /// A bulk send asked by the peer (RESYNC), by `-B` or by `-n`.
     bulk: bool,
     bulk_now: bool,
@@ -144,6 +146,7 @@ impl Engine {
             link: None,
             alive_timer: None,
             rtnl: None,
+            watchdog: None,
             bulk: false,
             bulk_now: false,
             ticks: 0,
@@ -1162,6 +1165,7 @@ impl Engine {
             let is_tcp = |s: SockId| tcp_socks.contains(&s);
             let alive = self.alive_timer;
             let rtnl = self.rtnl;
+            let watchdog = self.watchdog;
             let mut link_event = false;
             let mut tick = false;
             let mut closed: Vec<SockId> = Vec::new();
@@ -1219,6 +1223,9 @@ impl Engine {
                 } if Some(sock) == link_sock => self.link_send_failed = true,
                 Event::Timer(t) if Some(t) == alive => tick = true,
                 Event::Recv { sock, .. } if Some(sock) == rtnl => link_event = true,
+                Event::Timer(t) if Some(t) == watchdog => {
+                    super::notify::notify("WATCHDOG=1");
+                }
                 Event::Error {
                     error: SockError::Overrun { .. },
                     ..

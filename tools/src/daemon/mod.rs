@@ -14,6 +14,7 @@ pub mod filter;
 pub mod inject;
 pub mod kernel;
 pub mod log;
+pub mod notify;
 pub mod sync;
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -148,7 +149,11 @@ fn run_daemon(cfg: config::Config, detach: bool, mut con: Logger) -> i32 {
     let mut log = match Logger::open(g.log_file.as_deref(), syslog_facility(g.syslog)) {
         Ok(l) => l,
         Err(e) => {
-            let path = g.log_file.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+            let path = g
+                .log_file
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
             con.error(&format!("can't open logfile `{path}': {e}"));
             return 1;
         }
@@ -308,8 +313,18 @@ fn serve(
         eng.log.notice("resync requested");
         eng.request_resync();
     }
+    let systemd = eng.cfg.general.systemd;
+    if systemd {
+        notify::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
+        if let Some(every) = notify::watchdog_interval() {
+            eng.watchdog = Some(r.timer_add(Some(std::time::Instant::now() + every), Some(every)));
+        }
+    }
     let res = eng.run(&mut r, &rx, &STOP);
     eng.log.notice("---- shutdown received ----");
+    if systemd {
+        notify::notify("STOPPING=1");
+    }
     ctl.remove();
     res.map_err(|e| e.to_string())
 }
