@@ -37,7 +37,7 @@ fn pages_format_cleanly_and_cover_the_commands() {
     }
     // groff's UTF-8 output uses U+2010 for hyphens in some fonts
     let norm = |s: &str| {
-        let s = s.replace('\u{2010}', "-").replace('\u{2212}', "-");
+        let s = s.replace(['\u{2010}', '\u{2212}'], "-");
         s.split_whitespace().collect::<Vec<_>>().join(" ")
     };
     let ctperf = norm(&text[3]);
