@@ -721,3 +721,63 @@ fn systemd_readiness_and_watchdog() {
     assert_eq!(last, "STOPPING=1");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// CONNTRACKD_METRICS=ADDR:PORT: a Prometheus endpoint with the `-s`
+/// counters, which follow the table.
+#[test]
+fn metrics_endpoint_serves_the_counters() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("ctd-met").expect("netns");
+    let dir = tmpdir("met");
+    let conf = stats_conf(&dir, "");
+    let p = ns
+        .spawn_env(
+            &[OURS, "-C", conf.to_str().unwrap()],
+            None,
+            &[("CONNTRACKD_METRICS", "127.0.0.1:9477")],
+        )
+        .expect("daemon");
+    let t0 = Instant::now();
+    while !dir.join("ctl").exists() && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    ct(
+        &ns,
+        "-I -p udp -s 10.4.0.1 -d 10.4.0.2 --sport 5 --dport 6 -t 300",
+    );
+    ct(
+        &ns,
+        "-I -p udp -s 10.4.0.3 -d 10.4.0.2 --sport 5 --dport 6 -t 300",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    // the endpoint lives in the daemon's namespace: fetch from inside it
+    let r = ns.run(
+        &[
+            "python3",
+            "-c",
+            "import socket;s=socket.create_connection(('127.0.0.1',9477));\
+             s.sendall(b'GET /metrics HTTP/1.0\\r\\n\\r\\n');import sys;\
+             d=b''\nwhile True:\n c=s.recv(65536)\n if not c: break\n d+=c\nsys.stdout.write(d.decode())",
+        ],
+        None,
+        T,
+    );
+    let body = r.stdout_str();
+    let _ = std::process::Command::new(OURS)
+        .args(["-C", conf.to_str().unwrap(), "-k"])
+        .output();
+    let _ = p.finish(T);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(body.starts_with("HTTP/1.0 200 OK"), "{body}");
+    assert!(
+        body.contains("conntrackd_stats_cache_stats_current_active_connections 2\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("conntrackd_runtime_netlink_stats_events_received 2\n"),
+        "{body}"
+    );
+}

@@ -14,6 +14,7 @@ pub mod filter;
 pub mod inject;
 pub mod kernel;
 pub mod log;
+pub mod metrics;
 pub mod notify;
 pub mod sync;
 
@@ -298,6 +299,13 @@ fn serve(
         "conntrackd cannot start, please review your configuration".to_string()
     })?;
     install_signals();
+    match metrics::start(unix_path) {
+        Some(Ok(addr)) => eng.log.notice(&format!("metrics on http://{addr}/metrics")),
+        Some(Err(e)) => eng
+            .log
+            .error(&format!("can't open the metrics endpoint: {e}")),
+        None => {}
+    }
     eng.log.notice("initialization completed");
     eng.log.notice(if detach {
         "-- starting in daemon mode --"
