@@ -200,6 +200,46 @@ fn sync_source_feeds_a_sink_and_a_daemon() {
         0,
         "nothing taken from a stranger"
     );
+    // hostile datagrams from the peer: each counted under 1.4.7's counter,
+    // nothing in the cache, the daemon still fine afterwards
+    let h = ns.run(
+        &[
+            PERF,
+            "sync",
+            "hostile",
+            "--to",
+            "127.0.0.1:3991",
+            "--bind",
+            "127.0.0.2:0",
+        ],
+        None,
+        T,
+    );
+    assert_eq!(h.status, Exit::Code(0), "{}", h.stderr_str());
+    let kinds = json(&h.stdout_str())["kinds"].as_array().unwrap().clone();
+    std::thread::sleep(Duration::from_millis(300));
+    let net = ask(&["-s", "network"]);
+    for k in &kinds {
+        let k = k.as_str().unwrap();
+        let line = net
+            .lines()
+            .find(|l| l.contains(k))
+            .unwrap_or_else(|| panic!("{k}: {net}"));
+        assert!(line.trim_end().ends_with(" 1"), "{k} counted once:\n{net}");
+    }
+    let malformed = net
+        .lines()
+        .find(|l| l.contains("Malformed messages"))
+        .unwrap();
+    assert!(
+        malformed.trim_end().ends_with(&format!(" {}", kinds.len())),
+        "{net}"
+    );
+    assert_eq!(
+        ask(&["-e"]).lines().count(),
+        0,
+        "nothing from hostile datagrams"
+    );
     src("5000", "127.0.0.2:0");
     let t0 = std::time::Instant::now();
     let mut n = 0;

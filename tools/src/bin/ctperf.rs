@@ -6,6 +6,7 @@
 //!   ctperf flows [--tcp N] [--udp N] [--hold S] [--prefix P]
 //!   ctperf sync source --to IP:PORT [-n N] [--rate R] [--mtu M] [--bind IP:PORT] [--start I]
 //!   ctperf sync sink --bind IP:PORT [--secs S] [--idle S]
+//!   ctperf sync hostile --to IP:PORT [--bind IP:PORT]   (one datagram per kind of damage)
 //!   ctperf bench SCENARIO [--out DIR]    (ctperf bench list: the scenarios)
 //!   ctperf dump        raw dump of the table, parsing nothing (benchmark floor)
 //!   ctperf cachemem [-n N]  RSS per flow of the daemon's flow cache
@@ -27,6 +28,7 @@ const USAGE: &str = "usage: ctperf fill [-n N] [--rate R] [--batch B] [--timeout
        ctperf flows [--tcp N] [--udp N] [--hold S] [--prefix P]
        ctperf sync source --to IP:PORT [-n N] [--rate R] [--mtu M] [--bind IP:PORT] [--start I]
        ctperf sync sink --bind IP:PORT [--secs S] [--idle S]
+       ctperf sync hostile --to IP:PORT [--bind IP:PORT]
        ctperf bench SCENARIO [--out DIR] [--runs N]   (ctperf bench list)
        ctperf dump
        ctperf cachemem [-n N]";
@@ -294,6 +296,20 @@ fn main() {
                         r.send_errors,
                         r.seconds,
                         r.messages as f64 / r.seconds.max(1e-9)
+                    );
+                }
+                Some("hostile") => {
+                    let o = Opts::parse(args, &["--to", "--bind"], &[]);
+                    let to = addr(o.str("--to")).unwrap_or_else(|| usage());
+                    let n = sync::hostile(to, addr(o.str("--bind")))
+                        .unwrap_or_else(|e| fail(&format!("sync hostile: {e}")));
+                    let kinds: Vec<String> = sync::hostile_datagrams()
+                        .iter()
+                        .map(|(k, _)| format!("\"{k}\""))
+                        .collect();
+                    println!(
+                        "{{\"op\":\"sync_hostile\",\"datagrams\":{n},\"kinds\":[{}]}}",
+                        kinds.join(",")
                     );
                 }
                 Some("sink") => {

@@ -163,3 +163,48 @@ pub fn sink(bind: SocketAddr, secs: f64, idle: f64) -> std::io::Result<SinkRepor
     }
     Ok(r)
 }
+
+/// The hostile datagrams of `ctperf sync hostile`, each one kind of
+/// damage to a valid NEW message, with the `-s network` counter 1.4.7
+/// (and ours) puts it under.
+pub fn hostile_datagrams() -> Vec<(&'static str, Vec<u8>)> {
+    let f = synthetic(9_999_999, false, 600);
+    let mut w = DatagramWriter::with_mtu(vec![0u8; 1500], 1500, Transport::Udp);
+    let _ = w.push_ct(
+        Op::New,
+        Flags::default(),
+        1_000_000,
+        &f,
+        &EmitOpts::default(),
+    );
+    let good = w.as_bytes().to_vec();
+    let len = good.len();
+    let mut v = Vec::new();
+    v.push(("Truncated message", good[..5].to_vec()));
+    let mut x = good.clone();
+    x[0] = (2 << 4) | (x[0] & 0x0f);
+    v.push(("Wrong protocol version", x));
+    let mut x = good.clone();
+    x[2..4].copy_from_slice(&((len as u16) + 100).to_be_bytes());
+    v.push(("Bad message size", x));
+    // an unknown type: the mode's classifier calls it a malformed header
+    // (1.4.7 counts "Bad message type" only for data types it lets through)
+    let mut x = good.clone();
+    x[0] = (1 << 4) | 9;
+    v.push(("Malformed header", x));
+    let mut x = good.clone();
+    // the first attribute's length grows past the message
+    x[8..10].copy_from_slice(&0x0fffu16.to_be_bytes());
+    v.push(("Malformed payload", x));
+    v
+}
+
+/// Sends each hostile datagram once to `to` (from `bind`).
+pub fn hostile(to: SocketAddr, bind: Option<SocketAddr>) -> std::io::Result<usize> {
+    let sock = UdpSocket::bind(bind.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))))?;
+    let all = hostile_datagrams();
+    for (_, d) in &all {
+        sock.send_to(d, to)?;
+    }
+    Ok(all.len())
+}
