@@ -373,3 +373,139 @@ fn latency_is_measured_for_every_flow_between_two_daemons() {
     );
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// FT-FW through `ctperf sync relay` with 5 % loss, 5 % duplication and
+/// 10 % reordering in both directions: the backup converges to every flow
+/// (the namespace link itself neither reorders nor duplicates).
+#[test]
+fn ftfw_converges_through_a_reordering_duplicating_lossy_relay() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let (a, b) = (
+        NetNs::new("ctp-ra").expect("netns"),
+        NetNs::new("ctp-rb").expect("netns"),
+    );
+    let n = std::process::id() % 200;
+    let (ia, ib) = (format!("rla{n}"), format!("rlb{n}"));
+    let ip = |args: &[&str]| {
+        assert!(
+            std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .unwrap()
+                .success(),
+            "ip {args:?}"
+        );
+    };
+    ip(&[
+        "link",
+        "add",
+        &ia,
+        "netns",
+        a.name(),
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &ib,
+        "netns",
+        b.name(),
+    ]);
+    ip(&["-n", a.name(), "addr", "add", "10.95.0.1/24", "dev", &ia]);
+    ip(&["-n", b.name(), "addr", "add", "10.95.0.3/24", "dev", &ib]);
+    ip(&["-n", a.name(), "link", "set", &ia, "up"]);
+    ip(&["-n", b.name(), "link", "set", &ib, "up"]);
+    let base = std::env::temp_dir().join(format!("ctp-relay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let conf = |side: &str, me: &str, peer: &str, dev: &str| {
+        let d = base.join(side);
+        std::fs::create_dir_all(&d).unwrap();
+        let p = d.join("c.conf");
+        std::fs::write(
+            &p,
+            format!(
+                "Sync {{\n Mode FTFW {{ }}\n UDP {{\n  IPv4_address {me}\n  IPv4_Destination_Address {peer}\n  \
+                 Port 3780\n  Interface {dev}\n }}\n}}\nGeneral {{\n Systemd off\n LockFile {d}/lock\n \
+                 UNIX {{ Path {d}/ctl }}\n NetlinkBufferSize 8388608\n NetlinkBufferSizeMaxGrowth 67108864\n}}\n",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    // the primary talks to the relay at 10.95.0.3; the backup (on the
+    // relay's loopback) to the relay at 127.0.0.4
+    let ca = conf("a", "10.95.0.1", "10.95.0.3", &ia);
+    let cb = conf("b", "127.0.0.2", "127.0.0.4", "lo");
+    let relay = b
+        .spawn(
+            &[
+                PERF,
+                "sync",
+                "relay",
+                "--a",
+                "10.95.0.3:3780",
+                "--peer-a",
+                "10.95.0.1:3780",
+                "--b",
+                "127.0.0.4:3780",
+                "--peer-b",
+                "127.0.0.2:3780",
+                "--loss",
+                "5",
+                "--dup",
+                "5",
+                "--reorder",
+                "10",
+                "--secs",
+                "40",
+            ],
+            None,
+        )
+        .expect("relay");
+    std::thread::sleep(Duration::from_millis(300));
+    let da = a.spawn(&[OURS, "-C", &ca], None).expect("primary");
+    let db = b.spawn(&[OURS, "-C", &cb], None).expect("backup");
+    std::thread::sleep(Duration::from_millis(800));
+    let fill = a.run(&[PERF, "fill", "-n", "20000", "--rate", "20000"], None, T);
+    assert_eq!(fill.status, Exit::Code(0), "{}", fill.stderr_str());
+    let ext = |c: &str| {
+        let o = std::process::Command::new(OURS)
+            .args(["-C", c, "-e"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).lines().count()
+    };
+    let t0 = std::time::Instant::now();
+    let mut got = 0;
+    while t0.elapsed() < Duration::from_secs(30) {
+        got = ext(&cb);
+        if got == 20000 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let net = std::process::Command::new(OURS)
+        .args(["-C", &cb, "-s", "network"])
+        .output()
+        .unwrap();
+    for (c, p) in [(&ca, da), (&cb, db)] {
+        let _ = std::process::Command::new(OURS)
+            .args(["-C", c, "-k"])
+            .output();
+        let _ = p.finish(T);
+    }
+    eprintln!("converged after {:?}", t0.elapsed());
+    // SAFETY: a plain kill(2) of our own child.
+    unsafe { libc::kill(relay.pid(), libc::SIGKILL) };
+    let _ = relay.finish(T);
+    let _ = std::fs::remove_dir_all(&base);
+    assert_eq!(
+        got,
+        20000,
+        "after {:?}; backup:\n{}",
+        t0.elapsed(),
+        String::from_utf8_lossy(&net.stdout)
+    );
+}

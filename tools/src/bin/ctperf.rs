@@ -7,6 +7,8 @@
 //!   ctperf sync source --to IP:PORT [-n N] [--rate R] [--mtu M] [--bind IP:PORT] [--start I]
 //!   ctperf sync sink --bind IP:PORT [--secs S] [--idle S]
 //!   ctperf sync hostile --to IP:PORT [--bind IP:PORT]   (one datagram per kind of damage)
+//!   ctperf sync relay --a IP:PORT --peer-a IP:PORT --b IP:PORT --peer-b IP:PORT
+//!                     [--loss P] [--dup P] [--reorder P] [--secs S] [--seed N]
 //!   ctperf bench SCENARIO [--out DIR]    (ctperf bench list: the scenarios)
 //!   ctperf dump        raw dump of the table, parsing nothing (benchmark floor)
 //!   ctperf cachemem [-n N]  RSS per flow of the daemon's flow cache
@@ -29,6 +31,7 @@ const USAGE: &str = "usage: ctperf fill [-n N] [--rate R] [--batch B] [--timeout
        ctperf sync source --to IP:PORT [-n N] [--rate R] [--mtu M] [--bind IP:PORT] [--start I]
        ctperf sync sink --bind IP:PORT [--secs S] [--idle S]
        ctperf sync hostile --to IP:PORT [--bind IP:PORT]
+       ctperf sync relay --a IP:PORT --peer-a IP:PORT --b IP:PORT --peer-b IP:PORT [--loss P] [--dup P] [--reorder P] [--secs S]
        ctperf bench SCENARIO [--out DIR] [--runs N]   (ctperf bench list)
        ctperf dump
        ctperf cachemem [-n N]";
@@ -296,6 +299,41 @@ fn main() {
                         r.send_errors,
                         r.seconds,
                         r.messages as f64 / r.seconds.max(1e-9)
+                    );
+                }
+                Some("relay") => {
+                    let o = Opts::parse(
+                        args,
+                        &[
+                            "--a",
+                            "--peer-a",
+                            "--b",
+                            "--peer-b",
+                            "--loss",
+                            "--dup",
+                            "--reorder",
+                            "--secs",
+                            "--seed",
+                        ],
+                        &[],
+                    );
+                    let need = |k: &str| addr(o.str(k)).unwrap_or_else(|| usage());
+                    let spec = sync::RelaySpec {
+                        a: need("--a"),
+                        peer_a: need("--peer-a"),
+                        b: need("--b"),
+                        peer_b: need("--peer-b"),
+                        loss: o.float("--loss", 0.0),
+                        dup: o.float("--dup", 0.0),
+                        reorder: o.float("--reorder", 0.0),
+                        secs: o.float("--secs", 30.0),
+                        seed: o.num("--seed", 42),
+                    };
+                    let r =
+                        sync::relay(&spec).unwrap_or_else(|e| fail(&format!("sync relay: {e}")));
+                    println!(
+                        "{{\"op\":\"sync_relay\",\"forwarded\":{},\"dropped\":{},\"duplicated\":{},\"reordered\":{}}}",
+                        r.forwarded, r.dropped, r.duplicated, r.reordered
                     );
                 }
                 Some("hostile") => {

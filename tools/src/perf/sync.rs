@@ -208,3 +208,101 @@ pub fn hostile(to: SocketAddr, bind: Option<SocketAddr>) -> std::io::Result<usiz
     }
     Ok(all.len())
 }
+
+/// An impairing relay between two daemons (`ctperf sync relay`): what
+/// arrives on `a` goes to `peer_b` from `b`, and what arrives on `b` goes
+/// to `peer_a` from `a`, so that each daemon sees its configured peer
+/// address. Each datagram is dropped with `loss`, sent twice with `dup`,
+/// or held back and sent after the next one with `reorder` (percent).
+#[derive(Debug, Clone)]
+pub struct RelaySpec {
+    pub a: SocketAddr,
+    pub peer_a: SocketAddr,
+    pub b: SocketAddr,
+    pub peer_b: SocketAddr,
+    pub loss: f64,
+    pub dup: f64,
+    pub reorder: f64,
+    pub secs: f64,
+    pub seed: u64,
+}
+
+/// What the relay did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RelayReport {
+    pub forwarded: u64,
+    pub dropped: u64,
+    pub duplicated: u64,
+    pub reordered: u64,
+}
+
+/// Runs the relay for `spec.secs`.
+pub fn relay(spec: &RelaySpec) -> std::io::Result<RelayReport> {
+    let sa = UdpSocket::bind(spec.a)?;
+    let sb = UdpSocket::bind(spec.b)?;
+    for s in [&sa, &sb] {
+        s.set_read_timeout(Some(Duration::from_millis(1)))?;
+        use std::os::fd::AsFd;
+        let _ = ct_ring::sockopt::set_rcvbuf(s.as_fd(), 16 << 20);
+    }
+    let mut rng = spec.seed | 1;
+    let mut roll = move || {
+        // xorshift64*
+        rng ^= rng >> 12;
+        rng ^= rng << 25;
+        rng ^= rng >> 27;
+        (rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64 * 100.0
+    };
+    let mut r = RelayReport::default();
+    let mut held: [Option<Vec<u8>>; 2] = [None, None];
+    let mut buf = vec![0u8; 1 << 16];
+    let end = Instant::now() + Duration::from_secs_f64(spec.secs);
+    while Instant::now() < end {
+        let mut idle = true;
+        for (dir, slot) in held.iter_mut().enumerate() {
+            let (rx, tx, to) = if dir == 0 {
+                (&sa, &sb, spec.peer_b)
+            } else {
+                (&sb, &sa, spec.peer_a)
+            };
+            while let Ok((n, _)) = rx.recv_from(&mut buf) {
+                idle = false;
+                let d = &buf[..n];
+                if roll() < spec.loss {
+                    r.dropped += 1;
+                    continue;
+                }
+                if slot.is_none() && roll() < spec.reorder {
+                    *slot = Some(d.to_vec());
+                    r.reordered += 1;
+                    continue;
+                }
+                let _ = tx.send_to(d, to);
+                r.forwarded += 1;
+                if roll() < spec.dup {
+                    let _ = tx.send_to(d, to);
+                    r.duplicated += 1;
+                }
+                if let Some(h) = slot.take() {
+                    let _ = tx.send_to(&h, to);
+                    r.forwarded += 1;
+                }
+            }
+        }
+        if idle {
+            // nothing came: release what was held back
+            for (dir, slot) in held.iter_mut().enumerate() {
+                if let Some(h) = slot.take() {
+                    let (tx, to) = if dir == 0 {
+                        (&sb, spec.peer_b)
+                    } else {
+                        (&sa, spec.peer_a)
+                    };
+                    let _ = tx.send_to(&h, to);
+                    r.forwarded += 1;
+                }
+            }
+        }
+    }
+    Ok(r)
+}
