@@ -1,11 +1,8 @@
-//! Fuzz target: any argument vector through the `conntrack` command-line
-//! parser must give a command or an error, never a panic.
 #![no_main]
+//! Fuzz target `cli_args`: the body is `ct_tools::fuzzing::cli_args`, shared with
+//! the regression test that replays `fuzz/regress/cli_args.bin`.
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
-    let mut argv = vec!["conntrack".to_string()];
-    argv.extend(text.split('\u{0}').map(|s| s.to_string()));
-    let _ = ct_tools::cli::args::parse(argv, &mut std::io::sink());
+    ct_tools::fuzzing::cli_args(data);
 });

@@ -1,25 +1,8 @@
-//! Fuzz target: any bytes through the `conntrackd.conf` parser (and the
-//! evaluation and message rendering of what it returns) must give a
-//! configuration or an error, never a panic.
 #![no_main]
-use ct_core::config::{evaluate, parse, StaticLookup};
+//! Fuzz target `config`: the body is `ct_tools::fuzzing::config`, shared with
+//! the regression test that replays `fuzz/regress/config.bin`.
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let sys = StaticLookup::debian(&["lo", "eth0"]);
-    let out = parse(data, "fuzz.conf", &sys);
-    for w in &out.warnings {
-        let _ = w.c_message();
-    }
-    match out.result {
-        Ok(mut cfg) => {
-            for w in evaluate(&mut cfg) {
-                let _ = w.c_message();
-            }
-        }
-        Err(e) => {
-            let _ = e.c_message_bytes();
-            let _ = e.to_string();
-        }
-    }
+    ct_tools::fuzzing::config(data);
 });

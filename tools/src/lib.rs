@@ -5,5 +5,6 @@
 pub mod cli;
 pub mod ct;
 pub mod daemon;
+pub mod fuzzing;
 pub mod nl;
 pub mod perf;

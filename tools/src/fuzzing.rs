@@ -1,0 +1,97 @@
+//! The bodies of the fuzz targets (`fuzz/fuzz_targets/*`), shared with the
+//! regression test that replays the committed corpora
+//! (`fuzz/regress/*.bin`, `tools/tests/fuzz_regress.rs`) on stable Rust:
+//! every parser of hostile input gets arbitrary bytes and must not panic.
+
+use ct_core::config::{evaluate, parse, StaticLookup};
+use ct_core::netlink::attr::Attrs;
+use ct_core::netlink::ct::parse_flow;
+use ct_core::netlink::exp::parse_expect;
+use ct_core::netlink::msg::Messages;
+use ct_core::netlink::stats::{parse_cpu_stats, parse_global_stats};
+use ct_transport::wire::*;
+
+/// ctnetlink messages → flows, expectations, statistics.
+pub fn ctnetlink(data: &[u8]) {
+    for m in Messages::new(data).flatten() {
+        let _ = m.error_code();
+        if let Ok((g, attrs)) = m.nfgen() {
+            let _ = parse_flow(g.family, attrs.clone());
+            let _ = parse_expect(g.family, attrs.clone());
+            let _ = parse_cpu_stats(g.res_id, attrs.clone());
+            let _ = parse_global_stats(attrs);
+        }
+    }
+    let _ = parse_flow(2, Attrs::new(data));
+}
+
+/// Sync datagrams and streams: every message decoded and re-encoded.
+pub fn sync_datagram(data: &[u8]) {
+    let mut counters = RecvCounters::default();
+    let mut out = [0u8; 4096];
+    for r in Datagram::new(data).chain(Datagram::stream(data)) {
+        let m = match r {
+            Ok(m) => m,
+            Err(e) => {
+                counters.record(&e);
+                continue;
+            }
+        };
+        let _ = (m.kind(), m.control(), m.attrs());
+        match m.decode() {
+            Ok(Decoded::Data(Data::Ct(op, f))) => {
+                let _ = emit_ct(&mut out, op, m.flags(), m.seq(), &f, &EmitOpts::default());
+            }
+            Ok(Decoded::Data(Data::Exp(op, e))) => {
+                let _ = emit_exp(&mut out, op, m.flags(), m.seq(), &e, &EmitOpts::default());
+            }
+            Ok(Decoded::Control(c)) => {
+                let _ = c.emit(&mut out);
+            }
+            Err(e) => counters.record(&e),
+        }
+    }
+    let _ = parse_ct(data);
+    let _ = parse_exp(data);
+}
+
+/// conntrackd.conf text.
+pub fn config(data: &[u8]) {
+    let sys = StaticLookup::debian(&["lo", "eth0"]);
+    let out = parse(data, "fuzz.conf", &sys);
+    for w in &out.warnings {
+        let _ = w.c_message();
+    }
+    match out.result {
+        Ok(mut cfg) => {
+            for w in evaluate(&mut cfg) {
+                let _ = w.c_message();
+            }
+        }
+        Err(e) => {
+            let _ = e.c_message_bytes();
+            let _ = e.to_string();
+        }
+    }
+}
+
+/// conntrack command lines (arguments separated by NUL).
+pub fn cli_args(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut argv = vec!["conntrack".to_string()];
+    argv.extend(text.split('\u{0}').map(|s| s.to_string()));
+    let _ = crate::cli::args::parse(argv, &mut std::io::sink());
+}
+
+/// Splits a packed corpus (`u32` little-endian length, then the bytes,
+/// repeated) into its inputs.
+pub fn unpack(mut packed: &[u8]) -> Vec<&[u8]> {
+    let mut v = Vec::new();
+    while packed.len() >= 4 {
+        let n = u32::from_le_bytes(packed[..4].try_into().expect("4 bytes")) as usize;
+        let Some(b) = packed.get(4..4 + n) else { break };
+        v.push(b);
+        packed = &packed[4 + n..];
+    }
+    v
+}
