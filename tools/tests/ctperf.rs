@@ -30,6 +30,57 @@ fn count(ns: &NetNs) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+/// Two namespaces joined by a veth pair (`<tag>a<n>` / `<tag>b<n>`) with
+/// the given /24 addresses; returns the device names.
+fn veth(a: &NetNs, b: &NetNs, tag: &str, ipa: &str, ipb: &str) -> (String, String) {
+    let n = std::process::id() % 200;
+    let (ia, ib) = (format!("{tag}a{n}"), format!("{tag}b{n}"));
+    let ip = |args: &[&str]| {
+        let ok = std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip {args:?}");
+    };
+    let (na, nb) = (a.name(), b.name());
+    ip(&[
+        "link", "add", &ia, "netns", na, "type", "veth", "peer", "name", &ib, "netns", nb,
+    ]);
+    ip(&["-n", na, "addr", "add", &format!("{ipa}/24"), "dev", &ia]);
+    ip(&["-n", nb, "addr", "add", &format!("{ipb}/24"), "dev", &ib]);
+    ip(&["-n", na, "link", "set", &ia, "up"]);
+    ip(&["-n", nb, "link", "set", &ib, "up"]);
+    (ia, ib)
+}
+
+/// An FT-FW daemon's config in `base/side` (UDP on port 3780); `mode` goes
+/// into the Mode block, `general` into General.
+fn ftfw_conf(
+    base: &std::path::Path,
+    side: &str,
+    me: &str,
+    peer: &str,
+    dev: &str,
+    mode: &str,
+    general: &str,
+) -> String {
+    let d = base.join(side);
+    std::fs::create_dir_all(&d).unwrap();
+    let p = d.join("c.conf");
+    std::fs::write(
+        &p,
+        format!(
+            "Sync {{\n Mode FTFW {{ {mode} }}\n UDP {{\n  IPv4_address {me}\n  IPv4_Destination_Address {peer}\n  \
+             Port 3780\n  Interface {dev}\n }}\n}}\nGeneral {{\n Systemd off\n LockFile {d}/lock\n \
+             UNIX {{ Path {d}/ctl }}\n{general}}}\n",
+            d = d.display()
+        ),
+    )
+    .unwrap();
+    p.to_string_lossy().into_owned()
+}
+
 #[test]
 fn churn_creates_updates_destroys_and_cleans_up() {
     if !skip_unless_root_and(&["ip"]) {
@@ -268,60 +319,18 @@ fn latency_is_measured_for_every_flow_between_two_daemons() {
         NetNs::new("ctp-la").expect("netns"),
         NetNs::new("ctp-lb").expect("netns"),
     );
-    let n = std::process::id() % 200;
-    let (ia, ib) = (format!("lta{n}"), format!("ltb{n}"));
-    let ip = |args: &[&str]| {
-        assert!(
-            std::process::Command::new("ip")
-                .args(args)
-                .status()
-                .unwrap()
-                .success(),
-            "ip {args:?}"
-        );
-    };
-    ip(&[
-        "link",
-        "add",
-        &ia,
-        "netns",
-        a.name(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &ib,
-        "netns",
-        b.name(),
-    ]);
-    ip(&["-n", a.name(), "addr", "add", "10.96.0.1/24", "dev", &ia]);
-    ip(&["-n", b.name(), "addr", "add", "10.96.0.2/24", "dev", &ib]);
-    ip(&["-n", a.name(), "link", "set", &ia, "up"]);
-    ip(&["-n", b.name(), "link", "set", &ib, "up"]);
+    let (ia, ib) = veth(&a, &b, "lt", "10.96.0.1", "10.96.0.2");
     let base = std::env::temp_dir().join(format!("ctp-lat-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
-    let conf = |side: &str, me: &str, peer: &str, dev: &str, extra: &str| {
-        let d = base.join(side);
-        std::fs::create_dir_all(&d).unwrap();
-        let p = d.join("c.conf");
-        std::fs::write(
-            &p,
-            format!(
-                "Sync {{\n Mode FTFW {{ {extra} }}\n UDP {{\n  IPv4_address {me}\n  IPv4_Destination_Address {peer}\n  \
-                 Port 3780\n  Interface {dev}\n }}\n}}\nGeneral {{\n Systemd off\n LockFile {d}/lock\n UNIX {{ Path {d}/ctl }}\n}}\n",
-                d = d.display()
-            ),
-        )
-        .unwrap();
-        p.to_string_lossy().into_owned()
-    };
-    let ca = conf("a", "10.96.0.1", "10.96.0.2", &ia, "");
-    let cb = conf(
+    let ca = ftfw_conf(&base, "a", "10.96.0.1", "10.96.0.2", &ia, "", "");
+    let cb = ftfw_conf(
+        &base,
         "b",
         "10.96.0.2",
         "10.96.0.1",
         &ib,
         "DisableExternalCache on",
+        "",
     );
     let da = a.spawn(&[OURS, "-C", &ca], None).expect("primary");
     let db = b.spawn(&[OURS, "-C", &cb], None).expect("backup");
@@ -386,58 +395,14 @@ fn ftfw_converges_through_a_reordering_duplicating_lossy_relay() {
         NetNs::new("ctp-ra").expect("netns"),
         NetNs::new("ctp-rb").expect("netns"),
     );
-    let n = std::process::id() % 200;
-    let (ia, ib) = (format!("rla{n}"), format!("rlb{n}"));
-    let ip = |args: &[&str]| {
-        assert!(
-            std::process::Command::new("ip")
-                .args(args)
-                .status()
-                .unwrap()
-                .success(),
-            "ip {args:?}"
-        );
-    };
-    ip(&[
-        "link",
-        "add",
-        &ia,
-        "netns",
-        a.name(),
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &ib,
-        "netns",
-        b.name(),
-    ]);
-    ip(&["-n", a.name(), "addr", "add", "10.95.0.1/24", "dev", &ia]);
-    ip(&["-n", b.name(), "addr", "add", "10.95.0.3/24", "dev", &ib]);
-    ip(&["-n", a.name(), "link", "set", &ia, "up"]);
-    ip(&["-n", b.name(), "link", "set", &ib, "up"]);
+    let (ia, _) = veth(&a, &b, "rl", "10.95.0.1", "10.95.0.3");
     let base = std::env::temp_dir().join(format!("ctp-relay-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
-    let conf = |side: &str, me: &str, peer: &str, dev: &str| {
-        let d = base.join(side);
-        std::fs::create_dir_all(&d).unwrap();
-        let p = d.join("c.conf");
-        std::fs::write(
-            &p,
-            format!(
-                "Sync {{\n Mode FTFW {{ }}\n UDP {{\n  IPv4_address {me}\n  IPv4_Destination_Address {peer}\n  \
-                 Port 3780\n  Interface {dev}\n }}\n}}\nGeneral {{\n Systemd off\n LockFile {d}/lock\n \
-                 UNIX {{ Path {d}/ctl }}\n NetlinkBufferSize 8388608\n NetlinkBufferSizeMaxGrowth 67108864\n}}\n",
-                d = d.display()
-            ),
-        )
-        .unwrap();
-        p.to_string_lossy().into_owned()
-    };
+    let big = " NetlinkBufferSize 8388608\n NetlinkBufferSizeMaxGrowth 67108864\n";
     // the primary talks to the relay at 10.95.0.3; the backup (on the
     // relay's loopback) to the relay at 127.0.0.4
-    let ca = conf("a", "10.95.0.1", "10.95.0.3", &ia);
-    let cb = conf("b", "127.0.0.2", "127.0.0.4", "lo");
+    let ca = ftfw_conf(&base, "a", "10.95.0.1", "10.95.0.3", &ia, "", big);
+    let cb = ftfw_conf(&base, "b", "127.0.0.2", "127.0.0.4", "lo", "", big);
     let relay = b
         .spawn(
             &[
