@@ -474,3 +474,35 @@ fn ftfw_converges_through_a_reordering_duplicating_lossy_relay() {
         String::from_utf8_lossy(&net.stdout)
     );
 }
+
+#[test]
+fn bench_lists_its_scenarios_and_refuses_unknown_ones() {
+    let o = std::process::Command::new(PERF)
+        .args(["bench", "list"])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let list = String::from_utf8_lossy(&o.stdout);
+    for s in [
+        "cli",
+        "daemon",
+        "sync-100k",
+        "sync-1m",
+        "paced-1m",
+        "churn",
+        "loss-1",
+        "loss-5",
+        "failover",
+    ] {
+        assert!(
+            list.lines().any(|l| l.starts_with(s)),
+            "{s} missing:\n{list}"
+        );
+    }
+    let o = std::process::Command::new(PERF)
+        .args(["bench", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown scenario `nope'"));
+}
