@@ -66,19 +66,10 @@ def one(bin_, ctperf, rate, secs, life, out_dir, tag):
         res["cpu_backup"] = bs.cpu(ib) - c0b
         res["daemon"] = bin_
         res["svg"] = sv
-        for c in (ca, cb):
-            subprocess.run([bin_, "-C", c, "-k"], capture_output=True)
-        for p in (pa, pb):
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        bs.stop(bin_, (ca, cb), (pa, pb))
         return res
     finally:
-        for ns in (a, b):
-            subprocess.run(f"ip netns pids {ns} | xargs -r kill -9", shell=True)
-            subprocess.run(f"ip netns del {ns}", shell=True)
-        subprocess.run(f"rm -rf {base}", shell=True)
+        bs.cleanup((a, b), base)
 
 
 def main():

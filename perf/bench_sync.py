@@ -143,19 +143,29 @@ def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0):
              "complete_seconds": done, "reached": got, "cpu_primary": cpu_a,
              "cpu_backup": cpu_b, "commit_seconds": commit, "committed": committed, "bytes_per_flow": (bytes1 - bytes0) / n,
              "datagrams_primary": pk1 - pk0}
-        for c in (ca, cb):
-            subprocess.run([bin_, "-C", c, "-k"], capture_output=True)
-        for p in (pa, pb):
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(bin_, (ca, cb), (pa, pb))
         return r
     finally:
-        for ns in (a, b):
-            subprocess.run(f"ip netns pids {ns} | xargs -r kill -9", shell=True)
-            subprocess.run(f"ip netns del {ns}", shell=True)
-        subprocess.run(f"rm -rf {base}", shell=True)
+        cleanup((a, b), base)
+
+
+def stop(bin_, confs, procs):
+    """Stops the daemons (`-k`), killing what does not exit in 20 s."""
+    for c in confs:
+        subprocess.run([bin_, "-C", c, "-k"], capture_output=True)
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def cleanup(namespaces, base):
+    """Kills what is left in the namespaces, deletes them and `base`."""
+    for ns in namespaces:
+        subprocess.run(f"ip netns pids {ns} | xargs -r kill -9", shell=True)
+        subprocess.run(f"ip netns del {ns}", shell=True)
+    subprocess.run(f"rm -rf {base}", shell=True)
 
 
 def commit_text(rs):

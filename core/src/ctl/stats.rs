@@ -223,6 +223,19 @@ pub struct ChannelStats {
     pub errors_recv: u64,
 }
 
+impl ChannelStats {
+    /// Counts one datagram (or stream write) of `len` bytes handed to the
+    /// socket, or refused.
+    pub fn record_send(&mut self, len: usize, ok: bool) {
+        if ok {
+            self.bytes_sent += len as u64;
+            self.packets_sent += 1;
+        } else {
+            self.errors_send += 1;
+        }
+    }
+}
+
 fn channel_counts(out: &mut String, c: &ChannelStats) {
     let _ = write!(
         out,

@@ -76,6 +76,10 @@ pub struct Engine {
     rtnl: Option<SockId>,
     /// systemd's watchdog: `WATCHDOG=1` on every expiry.
     pub watchdog: Option<TimerId>,
+    /// Reused by the run loop: the TCP connections of every channel and
+    /// the server connections of the other channels.
+    tcp_socks: Vec<SockId>,
+    other_servers: Vec<SockId>,
     /// A bulk send asked by the peer (RESYNC), by `-B` or by `-n`.
     bulk: bool,
     bulk_now: bool,
@@ -147,6 +151,8 @@ impl Engine {
             alive_timer: None,
             rtnl: None,
             watchdog: None,
+            tcp_socks: Vec::new(),
+            other_servers: Vec::new(),
             bulk: false,
             bulk_now: false,
             ticks: 0,
@@ -1156,12 +1162,16 @@ impl Engine {
                 .as_ref()
                 .and_then(|l| l.tcp.as_ref())
                 .and_then(|t| t.server);
-            // TCP: the connections of every channel (no allocation for
-            // datagram links).
-            let (tcp_socks, other_servers) = match self.link.as_ref().filter(|l| l.tcp.is_some()) {
-                Some(l) => (l.tcp_socks(), l.other_tcp_servers()),
-                None => (Vec::new(), Vec::new()),
-            };
+            // TCP: the connections of every channel, in buffers kept
+            // across iterations (empty for datagram links).
+            let mut tcp_socks = std::mem::take(&mut self.tcp_socks);
+            let mut other_servers = std::mem::take(&mut self.other_servers);
+            tcp_socks.clear();
+            other_servers.clear();
+            if let Some(l) = self.link.as_ref().filter(|l| l.tcp.is_some()) {
+                l.tcp_socks_into(&mut tcp_socks);
+                l.other_tcp_servers_into(&mut other_servers);
+            }
             let is_tcp = |s: SockId| tcp_socks.contains(&s);
             let alive = self.alive_timer;
             let rtnl = self.rtnl;
@@ -1235,6 +1245,8 @@ impl Engine {
                 Event::Timer(t) if Some(t) == poll => resync = true,
                 _ => {}
             })?;
+            self.tcp_socks = tcp_socks;
+            self.other_servers = other_servers;
             if let Some(link) = self.link.as_mut() {
                 for sock in closed {
                     link.tcp_closed(r, sock);
@@ -1433,12 +1445,7 @@ fn send_datagram(
         let _ = r.flush();
         ok = once(r);
     }
-    if ok {
-        chan.bytes_sent += d.len() as u64;
-        chan.packets_sent += 1;
-    } else {
-        chan.errors_send += 1;
-    }
+    chan.record_send(d.len(), ok);
 }
 
 /// A sync message waits at most this long for more to share its
@@ -1543,12 +1550,7 @@ fn split_ctx<'a, 'c: 'a>(
             Some(None) => false,
             None => ctx.send_to(sock, d, &peer).is_ok(),
         };
-        if ok {
-            chan.bytes_sent += d.len() as u64;
-            chan.packets_sent += 1;
-        } else {
-            chan.errors_send += 1;
-        }
+        chan.record_send(d.len(), ok);
     })
 }
 

@@ -298,24 +298,23 @@ impl SyncLink {
         }
     }
 
-    /// The TCP connections of every channel (current first).
-    pub fn tcp_socks(&self) -> Vec<SockId> {
-        let mut v = Vec::new();
+    /// Appends the TCP connections of every channel (current first).
+    pub fn tcp_socks_into(&self, v: &mut Vec<SockId>) {
         let all = std::iter::once(&self.tcp).chain(self.others.iter().map(|e| &e.tcp));
         for t in all.flatten() {
             v.extend(t.server);
             v.extend(t.client);
         }
-        v
     }
 
-    /// The server connections (where the peer's messages arrive) of the
-    /// other TCP channels.
-    pub fn other_tcp_servers(&self) -> Vec<SockId> {
-        self.others
-            .iter()
-            .filter_map(|e| e.tcp.as_ref().and_then(|t| t.server))
-            .collect()
+    /// Appends the server connections (where the peer's messages arrive)
+    /// of the other TCP channels.
+    pub fn other_tcp_servers_into(&self, v: &mut Vec<SockId>) {
+        v.extend(
+            self.others
+                .iter()
+                .filter_map(|e| e.tcp.as_ref().and_then(|t| t.server)),
+        );
     }
 
     /// Makes the other TCP channel whose server connection is `sock` the

@@ -33,30 +33,30 @@ impl Alarm {
         }
     }
 
+    /// Appends a message with `f`; a full datagram is sent first.
+    fn push(
+        &mut self,
+        send: &mut dyn FnMut(&[u8]),
+        mut f: impl FnMut(&mut DatagramWriter<Vec<u8>>) -> Result<usize, PushError>,
+    ) {
+        if let Err(PushError::Full) = f(&mut self.out) {
+            self.flush(send);
+            let _ = f(&mut self.out);
+        }
+    }
+
     /// A local change, or a periodic refresh of an entry.
     pub fn on_local(&mut self, op: Op, flow: &Flow, now_unix: u32, send: &mut dyn FnMut(&[u8])) {
         let seq = self.seq.next(now_unix);
         let opts = self.opts;
-        match self.out.push_ct(op, Flags::default(), seq, flow, &opts) {
-            Err(PushError::Full) => {
-                self.flush(send);
-                let _ = self.out.push_ct(op, Flags::default(), seq, flow, &opts);
-            }
-            Ok(_) | Err(PushError::TooBig) => {}
-        }
+        self.push(send, |w| w.push_ct(op, Flags::default(), seq, flow, &opts));
     }
 
     /// A local expectation change (sent as it happens; not refreshed).
     pub fn on_local_exp(&mut self, op: Op, e: &Expect, now_unix: u32, send: &mut dyn FnMut(&[u8])) {
         let seq = self.seq.next(now_unix);
         let opts = self.opts;
-        match self.out.push_exp(op, Flags::default(), seq, e, &opts) {
-            Err(PushError::Full) => {
-                self.flush(send);
-                let _ = self.out.push_exp(op, Flags::default(), seq, e, &opts);
-            }
-            Ok(_) | Err(PushError::TooBig) => {}
-        }
+        self.push(send, |w| w.push_exp(op, Flags::default(), seq, e, &opts));
     }
 
     /// Whether messages wait in the datagram being filled.
