@@ -88,6 +88,10 @@ pub struct Engine {
     /// Event datagrams handled in the current loop iteration, and since
     /// when sync messages wait unsent (batching under load).
     iter_events: u32,
+    /// The clock read once per loop iteration for the event path
+    /// (seconds since start, Unix seconds): one `clock_gettime` per wake-up
+    /// instead of one per event.
+    iter_clock: Option<(u32, u32)>,
     unsent_since: Option<Instant>,
     resync_request: bool,
     /// Reused buffer of the objects FT-FW released.
@@ -121,6 +125,11 @@ pub struct Engine {
 
 fn now_secs(epoch: Instant) -> u32 {
     epoch.elapsed().as_secs() as u32
+}
+
+/// Seconds since `epoch` and Unix seconds, read once per loop iteration.
+fn iter_clock(cache: &mut Option<(u32, u32)>, epoch: Instant) -> (u32, u32) {
+    *cache.get_or_insert_with(|| (now_secs(epoch), crate::ct::env::now().0 as u32))
 }
 
 impl Engine {
@@ -157,6 +166,7 @@ impl Engine {
             bulk_now: false,
             ticks: 0,
             iter_events: 0,
+            iter_clock: None,
             unsent_since: None,
             resync_request: false,
             released: Vec::new(),
@@ -611,7 +621,7 @@ impl Engine {
     /// Handles one datagram from the event socket.
     fn on_events(&mut self, data: &[u8], ctx: &mut Ctx<'_>) {
         self.iter_events += 1;
-        let now = now_secs(self.epoch);
+        let (now, unix) = iter_clock(&mut self.iter_clock, self.epoch);
         let mut flow = std::mem::take(&mut self.flow);
         for m in Messages::new(data) {
             let Ok(m) = m else {
@@ -688,7 +698,6 @@ impl Engine {
                         Change::Update => Op::Update,
                         Change::Destroy => Op::Delete,
                     };
-                    let unix = crate::ct::env::now().0 as u32;
                     let (proto, mut send) = split_ctx(link, ctx);
                     proto.on_local(op, &flow, unix, &mut send);
                 }
@@ -1180,6 +1189,7 @@ impl Engine {
             let mut tick = false;
             let mut closed: Vec<SockId> = Vec::new();
             self.iter_events = 0;
+            self.iter_clock = None;
             let mut wait = if self.unsent_since.is_some() {
                 BATCH_DELAY
             } else {
