@@ -6,7 +6,7 @@ backup's `-s` is polled until its external cache holds N.
 
     sudo python3 perf/bench_sync.py [--sizes 100000] [--runs 3]
                                     [--mode NOTRACK|ALARM|FTFW] [--transport udp|mcast|tcp]
-                                    [--rate R] [--loss PCT] [--corrupt PCT]
+                                    [--rate R] [--loss PCT] [--corrupt PCT] [--auth]
 
 Reported per daemon pair: generation time, time until the backup holds all
 N (or "never" within 60 s, with the count reached), CPU seconds of each
@@ -16,6 +16,10 @@ commit the backup's external cache into its kernel (with the entries the
 kernel then holds). JSON lines go to
 perf/results/bench_sync.jsonl. Raises nf_conntrack_max in the host
 namespace when needed and restores it.
+
+With --auth a third pair runs: ours ↔ ours with `Sync { Authentication {
+KeyFile } }` (HMAC-SHA256 trailer on every datagram), and a last row gives
+its cost against the plain ours ↔ ours pair of the same run.
 """
 import argparse
 import json
@@ -40,7 +44,7 @@ def cpu(pid):
     return (int(f[11]) + int(f[12])) / TICK
 
 
-def conf(d, me, peer, dev, mode, tr):
+def conf(d, me, peer, dev, mode, tr, auth=None):
     ch = {
         "udp": f"UDP {{ IPv4_address {me}\n IPv4_Destination_Address {peer}\n Port 3780\n Interface {dev}\n SndSocketBuffer 24985600\n RcvSocketBuffer 24985600 }}",
         "tcp": f"TCP {{ IPv4_address {me}\n IPv4_Destination_Address {peer}\n Port 3780\n Interface {dev} }}",
@@ -50,7 +54,9 @@ def conf(d, me, peer, dev, mode, tr):
             "FTFW": "FTFW { ResendQueueSize 131072 ACKWindowSize 300 }"}[mode]
     p = os.path.join(d, "c.conf")
     open(p, "w").write(
-        f"Sync {{\n Mode {body}\n {ch}\n}}\n"
+        f"Sync {{\n Mode {body}\n {ch}\n"
+        + (f" Authentication {{ KeyFile {auth} }}\n" if auth else "")
+        + "}\n"
         f"General {{\n Systemd off\n HashSize 65536\n HashLimit 4194304\n LockFile {d}/lock\n UNIX {{ Path {d}/ctl }}\n"
         " NetlinkBufferSize 8388608\n NetlinkBufferSizeMaxGrowth 268435456\n NetlinkOverrunResync 30\n"
         " Scheduler { Type FIFO Priority 0 }\n}\n")
@@ -94,7 +100,7 @@ def impair(ns, dev, loss, corrupt):
     subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules, text=True, check=True)
 
 
-def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0):
+def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False):
     tag = os.getpid()
     a, b = f"cbsa-{tag}", f"cbsb-{tag}"
     base = tempfile.mkdtemp(prefix="ctbsync-")
@@ -109,8 +115,13 @@ def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0):
         sh(f"ip -n {a} link set bsa up")
         sh(f"ip -n {b} addr add 10.98.0.2/24 dev bsb")
         sh(f"ip -n {b} link set bsb up")
-        ca = conf(da, "10.98.0.1", "10.98.0.2", "bsa", mode, tr)
-        cb = conf(db, "10.98.0.2", "10.98.0.1", "bsb", mode, tr)
+        key = None
+        if auth:
+            key = os.path.join(base, "sync.key")
+            open(key, "w").write(os.urandom(32).hex() + "\n")
+            os.chmod(key, 0o600)
+        ca = conf(da, "10.98.0.1", "10.98.0.2", "bsa", mode, tr, key)
+        cb = conf(db, "10.98.0.2", "10.98.0.1", "bsb", mode, tr, key)
         pa = subprocess.Popen(["ip", "netns", "exec", a, bin_, "-C", ca], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         pb = subprocess.Popen(["ip", "netns", "exec", b, bin_, "-C", cb], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(2.5 if tr == "tcp" else 1.0)
@@ -185,6 +196,7 @@ def main():
     ap.add_argument("--rate", type=int, default=0, help="pace the creations (flows/s; 0 = flat out)")
     ap.add_argument("--loss", type=float, default=0.0, help="%% of sync datagrams dropped, each direction")
     ap.add_argument("--corrupt", type=float, default=0.0, help="%% with a corrupted sequence number")
+    ap.add_argument("--auth", action="store_true", help="also ours ↔ ours with an authenticated link")
     ap.add_argument("--ours", default=os.path.join(ROOT, "target/release/conntrackd"))
     ap.add_argument("--ctperf", default=os.path.join(ROOT, "target/release/ctperf"))
     a = ap.parse_args()
@@ -202,10 +214,12 @@ def main():
         if int(old) < max(sizes) + 10000:
             open(MAX, "w").write(str(max(sizes) + 10000))
         for n in sizes:
-            pairs = [("1.4.7 ↔ 1.4.7", "/usr/sbin/conntrackd"), ("ours ↔ ours", a.ours)]
+            pairs = [("1.4.7 ↔ 1.4.7", "/usr/sbin/conntrackd", False), ("ours ↔ ours", a.ours, False)]
+            if a.auth:
+                pairs.append(("ours ↔ ours, authenticated", a.ours, True))
             meds = {}
-            for name, b in pairs[1:] if a.only_ours else pairs:
-                rs = [one(b, a.ctperf, n, a.mode, a.transport, a.rate, a.loss, a.corrupt) for _ in range(a.runs)]
+            for name, b, auth in pairs[1:] if a.only_ours else pairs:
+                rs = [one(b, a.ctperf, n, a.mode, a.transport, a.rate, a.loss, a.corrupt, auth) for _ in range(a.runs)]
                 for r in rs:
                     jl.write(json.dumps({"pair": name, **r}) + "\n")
                 med = lambda k: statistics.median([r[k] for r in rs])
@@ -218,10 +232,13 @@ def main():
                               "bytes": med("bytes_per_flow"), "dgrams": med("datagrams_primary"),
                               "commit": statistics.median(cs) if cs else None,
                               "complete": None if None in comps else statistics.median(comps)}
-            if len(meds) == 2:
-                o, c = meds["ours ↔ ours"], meds["1.4.7 ↔ 1.4.7"]
+            for label, x, y in [("ratio ours/1.4.7", "ours ↔ ours", "1.4.7 ↔ 1.4.7"),
+                                ("ratio authenticated/plain", "ours ↔ ours, authenticated", "ours ↔ ours")]:
+                if x not in meds or y not in meds:
+                    continue
+                o, c = meds[x], meds[y]
                 rt = lambda k: f"{o[k] / c[k]:.2f}x" if o[k] is not None and c[k] else "-"
-                print(f"| ratio ours/1.4.7 | {n} | | {rt('complete')} | {rt('cpu_a')} | {rt('cpu_b')} | {rt('bytes')} "
+                print(f"| {label} | {n} | | {rt('complete')} | {rt('cpu_a')} | {rt('cpu_b')} | {rt('bytes')} "
                       f"| {rt('dgrams')} | {rt('commit')} |", flush=True)
     finally:
         open(MAX, "w").write(old)

@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the conntrackd sync wire codec: encoding a
-//! conntrack message from a flow, batching a datagram at MTU 1500, and
-//! reading + decoding a full datagram. Run: `cargo bench -p ct-benches
-//! --bench sync_wire`.
+//! conntrack message from a flow, batching a datagram at MTU 1500,
+//! reading + decoding a full datagram, and the authenticated link's cost
+//! per datagram (sealing and opening a full one, HMAC-SHA256). Run:
+//! `cargo bench -p ct-benches --bench sync_wire`.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -85,7 +86,31 @@ fn bench(c: &mut Criterion) {
             n
         })
     });
+    g.throughput(Throughput::Elements(1));
+    let key = [7u8; 32];
+    let mut sealer = ct_transport::auth::Sealer::new(&key, 1);
+    g.bench_function("auth_seal_datagram", |b| {
+        b.iter(|| sealer.seal(black_box(&datagram)).len())
+    });
+    // Open a distinct fresh datagram each time: sealed ahead, in order.
+    let sealed: Vec<Vec<u8>> = (0..4096).map(|_| sealer.seal(&datagram).to_vec()).collect();
+    g.bench_function("auth_open_datagram", |b| {
+        let mut opener = ct_transport::auth::Opener::new(&key, 1024);
+        let mut i = 0;
+        b.iter(|| {
+            if i == sealed.len() {
+                // Start over with a fresh window.
+                opener = ct_transport::auth::Opener::new(&key, 1024);
+                i = 0;
+            }
+            i += 1;
+            opener
+                .open(black_box(&sealed[i - 1]))
+                .map_or(0, |p| p.len())
+        })
+    });
     g.finish();
+    eprintln!("auth: datagram of {} bytes sealed/opened", datagram.len());
 }
 
 criterion_group!(benches, bench);

@@ -572,3 +572,59 @@ fn parser_stack_limit_of_upstream() {
         "parsing config file in line (2), symbol '1': memory exhausted"
     );
 }
+
+/// `Sync { Authentication { } }` (an extension): accepted with its
+/// values, and each mistake is an error at the right place.
+#[test]
+fn authentication_block() {
+    let udp = "\tUDP {\n\t\tIPv4_address 10.0.0.1\n\t\tIPv4_Destination_Address 10.0.0.2\n\t\tPort 3780\n\t\tInterface eth0\n\t}\n";
+    let ok = format!(
+        "Sync {{\n\tMode FTFW {{ }}\n\tAuthentication {{\n\t\tKeyFile /etc/conntrackd/sync.key\n\t\tReplayWindow 2048\n\t}}\n{udp}}}\n"
+    );
+    let out = parse(ok.as_bytes(), "conntrackd.conf", &sys());
+    let cfg = out.result.expect("accepted");
+    let a = cfg.sync.as_ref().unwrap().auth.as_ref().expect("auth");
+    assert_eq!(a.key_file, std::path::Path::new("/etc/conntrackd/sync.key"));
+    assert_eq!(a.replay_window, 2048);
+    // Defaults: off; window 1024.
+    let plain = format!("Sync {{\n\tMode FTFW {{ }}\n{udp}}}\n");
+    let cfg = parse(plain.as_bytes(), "f", &sys()).result.unwrap();
+    assert!(cfg.sync.unwrap().auth.is_none());
+    let dflt = format!("Sync {{\n\tAuthentication {{ KeyFile /k }}\n{udp}}}\n");
+    let cfg = parse(dflt.as_bytes(), "f", &sys()).result.unwrap();
+    assert_eq!(cfg.sync.unwrap().auth.unwrap().replay_window, 1024);
+
+    let (e, _) = error(&format!("Sync {{\n\tAuthentication {{ }}\n{udp}}}\n"));
+    assert_eq!(
+        (e.kind, e.span),
+        (ErrorKind::AuthWithoutKeyFile, Span::at(2, 2))
+    );
+    let (e, _) = error(&format!(
+        "Sync {{\n\tAuthentication {{\n\t\tKeyFile /k\n\t\tReplayWindow 10\n\t}}\n{udp}}}\n"
+    ));
+    assert_eq!(
+        (e.kind, e.span),
+        (
+            ErrorKind::ReplayWindowOutOfRange { value: 10 },
+            Span::at(4, 3)
+        )
+    );
+    let (e, _) = error(&format!(
+        "Sync {{\n\tAuthentication {{\n\t\tKey /k\n\t}}\n{udp}}}\n"
+    ));
+    assert_eq!(e.span, Span::at(3, 3));
+    assert!(
+        e.to_string()
+            .contains("an Authentication keyword (KeyFile, ReplayWindow)"),
+        "{e}"
+    );
+    let (e, _) = error(&format!(
+        "Sync {{\n\tAuthentication {{ KeyFile relative/k }}\n{udp}}}\n"
+    ));
+    assert_eq!(e.span.line, 2);
+    let tcp = udp.replace("UDP", "TCP");
+    let (e, _) = error(&format!(
+        "Sync {{\n\tAuthentication {{ KeyFile /k }}\n{tcp}}}\n"
+    ));
+    assert_eq!((e.kind, e.span), (ErrorKind::AuthOverTcp, Span::at(2, 2)));
+}

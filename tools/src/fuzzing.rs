@@ -83,6 +83,39 @@ pub fn cli_args(data: &[u8]) {
     let _ = crate::cli::args::parse(argv, &mut std::io::sink());
 }
 
+/// The authenticated link's receive side (`ct_transport::auth`): the
+/// input as one datagram, then as a run of datagrams (`u16` length
+/// prefixes) through one opener, then its bytes as replay counters into a
+/// window; and a sealed copy of it must open (exactly once).
+pub fn auth_datagram(data: &[u8]) {
+    use ct_transport::auth::{Opener, Sealer, Trailer, Window};
+    const KEY: &[u8] = b"fuzzing key for the sync link!!!";
+    let mut o = Opener::new(KEY, 64);
+    if let Ok(t) = Trailer::new_checked(data) {
+        let _ = (t.counter(), t.tag(), t.payload());
+    }
+    let _ = o.open(data);
+    let mut rest = data;
+    while rest.len() >= 2 {
+        let n = u16::from_le_bytes([rest[0], rest[1]]) as usize;
+        let end = (2 + n).min(rest.len());
+        let _ = o.open(&rest[2..end]);
+        rest = &rest[end..];
+    }
+    let mut w = Window::new(data.first().copied().unwrap_or(0) as u32 * 40);
+    for c in data.chunks(8) {
+        let mut b = [0u8; 8];
+        b[..c.len()].copy_from_slice(c);
+        let _ = w.accept(u64::from_le_bytes(b));
+    }
+    let start = data.iter().fold(0u64, |a, &b| a.rotate_left(7) ^ b as u64);
+    let mut s = Sealer::new(KEY, start);
+    let sealed = s.seal(data).to_vec();
+    let mut fresh = Opener::new(KEY, 64);
+    assert_eq!(fresh.open(&sealed), Ok(data), "a sealed datagram opens");
+    assert!(fresh.open(&sealed).is_err(), "and only once");
+}
+
 /// Splits a packed corpus (`u32` little-endian length, then the bytes,
 /// repeated) into its inputs.
 pub fn unpack(mut packed: &[u8]) -> Vec<&[u8]> {

@@ -388,21 +388,49 @@ fn latency_is_measured_for_every_flow_between_two_daemons() {
 /// (the namespace link itself neither reorders nor duplicates).
 #[test]
 fn ftfw_converges_through_a_reordering_duplicating_lossy_relay() {
+    relay_run("rl", false);
+}
+
+/// The same through an authenticated link (`Authentication { KeyFile }`
+/// on both daemons): it converges too, and the relay's duplicates are
+/// refused as replays (`-s network`), none as a bad tag.
+#[test]
+fn authenticated_ftfw_converges_through_the_relay_and_refuses_its_duplicates() {
+    relay_run("ra", true);
+}
+
+fn relay_run(tag: &str, auth: bool) {
     if !skip_unless_root_and(&["ip"]) {
         return;
     }
     let (a, b) = (
-        NetNs::new("ctp-ra").expect("netns"),
-        NetNs::new("ctp-rb").expect("netns"),
+        NetNs::new(&format!("ctp-{tag}a")).expect("netns"),
+        NetNs::new(&format!("ctp-{tag}b")).expect("netns"),
     );
-    let (ia, _) = veth(&a, &b, "rl", "10.95.0.1", "10.95.0.3");
-    let base = std::env::temp_dir().join(format!("ctp-relay-{}", std::process::id()));
+    let (ia, _) = veth(&a, &b, tag, "10.95.0.1", "10.95.0.3");
+    let base = std::env::temp_dir().join(format!("ctp-relay-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     let big = " NetlinkBufferSize 8388608\n NetlinkBufferSizeMaxGrowth 67108864\n";
     // the primary talks to the relay at 10.95.0.3; the backup (on the
     // relay's loopback) to the relay at 127.0.0.4
     let ca = ftfw_conf(&base, "a", "10.95.0.1", "10.95.0.3", &ia, "", big);
     let cb = ftfw_conf(&base, "b", "127.0.0.2", "127.0.0.4", "lo", "", big);
+    if auth {
+        let key = base.join("sync.key");
+        std::fs::write(
+            &key,
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        )
+        .unwrap();
+        for c in [&ca, &cb] {
+            let text = std::fs::read_to_string(c).unwrap().replacen(
+                " UDP {",
+                &format!(" Authentication {{ KeyFile {} }}\n UDP {{", key.display()),
+                1,
+            );
+            std::fs::write(c, text).unwrap();
+        }
+    }
     let relay = b
         .spawn(
             &[
@@ -466,13 +494,25 @@ fn ftfw_converges_through_a_reordering_duplicating_lossy_relay() {
     unsafe { libc::kill(relay.pid(), libc::SIGKILL) };
     let _ = relay.finish(T);
     let _ = std::fs::remove_dir_all(&base);
-    assert_eq!(
-        got,
-        20000,
-        "after {:?}; backup:\n{}",
-        t0.elapsed(),
-        String::from_utf8_lossy(&net.stdout)
-    );
+    let net = String::from_utf8_lossy(&net.stdout);
+    assert_eq!(got, 20000, "after {:?}; backup:\n{net}", t0.elapsed());
+    if auth {
+        let count = |name: &str| -> u64 {
+            net.lines()
+                .find(|l| l.trim_start().starts_with(name))
+                .and_then(|l| l.split_whitespace().last())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(u64::MAX)
+        };
+        println!("{net}");
+        assert!(count("datagrams accepted:") > 0, "{net}");
+        assert!(
+            count("datagrams replayed:") > 0,
+            "duplicates not refused:\n{net}"
+        );
+        assert_eq!(count("datagrams with bad tag:"), 0, "{net}");
+        assert_eq!(count("datagrams without tag:"), 0, "{net}");
+    }
 }
 
 #[test]

@@ -26,6 +26,11 @@ fn sync_datagram_corpus() {
 }
 
 #[test]
+fn auth_datagram_corpus() {
+    replay("auth_datagram", ct_tools::fuzzing::auth_datagram);
+}
+
+#[test]
 fn config_corpus() {
     replay("config", ct_tools::fuzzing::config);
 }

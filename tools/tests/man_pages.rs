@@ -48,6 +48,9 @@ fn pages_format_cleanly_and_cover_the_commands() {
         "flows",
         "sync source",
         "sync sink",
+        "sync hostile",
+        "sync forge",
+        "sync relay",
         "bench",
     ] {
         assert!(

@@ -844,3 +844,182 @@ fn a_backup_killed_mid_burst_resynchronises_after_restart() {
         mid.trim()
     );
 }
+
+const CTPERF: &str = env!("CARGO_BIN_EXE_ctperf");
+
+/// A key file (64 hex digits, mode 0600) for the authenticated-link tests.
+fn key_file(tag: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = std::env::temp_dir().join(format!("ctauth-{tag}-{}.key", std::process::id()));
+    std::fs::write(
+        &p,
+        "8d2f0c1e9a7b6d5c4f3e2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    p
+}
+
+/// `value` of the line `name:\t  value` in `-s network`.
+fn counter(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find(|l| l.trim_start().starts_with(name))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// The first `key value` of a node's configuration.
+fn conf_value(n: &Node, key: &str) -> String {
+    std::fs::read_to_string(n.conf())
+        .unwrap()
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(key).map(|v| v.trim().to_string()))
+        .unwrap()
+}
+
+/// `Sync { Authentication { KeyFile } }` on both sides: flows replicate
+/// (NOTRACK over UDP); then, from the primary's address, `ctperf sync
+/// forge` sends a datagram without tag, two with a bad tag (another key;
+/// a flipped payload bit), one authentic one, that one again, and one with
+/// a counter far behind: each is counted under its own line of `-s
+/// network`, and only the authentic one's flow reaches the external cache.
+#[test]
+fn authenticated_link_replicates_and_refuses_forgeries_and_replays() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let key = key_file("forge");
+    let mode = format!(
+        "NOTRACK {{ }}\n\tAuthentication {{\n\t\tKeyFile {}\n\t\tReplayWindow 256\n\t}}",
+        key.display()
+    );
+    let (a, b) = pair(OURS, OURS, "auth", Tr::Udp, &mode);
+    a.ct("-I -p tcp -s 10.5.0.1 -d 10.6.0.1 --sport 1000 --dport 443 --state ESTABLISHED -t 300 -u SEEN_REPLY,ASSURED");
+    a.ct("-I -p udp -s 10.5.0.2 -d 10.6.0.1 --sport 53 --dport 53 -t 300");
+    let ext = wait_lines(&b, &["-e"], 2);
+    assert_eq!(
+        ext.lines().count(),
+        2,
+        "replicated over the authenticated link:\n{ext}"
+    );
+    let net = b.ask(&["-s", "network"]);
+    assert!(counter(&net, "datagrams accepted:") >= 1, "{net}");
+    for line in [
+        "datagrams without tag:",
+        "datagrams with bad tag:",
+        "datagrams replayed:",
+    ] {
+        assert_eq!(counter(&net, line), 0, "{line}\n{net}");
+    }
+    let (ipa, ipb) = (
+        conf_value(&a, "IPv4_address"),
+        conf_value(&a, "IPv4_Destination_Address"),
+    );
+    let r = a.ns.run(
+        &[
+            CTPERF,
+            "sync",
+            "forge",
+            "--to",
+            &format!("{ipb}:3780"),
+            "--bind",
+            &format!("{ipa}:0"),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+        None,
+        T,
+    );
+    assert_eq!(
+        r.status,
+        Exit::Code(0),
+        "ctperf sync forge: {}",
+        r.stderr_str()
+    );
+    let t0 = Instant::now();
+    let mut net = String::new();
+    while t0.elapsed() < Duration::from_secs(5) {
+        net = b.ask(&["-s", "network"]);
+        if counter(&net, "datagrams replayed:") == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(counter(&net, "datagrams without tag:"), 1, "{net}");
+    assert_eq!(counter(&net, "datagrams with bad tag:"), 2, "{net}");
+    assert_eq!(counter(&net, "datagrams replayed:"), 2, "{net}");
+    // None of the refused datagrams was parsed: no protocol error either.
+    assert_eq!(counter(&net, "Malformed messages:"), 0, "{net}");
+    println!("after ctperf sync forge:\n{net}");
+    let ext = wait_lines(&b, &["-e"], 3);
+    assert_eq!(ext.lines().count(), 3, "{ext}");
+    // Forged flows are FORGE_BASE + 0..=4 (sport 59900..=59904); only the
+    // authentic one (59903) is in the cache.
+    assert!(ext.contains("sport=59903"), "{ext}");
+    for refused in ["59900", "59901", "59902", "59904"] {
+        assert!(
+            !ext.contains(&format!("sport={refused}")),
+            "{refused} applied:\n{ext}"
+        );
+    }
+    drop((a, b));
+    let _ = std::fs::remove_file(key);
+}
+
+/// A peer without `Authentication` (plain 1.4.x wire format) is not
+/// listened to by one that has it: its datagrams are
+/// counted as without tag and nothing is applied. A missing key file stops
+/// the daemon at start with the file named.
+#[test]
+fn authentication_refuses_an_unauthenticated_peer_and_a_missing_key() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let key = key_file("plain");
+    let (a, b) = pair(OURS, OURS, "authpl", Tr::Udp, "NOTRACK { }");
+    // b restarts with Authentication.
+    let mut b = b;
+    b.stop();
+    let conf = b.conf();
+    let text = std::fs::read_to_string(&conf).unwrap().replacen(
+        "\tMode NOTRACK { }\n",
+        &format!(
+            "\tMode NOTRACK {{ }}\n\tAuthentication {{ KeyFile {} }}\n",
+            key.display()
+        ),
+        1,
+    );
+    std::fs::write(&conf, &text).unwrap();
+    let missing = text.replace(key.to_str().unwrap(), "/nonexistent-ctd-dir/sync.key");
+    let bad_conf = b.dir.join("bad.conf");
+    std::fs::write(&bad_conf, missing).unwrap();
+    let r = b.ns.run(&[OURS, "-C", bad_conf.to_str().unwrap()], None, T);
+    assert_eq!(r.status, Exit::Code(1), "{}", r.stderr_str());
+    assert!(
+        r.stderr_str()
+            .contains("Authentication KeyFile /nonexistent-ctd-dir/sync.key"),
+        "{}",
+        r.stderr_str()
+    );
+    b.proc = Some(b.ns.spawn(&[OURS, "-C", &conf], None).expect("spawn"));
+    let t0 = Instant::now();
+    while !b.ask(&["-s", "network"]).contains("authentication:") && t0.elapsed() < T {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    a.ct("-I -p udp -s 10.5.0.2 -d 10.6.0.1 --sport 53 --dport 53 -t 300");
+    let t0 = Instant::now();
+    let mut net = String::new();
+    while t0.elapsed() < Duration::from_secs(5) {
+        net = b.ask(&["-s", "network"]);
+        if counter(&net, "datagrams without tag:") >= 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(counter(&net, "datagrams without tag:") >= 1, "{net}");
+    assert_eq!(counter(&net, "datagrams accepted:"), 0, "{net}");
+    assert_eq!(b.ask(&["-e"]).lines().count(), 0);
+    drop((a, b));
+    let _ = std::fs::remove_file(key);
+}

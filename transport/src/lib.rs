@@ -6,8 +6,11 @@
 //!   reader that classifies errors like `conntrackd -s network`, and a
 //!   batching datagram writer that follows the MTU rule of 1.4.7.
 //!
-//! * [`proto`]: the protocols as state machines (NOTRACK so far; FT-FW
-//!   and ALARM are still to be written).
+//! * [`proto`]: the protocols as state machines (NOTRACK, FT-FW, ALARM).
+//!
+//! * [`auth`]: the optional authenticated link (an extension): an
+//!   HMAC-SHA256 trailer with a 64-bit replay counter on every datagram.
 
+pub mod auth;
 pub mod proto;
 pub mod wire;

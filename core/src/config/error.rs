@@ -131,6 +131,8 @@ pub enum Expected {
     TcpKeyword,
     /// A keyword of `Options { }` or `}`.
     OptionsKeyword,
+    /// Inside `Authentication { }`.
+    AuthKeyword,
     /// `on`, `off` or `{` after `ExpectationSync`.
     ExpectationValue,
     /// A helper name or `}`.
@@ -189,8 +191,8 @@ impl fmt::Display for Expected {
             }
             TcpAfterFor => "'TCP'",
             SyncKeyword => {
-                "a Sync keyword (Mode, Multicast, UDP, TCP, Options, RefreshTime, CacheTimeout, \
-                 CommitTimeout, PurgeTimeout) or '}'"
+                "a Sync keyword (Mode, Multicast, UDP, TCP, Options, Authentication, \
+                 RefreshTime, CacheTimeout, CommitTimeout, PurgeTimeout) or '}'"
             }
             ModeName => "a sync mode (FTFW, ALARM, NOTRACK)",
             FtfwKeyword => {
@@ -221,6 +223,7 @@ impl fmt::Display for Expected {
                  IPv6_Destination_Address, Interface, Port, SndSocketBuffer, RcvSocketBuffer, \
                  Checksum, ErrorQueueLength) or '}'"
             }
+            AuthKeyword => "an Authentication keyword (KeyFile, ReplayWindow) or '}'",
             OptionsKeyword => "an Options keyword (TCPWindowTracking, ExpectationSync) or '}'",
             ExpectationValue => "'on', 'off' or '{'",
             HelperName => "a helper name or '}'",
@@ -329,6 +332,19 @@ pub enum ErrorKind {
         /// The policy name.
         name: String,
     },
+    /// `Authentication { }` without `KeyFile`.
+    #[error("Authentication needs a KeyFile")]
+    AuthWithoutKeyFile,
+    /// `Authentication` with a TCP channel (a MAC per datagram needs
+    /// datagram channels).
+    #[error("Authentication works over UDP and Multicast channels only, not TCP")]
+    AuthOverTcp,
+    /// `ReplayWindow` outside 64..=8192.
+    #[error("`ReplayWindow' must be [64, 8192], got {value}")]
+    ReplayWindowOutOfRange {
+        /// The value given.
+        value: i32,
+    },
     /// `Policy NAME { }` without ExpectMax/ExpectTimeout.
     #[error("helper policy configuration is empty")]
     HelperPolicyEmpty,
@@ -372,6 +388,8 @@ impl ErrorKind {
                 "Helper policy configuration empty, fix your configuration file, please".to_string()
             }
             HelperPolicyNameTooLong => "Helper Policy is longer than 16 characters".to_string(),
+            // Extensions: no upstream text.
+            AuthWithoutKeyFile | AuthOverTcp | ReplayWindowOutOfRange { .. } => self.to_string(),
         }
     }
 }

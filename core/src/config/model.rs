@@ -317,6 +317,24 @@ pub struct SyncSection {
     pub tcp_window_tracking: bool,
     /// `Options { ExpectationSync }`.
     pub expectation_sync: ExpectationSync,
+    /// `Authentication { }` (an extension; off when absent).
+    pub auth: Option<SyncAuth>,
+}
+
+/// Default `ReplayWindow`: datagrams accepted out of order behind the
+/// newest one.
+pub const DEFAULT_REPLAY_WINDOW: u32 = 1024;
+
+/// `Sync { Authentication { KeyFile /path  ReplayWindow N } }`: every
+/// datagram of the sync link carries an HMAC-SHA256 tag and a 64-bit
+/// replay counter (an extension of this implementation; peers must both
+/// have it, so it is off unless configured).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncAuth {
+    /// The file holding the shared key.
+    pub key_file: std::path::PathBuf,
+    /// Counters accepted out of order behind the newest one.
+    pub replay_window: u32,
 }
 
 impl SyncSection {
@@ -345,6 +363,7 @@ impl Default for SyncSection {
             error_queue_length: DEFAULT_ERROR_QUEUE_LENGTH,
             tcp_window_tracking: false,
             expectation_sync: ExpectationSync::default(),
+            auth: None,
         }
     }
 }

@@ -91,9 +91,16 @@ pub enum Keyword {
     Systemd,
     StartupResync,
     Setup,
+    /// Extension (not in 1.4.7): `Sync { Authentication { } }`.
+    Authentication,
+    /// Extension: `Authentication { KeyFile /path }`.
+    KeyFile,
+    /// Extension: `Authentication { ReplayWindow N }`.
+    ReplayWindow,
 }
 
-/// Every keyword spelling accepted by conntrackd 1.4.7, with its keyword.
+/// Every keyword spelling accepted by conntrackd 1.4.7, with its keyword,
+/// and the few extensions at the end.
 /// Matching is exact and case-sensitive.
 pub const KEYWORDS: &[(&str, Keyword)] = &[
     ("UNIX", Keyword::Unix),
@@ -187,6 +194,11 @@ pub const KEYWORDS: &[(&str, Keyword)] = &[
     ("Systemd", Keyword::Systemd),
     ("StartupResync", Keyword::StartupResync),
     ("Setup", Keyword::Setup),
+    // Extensions of this implementation (1.4.7 rejects them as unknown
+    // words); they do not change how any 1.4.7 configuration scans.
+    ("Authentication", Keyword::Authentication),
+    ("KeyFile", Keyword::KeyFile),
+    ("ReplayWindow", Keyword::ReplayWindow),
 ];
 
 /// The keyword spelled exactly `word`, if any.

@@ -312,6 +312,18 @@ pub struct NetworkStats {
     /// configured peer, dropped (ours; printed only when not zero, so that
     /// the layout stays 1.4.7's).
     pub foreign: u64,
+    /// The authenticated link's counters, when `Authentication` is
+    /// configured (an extension; the block is printed only then).
+    pub auth: Option<AuthCounters>,
+}
+
+/// Datagrams the authenticated link accepted and refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AuthCounters {
+    pub ok: u64,
+    pub missing: u64,
+    pub bad_tag: u64,
+    pub replayed: u64,
 }
 
 /// `-s network` (followed by the channel block).
@@ -347,6 +359,16 @@ sequence tracking statistics:\n\trecv:\n\
             out,
             "unknown peers:\n\tdatagrams dropped:\t{:>20}\n\n",
             n.foreign
+        );
+    }
+    if let Some(a) = n.auth {
+        let _ = write!(
+            out,
+            "authentication:\n\tdatagrams accepted:\t{:>20}\n\
+\tdatagrams without tag:\t{:>20}\n\
+\tdatagrams with bad tag:\t{:>20}\n\
+\tdatagrams replayed:\t{:>20}\n\n",
+            a.ok, a.missing, a.bad_tag, a.replayed
         );
     }
 }

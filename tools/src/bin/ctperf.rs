@@ -7,6 +7,7 @@
 //!   ctperf sync source --to IP:PORT [-n N] [--rate R] [--mtu M] [--bind IP:PORT] [--start I]
 //!   ctperf sync sink --bind IP:PORT [--secs S] [--idle S]
 //!   ctperf sync hostile --to IP:PORT [--bind IP:PORT]   (one datagram per kind of damage)
+//!   ctperf sync forge --to IP:PORT --key FILE [--bind IP:PORT]   (attacks on an authenticated link)
 //!   ctperf sync relay --a IP:PORT --peer-a IP:PORT --b IP:PORT --peer-b IP:PORT
 //!                     [--loss P] [--dup P] [--reorder P] [--secs S] [--seed N]
 //!   ctperf bench SCENARIO [--out DIR]    (ctperf bench list: the scenarios)
@@ -21,7 +22,7 @@ use std::io::{IsTerminal, Write};
 
 use ct_tools::perf::churn::{churn, ChurnSpec};
 use ct_tools::perf::fill::{fill, raw_dump, FillSpec};
-use ct_tools::perf::{bench, flows, latency, svg, sync};
+use ct_tools::perf::{bench, flows, forge, latency, svg, sync};
 
 const USAGE: &str = "usage: ctperf fill [-n N] [--rate R] [--batch B] [--timeout T] [--udp] [--delete] [--start I] [--helper NAME]
        ctperf churn [--rate R] [--secs S] [--life L] [--long-every K] [--update-rate U] [--start I] [--keep]
@@ -31,6 +32,7 @@ const USAGE: &str = "usage: ctperf fill [-n N] [--rate R] [--batch B] [--timeout
        ctperf sync source --to IP:PORT [-n N] [--rate R] [--mtu M] [--bind IP:PORT] [--start I]
        ctperf sync sink --bind IP:PORT [--secs S] [--idle S]
        ctperf sync hostile --to IP:PORT [--bind IP:PORT]
+       ctperf sync forge --to IP:PORT --key FILE [--bind IP:PORT]
        ctperf sync relay --a IP:PORT --peer-a IP:PORT --b IP:PORT --peer-b IP:PORT [--loss P] [--dup P] [--reorder P] [--secs S]
        ctperf bench SCENARIO [--out DIR] [--runs N]   (ctperf bench list)
        ctperf dump
@@ -347,6 +349,26 @@ fn main() {
                         .collect();
                     println!(
                         "{{\"op\":\"sync_hostile\",\"datagrams\":{n},\"kinds\":[{}]}}",
+                        kinds.join(",")
+                    );
+                }
+                Some("forge") => {
+                    let o = Opts::parse(args, &["--to", "--bind", "--key"], &[]);
+                    let to = addr(o.str("--to")).unwrap_or_else(|| usage());
+                    let path = o.str("--key").unwrap_or_else(|| usage());
+                    let key = std::fs::read(path)
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| ct_transport::auth::parse_key(&b).map_err(|e| e.to_string()))
+                        .unwrap_or_else(|e| fail(&format!("sync forge: {path}: {e}")));
+                    let n = forge::forge(to, addr(o.str("--bind")), &key)
+                        .unwrap_or_else(|e| fail(&format!("sync forge: {e}")));
+                    let kinds: Vec<String> = forge::forged_datagrams(&key)
+                        .iter()
+                        .map(|(k, _)| format!("\"{k}\""))
+                        .collect();
+                    println!(
+                        "{{\"op\":\"sync_forge\",\"datagrams\":{n},\"first_flow\":{},\"kinds\":[{}]}}",
+                        forge::FORGE_BASE,
                         kinds.join(",")
                     );
                 }

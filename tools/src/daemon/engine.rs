@@ -311,7 +311,21 @@ impl Engine {
                 x.open_inject()?;
             }
         }
-        if let Some(link) = SyncLink::open(&sync, self.cfg.general.event_iteration_limit, r)? {
+        let auth = match sync.auth.as_ref().map(super::auth::LinkAuth::load) {
+            None => None,
+            Some(Ok((a, warning))) => {
+                if let Some(w) = warning {
+                    self.log.warning(&w);
+                }
+                self.log.notice("sync link authentication: HMAC-SHA256");
+                Some(a)
+            }
+            Some(Err(e)) => {
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e));
+            }
+        };
+        if let Some(mut link) = SyncLink::open(&sync, self.cfg.general.event_iteration_limit, r)? {
+            link.auth = auth;
             let period = Duration::from_secs(1);
             self.alive_timer = Some(r.timer_add(Some(Instant::now() + period), Some(period)));
             if link.has_others() {
@@ -1206,15 +1220,18 @@ impl Engine {
                     if (Some(sock) == link_sock
                         || self.link.as_ref().is_some_and(|l| l.is_other(sock)))
                         && !self.link.as_mut().is_some_and(|l| l.from_peer(sock, from)) => {}
-                Event::Recv { sock, data, .. } if Some(sock) == link_sock => self.on_sync(data),
                 Event::Recv { sock, data, .. }
-                    if self.link.as_ref().is_some_and(|l| l.is_other(sock)) =>
+                    if Some(sock) == link_sock
+                        || self.link.as_ref().is_some_and(|l| l.is_other(sock)) =>
                 {
+                    let Some(l) = self.link.as_mut() else { return };
+                    // Authentication: only authentic, fresh datagrams go on.
+                    let Some(data) = l.open_datagram(data) else {
+                        return;
+                    };
                     // Redundant links: follow the channel the peer uses.
-                    if !data.is_empty() {
-                        if let Some(l) = self.link.as_mut() {
-                            l.follow(sock);
-                        }
+                    if Some(sock) != link_sock && !data.is_empty() {
+                        l.follow(sock);
                     }
                     self.on_sync(data)
                 }
@@ -1532,10 +1549,12 @@ fn split<'a>(
         sock,
         peer,
         tcp,
+        auth,
         ..
     } = link;
     let (target, sock, peer) = (link_tcp_client(tcp), *sock, *peer);
     (proto, move |d: &[u8]| {
+        let d = seal(auth, d);
         send_datagram(r, sock, &peer, target, chan, d)
     })
 }
@@ -1551,10 +1570,12 @@ fn split_ctx<'a, 'c: 'a>(
         sock,
         peer,
         tcp,
+        auth,
         ..
     } = link;
     let (target, sock, peer) = (link_tcp_client(tcp), *sock, *peer);
     (proto, move |d: &[u8]| {
+        let d = seal(auth, d);
         let ok = match target {
             Some(Some(c)) => ctx.send(c, d).is_ok(),
             Some(None) => false,
@@ -1562,6 +1583,15 @@ fn split_ctx<'a, 'c: 'a>(
         };
         chan.record_send(d.len(), ok);
     })
+}
+
+/// The datagram as it goes on the link: with its authentication trailer
+/// when `Authentication` is configured.
+fn seal<'a>(auth: &'a mut Option<super::auth::LinkAuth>, d: &'a [u8]) -> &'a [u8] {
+    match auth {
+        Some(a) => a.sealer.seal(d),
+        None => d,
+    }
 }
 
 /// `None` for datagram links; for TCP, the client connection if it is up.

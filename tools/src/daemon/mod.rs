@@ -5,6 +5,7 @@
 //! (`control`), the kernel commit (`commit`), the config filter
 //! (`filter`) and logging (`log`).
 
+pub mod auth;
 pub mod cli;
 pub mod commit;
 pub mod control;

@@ -17,6 +17,8 @@ use ct_transport::proto::notrack::{Apply, Notrack};
 use ct_transport::wire::Op;
 use ct_transport::wire::{EmitOpts, Transport};
 
+use super::auth::LinkAuth;
+
 /// MTU of an interface (`SIOCGIFMTU`), 1500 when unknown.
 pub fn interface_mtu(dev: &str) -> usize {
     let mut mtu = 1500;
@@ -115,6 +117,8 @@ pub struct SyncLink {
     /// Datagrams (and TCP connections) from an address other than the
     /// configured peer, dropped.
     pub foreign: u64,
+    /// `Authentication`: seals what we send, opens what we receive.
+    pub auth: Option<LinkAuth>,
 }
 
 /// A channel that is not the current one.
@@ -239,6 +243,16 @@ impl SyncLink {
         };
         l.dev = ch.interface.clone().unwrap_or_default();
         Ok(l)
+    }
+
+    /// The messages of a datagram from the link: all of it without
+    /// `Authentication`; with it, the part before the trailer if the tag
+    /// verifies and the counter is fresh, else `None` (counted).
+    pub fn open_datagram<'d>(&mut self, data: &'d [u8]) -> Option<&'d [u8]> {
+        match &mut self.auth {
+            None => Some(data),
+            Some(a) => a.opener.open(data).ok(),
+        }
     }
 
     /// Makes the other channel whose socket is `sock` the current one
@@ -434,6 +448,7 @@ impl SyncLink {
             index: 0,
             others: Vec::new(),
             foreign: 0,
+            auth: None,
         })
     }
 
@@ -519,6 +534,7 @@ impl SyncLink {
             index: 0,
             others: Vec::new(),
             foreign: 0,
+            auth: None,
         })
     }
 
@@ -552,6 +568,7 @@ impl SyncLink {
             .map(|t| t.refused)
             .sum();
         NetworkStats {
+            auth: self.auth.as_ref().map(LinkAuth::counters),
             foreign: self.foreign + refused,
             malformed: e.malformed,
             wrong_version: e.bad_version as u64,
@@ -577,6 +594,12 @@ pub enum Proto {
 
 impl Proto {
     fn new(sync: &SyncSection, mtu: usize, t: Transport, opts: EmitOpts) -> Proto {
+        // The authentication trailer takes its room out of each datagram.
+        let mtu = if sync.auth.is_some() {
+            mtu - ct_transport::auth::TRAILER_LEN
+        } else {
+            mtu
+        };
         match sync.mode() {
             SyncMode::Alarm => Proto::Alarm(Alarm::new(mtu, t, opts)),
             SyncMode::Ftfw => Proto::Ftfw(Box::new(Ftfw::new(

@@ -8,6 +8,7 @@ pub mod bench;
 pub mod churn;
 pub mod fill;
 pub mod flows;
+pub mod forge;
 pub mod latency;
 pub mod netns;
 pub mod svg;

@@ -1,9 +1,10 @@
 //! `Sync { }`: timers, `Mode` blocks and `Options { }` (channels are in
 //! `channel.rs`).
 
-use super::{PResult, Parser};
+use super::{path_bytes, to_path, PResult, Parser};
 use crate::config::channel::ChannelType;
 use crate::config::error::{ErrorKind, Expected};
+use crate::config::model::{SyncAuth, DEFAULT_REPLAY_WINDOW};
 use crate::config::token::{Keyword as K, ModeName, Token, TokenKind};
 
 /// Statements allowed in a `Mode` block.
@@ -36,6 +37,7 @@ fn allowed(mode: ModeName, k: K) -> bool {
 impl<'a> Parser<'a, '_> {
     pub(super) fn sync_section(&mut self, kw: Token<'a>) -> PResult<()> {
         self.expect_open()?;
+        let mut auth_span = None;
         loop {
             let t = self.bump();
             match t.kind {
@@ -48,7 +50,21 @@ impl<'a> Parser<'a, '_> {
                 TokenKind::Keyword(K::Tcp) => self.channel(ChannelType::Tcp, t)?,
                 TokenKind::Keyword(K::Mode) => self.mode_block()?,
                 TokenKind::Keyword(K::Options) => self.options()?,
+                TokenKind::Keyword(K::Authentication) => {
+                    self.authentication(t)?;
+                    auth_span = Some(t.span);
+                }
                 _ => return Err(self.syntax(t, Expected::SyncKeyword)),
+            }
+        }
+        if let Some(span) = auth_span {
+            if self
+                .channels
+                .channels
+                .iter()
+                .any(|c| c.kind == ChannelType::Tcp)
+            {
+                return Err(self.err(span, ErrorKind::AuthOverTcp));
             }
         }
         if self.stats_seen {
@@ -143,6 +159,44 @@ impl<'a> Parser<'a, '_> {
                 _ => return Err(self.syntax(t, Expected::OptionsKeyword)),
             }
         }
+    }
+
+    /// `Authentication { KeyFile /path  ReplayWindow N }` (an extension).
+    fn authentication(&mut self, kw: Token<'a>) -> PResult<()> {
+        self.expect_open()?;
+        let mut key_file = None;
+        let mut replay_window = DEFAULT_REPLAY_WINDOW;
+        loop {
+            let t = self.bump();
+            match t.kind {
+                TokenKind::Char(b'}') => break,
+                TokenKind::Keyword(K::KeyFile) => {
+                    let v = self.bump();
+                    if v.kind != TokenKind::Path {
+                        return Err(self.syntax(v, Expected::Path));
+                    }
+                    key_file = Some(to_path(path_bytes(v.text)));
+                }
+                TokenKind::Keyword(K::ReplayWindow) => {
+                    let v = self.number()?;
+                    if !(64..=8192).contains(&v) {
+                        return Err(
+                            self.err(t.span, ErrorKind::ReplayWindowOutOfRange { value: v })
+                        );
+                    }
+                    replay_window = v as u32;
+                }
+                _ => return Err(self.syntax(t, Expected::AuthKeyword)),
+            }
+        }
+        let Some(key_file) = key_file else {
+            return Err(self.err(kw.span, ErrorKind::AuthWithoutKeyFile));
+        };
+        self.sync.auth = Some(SyncAuth {
+            key_file,
+            replay_window,
+        });
+        Ok(())
     }
 
     fn expect_list(&mut self) -> PResult<()> {
