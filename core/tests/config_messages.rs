@@ -628,3 +628,34 @@ fn authentication_block() {
     ));
     assert_eq!((e.kind, e.span), (ErrorKind::AuthOverTcp, Span::at(2, 2)));
 }
+
+/// `Sync { Snapshot { } }` (an extension): values, default interval, errors.
+#[test]
+fn snapshot_block() {
+    let ok =
+        "Sync {\n\tSnapshot {\n\t\tPath /var/lib/conntrackd/ext.snap\n\t\tInterval 5\n\t}\n}\n";
+    let cfg = parse(ok.as_bytes(), "f", &sys()).result.expect("accepted");
+    let s = cfg.sync.unwrap().snapshot.expect("snapshot");
+    assert_eq!(s.path, std::path::Path::new("/var/lib/conntrackd/ext.snap"));
+    assert_eq!(s.interval, 5);
+    let dflt = "Sync {\n\tSnapshot { Path /s }\n}\n";
+    let cfg = parse(dflt.as_bytes(), "f", &sys()).result.unwrap();
+    assert_eq!(cfg.sync.unwrap().snapshot.unwrap().interval, 10);
+    let (e, _) = error("Sync {\n\tSnapshot { Interval 5 }\n}\n");
+    assert_eq!(
+        (e.kind, e.span),
+        (ErrorKind::SnapshotWithoutPath, Span::at(2, 2))
+    );
+    let (e, _) = error("Sync {\n\tSnapshot {\n\t\tPath /s\n\t\tInterval 0\n\t}\n}\n");
+    assert_eq!(
+        (e.kind, e.span),
+        (ErrorKind::SnapshotIntervalZero, Span::at(4, 3))
+    );
+    let (e, _) = error("Sync {\n\tSnapshot { File /s }\n}\n");
+    assert_eq!(e.span, Span::at(2, 13));
+    assert!(
+        e.to_string()
+            .contains("a Snapshot keyword (Path, Interval)"),
+        "{e}"
+    );
+}

@@ -10,7 +10,11 @@
 //!
 //! * [`auth`]: the optional authenticated link (an extension): an
 //!   HMAC-SHA256 trailer with a 64-bit replay counter on every datagram.
+//!
+//! * [`snapshot`]: the external-cache snapshot of a warm restart (an
+//!   extension), checked with SHA-256.
 
 pub mod auth;
 pub mod proto;
+pub mod snapshot;
 pub mod wire;

@@ -133,6 +133,8 @@ pub enum Expected {
     OptionsKeyword,
     /// Inside `Authentication { }`.
     AuthKeyword,
+    /// Inside `Snapshot { }`.
+    SnapshotKeyword,
     /// `on`, `off` or `{` after `ExpectationSync`.
     ExpectationValue,
     /// A helper name or `}`.
@@ -192,7 +194,7 @@ impl fmt::Display for Expected {
             TcpAfterFor => "'TCP'",
             SyncKeyword => {
                 "a Sync keyword (Mode, Multicast, UDP, TCP, Options, Authentication, \
-                 RefreshTime, CacheTimeout, CommitTimeout, PurgeTimeout) or '}'"
+                 Snapshot, RefreshTime, CacheTimeout, CommitTimeout, PurgeTimeout) or '}'"
             }
             ModeName => "a sync mode (FTFW, ALARM, NOTRACK)",
             FtfwKeyword => {
@@ -224,6 +226,7 @@ impl fmt::Display for Expected {
                  Checksum, ErrorQueueLength) or '}'"
             }
             AuthKeyword => "an Authentication keyword (KeyFile, ReplayWindow) or '}'",
+            SnapshotKeyword => "a Snapshot keyword (Path, Interval) or '}'",
             OptionsKeyword => "an Options keyword (TCPWindowTracking, ExpectationSync) or '}'",
             ExpectationValue => "'on', 'off' or '{'",
             HelperName => "a helper name or '}'",
@@ -345,6 +348,12 @@ pub enum ErrorKind {
         /// The value given.
         value: i32,
     },
+    /// `Snapshot { }` without `Path`.
+    #[error("Snapshot needs a Path")]
+    SnapshotWithoutPath,
+    /// `Snapshot { Interval 0 }`.
+    #[error("`Interval' must be > 0")]
+    SnapshotIntervalZero,
     /// `Policy NAME { }` without ExpectMax/ExpectTimeout.
     #[error("helper policy configuration is empty")]
     HelperPolicyEmpty,
@@ -389,7 +398,11 @@ impl ErrorKind {
             }
             HelperPolicyNameTooLong => "Helper Policy is longer than 16 characters".to_string(),
             // Extensions: no upstream text.
-            AuthWithoutKeyFile | AuthOverTcp | ReplayWindowOutOfRange { .. } => self.to_string(),
+            AuthWithoutKeyFile
+            | AuthOverTcp
+            | ReplayWindowOutOfRange { .. }
+            | SnapshotWithoutPath
+            | SnapshotIntervalZero => self.to_string(),
         }
     }
 }

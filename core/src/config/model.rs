@@ -319,6 +319,20 @@ pub struct SyncSection {
     pub expectation_sync: ExpectationSync,
     /// `Authentication { }` (an extension; off when absent).
     pub auth: Option<SyncAuth>,
+    /// `Snapshot { }` (an extension; off when absent).
+    pub snapshot: Option<SyncSnapshot>,
+}
+
+/// Default `Snapshot { Interval }` in seconds.
+pub const DEFAULT_SNAPSHOT_INTERVAL: u32 = 10;
+
+/// `Sync { Snapshot { Path /file  Interval N } }`: the external cache is
+/// written to `path` every `interval` seconds (when it changed) and at
+/// shutdown, and read back at start-up (warm restart; an extension).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncSnapshot {
+    pub path: std::path::PathBuf,
+    pub interval: u32,
 }
 
 /// Default `ReplayWindow`: datagrams accepted out of order behind the
@@ -364,6 +378,7 @@ impl Default for SyncSection {
             tcp_window_tracking: false,
             expectation_sync: ExpectationSync::default(),
             auth: None,
+            snapshot: None,
         }
     }
 }

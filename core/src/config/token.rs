@@ -97,6 +97,10 @@ pub enum Keyword {
     KeyFile,
     /// Extension: `Authentication { ReplayWindow N }`.
     ReplayWindow,
+    /// Extension: `Sync { Snapshot { Path /file  Interval N } }`.
+    Snapshot,
+    /// Extension: `Snapshot { Interval N }`.
+    Interval,
 }
 
 /// Every keyword spelling accepted by conntrackd 1.4.7, with its keyword,
@@ -199,6 +203,8 @@ pub const KEYWORDS: &[(&str, Keyword)] = &[
     ("Authentication", Keyword::Authentication),
     ("KeyFile", Keyword::KeyFile),
     ("ReplayWindow", Keyword::ReplayWindow),
+    ("Snapshot", Keyword::Snapshot),
+    ("Interval", Keyword::Interval),
 ];
 
 /// The keyword spelled exactly `word`, if any.

@@ -91,6 +91,26 @@ impl Cache {
         self.v6.clear();
     }
 
+    /// Removes the entries whose generation is not `gen`; returns how many.
+    pub fn remove_stale(&mut self, gen: u8) -> usize {
+        let (a, b) = (self.v4.stale(gen), self.v6.stale(gen));
+        for k in &a {
+            self.v4.remove(k);
+        }
+        for k in &b {
+            self.v6.remove(k);
+        }
+        a.len() + b.len()
+    }
+
+    /// Entries whose generation is `gen`.
+    pub fn count_gen(&self, gen: u8) -> usize {
+        let mut n = 0;
+        self.v4.for_each(|e| n += usize::from(e.gen == gen));
+        self.v6.for_each(|e| n += usize::from(e.gen == gen));
+        n
+    }
+
     /// [`replace`](Self::replace), returning the object's reference.
     pub fn replace_ref(&mut self, f: &Flow, now: u32, gen: u8) -> Option<u64> {
         if Self::is_v6(f) {

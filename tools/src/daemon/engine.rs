@@ -92,6 +92,8 @@ pub struct Engine {
     /// (seconds since start, Unix seconds): one `clock_gettime` per wake-up
     /// instead of one per event.
     iter_clock: Option<(u32, u32)>,
+    /// `Snapshot`: warm restart of the external cache.
+    warm: Option<super::warm::Warm>,
     unsent_since: Option<Instant>,
     resync_request: bool,
     /// Reused buffer of the objects FT-FW released.
@@ -167,6 +169,7 @@ impl Engine {
             ticks: 0,
             iter_events: 0,
             iter_clock: None,
+            warm: None,
             unsent_since: None,
             resync_request: false,
             released: Vec::new(),
@@ -299,6 +302,97 @@ impl Engine {
         }
     }
 
+    /// `Snapshot`: loads the external cache from the snapshot (warm
+    /// restart) and, when it held entries, asks the peer for a resync to
+    /// reconcile (not in ALARM mode, whose external entries expire by
+    /// themselves).
+    fn open_snapshot(&mut self, sync: &ct_core::config::SyncSection) {
+        use super::warm::{self, Warm};
+        let Some(cfg) = sync.snapshot.clone() else {
+            return;
+        };
+        if sync.disable_external_cache {
+            self.log
+                .warning("Snapshot ignored: there is no external cache (DisableExternalCache)");
+            return;
+        }
+        let path = cfg.path.display().to_string();
+        let mut w = Warm::new(cfg);
+        let t0 = Instant::now();
+        match warm::load(&w.cfg.path, &mut self.external, now_secs(self.epoch)) {
+            Ok(Some(l)) => {
+                self.log.notice(&format!(
+                    "warm restart: {} entries from {path} (written {} s ago) in {:.3} s",
+                    l.entries,
+                    l.age,
+                    t0.elapsed().as_secs_f64()
+                ));
+                if l.entries > 0 && sync.mode() != ct_core::config::SyncMode::Alarm {
+                    self.log
+                        .notice("warm restart: asking the peer for a resync to reconcile");
+                    w.start_reconcile(Instant::now());
+                    self.resync_request = true;
+                }
+            }
+            Ok(None) => self
+                .log
+                .notice(&format!("no snapshot at {path}: starting cold")),
+            Err(e) => self
+                .log
+                .warning(&format!("snapshot {path} refused ({e}): starting cold")),
+        }
+        self.warm = Some(w);
+    }
+
+    /// The 1-second tick of the warm restart: reconciliation steps and
+    /// the periodic snapshot.
+    fn warm_tick(&mut self) {
+        use super::warm::Step;
+        let Some(w) = self.warm.as_mut() else {
+            return;
+        };
+        match w.tick(Instant::now()) {
+            Step::Nothing => {}
+            Step::RequestResync => {
+                self.resync_request = true;
+                self.log
+                    .notice("warm restart: no answer from the peer yet, asking again");
+            }
+            Step::Sweep => {
+                let n = self.external.remove_stale(0);
+                self.log.notice(&format!(
+                    "warm restart: reconciled with the peer: {n} stale entries removed, {} kept",
+                    self.external.len()
+                ));
+            }
+        }
+        if w.due(&self.external) {
+            self.write_snapshot();
+        }
+    }
+
+    /// Writes the snapshot; logs the first failure of a series.
+    fn write_snapshot(&mut self) {
+        let Some(w) = self.warm.as_mut() else {
+            return;
+        };
+        match w.write(&self.external) {
+            Ok(_) => {
+                if std::mem::take(&mut w.failing) {
+                    self.log.notice("snapshot written again");
+                }
+            }
+            Err(e) => {
+                if !std::mem::replace(&mut w.failing, true) {
+                    self.log.error(&format!(
+                        "can't write snapshot {}: {e}",
+                        w.cfg.path.display()
+                    ));
+                }
+            }
+        }
+    }
+
     /// Opens the sync link and its 1-second alive timer.
     pub fn open_link(&mut self, r: &mut Reactor) -> std::io::Result<()> {
         let Some(sync) = self.cfg.sync.clone() else {
@@ -326,6 +420,7 @@ impl Engine {
         };
         if let Some(mut link) = SyncLink::open(&sync, self.cfg.general.event_iteration_limit, r)? {
             link.auth = auth;
+            self.open_snapshot(&sync);
             let period = Duration::from_secs(1);
             self.alive_timer = Some(r.timer_add(Some(Instant::now() + period), Some(period)));
             if link.has_others() {
@@ -466,7 +561,7 @@ impl Engine {
         link.chan.bytes_recv += data.len() as u64;
         link.chan.packets_recv += 1;
         let ext = &mut self.external;
-        let (mut bulk, mut need_bulk) = (false, false);
+        let (mut bulk, mut need_bulk, mut applied) = (false, false, false);
         // DisableExternalCache: states go to the kernel instead.
         let mut inject = self.inject.as_mut().zip(self.cfg.sync.as_ref());
         let log = &mut self.log;
@@ -479,12 +574,15 @@ impl Engine {
                     }
                 }
                 (Apply::Ct(Op::New, f), None) => {
+                    applied = true;
                     ext.replace(&f, now, 0);
                 }
                 (Apply::Ct(Op::Update, f), None) => {
+                    applied = true;
                     ext.upsert(&f, now, 0);
                 }
                 (Apply::Ct(Op::Delete, f), None) => {
+                    applied = true;
                     ext.remove(&f);
                 }
                 (Apply::Exp(op, e), _) => {
@@ -497,6 +595,13 @@ impl Engine {
                 (Apply::Resync, _) => bulk = true,
                 (Apply::NeedBulk, _) => need_bulk = true,
             });
+        if let Some(w) = self
+            .warm
+            .as_mut()
+            .filter(|w| applied && w.reconcile.is_some())
+        {
+            w.on_data(Instant::now());
+        }
         if bulk {
             self.log.notice("resync requested by other node");
             self.bulk = true;
@@ -1332,6 +1437,7 @@ impl Engine {
             }
             if tick {
                 self.alarm_tick(r);
+                self.warm_tick();
             }
             if std::mem::take(&mut self.bulk) {
                 self.log.notice("sending bulk update");
@@ -1409,6 +1515,8 @@ impl Engine {
                 self.purge_timer = Some(r.timer_add(Some(at), None));
             }
         }
+        // Shutdown: the last state for the next start.
+        self.write_snapshot();
         Ok(())
     }
 }

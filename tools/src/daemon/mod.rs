@@ -18,6 +18,7 @@ pub mod log;
 pub mod metrics;
 pub mod notify;
 pub mod sync;
+pub mod warm;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;

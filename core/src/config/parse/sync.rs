@@ -4,7 +4,9 @@
 use super::{path_bytes, to_path, PResult, Parser};
 use crate::config::channel::ChannelType;
 use crate::config::error::{ErrorKind, Expected};
-use crate::config::model::{SyncAuth, DEFAULT_REPLAY_WINDOW};
+use crate::config::model::{
+    SyncAuth, SyncSnapshot, DEFAULT_REPLAY_WINDOW, DEFAULT_SNAPSHOT_INTERVAL,
+};
 use crate::config::token::{Keyword as K, ModeName, Token, TokenKind};
 
 /// Statements allowed in a `Mode` block.
@@ -50,6 +52,7 @@ impl<'a> Parser<'a, '_> {
                 TokenKind::Keyword(K::Tcp) => self.channel(ChannelType::Tcp, t)?,
                 TokenKind::Keyword(K::Mode) => self.mode_block()?,
                 TokenKind::Keyword(K::Options) => self.options()?,
+                TokenKind::Keyword(K::Snapshot) => self.snapshot(t)?,
                 TokenKind::Keyword(K::Authentication) => {
                     self.authentication(t)?;
                     auth_span = Some(t.span);
@@ -196,6 +199,39 @@ impl<'a> Parser<'a, '_> {
             key_file,
             replay_window,
         });
+        Ok(())
+    }
+
+    /// `Snapshot { Path /file  Interval N }` (an extension).
+    fn snapshot(&mut self, kw: Token<'a>) -> PResult<()> {
+        self.expect_open()?;
+        let mut path = None;
+        let mut interval = DEFAULT_SNAPSHOT_INTERVAL;
+        loop {
+            let t = self.bump();
+            match t.kind {
+                TokenKind::Char(b'}') => break,
+                TokenKind::Keyword(K::Path) => {
+                    let v = self.bump();
+                    if v.kind != TokenKind::Path {
+                        return Err(self.syntax(v, Expected::Path));
+                    }
+                    path = Some(to_path(path_bytes(v.text)));
+                }
+                TokenKind::Keyword(K::Interval) => {
+                    let v = self.number()?;
+                    if v == 0 {
+                        return Err(self.err(t.span, ErrorKind::SnapshotIntervalZero));
+                    }
+                    interval = v as u32;
+                }
+                _ => return Err(self.syntax(t, Expected::SnapshotKeyword)),
+            }
+        }
+        let Some(path) = path else {
+            return Err(self.err(kw.span, ErrorKind::SnapshotWithoutPath));
+        };
+        self.sync.snapshot = Some(SyncSnapshot { path, interval });
         Ok(())
     }
 

@@ -1,0 +1,246 @@
+//! The external-cache snapshot of a warm restart (an extension:
+//! `Sync { Snapshot { Path … Interval … } }`), as an emit/parse pair over
+//! caller-owned bytes (the daemon maps the file with memmap2).
+//!
+//! ```text
+//!  0        8            16        24            32                          64
+//!  | magic  | written at | entries | payload len | SHA-256(bytes 0..32 ‖ payload) |
+//!  payload: one sync message per entry (the 1.4.x wire codec, NEW, with
+//!           the timeout and the TCP window scales), back to back
+//! ```
+//!
+//! Integers are big-endian; the magic is `CTSNAP\0` and the format
+//! version 1. The hash makes a torn or damaged file detectable; the
+//! daemon also writes to a temporary file and renames it, so a crash
+//! leaves the previous snapshot whole.
+
+use ct_core::flow::Flow;
+use sha2::{Digest, Sha256};
+
+use crate::wire::{emit_ct, Data, Datagram, Decoded, EmitOpts, Flags, Op};
+
+/// Magic and format version.
+pub const MAGIC: [u8; 8] = *b"CTSNAP\x00\x01";
+/// Bytes before the payload.
+pub const HEADER_LEN: usize = 64;
+/// Largest message one entry takes (the writer's room check).
+pub const MAX_ENTRY_LEN: usize = 512;
+
+/// Everything is kept: the timeout and the TCP window scales.
+const OPTS: EmitOpts = EmitOpts {
+    commit_timeout: false,
+    tcp_window_tracking: true,
+};
+
+/// Why a snapshot was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("shorter than its header")]
+    TooShort,
+    #[error("not a snapshot (bad magic or version)")]
+    BadMagic,
+    #[error("payload length {claimed} does not match the file ({actual} bytes)")]
+    BadLength { claimed: u64, actual: u64 },
+    #[error("checksum mismatch (torn or damaged file)")]
+    BadHash,
+    #[error("entry {0} does not decode")]
+    BadEntry(u64),
+}
+
+/// Writes a snapshot into a caller's buffer: entries first, then
+/// [`SnapshotWriter::finish`] fills the header.
+pub struct SnapshotWriter<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+    entries: u64,
+}
+
+impl<'a> SnapshotWriter<'a> {
+    /// A writer over `buf`, which must hold the header and
+    /// [`MAX_ENTRY_LEN`] per entry to be sure every entry fits.
+    pub fn new(buf: &'a mut [u8]) -> SnapshotWriter<'a> {
+        SnapshotWriter {
+            buf,
+            pos: HEADER_LEN,
+            entries: 0,
+        }
+    }
+
+    /// Appends one flow; false when the buffer is full.
+    pub fn push(&mut self, f: &Flow) -> bool {
+        let Some(room) = self.buf.get_mut(self.pos..) else {
+            return false;
+        };
+        match emit_ct(
+            room,
+            Op::New,
+            Flags::default(),
+            self.entries as u32,
+            f,
+            &OPTS,
+        ) {
+            Ok(n) => {
+                self.pos += n;
+                self.entries += 1;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Entries written so far.
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    /// Fills the header; returns the snapshot's length.
+    pub fn finish(self, written_at: u64) -> usize {
+        let payload_len = (self.pos - HEADER_LEN) as u64;
+        let (head, rest) = self.buf.split_at_mut(HEADER_LEN);
+        head[..8].copy_from_slice(&MAGIC);
+        head[8..16].copy_from_slice(&written_at.to_be_bytes());
+        head[16..24].copy_from_slice(&self.entries.to_be_bytes());
+        head[24..32].copy_from_slice(&payload_len.to_be_bytes());
+        let mut h = Sha256::new();
+        h.update(&head[..32]);
+        h.update(&rest[..payload_len as usize]);
+        head[32..64].copy_from_slice(&h.finalize());
+        self.pos
+    }
+}
+
+/// A checked view of a snapshot.
+#[derive(Clone, Copy, Debug)]
+pub struct Snapshot<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Snapshot<'a> {
+    /// Checks magic, length and hash.
+    pub fn new_checked(buf: &'a [u8]) -> Result<Snapshot<'a>, SnapshotError> {
+        if buf.len() < HEADER_LEN {
+            return Err(SnapshotError::TooShort);
+        }
+        if buf[..8] != MAGIC {
+            return Err(SnapshotError::BadMagic);
+        }
+        let s = Snapshot { buf };
+        let claimed = s.u64_at(24);
+        let actual = (buf.len() - HEADER_LEN) as u64;
+        if claimed != actual {
+            return Err(SnapshotError::BadLength { claimed, actual });
+        }
+        let mut h = Sha256::new();
+        h.update(&buf[..32]);
+        h.update(&buf[HEADER_LEN..]);
+        if h.finalize().as_slice() != &buf[32..64] {
+            return Err(SnapshotError::BadHash);
+        }
+        Ok(s)
+    }
+
+    fn u64_at(&self, at: usize) -> u64 {
+        u64::from_be_bytes(self.buf[at..at + 8].try_into().expect("8 bytes"))
+    }
+
+    /// When it was written (Unix seconds).
+    pub fn written_at(&self) -> u64 {
+        self.u64_at(8)
+    }
+
+    /// How many entries it holds.
+    pub fn entries(&self) -> u64 {
+        self.u64_at(16)
+    }
+
+    /// Calls `f` with each flow, in the order written; stops at the first
+    /// entry that does not decode.
+    pub fn for_each(&self, mut f: impl FnMut(Flow)) -> Result<u64, SnapshotError> {
+        let mut n = 0;
+        for m in Datagram::stream(&self.buf[HEADER_LEN..]) {
+            match m.map(|m| m.decode()) {
+                Ok(Ok(Decoded::Data(Data::Ct(_, flow)))) => f(flow),
+                _ => return Err(SnapshotError::BadEntry(n)),
+            }
+            n += 1;
+        }
+        if n != self.entries() {
+            return Err(SnapshotError::BadEntry(n));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ct_core::flow::{Tuple, AF_INET};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn flow(i: u32) -> Flow {
+        let ip = |a: u32| Some(IpAddr::V4(Ipv4Addr::from(a)));
+        Flow {
+            family: AF_INET,
+            orig: Some(Tuple {
+                src: ip(0x0a00_0000 + i),
+                dst: ip(0x0aff_fffe),
+                l4proto: Some(17),
+                src_port: Some(1000 + i as u16),
+                dst_port: Some(53),
+                ..Tuple::default()
+            }),
+            status: Some(0xe),
+            timeout: Some(120 + i),
+            ..Flow::default()
+        }
+    }
+
+    fn snapshot(n: u32) -> Vec<u8> {
+        let mut buf = vec![0u8; HEADER_LEN + n as usize * MAX_ENTRY_LEN];
+        let mut w = SnapshotWriter::new(&mut buf);
+        for i in 0..n {
+            assert!(w.push(&flow(i)));
+        }
+        let len = w.finish(1_800_000_000);
+        buf.truncate(len);
+        buf
+    }
+
+    #[test]
+    fn round_trip() {
+        let buf = snapshot(100);
+        let s = Snapshot::new_checked(&buf).unwrap();
+        assert_eq!((s.entries(), s.written_at()), (100, 1_800_000_000));
+        let mut got = Vec::new();
+        assert_eq!(s.for_each(|f| got.push(f)), Ok(100));
+        for (i, f) in got.iter().enumerate() {
+            assert_eq!(f.orig, flow(i as u32).orig);
+            assert_eq!(f.timeout, Some(120 + i as u32));
+        }
+        assert_eq!(Snapshot::new_checked(&snapshot(0)).unwrap().entries(), 0);
+    }
+
+    #[test]
+    fn damage_is_detected() {
+        let buf = snapshot(10);
+        assert_eq!(
+            Snapshot::new_checked(&buf[..30]).unwrap_err(),
+            SnapshotError::TooShort
+        );
+        // Torn: the tail is missing.
+        assert!(matches!(
+            Snapshot::new_checked(&buf[..buf.len() - 7]).unwrap_err(),
+            SnapshotError::BadLength { .. }
+        ));
+        for at in [0usize, 9, 20, 40, HEADER_LEN + 3, buf.len() - 1] {
+            let mut b = buf.clone();
+            b[at] ^= 0x10;
+            assert!(Snapshot::new_checked(&b).is_err(), "byte {at}");
+        }
+        // A full buffer refuses more entries instead of writing past it.
+        let mut small = vec![0u8; HEADER_LEN + 40];
+        let mut w = SnapshotWriter::new(&mut small);
+        assert!(!w.push(&flow(1)));
+        assert_eq!(w.entries(), 0);
+    }
+}
