@@ -280,6 +280,17 @@ impl Reactor {
         self.shared.queue(sock, to, fill)
     }
 
+    /// Hands the queued sends to the kernel and waits, at most `wait`,
+    /// until a send slot is free again (after [`SendError::QueueFull`]);
+    /// other completions stay for the next [`poll`](Self::poll). Returns
+    /// how many sends completed.
+    pub fn reap_sends(&mut self, wait: Duration) -> io::Result<usize> {
+        match &mut self.imp {
+            Imp::Uring(b) => b.reap_sends(&mut self.shared, wait),
+            Imp::Syscall(b) => b.reap_sends(&mut self.shared),
+        }
+    }
+
     /// Hands every queued send to the kernel now (poll does it too).
     pub fn flush(&mut self) -> io::Result<()> {
         match &mut self.imp {

@@ -284,6 +284,11 @@ impl Shared {
         self.arena.leak();
     }
 
+    /// Send slots neither queued nor in flight.
+    pub(crate) fn free_slots(&self) -> usize {
+        self.free_slots.len()
+    }
+
     pub(crate) fn release_slot(&mut self, i: u32) {
         self.free_slots.push(i);
     }

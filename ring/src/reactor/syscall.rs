@@ -180,6 +180,14 @@ impl SyscallBackend {
     }
 
     /// Hands every queued send to the kernel.
+    /// Sends are synchronous here: handing them to the kernel frees
+    /// their slots at once.
+    pub(crate) fn reap_sends(&mut self, sh: &mut Shared) -> io::Result<usize> {
+        let before = sh.free_slots();
+        self.flush(sh)?;
+        Ok(sh.free_slots().saturating_sub(before))
+    }
+
     pub(crate) fn flush(&mut self, sh: &mut Shared) -> io::Result<()> {
         let mut dirty = std::mem::take(&mut sh.dirty);
         for &idx in &dirty {

@@ -1560,27 +1560,44 @@ fn link_flags(dev: &str) -> (bool, bool) {
     (flags & libc::IFF_UP != 0, flags & libc::IFF_RUNNING != 0)
 }
 
-/// Queues one datagram on the sync link, flushing the reactor's send
-/// queue when it is full.
+/// How long a datagram waits for a free send slot before it counts as a
+/// send error (FT-FW then resends it; NOTRACK and ALARM lose it). After
+/// such a time-out the link counts as stalled and datagrams fail at once
+/// for a second, so a stuck TCP peer cannot hold the event loop.
+const SEND_WAIT: Duration = Duration::from_millis(100);
+
+/// Queues one datagram on the sync link, waiting for a send slot when
+/// they are all busy.
 fn send_datagram(
     r: &mut Reactor,
     sock: SockId,
     peer: &std::net::SocketAddr,
     tcp_client: Option<Option<SockId>>,
     chan: &mut stats::ChannelStats,
+    stalled: &mut Option<Instant>,
     d: &[u8],
 ) {
     let once = |r: &mut Reactor| match tcp_client {
-        Some(Some(c)) => r.send(c, d).is_ok(),
-        Some(None) => false,
-        None => r.send_to(sock, d, peer).is_ok(),
+        Some(Some(c)) => r.send(c, d),
+        Some(None) => Err(ct_ring::SendError::BadSocket),
+        None => r.send_to(sock, d, peer),
     };
-    let mut ok = once(r);
-    if !ok && tcp_client != Some(None) {
-        let _ = r.flush();
-        ok = once(r);
+    // Every send slot busy (a bulk update outruns the link): wait for
+    // slots to come back rather than drop the datagram, up to SEND_WAIT.
+    let mut res = once(r);
+    let calm = stalled.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+    if calm && matches!(res, Err(ct_ring::SendError::QueueFull)) {
+        let t0 = Instant::now();
+        while matches!(res, Err(ct_ring::SendError::QueueFull)) {
+            let left = SEND_WAIT.saturating_sub(t0.elapsed());
+            if left.is_zero() || !matches!(r.reap_sends(left), Ok(n) if n > 0) {
+                *stalled = Some(Instant::now());
+                break;
+            }
+            res = once(r);
+        }
     }
-    chan.record_send(d.len(), ok);
+    chan.record_send(d.len(), res.is_ok());
 }
 
 /// A sync message waits at most this long for more to share its
@@ -1658,12 +1675,13 @@ fn split<'a>(
         peer,
         tcp,
         auth,
+        send_stalled,
         ..
     } = link;
     let (target, sock, peer) = (link_tcp_client(tcp), *sock, *peer);
     (proto, move |d: &[u8]| {
         let d = seal(auth, d);
-        send_datagram(r, sock, &peer, target, chan, d)
+        send_datagram(r, sock, &peer, target, chan, send_stalled, d)
     })
 }
 

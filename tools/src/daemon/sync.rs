@@ -40,6 +40,26 @@ pub fn interface_mtu(dev: &str) -> usize {
     mtu
 }
 
+/// How long a bind waits for its port to be released.
+const BIND_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Binds, retrying while the address is in use for up to [`BIND_WAIT`]:
+/// after a `kill -9`, the kernel releases the sockets of the dead
+/// instance's io_uring asynchronously (the ring is torn down by a
+/// workqueue), so a quick restart can find its port still taken for a
+/// moment.
+fn bind_retry<T>(mut bind: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    let t0 = std::time::Instant::now();
+    loop {
+        match bind() {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && t0.elapsed() < BIND_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            r => return r,
+        }
+    }
+}
+
 /// A UDP socket bound to `0.0.0.0:port` with SO_REUSEADDR.
 fn bind_reuse(port: u16) -> std::io::Result<UdpSocket> {
     use std::os::fd::FromRawFd;
@@ -119,6 +139,9 @@ pub struct SyncLink {
     pub foreign: u64,
     /// `Authentication`: seals what we send, opens what we receive.
     pub auth: Option<LinkAuth>,
+    /// When a wait for a free send slot last timed out (the link is
+    /// stalled: later datagrams fail at once for a second).
+    pub send_stalled: Option<std::time::Instant>,
 }
 
 /// A channel that is not the current one.
@@ -422,7 +445,7 @@ impl SyncLink {
         let dest = ch.destination.ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "no destination address")
         })?;
-        let listener = std::net::TcpListener::bind(SocketAddr::new(local, ch.port))?;
+        let listener = bind_retry(|| std::net::TcpListener::bind(SocketAddr::new(local, ch.port)))?;
         listener.set_nonblocking(true)?;
         // A placeholder send target until the client connects: an unbound
         // UDP socket nobody reads (sends to it are counted as errors).
@@ -449,6 +472,7 @@ impl SyncLink {
             others: Vec::new(),
             foreign: 0,
             auth: None,
+            send_stalled: None,
         })
     }
 
@@ -535,6 +559,7 @@ impl SyncLink {
             others: Vec::new(),
             foreign: 0,
             auth: None,
+            send_stalled: None,
         })
     }
 
@@ -550,7 +575,7 @@ impl SyncLink {
         let dest = ch.destination.ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "no destination address")
         })?;
-        let sock = UdpSocket::bind(SocketAddr::new(local, ch.port))?;
+        let sock = bind_retry(|| UdpSocket::bind(SocketAddr::new(local, ch.port)))?;
         set_buffers(std::os::fd::AsRawFd::as_raw_fd(&sock), ch.sndbuf, ch.rcvbuf);
         Self::datagram(sock, SocketAddr::new(dest, ch.port), ch, sync, limit, r)
     }

@@ -366,6 +366,35 @@ impl UringBackend {
         }
     }
 
+    /// Submits the queued sends and waits, at most `wait`, until at least
+    /// one send has completed (its slot is free again). Send completions
+    /// are handled here; every other completion is held, in order, for
+    /// the next `poll`. Returns the sends completed.
+    pub(crate) fn reap_sends(&mut self, sh: &mut Shared, wait: Duration) -> io::Result<usize> {
+        self.flush(sh)?;
+        let deadline = Instant::now() + wait;
+        let mut sent = 0;
+        loop {
+            if self.ring.completion().is_empty() {
+                self.enter(Some(deadline.saturating_duration_since(Instant::now())))?;
+            }
+            self.cqes.clear();
+            self.cqes.extend(self.ring.completion());
+            for k in 0..self.cqes.len() {
+                let c = self.cqes[k].clone();
+                if ud_split(c.user_data()).0 == OP_SEND {
+                    self.on_cqe(sh, &c, &mut |_: &mut Ctx<'_>, _: Event<'_>| {})?;
+                    sent += 1;
+                } else {
+                    self.deferred.push(c);
+                }
+            }
+            if sent > 0 || Instant::now() >= deadline {
+                return Ok(sent);
+            }
+        }
+    }
+
     /// Submits and waits for one completion, at most `t`.
     fn enter(&mut self, t: Option<Duration>) -> io::Result<()> {
         self.enter_n(1, t)
