@@ -1184,3 +1184,93 @@ fn snapshot_on_a_full_disk_is_an_error_not_a_crash() {
     assert_eq!(text.matches("No space left on device").count(), 1, "{text}");
     drop((a, b));
 }
+
+/// `GET /metrics` of the fetch from inside `n`'s namespace.
+fn fetch_metrics(n: &Node, port: u16) -> String {
+    let code = format!(
+        "import socket;s=socket.create_connection(('127.0.0.1',{port}));\
+         s.sendall(b'GET /metrics HTTP/1.0\\r\\n\\r\\n');import sys;\
+         d=b''\nwhile True:\n c=s.recv(65536)\n if not c: break\n d+=c\nsys.stdout.write(d.decode())"
+    );
+    n.ns.run(&["python3", "-c", &code], None, T).stdout_str()
+}
+
+/// The value of the metric line `name value`.
+fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The Prometheus endpoint of an FT-FW primary has the replication
+/// latency: the batching delay and the send→acknowledgement histograms
+/// count the flows' messages, and the lag falls back to 0 once the backup
+/// has acknowledged everything.
+#[test]
+fn metrics_have_replication_latency_and_lag() {
+    if !skip_unless_root_and(&["ip", "python3"]) {
+        return;
+    }
+    let (mut a, b) = pair(OURS, OURS, "lat", Tr::Udp, "FTFW { }");
+    a.stop();
+    let _ = std::fs::remove_file(a.dir.join("lock"));
+    let conf = a.conf();
+    a.proc = Some(
+        a.ns.spawn_env(
+            &[OURS, "-C", &conf],
+            None,
+            &[("CONNTRACKD_METRICS", "127.0.0.1:9478")],
+        )
+        .expect("restart"),
+    );
+    let t0 = Instant::now();
+    while !a.dir.join("ctl").exists() && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 1..=3 {
+        a.ct(&format!(
+            "-I -p udp -s 10.5.0.{i} -d 10.6.0.1 --sport 53 --dport 53 -t 300"
+        ));
+    }
+    assert_eq!(wait_lines(&b, &["-e"], 3).lines().count(), 3);
+    let t0 = Instant::now();
+    let mut body = String::new();
+    while t0.elapsed() < Duration::from_secs(10) {
+        body = fetch_metrics(&a, 9478);
+        if metric(&body, "conntrackd_sync_ack_seconds_count").unwrap_or(0.0) >= 1.0
+            && metric(&body, "conntrackd_sync_unacked_messages") == Some(0.0)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    println!("{body}");
+    assert!(
+        body.contains("# TYPE conntrackd_sync_send_delay_seconds histogram"),
+        "{body}"
+    );
+    assert!(
+        metric(&body, "conntrackd_sync_send_delay_seconds_count").unwrap_or(0.0) >= 1.0,
+        "{body}"
+    );
+    assert!(
+        metric(&body, "conntrackd_sync_ack_seconds_count").unwrap_or(0.0) >= 1.0,
+        "{body}"
+    );
+    assert_eq!(
+        metric(&body, "conntrackd_sync_unacked_messages"),
+        Some(0.0),
+        "{body}"
+    );
+    assert_eq!(
+        metric(&body, "conntrackd_sync_replication_lag_seconds"),
+        Some(0.0),
+        "{body}"
+    );
+    // the -s views are there too (queue depths among them)
+    assert!(
+        body.contains("conntrackd_queue_queue_rsqueue_current_elements"),
+        "{body}"
+    );
+    drop((a, b));
+}

@@ -43,6 +43,9 @@ pub enum Request {
     AllCommit = 46,
     ExpDumpIntXml = 47,
     ExpDumpExtXml = 48,
+    /// Ours, not 1.4.7's: the replication latency histograms and lag in
+    /// Prometheus text (asked by the metrics endpoint).
+    SyncMetrics = 100,
 }
 
 impl Request {
@@ -86,6 +89,7 @@ impl Request {
             46 => AllCommit,
             47 => ExpDumpIntXml,
             48 => ExpDumpExtXml,
+            100 => SyncMetrics,
             _ => return None,
         })
     }

@@ -94,6 +94,8 @@ pub struct Engine {
     iter_clock: Option<(u32, u32)>,
     /// `Snapshot`: warm restart of the external cache.
     warm: Option<super::warm::Warm>,
+    /// Replication latency for the metrics endpoint.
+    lat: super::latency::SyncLatency,
     unsent_since: Option<Instant>,
     resync_request: bool,
     /// Reused buffer of the objects FT-FW released.
@@ -170,6 +172,7 @@ impl Engine {
             iter_events: 0,
             iter_clock: None,
             warm: None,
+            lat: super::latency::SyncLatency::default(),
             unsent_since: None,
             resync_request: false,
             released: Vec::new(),
@@ -1029,6 +1032,20 @@ impl Engine {
                     }
                 }
             }
+            (Mode::Sync, Request::SyncMetrics) => {
+                let unacked = self
+                    .link
+                    .as_ref()
+                    .and_then(|l| l.proto.ftfw_ref())
+                    .map(|p| {
+                        p.rs_entries()
+                            .filter(|e| {
+                                matches!(e, ct_transport::proto::ftfw::RsEntry::Object { .. })
+                            })
+                            .count()
+                    });
+                self.lat.render(&mut s, Instant::now(), unacked);
+            }
             (Mode::Sync, Request::StatsQueue) => {
                 if let Some(sync) = &self.cfg.sync {
                     let ftfw = self.link.as_ref().and_then(|l| l.proto.ftfw_ref());
@@ -1079,7 +1096,7 @@ impl Engine {
                 self.kill = true;
             }
             StatsRuntime | Stats | StatsCache | StatsNetwork | StatsLink | StatsQueue
-            | StatsRsqueue => {
+            | StatsRsqueue | SyncMetrics => {
                 let _ = reply.send(self.stats_text(req));
             }
             CtResyncMaster | AllResyncMaster => {
@@ -1317,6 +1334,8 @@ impl Engine {
             if let Some(p) = self.link.as_ref().and_then(|l| l.proto.ftfw_ref()) {
                 wait = wait.min(p.next_deadline().saturating_duration_since(Instant::now()));
             }
+            let sent_before = self.link.as_ref().map_or(0, |l| l.chan.packets_sent);
+            let waiting_since = self.unsent_since;
             r.poll(Some(wait), |ctx, e| match e {
                 Event::Recv { sock, data, .. } if Some(sock) == ev => self.on_events(data, ctx),
                 // Datagrams from anyone but the configured peer are
@@ -1377,6 +1396,7 @@ impl Engine {
                 Event::Timer(t) if Some(t) == poll => resync = true,
                 _ => {}
             })?;
+            let woke = Instant::now();
             self.tcp_socks = tcp_socks;
             self.other_servers = other_servers;
             if let Some(link) = self.link.as_mut() {
@@ -1434,6 +1454,19 @@ impl Engine {
                 } else {
                     None
                 };
+            }
+            if let Some(link) = &self.link {
+                // Latency: the batching delay of what was sent in this
+                // iteration, and FT-FW's acknowledgements.
+                if link.chan.packets_sent > sent_before {
+                    self.lat
+                        .send_delay
+                        .observe(waiting_since.unwrap_or(woke).elapsed());
+                }
+                if let Some(p) = link.proto.ftfw_ref() {
+                    self.lat
+                        .track(p.last_sent_seq(), p.oldest_unacked(), Instant::now());
+                }
             }
             if tick {
                 self.alarm_tick(r);

@@ -3,7 +3,8 @@
 //! stays one 1.4.7 accepts), a thread serves `GET /metrics` over HTTP. It
 //! asks the daemon over its own control socket for the `-s` views (the
 //! same numbers a script reads) and turns every `label: number` line into
-//! a gauge `conntrackd_<view>_<section>_<label>`.
+//! a gauge `conntrackd_<view>_<section>_<label>`; in sync mode it adds the
+//! replication latency histograms and lag (`daemon::latency`).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -82,6 +83,8 @@ fn render(control: &Path) -> String {
     ] {
         to_metrics(&mut out, view, &ask(control, req));
     }
+    // Replication latency histograms and lag: already Prometheus text.
+    out.push_str(&ask(control, Request::SyncMetrics));
     out
 }
 

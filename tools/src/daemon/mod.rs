@@ -14,6 +14,7 @@ pub mod expect;
 pub mod filter;
 pub mod inject;
 pub mod kernel;
+pub mod latency;
 pub mod log;
 pub mod metrics;
 pub mod notify;

@@ -658,6 +658,23 @@ impl Ftfw {
         self.tx.iter().copied()
     }
     /// Entries in the resend queue (`-s queue`, `rsqueue`; `-s rsqueue`).
+    /// The (64-bit extended) sequence number of the last message sent,
+    /// once one was.
+    pub fn last_sent_seq(&self) -> Option<u64> {
+        self.next_seq.map(|n| n.wrapping_sub(1))
+    }
+
+    /// The oldest sequence number of an object message not yet
+    /// acknowledged (control messages waiting for their ACK, such as
+    /// ALIVE, are skipped); `None` when every object sent was
+    /// acknowledged.
+    pub fn oldest_unacked(&self) -> Option<u64> {
+        self.rs
+            .iter()
+            .find(|(_, e)| matches!(e, RsEntry::Object { .. }))
+            .map(|(&s, _)| s)
+    }
+
     pub fn rs_len(&self) -> usize {
         self.rs.len()
     }
