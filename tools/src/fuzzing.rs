@@ -116,6 +116,22 @@ pub fn auth_datagram(data: &[u8]) {
     assert!(fresh.open(&sealed).is_err(), "and only once");
 }
 
+/// The warm-restart snapshot reader (`ct_transport::snapshot`): the
+/// input as a file, and its bytes as the payload of a snapshot with a
+/// valid header (so that the entry decoder runs on arbitrary messages).
+pub fn snapshot(data: &[u8]) {
+    use ct_transport::snapshot::{wrap, Snapshot};
+    if let Ok(s) = Snapshot::new_checked(data) {
+        let _ = s.for_each(drop);
+    }
+    let file = wrap(data, data.len() as u64 / 40, 0);
+    let s = Snapshot::new_checked(&file).expect("a header made valid");
+    let mut n = 0u64;
+    if let Ok(k) = s.for_each(|_| n += 1) {
+        assert_eq!(k, n);
+    }
+}
+
 /// Splits a packed corpus (`u32` little-endian length, then the bytes,
 /// repeated) into its inputs.
 pub fn unpack(mut packed: &[u8]) -> Vec<&[u8]> {

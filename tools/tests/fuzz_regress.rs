@@ -31,6 +31,11 @@ fn auth_datagram_corpus() {
 }
 
 #[test]
+fn snapshot_corpus() {
+    replay("snapshot", ct_tools::fuzzing::snapshot);
+}
+
+#[test]
 fn config_corpus() {
     replay("config", ct_tools::fuzzing::config);
 }

@@ -109,6 +109,23 @@ impl<'a> SnapshotWriter<'a> {
     }
 }
 
+/// A snapshot around `payload` as it is (messages already encoded): the
+/// header with `entries` and a valid hash. For tests and fuzzing.
+pub fn wrap(payload: &[u8], entries: u64, written_at: u64) -> Vec<u8> {
+    let mut file = vec![0u8; HEADER_LEN];
+    file[..8].copy_from_slice(&MAGIC);
+    file[8..16].copy_from_slice(&written_at.to_be_bytes());
+    file[16..24].copy_from_slice(&entries.to_be_bytes());
+    file[24..32].copy_from_slice(&(payload.len() as u64).to_be_bytes());
+    file.extend_from_slice(payload);
+    let mut h = Sha256::new();
+    h.update(&file[..32]);
+    h.update(payload);
+    let d = h.finalize();
+    file[32..64].copy_from_slice(&d);
+    file
+}
+
 /// A checked view of a snapshot.
 #[derive(Clone, Copy, Debug)]
 pub struct Snapshot<'a> {
