@@ -532,6 +532,9 @@ fn bench_lists_its_scenarios_and_refuses_unknown_ones() {
         "churn",
         "loss-1",
         "loss-5",
+        "loss-20-1m",
+        "auth",
+        "warm",
         "failover",
     ] {
         assert!(

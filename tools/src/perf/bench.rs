@@ -67,6 +67,29 @@ pub const SCENARIOS: &[Scenario] = &[
         ],
     },
     Scenario {
+        name: "loss-20-1m",
+        what: "FT-FW burst of 1M with 20% loss and 20% corruption on the sync link, ours only",
+        argv: &[
+            "perf/bench_sync.py", "--sizes", "1000000", "--runs", "{runs}", "--mode", "FTFW",
+            "--loss", "20", "--corrupt", "20", "--only-ours",
+        ],
+    },
+    Scenario {
+        name: "auth",
+        what: "FT-FW burst of 100k, ours plain against ours with an authenticated link",
+        argv: &[
+            "perf/bench_sync.py", "--sizes", "100000", "--runs", "{runs}", "--mode", "FTFW",
+            "--only-ours", "--auth",
+        ],
+    },
+    Scenario {
+        name: "warm",
+        what: "backup killed -9 at 1M flows: warm (Snapshot) against cold restarts, ours and 1.4.7",
+        argv: &[
+            "perf/bench_warm.py", "--sizes", "1000000", "--runs", "{runs}", "--rate", "100000",
+        ],
+    },
+    Scenario {
         name: "failover",
         what: "keepalived fail-over (graceful and kill -9), streams' gaps, ours/1.4.7/no sync",
         argv: &[
