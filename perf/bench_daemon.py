@@ -24,8 +24,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_sync import bench_run, skip_without_root  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MAX = "/proc/sys/net/netfilter/nf_conntrack_max"
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -129,19 +131,13 @@ def main():
     ap.add_argument("--ours", default=os.path.join(ROOT, "target/release/conntrackd"))
     ap.add_argument("--ctperf", default=os.path.join(ROOT, "target/release/ctperf"))
     a = ap.parse_args()
-    if os.geteuid() != 0 or not os.path.exists("/usr/sbin/conntrackd"):
-        print("SKIP: needs root and /usr/sbin/conntrackd", file=sys.stderr)
+    if skip_without_root():
         return 0
     sizes = [int(x) for x in a.sizes.split(",")]
-    old = open(MAX).read().strip()
-    os.makedirs(os.path.join(ROOT, "perf/results"), exist_ok=True)
-    jl = open(os.path.join(ROOT, "perf/results/bench_daemon.jsonl"), "a")
     print(f"Run {time.strftime('%Y-%m-%d %H:%M:%S')}, rate {a.rate or 'flat out'}, median of {a.runs}\n", flush=True)
     print("| daemon | N | generation s | cache complete after s | cached | overruns | CPU s | CPU µs/event | RSS B/flow |", flush=True)
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
-    try:
-        if int(old) < max(sizes) + 10000:
-            open(MAX, "w").write(str(max(sizes) + 10000))
+    with bench_run("bench_daemon", max(sizes) + 10000) as jl:
         for n in sizes:
             for name, b in [("C 1.4.7", "/usr/sbin/conntrackd"), ("ours", a.ours)]:
                 rs = [one(b, a.ctperf, n, a.rate) for _ in range(a.runs)]
@@ -152,8 +148,6 @@ def main():
                 print(f"| {name} | {n} | {med('gen_seconds'):.2f} | {'never' if comp == float('inf') else f'{comp:.2f}'} "
                       f"| {int(med('cached'))} | {int(med('overruns'))} | {med('cpu_seconds'):.2f} "
                       f"| {1e6 * med('cpu_seconds') / n:.1f} | {med('rss_bytes_per_flow'):.0f} |", flush=True)
-    finally:
-        open(MAX, "w").write(old)
     return 0
 
 

@@ -22,6 +22,7 @@ KeyFile } }` (HMAC-SHA256 trailer on every datagram), and a last row gives
 its cost against the plain ours ↔ ours pair of the same run.
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -37,6 +38,29 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def sh(cmd):
     return subprocess.run(cmd, shell=True, check=True, capture_output=True, text=True)
+
+
+def skip_without_root():
+    """True (and a SKIP line) without root or conntrackd 1.4.7."""
+    if os.geteuid() != 0 or not os.path.exists("/usr/sbin/conntrackd"):
+        print("SKIP: needs root and /usr/sbin/conntrackd", file=sys.stderr)
+        return True
+    return False
+
+
+@contextlib.contextmanager
+def bench_run(name, need):
+    """perf/results/NAME.jsonl opened for appending, with nf_conntrack_max
+    raised to at least `need` in the host namespace (restored after)."""
+    old = open(MAX).read().strip()
+    os.makedirs(os.path.join(ROOT, "perf/results"), exist_ok=True)
+    with open(os.path.join(ROOT, f"perf/results/{name}.jsonl"), "a") as jl:
+        try:
+            if int(old) < need:
+                open(MAX, "w").write(str(need))
+            yield jl
+        finally:
+            open(MAX, "w").write(old)
 
 
 def cpu(pid):
@@ -200,19 +224,13 @@ def main():
     ap.add_argument("--ours", default=os.path.join(ROOT, "target/release/conntrackd"))
     ap.add_argument("--ctperf", default=os.path.join(ROOT, "target/release/ctperf"))
     a = ap.parse_args()
-    if os.geteuid() != 0 or not os.path.exists("/usr/sbin/conntrackd"):
-        print("SKIP: needs root and /usr/sbin/conntrackd", file=sys.stderr)
+    if skip_without_root():
         return 0
     sizes = [int(x) for x in a.sizes.split(",")]
-    old = open(MAX).read().strip()
-    os.makedirs(os.path.join(ROOT, "perf/results"), exist_ok=True)
-    jl = open(os.path.join(ROOT, "perf/results/bench_sync.jsonl"), "a")
     print(f"Run {time.strftime('%Y-%m-%d %H:%M:%S')}, {a.mode} over {a.transport}, rate {a.rate or 'flat out'}, loss {a.loss}%, corrupt {a.corrupt}%, median of {a.runs}\n", flush=True)
     print("| daemons | N | generation s | backup complete after s | CPU primary s | CPU backup s | link bytes/flow | datagrams | commit s (entries) |", flush=True)
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
-    try:
-        if int(old) < max(sizes) + 10000:
-            open(MAX, "w").write(str(max(sizes) + 10000))
+    with bench_run("bench_sync", max(sizes) + 10000) as jl:
         for n in sizes:
             pairs = [("1.4.7 ↔ 1.4.7", "/usr/sbin/conntrackd", False), ("ours ↔ ours", a.ours, False)]
             if a.auth:
@@ -240,8 +258,6 @@ def main():
                 rt = lambda k: f"{o[k] / c[k]:.2f}x" if o[k] is not None and c[k] else "-"
                 print(f"| {label} | {n} | | {rt('complete')} | {rt('cpu_a')} | {rt('cpu_b')} | {rt('bytes')} "
                       f"| {rt('dgrams')} | {rt('commit')} |", flush=True)
-    finally:
-        open(MAX, "w").write(old)
     return 0
 
 

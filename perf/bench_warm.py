@@ -29,7 +29,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_sync import MAX, ROOT, cleanup, cpu, external, pid_of, sh, stop  # noqa: E402
+from bench_sync import (ROOT, bench_run, cleanup, cpu, external, pid_of, sh,  # noqa: E402
+                        skip_without_root, stop)
 
 
 def conf(d, me, peer, dev, snapshot):
@@ -133,19 +134,13 @@ def main():
     ap.add_argument("--ours", default=os.path.join(ROOT, "target/release/conntrackd"))
     ap.add_argument("--ctperf", default=os.path.join(ROOT, "target/release/ctperf"))
     a = ap.parse_args()
-    if os.geteuid() != 0 or not os.path.exists("/usr/sbin/conntrackd"):
-        print("SKIP: needs root and /usr/sbin/conntrackd", file=sys.stderr)
+    if skip_without_root():
         return 0
     sizes = [int(x) for x in a.sizes.split(",")]
-    old = open(MAX).read().strip()
-    os.makedirs(os.path.join(ROOT, "perf/results"), exist_ok=True)
-    jl = open(os.path.join(ROOT, "perf/results/bench_warm.jsonl"), "a")
     print(f"Run {time.strftime('%Y-%m-%d %H:%M:%S')}, FT-FW over UDP, backup killed -9 and restarted, median of {a.runs}\n", flush=True)
     print("| backup | N | ready after restart s | reconciled s | CPU until ready s | snapshot MB |", flush=True)
     print("|---|---|---|---|---|---|", flush=True)
-    try:
-        if int(old) < max(sizes) + 10000:
-            open(MAX, "w").write(str(max(sizes) + 10000))
+    with bench_run("bench_warm", max(sizes) + 10000) as jl:
         for n in sizes:
             cases = [("1.4.7, cold (StartupResync)", "/usr/sbin/conntrackd", False, False),
                      ("ours, cold (StartupResync)", a.ours, False, False),
@@ -165,8 +160,6 @@ def main():
                 print(f"| {name} | {n} | {fmt(med('ready_seconds'))} | "
                       f"{fmt(med('reconciled_seconds')) if warm and not down else '-'} | {med('cpu_until_ready'):.2f} | "
                       f"{med('snapshot_bytes') / 1e6:.1f} |", flush=True)
-    finally:
-        open(MAX, "w").write(old)
     return 0
 
 

@@ -238,24 +238,10 @@ impl Warm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ct_core::flow::{Flow, Tuple, AF_INET};
-    use std::net::{IpAddr, Ipv4Addr};
+    use ct_core::flow::Flow;
 
     fn flow(i: u32) -> Flow {
-        let ip = |a: u32| Some(IpAddr::V4(Ipv4Addr::from(a)));
-        Flow {
-            family: AF_INET,
-            orig: Some(Tuple {
-                src: ip(0x0a00_0000 + i),
-                dst: ip(0x0aff_fffe),
-                l4proto: Some(17),
-                src_port: Some(1000),
-                dst_port: Some(53),
-                ..Tuple::default()
-            }),
-            timeout: Some(100),
-            ..Flow::default()
-        }
+        crate::perf::fill::synthetic(i as u64, true, 100)
     }
 
     fn dir(tag: &str) -> PathBuf {
