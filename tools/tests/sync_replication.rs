@@ -679,6 +679,31 @@ fn fail_over(b_bin: &str, tag: &str, tr: Tr) {
         log.contains(&format!("{kind} traffic (active device=sc")),
         "{log}"
     );
+    // The first link comes back: replication goes on (over the second,
+    // as 1.4.7 does not fail back by itself) ...
+    let ip = |args: &[&str]| {
+        let st = std::process::Command::new("ip").args(args).status().unwrap();
+        assert!(st.success(), "ip {args:?}");
+    };
+    ip(&["-n", a.ns.name(), "link", "set", &a.dev, "up"]);
+    std::thread::sleep(Duration::from_millis(300));
+    a.ct("-I -p udp -s 10.5.2.4 -d 10.6.2.1 --sport 1 --dport 2 -t 300");
+    assert_eq!(wait_count(&b, 4, 10), 4, "after the first link came back");
+    // ... and when the second one fails, traffic moves back to the first.
+    let second = log
+        .split("active device=")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .expect("active device")
+        .to_string();
+    ip(&["-n", a.ns.name(), "link", "set", &second, "down"]);
+    a.ct("-I -p udp -s 10.5.2.5 -d 10.6.2.1 --sport 1 --dport 2 -t 300");
+    assert_eq!(wait_count(&b, 5, 10), 5, "back over the first link");
+    let log = a.ask(&["-s", "network"]);
+    assert!(
+        log.contains(&format!("{kind} traffic (active device={})", a.dev)),
+        "{log}"
+    );
 }
 
 #[test]
