@@ -682,7 +682,10 @@ fn fail_over(b_bin: &str, tag: &str, tr: Tr) {
     // The first link comes back: replication goes on (over the second,
     // as 1.4.7 does not fail back by itself) ...
     let ip = |args: &[&str]| {
-        let st = std::process::Command::new("ip").args(args).status().unwrap();
+        let st = std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .unwrap();
         assert!(st.success(), "ip {args:?}");
     };
     ip(&["-n", a.ns.name(), "link", "set", &a.dev, "up"]);
