@@ -33,6 +33,8 @@ pub struct ExpEntry {
     pub state: ObjState,
     /// When it was added (seconds, the caller's clock).
     pub since: u64,
+    /// When it was last added or refreshed (same clock).
+    pub updated: u64,
 }
 
 /// A cache of expectations.
@@ -77,6 +79,7 @@ impl ExpCache {
             let ent = self.slots[i as usize].as_mut()?;
             let revived = ent.state == ObjState::Dead;
             ent.exp = *e;
+            ent.updated = now;
             ent.state = if revived {
                 ent.since = now;
                 ObjState::New
@@ -90,6 +93,7 @@ impl ExpCache {
             exp: *e,
             state: ObjState::New,
             since: now,
+            updated: now,
         };
         let i = match self.free.pop() {
             Some(i) => {
@@ -174,6 +178,21 @@ impl ExpCache {
         }
     }
 
+    /// Removes the entries last added or refreshed before `cutoff`
+    /// (ALARM's CacheTimeout); returns how many.
+    pub fn expire_before(&mut self, cutoff: u64) -> usize {
+        let mut old = Vec::new();
+        self.for_each(|r, e| {
+            if e.updated < cutoff {
+                old.push(r);
+            }
+        });
+        for &r in &old {
+            self.remove_ref(r);
+        }
+        old.len()
+    }
+
     /// Removes every entry whose master is not accepted by `keep`.
     pub fn retain_masters(&mut self, mut keep: impl FnMut(&Tuple) -> bool) -> usize {
         let mut gone = Vec::new();
@@ -238,5 +257,16 @@ mod tests {
         assert_eq!(c.retain_masters(|_| false), 1);
         assert!(c.is_empty());
         assert!(c.upsert(&Expect::default(), 4).is_none(), "no key");
+    }
+
+    #[test]
+    fn refreshed_entries_outlive_the_cutoff() {
+        let mut c = ExpCache::new();
+        c.upsert(&exp(1), 10);
+        c.upsert(&exp(2), 10);
+        c.upsert(&exp(1), 50); // refreshed
+        assert_eq!(c.get(c.find(&exp(1)).unwrap()).unwrap().since, 10);
+        assert_eq!(c.expire_before(30), 1);
+        assert!(c.find(&exp(1)).is_some() && c.find(&exp(2)).is_none());
     }
 }

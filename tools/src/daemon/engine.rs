@@ -527,12 +527,29 @@ impl Engine {
                 .v6
                 .for_each_slice(n, i, |e| refresh(e.state, e.rec.to_flow()));
         }
+        // Expectations (ExpectationSync) are refreshed the same way, one
+        // slice of the internal expectation cache per tick.
+        if let Some(x) = self.exp.as_ref() {
+            x.internal.for_each(|r, e| {
+                if e.state != ObjState::Dead && (r as u32 as usize) % n == i {
+                    let op = if e.state == ObjState::New {
+                        Op::New
+                    } else {
+                        Op::Update
+                    };
+                    proto.on_local_exp(op, &e.exp, unix, &mut send);
+                }
+            });
+        }
         proto.flush(&mut send);
         let now = now_secs(self.epoch);
         if now > sync.cache_timeout {
             let cutoff = now - sync.cache_timeout;
             self.external.v4.expire_before(cutoff);
             self.external.v6.expire_before(cutoff);
+            if let Some(x) = self.exp.as_mut() {
+                x.external.expire_before(cutoff as u64);
+            }
         }
     }
 
