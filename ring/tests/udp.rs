@@ -185,6 +185,41 @@ fn reap_sends_frees_slots_and_keeps_other_completions() {
     }
 }
 
+/// `work_pending` tells whether a poll now would find something: after
+/// datagrams arrived (not yet polled) it is true, after the poll that
+/// handled them false. Backends that cannot tell answer `None`.
+#[test]
+fn work_pending_sees_unpolled_datagrams() {
+    for mut r in reactors("work_pending_sees_unpolled_datagrams") {
+        let backend = r.backend();
+        let (rx, rx_addr) = bound();
+        let (tx, _) = bound();
+        r.register(rx, SockOpts::udp()).unwrap();
+        // settle: arm the receive, nothing pending
+        r.poll(Some(Duration::from_millis(20)), |_, _| {}).unwrap();
+        let Some(idle) = r.work_pending() else {
+            println!("{backend}: cannot tell");
+            continue;
+        };
+        assert!(!idle, "{backend}: pending while idle");
+        for _ in 0..3 {
+            tx.send_to(&[1, 2, 3], rx_addr).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(r.work_pending(), Some(true), "{backend}: datagrams arrived");
+        let mut got = 0;
+        while got < 3 {
+            r.poll(Some(Duration::from_secs(1)), |_, ev| {
+                if let Event::Recv { .. } = ev {
+                    got += 1;
+                }
+            })
+            .unwrap();
+        }
+        assert_eq!(r.work_pending(), Some(false), "{backend}: all handled");
+    }
+}
+
 #[test]
 fn truncated_datagrams() {
     for mut r in reactors("truncated_datagrams") {

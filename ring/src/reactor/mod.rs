@@ -280,6 +280,17 @@ impl Reactor {
         self.shared.queue(sock, to, fill)
     }
 
+    /// Whether more completions are already waiting (data arrived since
+    /// the last poll): `Some(false)` means a poll now would block. `None`
+    /// when the backend cannot tell cheaply (syscall backend, io_uring
+    /// without `DEFER_TASKRUN`).
+    pub fn work_pending(&mut self) -> Option<bool> {
+        match &mut self.imp {
+            Imp::Uring(b) => b.work_pending(),
+            Imp::Syscall(_) => None,
+        }
+    }
+
     /// Hands the queued sends to the kernel and waits, at most `wait`,
     /// until a send slot is free again (after [`SendError::QueueFull`]);
     /// other completions stay for the next [`poll`](Self::poll). Returns

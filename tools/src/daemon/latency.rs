@@ -74,9 +74,23 @@ pub struct SyncLatency {
     /// (last sequence number sent in an iteration, when).
     inflight: VecDeque<(u64, Instant)>,
     last_sent: Option<u64>,
+    last_track: Option<Instant>,
 }
 
 impl SyncLatency {
+    /// Whether a [`track`](Self::track) is due at `now` (at most one per
+    /// millisecond: the resolution of the acknowledgement histogram).
+    pub fn due(&mut self, now: Instant) -> bool {
+        if self
+            .last_track
+            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_millis(1))
+        {
+            return false;
+        }
+        self.last_track = Some(now);
+        true
+    }
+
     /// FT-FW after a loop iteration: `last_sent` is the sequence number of
     /// the last message sent, `oldest_unacked` that of the oldest object
     /// message not acknowledged (`None`: all acknowledged).

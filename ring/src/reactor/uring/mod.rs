@@ -366,6 +366,22 @@ impl UringBackend {
         }
     }
 
+    /// Whether completions wait to be handled: some in the completion
+    /// queue, held back, or task work the kernel queued for this ring
+    /// (`IORING_SQ_TASKRUN`, with `DEFER_TASKRUN`: data arrived on a
+    /// socket since the last wait). `None` when the ring was set up
+    /// without the task-run flag (it cannot tell).
+    pub(crate) fn work_pending(&mut self) -> Option<bool> {
+        if !self.setup.contains("defer_taskrun") {
+            return None;
+        }
+        Some(
+            !self.deferred.is_empty()
+                || !self.ring.completion().is_empty()
+                || self.ring.submission().taskrun(),
+        )
+    }
+
     /// Submits the queued sends and waits, at most `wait`, until at least
     /// one send has completed (its slot is free again). Send completions
     /// are handled here; every other completion is held, in order, for
