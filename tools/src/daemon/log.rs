@@ -80,6 +80,10 @@ pub struct Logger {
     path: Option<std::path::PathBuf>,
     console: bool,
     syslog: bool,
+    /// The last write to the log file failed (disk full, file system
+    /// gone read-only): reported once on the console and to syslog,
+    /// again after it worked in between.
+    failing: bool,
 }
 
 impl Logger {
@@ -90,6 +94,7 @@ impl Logger {
             path: None,
             console: true,
             syslog: false,
+            failing: false,
         }
     }
 
@@ -110,6 +115,7 @@ impl Logger {
             path: path.map(Path::to_path_buf),
             console: true,
             syslog: syslog_facility.is_some(),
+            failing: false,
         })
     }
 
@@ -141,9 +147,11 @@ impl Logger {
                 let _ = std::io::stderr().write_all(line.as_bytes());
             }
         }
+        let mut failed = None;
         if let Some(f) = &mut self.file {
-            let _ = f.write_all(line.as_bytes());
-            let _ = f.flush();
+            if let Err(e) = f.write_all(line.as_bytes()).and_then(|_| f.flush()) {
+                failed = Some(e);
+            }
         }
         if self.syslog {
             if let Ok(c) = CString::new(msg.replace('%', "%%")) {
@@ -151,6 +159,29 @@ impl Logger {
                 unsafe { libc::syslog(level.syslog(), c"%s".as_ptr(), c.as_ptr()) };
             }
         }
+        match failed {
+            Some(e) if !self.failing => {
+                self.failing = true;
+                let path = self.path.as_deref().unwrap_or(Path::new("?")).display();
+                let msg = format!(
+                    "can't write to LogFile `{path}': {e} (not reported again until it works)"
+                );
+                let _ = writeln!(std::io::stderr(), "{msg}");
+                if self.syslog {
+                    if let Ok(c) = CString::new(msg.replace('%', "%%")) {
+                        // SAFETY: format and message are NUL-terminated.
+                        unsafe { libc::syslog(libc::LOG_ERR, c"%s".as_ptr(), c.as_ptr()) };
+                    }
+                }
+            }
+            Some(_) => {}
+            None => self.failing = false,
+        }
+    }
+
+    /// Whether the last write to the log file failed.
+    pub fn failing(&self) -> bool {
+        self.failing
     }
 
     pub fn notice(&mut self, msg: &str) {
@@ -206,5 +237,29 @@ impl FlowLog {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_log_file_is_reported_not_fatal() {
+        let mut full = Logger::open(Some(Path::new("/dev/full")), None).expect("open /dev/full");
+        full.detach();
+        full.notice("first");
+        assert!(full.failing(), "ENOSPC seen");
+        full.notice("second"); // reported once; no panic either way
+        assert!(full.failing());
+        let p = std::env::temp_dir().join(format!("ctlog-{}.log", std::process::id()));
+        let mut ok = Logger::open(Some(&p), None).unwrap();
+        ok.detach();
+        ok.notice("fine");
+        assert!(!ok.failing());
+        assert!(std::fs::read_to_string(&p)
+            .unwrap()
+            .contains("[notice] fine"));
+        let _ = std::fs::remove_file(p);
     }
 }
