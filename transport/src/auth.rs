@@ -5,13 +5,18 @@
 //! Every datagram the link sends gets a trailer after its messages:
 //!
 //! ```text
-//!  0       4                  12                                  28
-//!  | "CTA\1" | counter (u64 BE) | tag: HMAC-SHA256(key, messages ‖ magic ‖ counter)[..16] |
+//!  0       4             8                  16                         32
+//!  | "CTA\2" | sender id | counter (u64 BE) | tag: HMAC-SHA256(key, messages ‖ bytes 0..16)[..16] |
 //! ```
 //!
 //! * The tag is HMAC-SHA256 truncated to 128 bits (as RFC 4868 does for
 //!   IPsec), from the RustCrypto `hmac` and `sha2` crates; it covers the
 //!   messages, so also their FT-FW sequence numbers and flags.
+//! * The sender id is a random number each daemon draws at start: a
+//!   datagram that carries the receiver's own id is one of its own sent
+//!   back at it (reflected by someone on the path, with the peer's
+//!   address as source) and is refused. Both peers share one key, so
+//!   without it the tag alone could not tell the two directions apart.
 //! * The counter is the replay protection. The sender starts it at its
 //!   start-up time in Unix nanoseconds and adds one per datagram, so it
 //!   keeps growing across restarts of the sender (which restart the
@@ -34,12 +39,12 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// "CTA" and the trailer version 1.
-pub const MAGIC: [u8; 4] = *b"CTA\x01";
+/// "CTA" and the trailer version 2.
+pub const MAGIC: [u8; 4] = *b"CTA\x02";
 /// Bytes of the truncated tag.
 pub const TAG_LEN: usize = 16;
 /// Bytes the trailer adds to each datagram.
-pub const TRAILER_LEN: usize = MAGIC.len() + 8 + TAG_LEN;
+pub const TRAILER_LEN: usize = MAGIC.len() + 4 + 8 + TAG_LEN;
 /// Shortest key accepted, in bytes.
 pub const MIN_KEY_LEN: usize = 16;
 
@@ -56,6 +61,9 @@ pub enum AuthError {
     /// Authentic but already seen, or older than the replay window.
     #[error("replayed datagram (counter {0})")]
     Replayed(u64),
+    /// Authentic, but one of our own (its sender id is ours): reflected.
+    #[error("our own datagram sent back (reflected)")]
+    Reflected,
 }
 
 /// Why key material was refused.
@@ -66,15 +74,17 @@ pub enum KeyError {
     TooShort(usize),
 }
 
-/// The key from the contents of a key file: hex digits (an even number
-/// of them, surrounding blanks and newlines ignored) are decoded; any
+/// The key from the contents of a key file, surrounding blanks and
+/// newlines ignored: hex digits (an even number of them) are decoded; any
 /// other content is used as it is.
 pub fn parse_key(contents: &[u8]) -> Result<Vec<u8>, KeyError> {
     let t = contents.trim_ascii();
     let key = if !t.is_empty() && t.len() & 1 == 0 && t.iter().all(u8::is_ascii_hexdigit) {
         t.chunks(2).map(|p| (hex(p[0]) << 4) | hex(p[1])).collect()
     } else {
-        contents.to_vec()
+        // Trimmed too: a newline at the end of one node's file only
+        // must not make a different key.
+        t.to_vec()
     };
     if key.len() < MIN_KEY_LEN {
         return Err(KeyError::TooShort(key.len()));
@@ -130,30 +140,43 @@ impl<'a> Trailer<'a> {
         &self.buf[..self.buf.len() - TAG_LEN]
     }
 
+    /// The sender's id.
+    pub fn sender(&self) -> u32 {
+        let t = self.trailer();
+        u32::from_be_bytes(t[4..8].try_into().expect("4 bytes"))
+    }
+
     /// The replay counter.
     pub fn counter(&self) -> u64 {
         let t = self.trailer();
-        u64::from_be_bytes(t[4..12].try_into().expect("8 bytes"))
+        u64::from_be_bytes(t[8..16].try_into().expect("8 bytes"))
     }
 
     /// The truncated tag.
     pub fn tag(&self) -> &'a [u8] {
-        &self.trailer()[12..]
+        &self.trailer()[16..]
     }
 }
 
 /// Writes `payload ‖ trailer` into `out` (which must hold
 /// `payload.len() + TRAILER_LEN` bytes) and returns the length.
-pub fn emit(mac: &HmacSha256Keyed, counter: u64, payload: &[u8], out: &mut [u8]) -> usize {
+pub fn emit(
+    mac: &HmacSha256Keyed,
+    sender: u32,
+    counter: u64,
+    payload: &[u8],
+    out: &mut [u8],
+) -> usize {
     let n = payload.len();
     let total = n + TRAILER_LEN;
     out[..n].copy_from_slice(payload);
     out[n..n + 4].copy_from_slice(&MAGIC);
-    out[n + 4..n + 12].copy_from_slice(&counter.to_be_bytes());
+    out[n + 4..n + 8].copy_from_slice(&sender.to_be_bytes());
+    out[n + 8..n + 16].copy_from_slice(&counter.to_be_bytes());
     let mut m = mac.0.clone();
-    m.update(&out[..n + 12]);
+    m.update(&out[..n + 16]);
     let tag = m.finalize().into_bytes();
-    out[n + 12..total].copy_from_slice(&tag[..TAG_LEN]);
+    out[n + 16..total].copy_from_slice(&tag[..TAG_LEN]);
     total
 }
 
@@ -179,13 +202,15 @@ pub struct AuthStats {
     pub missing: u64,
     /// Datagrams whose tag did not verify.
     pub bad_tag: u64,
-    /// Authentic datagrams refused as replays.
+    /// Authentic datagrams refused as replays (our own reflected ones
+    /// included).
     pub replayed: u64,
 }
 
 /// The sending side: seals each datagram with the next counter.
 pub struct Sealer {
     mac: HmacSha256Keyed,
+    sender: u32,
     counter: u64,
     buf: Vec<u8>,
 }
@@ -196,9 +221,16 @@ impl Sealer {
     pub fn new(key: &[u8], start: u64) -> Sealer {
         Sealer {
             mac: HmacSha256Keyed::new(key),
+            sender: 0,
             counter: start,
             buf: Vec::new(),
         }
+    }
+
+    /// The sender id its datagrams carry (0 unless set).
+    pub fn sender(mut self, id: u32) -> Sealer {
+        self.sender = id;
+        self
     }
 
     /// The counter the next datagram gets.
@@ -209,7 +241,13 @@ impl Sealer {
     /// `datagram` with its trailer, in a buffer reused from call to call.
     pub fn seal(&mut self, datagram: &[u8]) -> &[u8] {
         self.buf.resize(datagram.len() + TRAILER_LEN, 0);
-        let n = emit(&self.mac, self.counter, datagram, &mut self.buf);
+        let n = emit(
+            &self.mac,
+            self.sender,
+            self.counter,
+            datagram,
+            &mut self.buf,
+        );
         self.counter = self.counter.wrapping_add(1);
         &self.buf[..n]
     }
@@ -219,6 +257,8 @@ impl Sealer {
 pub struct Opener {
     mac: HmacSha256Keyed,
     window: Window,
+    /// Our own sender id: datagrams carrying it are reflected ones.
+    own: Option<u32>,
     /// What it accepted and refused.
     pub stats: AuthStats,
 }
@@ -230,8 +270,15 @@ impl Opener {
         Opener {
             mac: HmacSha256Keyed::new(key),
             window: Window::new(window),
+            own: None,
             stats: AuthStats::default(),
         }
+    }
+
+    /// Refuse datagrams that carry `id`, our own sender id.
+    pub fn own(mut self, id: u32) -> Opener {
+        self.own = Some(id);
+        self
     }
 
     /// The messages of `datagram` if its tag verifies and its counter is
@@ -242,7 +289,7 @@ impl Opener {
             Ok(_) => self.stats.ok += 1,
             Err(AuthError::Missing) => self.stats.missing += 1,
             Err(AuthError::BadTag) => self.stats.bad_tag += 1,
-            Err(AuthError::Replayed(_)) => self.stats.replayed += 1,
+            Err(AuthError::Replayed(_) | AuthError::Reflected) => self.stats.replayed += 1,
         }
         r
     }
@@ -254,6 +301,9 @@ impl Opener {
         // Constant-time comparison of the leftmost TAG_LEN bytes.
         m.verify_truncated_left(t.tag())
             .map_err(|_| AuthError::BadTag)?;
+        if self.own == Some(t.sender()) {
+            return Err(AuthError::Reflected);
+        }
         let c = t.counter();
         if !self.window.accept(c) {
             return Err(AuthError::Replayed(c));
@@ -379,6 +429,18 @@ mod tests {
     }
 
     #[test]
+    fn own_datagrams_sent_back_are_refused() {
+        let mut a = Sealer::new(KEY, 100).sender(1);
+        let mut b = Sealer::new(KEY, 5).sender(2);
+        let mut a_in = Opener::new(KEY, 64).own(1);
+        let mine = a.seal(b"from a").to_vec();
+        assert_eq!(a_in.open(&mine), Err(AuthError::Reflected));
+        // the reflection did not move the window: b's low counters pass
+        assert_eq!(a_in.open(b.seal(b"from b")), Ok(&b"from b"[..]));
+        assert_eq!(a_in.stats.replayed, 1);
+    }
+
+    #[test]
     fn window_accepts_reordering_and_refuses_old() {
         let mut w = Window::new(64);
         assert!(w.accept(100));
@@ -404,5 +466,12 @@ mod tests {
         assert_eq!(parse_key(b"short text"), Err(KeyError::TooShort(10)));
         let raw = b"a passphrase that is not hex at all";
         assert_eq!(parse_key(raw).unwrap(), raw.to_vec());
+        let mut nl = raw.to_vec();
+        nl.push(b'\n');
+        assert_eq!(
+            parse_key(&nl).unwrap(),
+            raw.to_vec(),
+            "a final newline is no key byte"
+        );
     }
 }

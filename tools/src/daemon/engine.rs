@@ -1492,6 +1492,14 @@ impl Engine {
             if tick {
                 self.alarm_tick(r);
                 self.warm_tick();
+                if let Some(w) = self
+                    .link
+                    .as_mut()
+                    .and_then(|l| l.auth.as_mut())
+                    .and_then(|a| a.tick())
+                {
+                    self.log.warning(&w);
+                }
             }
             if std::mem::take(&mut self.bulk) {
                 self.log.notice("sending bulk update");
