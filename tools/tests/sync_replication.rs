@@ -1184,8 +1184,8 @@ fn warm_restart_restores_the_external_cache_and_reconciles() {
 }
 
 /// Disk full: the backup's snapshot directory is a 16 KiB tmpfs (in a
-/// mount namespace of the daemon's own), too small for 200 entries (the
-/// room reserved is 512 bytes per entry). The
+/// mount namespace of the daemon's own), too small for the 1000 entries
+/// (about 64 KB). The
 /// write fails with a clear error in the log (ENOSPC, from the block
 /// reservation, not a SIGBUS in the mapped copy), once; the daemon keeps
 /// running and replicating.
@@ -1213,7 +1213,7 @@ fn snapshot_on_a_full_disk_is_an_error_not_a_crash() {
     while !b.dir.join("ctl").exists() && t0.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let r = a.ns.run(&[CTPERF, "fill", "-n", "200", "--udp"], None, T);
+    let r = a.ns.run(&[CTPERF, "fill", "-n", "1000", "--udp"], None, T);
     assert_eq!(r.status, Exit::Code(0), "{}", r.stderr_str());
     let log = b.dir.join("d.log");
     let t0 = Instant::now();
@@ -1231,10 +1231,10 @@ fn snapshot_on_a_full_disk_is_an_error_not_a_crash() {
     );
     // running, replicating, and the error logged once for the series
     std::thread::sleep(Duration::from_millis(1500));
-    let n = wait_lines(&b, &["-e"], 200).lines().count();
+    let n = wait_lines(&b, &["-e"], 1000).lines().count();
     assert_eq!(
         n,
-        200,
+        1000,
         "primary: {} internal\n{}\nbackup:\n{}",
         a.ask(&["-i"]).lines().count(),
         a.ask(&["-s"]),

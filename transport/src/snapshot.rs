@@ -11,8 +11,8 @@
 //!
 //! Integers are big-endian; the magic is `CTSNAP\0` and the format
 //! version 1. The hash makes a torn or damaged file detectable; the
-//! daemon also writes to a temporary file and renames it, so a crash
-//! leaves the previous snapshot whole.
+//! daemon also writes to a temporary file, syncs it and renames it, so a
+//! crash leaves the previous snapshot whole.
 
 use ct_core::flow::Flow;
 use sha2::{Digest, Sha256};
@@ -47,44 +47,52 @@ pub enum SnapshotError {
     BadEntry(u64),
 }
 
-/// Writes a snapshot into a caller's buffer: entries first, then
-/// [`SnapshotWriter::finish`] fills the header.
-pub struct SnapshotWriter<'a> {
-    buf: &'a mut [u8],
-    pos: usize,
+/// Builds a snapshot in a growing buffer: entries first, then
+/// [`SnapshotWriter::finish`] fills the header and the hash. It is
+/// `Send`: the daemon encodes in its loop and finishes and writes the
+/// file in another thread.
+pub struct SnapshotWriter {
+    buf: Vec<u8>,
     entries: u64,
 }
 
-impl<'a> SnapshotWriter<'a> {
-    /// A writer over `buf`, which must hold the header and
-    /// [`MAX_ENTRY_LEN`] per entry to be sure every entry fits.
-    pub fn new(buf: &'a mut [u8]) -> SnapshotWriter<'a> {
-        SnapshotWriter {
-            buf,
-            pos: HEADER_LEN,
-            entries: 0,
-        }
+impl Default for SnapshotWriter {
+    fn default() -> Self {
+        SnapshotWriter::with_capacity(0)
+    }
+}
+
+impl SnapshotWriter {
+    /// An empty snapshot with room for about `entries` entries.
+    pub fn with_capacity(entries: usize) -> SnapshotWriter {
+        let mut buf = Vec::with_capacity(HEADER_LEN + entries * 80);
+        buf.resize(HEADER_LEN, 0);
+        SnapshotWriter { buf, entries: 0 }
     }
 
-    /// Appends one flow; false when the buffer is full.
+    /// Appends one flow; false (and nothing written) when its message
+    /// would exceed [`MAX_ENTRY_LEN`].
     pub fn push(&mut self, f: &Flow) -> bool {
-        let Some(room) = self.buf.get_mut(self.pos..) else {
-            return false;
-        };
-        match emit_ct(
-            room,
+        let at = self.buf.len();
+        self.buf.resize(at + MAX_ENTRY_LEN, 0);
+        let r = emit_ct(
+            &mut self.buf[at..],
             Op::New,
             Flags::default(),
             self.entries as u32,
             f,
             &OPTS,
-        ) {
+        );
+        match r {
             Ok(n) => {
-                self.pos += n;
+                self.buf.truncate(at + n);
                 self.entries += 1;
                 true
             }
-            Err(_) => false,
+            Err(_) => {
+                self.buf.truncate(at);
+                false
+            }
         }
     }
 
@@ -93,9 +101,9 @@ impl<'a> SnapshotWriter<'a> {
         self.entries
     }
 
-    /// Fills the header; returns the snapshot's length.
-    pub fn finish(self, written_at: u64) -> usize {
-        let payload_len = (self.pos - HEADER_LEN) as u64;
+    /// Fills the header; returns the whole snapshot.
+    pub fn finish(mut self, written_at: u64) -> Vec<u8> {
+        let payload_len = (self.buf.len() - HEADER_LEN) as u64;
         let (head, rest) = self.buf.split_at_mut(HEADER_LEN);
         head[..8].copy_from_slice(&MAGIC);
         head[8..16].copy_from_slice(&written_at.to_be_bytes());
@@ -103,9 +111,9 @@ impl<'a> SnapshotWriter<'a> {
         head[24..32].copy_from_slice(&payload_len.to_be_bytes());
         let mut h = Sha256::new();
         h.update(&head[..32]);
-        h.update(&rest[..payload_len as usize]);
+        h.update(rest);
         head[32..64].copy_from_slice(&h.finalize());
-        self.pos
+        self.buf
     }
 }
 
@@ -213,14 +221,11 @@ mod tests {
     }
 
     fn snapshot(n: u32) -> Vec<u8> {
-        let mut buf = vec![0u8; HEADER_LEN + n as usize * MAX_ENTRY_LEN];
-        let mut w = SnapshotWriter::new(&mut buf);
+        let mut w = SnapshotWriter::with_capacity(n as usize);
         for i in 0..n {
             assert!(w.push(&flow(i)));
         }
-        let len = w.finish(1_800_000_000);
-        buf.truncate(len);
-        buf
+        w.finish(1_800_000_000)
     }
 
     #[test]
@@ -254,10 +259,5 @@ mod tests {
             b[at] ^= 0x10;
             assert!(Snapshot::new_checked(&b).is_err(), "byte {at}");
         }
-        // A full buffer refuses more entries instead of writing past it.
-        let mut small = vec![0u8; HEADER_LEN + 40];
-        let mut w = SnapshotWriter::new(&mut small);
-        assert!(!w.push(&flow(1)));
-        assert_eq!(w.entries(), 0);
     }
 }

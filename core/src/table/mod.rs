@@ -103,6 +103,17 @@ impl Cache {
         a.len() + b.len()
     }
 
+    /// The generation of `f`'s entry, if cached.
+    pub fn gen_of(&self, f: &Flow) -> Option<u8> {
+        if Self::is_v6(f) {
+            let k = record::Key::of(f)?;
+            self.v6.get(&k).map(|e| e.gen)
+        } else {
+            let k = record::Key::of(f)?;
+            self.v4.get(&k).map(|e| e.gen)
+        }
+    }
+
     /// Entries whose generation is `gen`.
     pub fn count_gen(&self, gen: u8) -> usize {
         let mut n = 0;

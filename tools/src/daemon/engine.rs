@@ -340,10 +340,13 @@ impl Engine {
             Ok(None) => self
                 .log
                 .notice(&format!("no snapshot at {path}: starting cold")),
-            Err(e) => self
-                .log
-                .warning(&format!("snapshot {path} refused ({e}): starting cold")),
+            Err(e) => self.log.warning(&format!(
+                "snapshot {path} refused ({e}), kept as {path}.refused: starting cold"
+            )),
         }
+        // Nothing to write until the cache changes (a refused snapshot is
+        // not replaced by an empty cache at once).
+        w.mark_current(&self.external);
         self.warm = Some(w);
     }
 
@@ -370,16 +373,28 @@ impl Engine {
             }
         }
         if w.due(&self.external) {
-            self.write_snapshot();
+            w.start_write(&self.external);
+        }
+        if let Some(r) = w.finished() {
+            self.snapshot_written(r);
         }
     }
 
-    /// Writes the snapshot; logs the first failure of a series.
+    /// At shutdown: the snapshot, written in place.
     fn write_snapshot(&mut self) {
         let Some(w) = self.warm.as_mut() else {
             return;
         };
-        match w.write(&self.external) {
+        let r = w.write_now(&self.external);
+        self.snapshot_written(r);
+    }
+
+    /// Logs the first failure of a series (and the recovery).
+    fn snapshot_written(&mut self, r: std::io::Result<(u64, usize)>) {
+        let Some(w) = self.warm.as_mut() else {
+            return;
+        };
+        match r {
             Ok(_) => {
                 if std::mem::take(&mut w.failing) {
                     self.log.notice("snapshot written again");
@@ -581,7 +596,11 @@ impl Engine {
         link.chan.bytes_recv += data.len() as u64;
         link.chan.packets_recv += 1;
         let ext = &mut self.external;
-        let (mut bulk, mut need_bulk, mut applied) = (false, false, false);
+        let (mut bulk, mut need_bulk, mut confirmed) = (false, false, false);
+        // Warm restart: a message about an entry loaded from the snapshot
+        // (still stale) confirms it.
+        let reconciling = self.warm.as_ref().is_some_and(|w| w.reconcile.is_some());
+        let stale = super::warm::STALE_GEN;
         // DisableExternalCache: states go to the kernel instead.
         let mut inject = self.inject.as_mut().zip(self.cfg.sync.as_ref());
         let log = &mut self.log;
@@ -593,17 +612,19 @@ impl Engine {
                         log.warning(&e);
                     }
                 }
-                (Apply::Ct(Op::New, f), None) => {
-                    applied = true;
-                    ext.replace(&f, now, 0);
-                }
-                (Apply::Ct(Op::Update, f), None) => {
-                    applied = true;
-                    ext.upsert(&f, now, 0);
-                }
-                (Apply::Ct(Op::Delete, f), None) => {
-                    applied = true;
-                    ext.remove(&f);
+                (Apply::Ct(op, f), None) => {
+                    confirmed |= reconciling && ext.gen_of(&f) == Some(stale);
+                    match op {
+                        Op::New => {
+                            ext.replace(&f, now, 0);
+                        }
+                        Op::Update => {
+                            ext.upsert(&f, now, 0);
+                        }
+                        Op::Delete => {
+                            ext.remove(&f);
+                        }
+                    }
                 }
                 (Apply::Exp(op, e), _) => {
                     if let Some(x) = exps.as_deref_mut() {
@@ -615,12 +636,8 @@ impl Engine {
                 (Apply::Resync, _) => bulk = true,
                 (Apply::NeedBulk, _) => need_bulk = true,
             });
-        if let Some(w) = self
-            .warm
-            .as_mut()
-            .filter(|w| applied && w.reconcile.is_some())
-        {
-            w.on_data(Instant::now());
+        if let Some(w) = self.warm.as_mut().filter(|_| confirmed) {
+            w.on_confirm(Instant::now());
         }
         if bulk {
             self.log.notice("resync requested by other node");

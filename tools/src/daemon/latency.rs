@@ -97,15 +97,14 @@ impl SyncLatency {
     pub fn track(&mut self, last_sent: Option<u64>, oldest_unacked: Option<u64>, now: Instant) {
         if let Some(s) = last_sent.filter(|&s| Some(s) != self.last_sent) {
             self.last_sent = Some(s);
-            // Only control messages went out (all objects acknowledged):
-            // nothing to time.
-            if oldest_unacked.is_none() {
-                return;
+            // Only control messages went out when all objects are
+            // acknowledged: nothing to time then.
+            if oldest_unacked.is_some() {
+                if self.inflight.len() == MAX_INFLIGHT {
+                    self.inflight.pop_front();
+                }
+                self.inflight.push_back((s, now));
             }
-            if self.inflight.len() == MAX_INFLIGHT {
-                self.inflight.pop_front();
-            }
-            self.inflight.push_back((s, now));
         }
         // Everything before the oldest unacknowledged message was
         // acknowledged (control messages are never in the queue).
@@ -192,14 +191,19 @@ mod tests {
         // an ALIVE alone (no object waiting) is not timed
         l.track(Some(21), None, ms(25));
         assert_eq!(l.ack.count(), 2);
+        // sent and acknowledged between two tracks: drained all the same
+        l.track(Some(30), Some(22), ms(26));
+        l.track(Some(31), None, ms(28));
+        assert_eq!(l.ack.count(), 3);
+        assert_eq!(l.lag(ms(29)), Duration::ZERO);
         let mut out = String::new();
         l.render(&mut out, ms(30), Some(0));
         assert!(
-            out.contains("conntrackd_sync_ack_seconds_count 2\n"),
+            out.contains("conntrackd_sync_ack_seconds_count 3\n"),
             "{out}"
         );
         assert!(
-            out.contains("conntrackd_sync_ack_seconds_bucket{le=\"0.01\"} 1\n"),
+            out.contains("conntrackd_sync_ack_seconds_bucket{le=\"0.01\"} 2\n"),
             "{out}"
         );
         assert!(
