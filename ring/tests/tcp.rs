@@ -177,3 +177,67 @@ fn close_with_a_blocked_stream_send_closes_the_socket() {
         println!("{b}: peer read {total} bytes, then {end}");
     }
 }
+
+/// A stream writer that outruns a slow reader waits in `reap_sends` for
+/// the socket to take more (both backends), and everything arrives in
+/// order: 2 MiB through a 16 KiB send buffer, read by a thread that
+/// starts late.
+#[test]
+fn reap_sends_waits_for_a_slow_stream() {
+    use std::io::Read;
+    const TOTAL: usize = 2 << 20;
+    for mut r in reactors("reap_sends_waits_for_a_slow_stream") {
+        let b = r.backend();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        let small: i32 = 16384;
+        // SAFETY: small is a live i32 of the size passed.
+        unsafe {
+            libc::setsockopt(
+                c.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                &small as *const i32 as *const libc::c_void,
+                4,
+            );
+        }
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            let mut got = Vec::with_capacity(TOTAL);
+            let mut buf = [0u8; 65536];
+            while got.len() < TOTAL {
+                let n = s.read(&mut buf).unwrap();
+                assert!(n > 0, "early EOF");
+                got.extend_from_slice(&buf[..n]);
+            }
+            got
+        });
+        let cid = r.register(c, SockOpts::stream().send_only()).unwrap();
+        let mut sent = 0usize;
+        let mut waits = 0;
+        while sent < TOTAL {
+            let chunk: Vec<u8> = (sent..sent + 1024).map(|o| pattern(o as u64)).collect();
+            match r.send(cid, &chunk) {
+                Ok(()) => sent += 1024,
+                Err(SendError::QueueFull) => {
+                    waits += 1;
+                    assert!(waits < 100_000, "{b}: stuck at {sent}");
+                    r.reap_sends(Duration::from_secs(2)).unwrap();
+                }
+                Err(e) => panic!("{b}: {e:?}"),
+            }
+        }
+        while r.stats(cid).unwrap().tx_bytes < TOTAL as u64 {
+            r.reap_sends(Duration::from_millis(100)).unwrap();
+            r.poll(Some(Duration::from_millis(1)), |_, _| {}).unwrap();
+        }
+        let got = reader.join().unwrap();
+        println!("{b}: {TOTAL} bytes, {waits} waits for a slot");
+        assert!(waits > 0, "{b}: never waited");
+        assert!(
+            got.iter().enumerate().all(|(o, &x)| x == pattern(o as u64)),
+            "{b}: out of order"
+        );
+    }
+}

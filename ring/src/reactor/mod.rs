@@ -298,7 +298,7 @@ impl Reactor {
     pub fn reap_sends(&mut self, wait: Duration) -> io::Result<usize> {
         match &mut self.imp {
             Imp::Uring(b) => b.reap_sends(&mut self.shared, wait),
-            Imp::Syscall(b) => b.reap_sends(&mut self.shared),
+            Imp::Syscall(b) => b.reap_sends(&mut self.shared, wait),
         }
     }
 

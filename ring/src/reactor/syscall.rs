@@ -181,8 +181,48 @@ impl SyscallBackend {
 
     /// Hands every queued send to the kernel.
     /// Sends are synchronous here: handing them to the kernel frees
-    /// their slots at once.
-    pub(crate) fn reap_sends(&mut self, sh: &mut Shared) -> io::Result<usize> {
+    /// their slots at once. Streams whose socket is full wait (at most
+    /// `wait`) until one can take more, then are flushed again.
+    pub(crate) fn reap_sends(&mut self, sh: &mut Shared, wait: Duration) -> io::Result<usize> {
+        let before = sh.free_slots();
+        self.flush(sh)?;
+        let freed = sh.free_slots().saturating_sub(before);
+        if freed > 0 {
+            return Ok(freed);
+        }
+        let mut fds: Vec<(u32, libc::pollfd)> = Vec::new();
+        for (i, b) in self.socks.iter().enumerate() {
+            if b.as_ref().is_some_and(|b| b.want_write)
+                && sh.socks.get(i).is_some_and(|e| e.state == State::Open)
+            {
+                let fd = sh.socks[i].raw_fd();
+                fds.push((
+                    i as u32,
+                    libc::pollfd {
+                        fd,
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    },
+                ));
+            }
+        }
+        if fds.is_empty() {
+            return Ok(0);
+        }
+        let mut pfds: Vec<libc::pollfd> = fds.iter().map(|(_, p)| *p).collect();
+        let ms = wait.as_millis().clamp(1, i32::MAX as u128) as i32;
+        // SAFETY: pfds is a valid array of pollfd of the length passed.
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+        if n <= 0 {
+            return Ok(0);
+        }
+        for ((idx, _), p) in fds.iter().zip(&pfds) {
+            let e = &mut sh.socks[*idx as usize];
+            if p.revents != 0 && !e.dirty {
+                e.dirty = true;
+                sh.dirty.push(*idx);
+            }
+        }
         let before = sh.free_slots();
         self.flush(sh)?;
         Ok(sh.free_slots().saturating_sub(before))
