@@ -280,6 +280,12 @@ impl Reactor {
         self.shared.queue(sock, to, fill)
     }
 
+    /// Send slots neither queued nor in flight: how many datagrams can be
+    /// queued now without [`SendError::QueueFull`].
+    pub fn free_send_slots(&self) -> usize {
+        self.shared.free_slots()
+    }
+
     /// Whether more completions are already waiting (data arrived since
     /// the last poll): `Some(false)` means a poll now would block. `None`
     /// when the backend cannot tell cheaply (syscall backend, io_uring

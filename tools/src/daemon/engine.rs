@@ -1490,6 +1490,15 @@ impl Engine {
                 } else {
                     None
                 };
+                // A bulk update larger than the send slots: wait here for
+                // slots to come back (other completions are kept for the
+                // next poll) rather than spin on a poll that returns at
+                // once.
+                if link.proto.ftfw_ref().is_some_and(|p| p.has_pending())
+                    && r.free_send_slots() <= 1
+                {
+                    let _ = r.reap_sends(SEND_WAIT);
+                }
             }
             if let Some(link) = &self.link {
                 // Latency: the batching delay of what was sent in this
@@ -1711,6 +1720,10 @@ fn ftfw_transmit(
     released: &mut Vec<u64>,
 ) {
     let unix = crate::ct::env::now().0 as u32;
+    // No more datagrams than there are free send slots (one is kept for
+    // the datagram being filled): a bulk update goes out as fast as the
+    // link takes it, over several loop iterations, never waiting here.
+    let budget = r.free_send_slots().saturating_sub(1);
     let (proto, mut send) = split(link, r);
     let Some(p) = proto.ftfw() else { return };
     let view: &Cache = cache;
@@ -1720,9 +1733,10 @@ fn ftfw_transmit(
         ObjState::Alive => Op::Update,
         ObjState::Dead => Op::Delete,
     };
-    p.transmit(
+    p.transmit_some(
         Instant::now(),
         unix,
+        budget,
         &mut |obj| {
             if is_exp_ref(obj) {
                 let e = exp_view?.get(obj)?;

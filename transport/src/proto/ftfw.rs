@@ -401,10 +401,34 @@ impl Ftfw {
         current: &mut dyn FnMut(ObjRef) -> Option<Object>,
         send: &mut dyn FnMut(&[u8]),
     ) {
+        self.transmit_some(now, now_unix, usize::MAX, current, send)
+    }
+
+    /// [`transmit`](Self::transmit), taking no more from the queue once
+    /// `max_datagrams` datagrams went out (the one being filled is still
+    /// sent: at most `max_datagrams + 1`, and at least one): the rest
+    /// waits for the next call, so that a bulk update follows what the
+    /// link takes instead of outrunning the sender's buffers.
+    pub fn transmit_some(
+        &mut self,
+        now: Instant,
+        now_unix: u32,
+        max_datagrams: usize,
+        current: &mut dyn FnMut(ObjRef) -> Option<Object>,
+        send: &mut dyn FnMut(&[u8]),
+    ) {
         if self.tx.is_empty() {
             return;
         }
-        while let Some(e) = self.tx.pop_front() {
+        let sent = std::cell::Cell::new(0usize);
+        let mut counted = |d: &[u8]| {
+            sent.set(sent.get() + 1);
+            send(d)
+        };
+        let send: &mut dyn FnMut(&[u8]) = &mut counted;
+        let max = max_datagrams.max(1);
+        while sent.get() < max {
+            let Some(e) = self.tx.pop_front() else { break };
             match e {
                 TxEntry::Control { flags, from, to } => {
                     let flags = self.hello_flags(flags);
