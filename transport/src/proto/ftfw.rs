@@ -918,6 +918,46 @@ mod tests {
     }
 
     #[test]
+    fn transmit_some_stops_at_its_budget_and_resumes() {
+        let t = Instant::now();
+        let mut ft = Ftfw::new(
+            Config {
+                mtu: 300,
+                ..Config::default()
+            },
+            t,
+        );
+        for o in 1..=60 {
+            ft.on_local(o);
+        }
+        let mut out = Vec::new();
+        let mut cur = |o: ObjRef| Some(Object::Ct(Op::New, flow(o as u16)));
+        ft.transmit_some(t, 1000, 2, &mut cur, &mut |d| out.push(d.to_vec()));
+        assert!(out.len() <= 3 && !out.is_empty(), "{} datagrams", out.len());
+        assert!(ft.has_pending(), "the rest waits");
+        let first = ft.rs_len();
+        let mut rounds = 1;
+        while ft.has_pending() {
+            ft.transmit_some(t, 1000, 2, &mut cur, &mut |d| out.push(d.to_vec()));
+            rounds += 1;
+            assert!(rounds < 100);
+        }
+        assert!(rounds > 2 && first < 60);
+        assert_eq!(ft.rs_len(), 60, "every object sent once");
+        // In order, one sequence number each.
+        let seqs: Vec<u32> = out
+            .iter()
+            .flat_map(|d| {
+                crate::wire::Datagram::new(d)
+                    .flatten()
+                    .map(|m| m.seq())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(seqs, (1000..1060).collect::<Vec<u32>>());
+    }
+
+    #[test]
     fn resend_queue_ack_nack_and_listing() {
         let t = Instant::now();
         let mut ft = Ftfw::new(Config::default(), t);
