@@ -11,6 +11,26 @@ use std::time::Duration;
 use common::{poll_until, reactors};
 use ct_ring::{Event, SendError, SockOpts};
 
+/// A connected TCP pair on loopback whose client has a 16 KiB send
+/// buffer (writes soon find it full).
+fn small_sndbuf_pair() -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (s, _) = l.accept().unwrap();
+    let small: i32 = 16384;
+    // SAFETY: small is a live i32 of the size passed.
+    unsafe {
+        libc::setsockopt(
+            c.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            &small as *const i32 as *const libc::c_void,
+            4,
+        );
+    }
+    (c, s)
+}
+
 fn pattern(off: u64) -> u8 {
     (off % 251) as u8
 }
@@ -20,20 +40,7 @@ fn stream_in_order_then_eof() {
     const TOTAL: u64 = 4 << 20;
     for mut r in reactors("stream_in_order_then_eof") {
         let b = r.backend();
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (s, _) = l.accept().unwrap();
-        let small: i32 = 16384;
-        // SAFETY: small is a live i32 of the size passed.
-        unsafe {
-            libc::setsockopt(
-                c.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_SNDBUF,
-                &small as *const i32 as *const libc::c_void,
-                4,
-            );
-        }
+        let (c, s) = small_sndbuf_pair();
         let cid = r.register(c, SockOpts::stream()).unwrap();
         let sid = r.register(s, SockOpts::stream()).unwrap();
         let mut produced = 0u64;
@@ -188,20 +195,7 @@ fn reap_sends_waits_for_a_slow_stream() {
     const TOTAL: usize = 2 << 20;
     for mut r in reactors("reap_sends_waits_for_a_slow_stream") {
         let b = r.backend();
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (mut s, _) = l.accept().unwrap();
-        let small: i32 = 16384;
-        // SAFETY: small is a live i32 of the size passed.
-        unsafe {
-            libc::setsockopt(
-                c.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_SNDBUF,
-                &small as *const i32 as *const libc::c_void,
-                4,
-            );
-        }
+        let (c, mut s) = small_sndbuf_pair();
         let reader = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(100));
             let mut got = Vec::with_capacity(TOTAL);

@@ -764,6 +764,22 @@ fn wait_ask(n: &Node, args: &[&str], ok: impl Fn(&str) -> bool) -> String {
 /// it on the primary reach the backup's external expectation cache, a
 /// commit creates both in the backup's kernel, and the flush of the
 /// primary's expectations empties the backup's cache.
+/// On the primary: an FTP master (helper assigned, waited for in the
+/// internal cache) and an expectation of it.
+fn ftp_master_and_expectation(a: &Node, tag: &str) {
+    let f =
+        a.ns.run(&[PERF, "fill", "-n", "1", "--helper", "ftp"], None, T);
+    assert_eq!(f.status, Exit::Code(0), "{}", f.stderr_str());
+    let int = wait_ask(a, &["-i"], |s| s.contains("helper=ftp"));
+    assert!(int.contains("helper=ftp"), "{tag}: master\n{int}");
+    a.ct(
+        "-I expect -s 10.0.0.0 -d 10.255.255.254 -p tcp --sport 10000 --dport 80 -t 200 \
+          --tuple-src 10.0.0.0 --tuple-dst 10.255.255.254 --mask-src 255.255.255.255 \
+          --mask-dst 255.255.255.255 --tuple-port-src 0 --tuple-port-dst 5555 \
+          --mask-port-src 0 --mask-port-dst 65535",
+    );
+}
+
 /// ALARM with ExpectationSync: the periodic refresh re-sends the
 /// expectations too, so a backup whose caches were flushed (`-f`) gets
 /// the master and its expectation back within RefreshTime.
@@ -774,17 +790,7 @@ fn alarm_refresh_restores_expectations() {
     }
     let mode = "ALARM { RefreshTime 2 CacheTimeout 30 }\n\tOptions { ExpectationSync { ftp } }";
     let (a, b) = pair(OURS, OURS, "are", Tr::Udp, mode);
-    let f =
-        a.ns.run(&[PERF, "fill", "-n", "1", "--helper", "ftp"], None, T);
-    assert_eq!(f.status, Exit::Code(0), "{}", f.stderr_str());
-    let int = wait_ask(&a, &["-i"], |s| s.contains("helper=ftp"));
-    assert!(int.contains("helper=ftp"), "master\n{int}");
-    a.ct(
-        "-I expect -s 10.0.0.0 -d 10.255.255.254 -p tcp --sport 10000 --dport 80 -t 200 \
-          --tuple-src 10.0.0.0 --tuple-dst 10.255.255.254 --mask-src 255.255.255.255 \
-          --mask-dst 255.255.255.255 --tuple-port-src 0 --tuple-port-dst 5555 \
-          --mask-port-src 0 --mask-port-dst 65535",
-    );
+    ftp_master_and_expectation(&a, "are");
     let has = |s: &str| s.contains("master-src=10.0.0.0");
     assert!(has(&wait_ask(&b, &["-e", "expect"], has)), "replicated");
     let _ = b.ask(&["-f"]);
@@ -799,18 +805,7 @@ fn alarm_refresh_restores_expectations() {
 fn expect_run(a_bin: &str, b_bin: &str, tag: &str, mode: &str) {
     let mode = format!("{mode}\n\tOptions {{ ExpectationSync {{ ftp }} }}");
     let (a, b) = pair(a_bin, b_bin, tag, Tr::Udp, &mode);
-    let f =
-        a.ns.run(&[PERF, "fill", "-n", "1", "--helper", "ftp"], None, T);
-    assert_eq!(f.status, Exit::Code(0), "{}", f.stderr_str());
-    // wait for the master in the primary's internal cache
-    let int = wait_ask(&a, &["-i"], |s| s.contains("helper=ftp"));
-    assert!(int.contains("helper=ftp"), "{tag}: master\n{int}");
-    a.ct(
-        "-I expect -s 10.0.0.0 -d 10.255.255.254 -p tcp --sport 10000 --dport 80 -t 200 \
-          --tuple-src 10.0.0.0 --tuple-dst 10.255.255.254 --mask-src 255.255.255.255 \
-          --mask-dst 255.255.255.255 --tuple-port-src 0 --tuple-port-dst 5555 \
-          --mask-port-src 0 --mask-port-dst 65535",
-    );
+    ftp_master_and_expectation(&a, tag);
     let ext = wait_ask(&b, &["-e", "expect"], |s| s.contains("master-src=10.0.0.0"));
     assert!(
         ext.contains("src=10.0.0.0 dst=10.255.255.254")
