@@ -178,6 +178,19 @@ impl ExpCache {
         }
     }
 
+    /// Visits the entries from slot `from` on until `f` returns false;
+    /// returns the slot to resume from then, or `None` at the end.
+    pub fn visit_from(&self, from: u32, mut f: impl FnMut(&ExpEntry) -> bool) -> Option<u32> {
+        for (i, e) in self.slots.iter().enumerate().skip(from as usize) {
+            if let Some(e) = e {
+                if !f(e) {
+                    return Some(i as u32 + 1);
+                }
+            }
+        }
+        None
+    }
+
     /// Removes the entries last added or refreshed before `cutoff`
     /// (ALARM's CacheTimeout); returns how many.
     pub fn expire_before(&mut self, cutoff: u64) -> usize {

@@ -96,6 +96,9 @@ pub struct Engine {
     warm: Option<super::warm::Warm>,
     /// Replication latency for the metrics endpoint.
     lat: super::latency::SyncLatency,
+    /// A NOTRACK/ALARM bulk update in progress (sent a slice per loop
+    /// iteration, as many datagrams as there are free send slots).
+    bulk_cursor: Option<BulkCursor>,
     unsent_since: Option<Instant>,
     resync_request: bool,
     /// Reused buffer of the objects FT-FW released.
@@ -125,6 +128,15 @@ pub struct Engine {
     pub kill: bool,
     flow: Flow,
     line: Vec<u8>,
+}
+
+/// Where a NOTRACK/ALARM bulk update stands: the swept entries (sent as
+/// DEL), then the IPv4 and IPv6 entries, then the expectations, each by
+/// slab position.
+struct BulkCursor {
+    swept: Vec<Flow>,
+    stage: u8,
+    pos: u32,
 }
 
 fn now_secs(epoch: Instant) -> u32 {
@@ -173,6 +185,7 @@ impl Engine {
             iter_clock: None,
             warm: None,
             lat: super::latency::SyncLatency::default(),
+            bulk_cursor: None,
             unsent_since: None,
             resync_request: false,
             released: Vec::new(),
@@ -461,7 +474,6 @@ impl Engine {
     fn bulk_send(&mut self, r: &mut Reactor) {
         let swept = std::mem::take(&mut self.swept);
         let Some(link) = &mut self.link else { return };
-        let unix = crate::ct::env::now().0 as u32;
         if let Some(p) = link.proto.ftfw() {
             self.internal.cache.refs(|obj, state| {
                 if state != ObjState::Dead {
@@ -485,29 +497,91 @@ impl Engine {
             );
             return;
         }
-        let (proto, mut send) = split(link, r);
-        for f in &swept {
-            proto.on_local(Op::Delete, f, unix, &mut send);
+        // A bulk update still going: its unsent DELs are kept.
+        let mut swept = swept;
+        if let Some(old) = self.bulk_cursor.take().filter(|c| c.stage == 0) {
+            swept.extend(old.swept.into_iter().skip(old.pos as usize));
         }
-        self.internal.cache.for_each(|f, state, _| {
-            let op = match state {
-                ObjState::New => Op::New,
-                ObjState::Alive => Op::Update,
-                ObjState::Dead => return,
-            };
-            proto.on_local(op, &f, unix, &mut send);
+        self.bulk_cursor = Some(BulkCursor {
+            swept,
+            stage: 0,
+            pos: 0,
         });
-        if let Some(x) = &self.exp {
-            x.internal.for_each(|_, e| {
-                let op = match e.state {
-                    ObjState::New => Op::New,
-                    ObjState::Alive => Op::Update,
-                    ObjState::Dead => return,
-                };
-                proto.on_local_exp(op, &e.exp, unix, &mut send);
-            });
+        self.bulk_step(r);
+    }
+
+    /// One slice of a NOTRACK/ALARM bulk update: no more datagrams than
+    /// there are free send slots (at least one), so that the update goes
+    /// out as fast as the link takes it and events are handled between
+    /// slices.
+    fn bulk_step(&mut self, r: &mut Reactor) {
+        let Some(mut cur) = self.bulk_cursor.take() else {
+            return;
+        };
+        let Some(link) = &mut self.link else { return };
+        let unix = crate::ct::env::now().0 as u32;
+        let budget = r.free_send_slots().saturating_sub(1).max(1);
+        let (proto, mut send) = split(link, r);
+        let sent = std::cell::Cell::new(0usize);
+        let mut counted = |d: &[u8]| {
+            sent.set(sent.get() + 1);
+            send(d)
+        };
+        let op_of = |state| match state {
+            ObjState::New => Some(Op::New),
+            ObjState::Alive => Some(Op::Update),
+            ObjState::Dead => None,
+        };
+        let room = || sent.get() < budget;
+        loop {
+            let next = match cur.stage {
+                0 => {
+                    let mut i = cur.pos as usize;
+                    while i < cur.swept.len() && room() {
+                        proto.on_local(Op::Delete, &cur.swept[i], unix, &mut counted);
+                        i += 1;
+                    }
+                    (i < cur.swept.len()).then_some(i as u32)
+                }
+                1 => self.internal.cache.v4.visit_from(cur.pos, |e| {
+                    if let Some(op) = op_of(e.state) {
+                        proto.on_local(op, &e.rec.to_flow(), unix, &mut counted);
+                    }
+                    room()
+                }),
+                2 => self.internal.cache.v6.visit_from(cur.pos, |e| {
+                    if let Some(op) = op_of(e.state) {
+                        proto.on_local(op, &e.rec.to_flow(), unix, &mut counted);
+                    }
+                    room()
+                }),
+                3 => self.exp.as_ref().and_then(|x| {
+                    x.internal.visit_from(cur.pos, |e| {
+                        if let Some(op) = op_of(e.state) {
+                            proto.on_local_exp(op, &e.exp, unix, &mut counted);
+                        }
+                        room()
+                    })
+                }),
+                _ => {
+                    proto.flush(&mut counted);
+                    return;
+                }
+            };
+            match next {
+                Some(p) => {
+                    cur.pos = p;
+                    // out of room: the rest on the next iteration
+                    proto.flush(&mut counted);
+                    self.bulk_cursor = Some(cur);
+                    return;
+                }
+                None => {
+                    cur.stage += 1;
+                    cur.pos = 0;
+                }
+            }
         }
-        proto.flush(&mut send);
     }
 
     /// ALARM: refresh one slice of the internal cache (every entry is
@@ -1364,6 +1438,10 @@ impl Engine {
                 Some(t) => BATCH_DELAY.saturating_sub(t.elapsed()),
                 None => Duration::from_secs(1),
             };
+            if self.bulk_cursor.is_some() {
+                // a bulk update goes on: do not sleep
+                wait = Duration::ZERO;
+            }
             if let Some(p) = self.link.as_ref().and_then(|l| l.proto.ftfw_ref()) {
                 wait = wait.min(p.next_deadline().saturating_duration_since(Instant::now()));
             }
@@ -1567,6 +1645,14 @@ impl Engine {
             }
             if std::mem::take(&mut self.bulk_now) {
                 self.bulk_send(r);
+            } else if self.bulk_cursor.is_some() {
+                // The next slice of a NOTRACK/ALARM bulk update, once a
+                // send slot is free (other completions wait for the next
+                // poll).
+                if r.free_send_slots() <= 1 {
+                    let _ = r.reap_sends(SEND_WAIT);
+                }
+                self.bulk_step(r);
             }
             if std::mem::take(&mut self.resync_request) {
                 if let Some(link) = self.link.as_mut().filter(|l| l.proto.ftfw_ref().is_some()) {
