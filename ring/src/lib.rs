@@ -10,6 +10,6 @@ pub mod reactor;
 pub mod sockopt;
 
 pub use reactor::{
-    Backend, BackendChoice, Config, Ctx, Errno, Event, Reactor, SendError, SockError, SockId,
-    SockKind, SockOpts, SockStats, TimerId, Waker, BACKEND_ENV,
+    Backend, BackendChoice, Config, Ctx, Errno, Event, Outbox, Reactor, SendError, SockError,
+    SockId, SockKind, SockOpts, SockStats, TimerId, Waker, BACKEND_ENV,
 };

@@ -497,13 +497,7 @@ fn relay_run(tag: &str, auth: bool) {
     let net = String::from_utf8_lossy(&net.stdout);
     assert_eq!(got, 20000, "after {:?}; backup:\n{net}", t0.elapsed());
     if auth {
-        let count = |name: &str| -> u64 {
-            net.lines()
-                .find(|l| l.trim_start().starts_with(name))
-                .and_then(|l| l.split_whitespace().last())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(u64::MAX)
-        };
+        let count = |name: &str| common::stat(&net, name);
         println!("{net}");
         assert!(count("datagrams accepted:") > 0, "{net}");
         assert!(

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::netns::{find_tool, skip_unless_root_and, Exit, NetNs, Spawned};
+use common::stat;
 
 const OURS: &str = env!("CARGO_BIN_EXE_conntrackd");
 const CT: &str = env!("CARGO_BIN_EXE_conntrack");
@@ -917,15 +918,6 @@ fn key_file(tag: &str) -> PathBuf {
     p
 }
 
-/// `value` of the line `name:\t  value` in `-s network`.
-fn counter(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find(|l| l.trim_start().starts_with(name))
-        .and_then(|l| l.split_whitespace().last())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(u64::MAX)
-}
-
 /// The first `key value` of a node's configuration.
 fn conf_value(n: &Node, key: &str) -> String {
     std::fs::read_to_string(n.conf())
@@ -961,13 +953,13 @@ fn authenticated_link_replicates_and_refuses_forgeries_and_replays() {
         "replicated over the authenticated link:\n{ext}"
     );
     let net = b.ask(&["-s", "network"]);
-    assert!(counter(&net, "datagrams accepted:") >= 1, "{net}");
+    assert!(stat(&net, "datagrams accepted:") >= 1, "{net}");
     for line in [
         "datagrams without tag:",
         "datagrams with bad tag:",
         "datagrams replayed:",
     ] {
-        assert_eq!(counter(&net, line), 0, "{line}\n{net}");
+        assert_eq!(stat(&net, line), 0, "{line}\n{net}");
     }
     let (ipa, ipb) = (
         conf_value(&a, "IPv4_address"),
@@ -998,16 +990,16 @@ fn authenticated_link_replicates_and_refuses_forgeries_and_replays() {
     let mut net = String::new();
     while t0.elapsed() < Duration::from_secs(5) {
         net = b.ask(&["-s", "network"]);
-        if counter(&net, "datagrams replayed:") == 2 {
+        if stat(&net, "datagrams replayed:") == 2 {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert_eq!(counter(&net, "datagrams without tag:"), 1, "{net}");
-    assert_eq!(counter(&net, "datagrams with bad tag:"), 2, "{net}");
-    assert_eq!(counter(&net, "datagrams replayed:"), 2, "{net}");
+    assert_eq!(stat(&net, "datagrams without tag:"), 1, "{net}");
+    assert_eq!(stat(&net, "datagrams with bad tag:"), 2, "{net}");
+    assert_eq!(stat(&net, "datagrams replayed:"), 2, "{net}");
     // None of the refused datagrams was parsed: no protocol error either.
-    assert_eq!(counter(&net, "Malformed messages:"), 0, "{net}");
+    assert_eq!(stat(&net, "Malformed messages:"), 0, "{net}");
     println!("after ctperf sync forge:\n{net}");
     let ext = wait_lines(&b, &["-e"], 3);
     assert_eq!(ext.lines().count(), 3, "{ext}");
@@ -1069,13 +1061,13 @@ fn authentication_refuses_an_unauthenticated_peer_and_a_missing_key() {
     let mut net = String::new();
     while t0.elapsed() < Duration::from_secs(5) {
         net = b.ask(&["-s", "network"]);
-        if counter(&net, "datagrams without tag:") >= 1 {
+        if stat(&net, "datagrams without tag:") >= 1 {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(counter(&net, "datagrams without tag:") >= 1, "{net}");
-    assert_eq!(counter(&net, "datagrams accepted:"), 0, "{net}");
+    assert!(stat(&net, "datagrams without tag:") >= 1, "{net}");
+    assert_eq!(stat(&net, "datagrams accepted:"), 0, "{net}");
     assert_eq!(b.ask(&["-e"]).lines().count(), 0);
     drop((a, b));
     let _ = std::fs::remove_file(key);

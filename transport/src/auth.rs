@@ -192,20 +192,10 @@ impl HmacSha256Keyed {
     }
 }
 
-/// Counters of the receiving side, shown by `conntrackd -s network`
-/// when not zero.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AuthStats {
-    /// Datagrams accepted.
-    pub ok: u64,
-    /// Datagrams without a trailer.
-    pub missing: u64,
-    /// Datagrams whose tag did not verify.
-    pub bad_tag: u64,
-    /// Authentic datagrams refused as replays (our own reflected ones
-    /// included).
-    pub replayed: u64,
-}
+/// Counters of the receiving side: the `authentication` block of
+/// `conntrackd -s network` (`replayed` counts our own reflected datagrams
+/// too).
+pub use ct_core::ctl::stats::AuthCounters as AuthStats;
 
 /// The sending side: seals each datagram with the next counter.
 pub struct Sealer {

@@ -103,34 +103,36 @@ impl SnapshotWriter {
 
     /// Fills the header; returns the whole snapshot.
     pub fn finish(mut self, written_at: u64) -> Vec<u8> {
-        let payload_len = (self.buf.len() - HEADER_LEN) as u64;
-        let (head, rest) = self.buf.split_at_mut(HEADER_LEN);
-        head[..8].copy_from_slice(&MAGIC);
-        head[8..16].copy_from_slice(&written_at.to_be_bytes());
-        head[16..24].copy_from_slice(&self.entries.to_be_bytes());
-        head[24..32].copy_from_slice(&payload_len.to_be_bytes());
-        let mut h = Sha256::new();
-        h.update(&head[..32]);
-        h.update(rest);
-        head[32..64].copy_from_slice(&h.finalize());
+        fill_header(&mut self.buf, self.entries, written_at);
         self.buf
     }
+}
+
+/// SHA-256 over the first 32 bytes of the header and the payload.
+fn digest(file: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(&file[..32]);
+    h.update(&file[HEADER_LEN..]);
+    h.finalize().into()
+}
+
+/// Fills the header of `file` (HEADER_LEN bytes, then the payload).
+fn fill_header(file: &mut [u8], entries: u64, written_at: u64) {
+    let payload_len = (file.len() - HEADER_LEN) as u64;
+    file[..8].copy_from_slice(&MAGIC);
+    file[8..16].copy_from_slice(&written_at.to_be_bytes());
+    file[16..24].copy_from_slice(&entries.to_be_bytes());
+    file[24..32].copy_from_slice(&payload_len.to_be_bytes());
+    let d = digest(file);
+    file[32..64].copy_from_slice(&d);
 }
 
 /// A snapshot around `payload` as it is (messages already encoded): the
 /// header with `entries` and a valid hash. For tests and fuzzing.
 pub fn wrap(payload: &[u8], entries: u64, written_at: u64) -> Vec<u8> {
     let mut file = vec![0u8; HEADER_LEN];
-    file[..8].copy_from_slice(&MAGIC);
-    file[8..16].copy_from_slice(&written_at.to_be_bytes());
-    file[16..24].copy_from_slice(&entries.to_be_bytes());
-    file[24..32].copy_from_slice(&(payload.len() as u64).to_be_bytes());
     file.extend_from_slice(payload);
-    let mut h = Sha256::new();
-    h.update(&file[..32]);
-    h.update(payload);
-    let d = h.finalize();
-    file[32..64].copy_from_slice(&d);
+    fill_header(&mut file, entries, written_at);
     file
 }
 
@@ -155,10 +157,7 @@ impl<'a> Snapshot<'a> {
         if claimed != actual {
             return Err(SnapshotError::BadLength { claimed, actual });
         }
-        let mut h = Sha256::new();
-        h.update(&buf[..32]);
-        h.update(&buf[HEADER_LEN..]);
-        if h.finalize().as_slice() != &buf[32..64] {
+        if digest(buf) != buf[32..64] {
             return Err(SnapshotError::BadHash);
         }
         Ok(s)

@@ -320,9 +320,13 @@ pub struct NetworkStats {
 /// Datagrams the authenticated link accepted and refused.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AuthCounters {
+    /// Accepted.
     pub ok: u64,
+    /// Without a trailer.
     pub missing: u64,
+    /// Whose tag did not verify.
     pub bad_tag: u64,
+    /// Authentic but refused as replays.
     pub replayed: u64,
 }
 

@@ -107,6 +107,7 @@ mod addr;
 mod config;
 mod ctx;
 mod event;
+mod outbox;
 mod shared;
 pub(crate) mod sys;
 mod syscall;
@@ -122,6 +123,7 @@ use std::time::{Duration, Instant};
 pub use self::config::{Backend, BackendChoice, Config, SockKind, SockOpts, BACKEND_ENV};
 pub use self::ctx::Ctx;
 pub use self::event::{Errno, Event, SendError, SockError, SockId, SockStats, TimerId};
+pub use self::outbox::Outbox;
 pub use self::waker::Waker;
 
 use self::shared::{Shared, State};

@@ -38,6 +38,13 @@ const USAGE: &str = "usage: ctperf fill [-n N] [--rate R] [--batch B] [--timeout
        ctperf dump
        ctperf cachemem [-n N]";
 
+/// A JSON array of plain strings (the kind names have no quotes or
+/// backslashes).
+fn json_strings(v: &[&str]) -> String {
+    let items: Vec<String> = v.iter().map(|k| format!("\"{k}\"")).collect();
+    format!("[{}]", items.join(","))
+}
+
 fn usage() -> ! {
     eprintln!("{USAGE}");
     std::process::exit(2)
@@ -341,15 +348,12 @@ fn main() {
                 Some("hostile") => {
                     let o = Opts::parse(args, &["--to", "--bind"], &[]);
                     let to = addr(o.str("--to")).unwrap_or_else(|| usage());
-                    let n = sync::hostile(to, addr(o.str("--bind")))
+                    let kinds = sync::hostile(to, addr(o.str("--bind")))
                         .unwrap_or_else(|e| fail(&format!("sync hostile: {e}")));
-                    let kinds: Vec<String> = sync::hostile_datagrams()
-                        .iter()
-                        .map(|(k, _)| format!("\"{k}\""))
-                        .collect();
                     println!(
-                        "{{\"op\":\"sync_hostile\",\"datagrams\":{n},\"kinds\":[{}]}}",
-                        kinds.join(",")
+                        "{{\"op\":\"sync_hostile\",\"datagrams\":{},\"kinds\":{}}}",
+                        kinds.len(),
+                        json_strings(&kinds)
                     );
                 }
                 Some("forge") => {
@@ -360,16 +364,13 @@ fn main() {
                         .map_err(|e| e.to_string())
                         .and_then(|b| ct_transport::auth::parse_key(&b).map_err(|e| e.to_string()))
                         .unwrap_or_else(|e| fail(&format!("sync forge: {path}: {e}")));
-                    let n = forge::forge(to, addr(o.str("--bind")), &key)
+                    let kinds = forge::forge(to, addr(o.str("--bind")), &key)
                         .unwrap_or_else(|e| fail(&format!("sync forge: {e}")));
-                    let kinds: Vec<String> = forge::forged_datagrams(&key)
-                        .iter()
-                        .map(|(k, _)| format!("\"{k}\""))
-                        .collect();
                     println!(
-                        "{{\"op\":\"sync_forge\",\"datagrams\":{n},\"first_flow\":{},\"kinds\":[{}]}}",
+                        "{{\"op\":\"sync_forge\",\"datagrams\":{},\"first_flow\":{},\"kinds\":{}}}",
+                        kinds.len(),
                         forge::FORGE_BASE,
-                        kinds.join(",")
+                        json_strings(&kinds)
                     );
                 }
                 Some("sink") => {

@@ -22,7 +22,7 @@ use ct_core::netlink::msg::*;
 use ct_core::netlink::request::{self, DumpFilter, DumpKind};
 use ct_core::table::{is_exp_ref, Cache, Change, ExpCache, KernelTable, Mirror, ObjState};
 use ct_ring::netlink::{NlSocket, NETLINK_NETFILTER};
-use ct_ring::reactor::{Ctx, Event, Reactor, SockError, SockId, SockOpts, TimerId};
+use ct_ring::reactor::{Ctx, Event, Outbox, Reactor, SockError, SockId, SockOpts, TimerId};
 use ct_transport::proto::ftfw::Object;
 use ct_transport::proto::notrack::Apply;
 use ct_transport::wire::Op;
@@ -520,7 +520,7 @@ impl Engine {
         };
         let Some(link) = &mut self.link else { return };
         let unix = crate::ct::env::now().0 as u32;
-        let budget = r.free_send_slots().saturating_sub(1).max(1);
+        let budget = slice_budget(r);
         let (proto, mut send) = split(link, r);
         let sent = std::cell::Cell::new(0usize);
         let mut counted = |d: &[u8]| {
@@ -843,7 +843,7 @@ impl Engine {
             p.on_local(obj);
         } else {
             let unix = crate::ct::env::now().0 as u32;
-            let (proto, mut send) = split_ctx(link, ctx);
+            let (proto, mut send) = split(link, ctx);
             proto.on_local_exp(op, &e, unix, &mut send);
         }
     }
@@ -928,7 +928,7 @@ impl Engine {
                         Change::Update => Op::Update,
                         Change::Destroy => Op::Delete,
                     };
-                    let (proto, mut send) = split_ctx(link, ctx);
+                    let (proto, mut send) = split(link, ctx);
                     proto.on_local(op, &flow, unix, &mut send);
                 }
             }
@@ -1568,14 +1568,10 @@ impl Engine {
                 } else {
                     None
                 };
-                // A bulk update larger than the send slots: wait here for
-                // slots to come back (other completions are kept for the
-                // next poll) rather than spin on a poll that returns at
-                // once.
-                if link.proto.ftfw_ref().is_some_and(|p| p.has_pending())
-                    && r.free_send_slots() <= 1
-                {
-                    let _ = r.reap_sends(SEND_WAIT);
+                // A bulk update larger than the send slots: wait here
+                // rather than spin on a poll that returns at once.
+                if link.proto.ftfw_ref().is_some_and(|p| p.has_pending()) {
+                    await_send_slot(r);
                 }
             }
             if let Some(link) = &self.link {
@@ -1646,12 +1642,8 @@ impl Engine {
             if std::mem::take(&mut self.bulk_now) {
                 self.bulk_send(r);
             } else if self.bulk_cursor.is_some() {
-                // The next slice of a NOTRACK/ALARM bulk update, once a
-                // send slot is free (other completions wait for the next
-                // poll).
-                if r.free_send_slots() <= 1 {
-                    let _ = r.reap_sends(SEND_WAIT);
-                }
+                // The next slice of a NOTRACK/ALARM bulk update.
+                await_send_slot(r);
                 self.bulk_step(r);
             }
             if std::mem::take(&mut self.resync_request) {
@@ -1742,8 +1734,8 @@ const SEND_WAIT: Duration = Duration::from_millis(100);
 
 /// Queues one datagram on the sync link, waiting for a send slot when
 /// they are all busy.
-fn send_datagram(
-    r: &mut Reactor,
+fn send_datagram<O: Outbox>(
+    o: &mut O,
     sock: SockId,
     peer: &std::net::SocketAddr,
     tcp_client: Option<Option<SockId>>,
@@ -1751,24 +1743,33 @@ fn send_datagram(
     stalled: &mut Option<Instant>,
     d: &[u8],
 ) {
-    let once = |r: &mut Reactor| match tcp_client {
-        Some(Some(c)) => r.send(c, d),
+    let once = |o: &mut O| match tcp_client {
+        Some(Some(c)) => o.queue_to(c, d, None),
         Some(None) => Err(ct_ring::SendError::BadSocket),
-        None => r.send_to(sock, d, peer),
+        None => o.queue_to(sock, d, Some(peer)),
     };
     // Every send slot busy (a bulk update outruns the link): wait for
-    // slots to come back rather than drop the datagram, up to SEND_WAIT.
-    let mut res = once(r);
+    // slots to come back rather than drop the datagram, up to SEND_WAIT
+    // (not inside a poll callback, where nothing can be waited for).
+    let mut res = once(o);
     let calm = stalled.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
     if calm && matches!(res, Err(ct_ring::SendError::QueueFull)) {
         let t0 = Instant::now();
         while matches!(res, Err(ct_ring::SendError::QueueFull)) {
             let left = SEND_WAIT.saturating_sub(t0.elapsed());
-            if left.is_zero() || !matches!(r.reap_sends(left), Ok(n) if n > 0) {
-                *stalled = Some(Instant::now());
-                break;
+            let freed = if left.is_zero() {
+                Some(Ok(0))
+            } else {
+                o.wait_for_slot(left)
+            };
+            match freed {
+                None => break,
+                Some(Ok(n)) if n > 0 => res = once(o),
+                Some(_) => {
+                    *stalled = Some(Instant::now());
+                    break;
+                }
             }
-            res = once(r);
         }
     }
     chan.record_send(d.len(), res.is_ok());
@@ -1806,10 +1807,9 @@ fn ftfw_transmit(
     released: &mut Vec<u64>,
 ) {
     let unix = crate::ct::env::now().0 as u32;
-    // No more datagrams than there are free send slots (one is kept for
-    // the datagram being filled): a bulk update goes out as fast as the
-    // link takes it, over several loop iterations, never waiting here.
-    let budget = r.free_send_slots().saturating_sub(1);
+    // A bulk update goes out as fast as the link takes it, over several
+    // loop iterations, never waiting here.
+    let budget = slice_budget(r);
     let (proto, mut send) = split(link, r);
     let Some(p) = proto.ftfw() else { return };
     let view: &Cache = cache;
@@ -1848,10 +1848,26 @@ fn ftfw_transmit(
     }
 }
 
-/// A link's protocol and a sender on its current channel.
-fn split<'a>(
+/// Datagrams a slice of a bulk update may send now: the free send slots
+/// but one (for the datagram being filled), at least one.
+fn slice_budget(r: &Reactor) -> usize {
+    r.free_send_slots().saturating_sub(1).max(1)
+}
+
+/// Before the next slice of a bulk update: when (nearly) every send slot
+/// is taken, waits at most SEND_WAIT for one to come back (the other
+/// completions are kept for the next poll).
+fn await_send_slot(r: &mut Reactor) {
+    if r.free_send_slots() <= 1 {
+        let _ = r.reap_sends(SEND_WAIT);
+    }
+}
+
+/// A link's protocol and a sender on its current channel, through the
+/// reactor (outside a `poll`) or its callback's `Ctx` (inside one).
+fn split<'a, O: Outbox>(
     link: &'a mut SyncLink,
-    r: &'a mut Reactor,
+    o: &'a mut O,
 ) -> (&'a mut super::sync::Proto, impl FnMut(&[u8]) + 'a) {
     let SyncLink {
         proto,
@@ -1866,33 +1882,7 @@ fn split<'a>(
     let (target, sock, peer) = (link_tcp_client(tcp), *sock, *peer);
     (proto, move |d: &[u8]| {
         let d = seal(auth, d);
-        send_datagram(r, sock, &peer, target, chan, send_stalled, d)
-    })
-}
-
-/// [`split`] inside a reactor callback: sends through its `Ctx`.
-fn split_ctx<'a, 'c: 'a>(
-    link: &'a mut SyncLink,
-    ctx: &'a mut Ctx<'c>,
-) -> (&'a mut super::sync::Proto, impl FnMut(&[u8]) + use<'a, 'c>) {
-    let SyncLink {
-        proto,
-        chan,
-        sock,
-        peer,
-        tcp,
-        auth,
-        ..
-    } = link;
-    let (target, sock, peer) = (link_tcp_client(tcp), *sock, *peer);
-    (proto, move |d: &[u8]| {
-        let d = seal(auth, d);
-        let ok = match target {
-            Some(Some(c)) => ctx.send(c, d).is_ok(),
-            Some(None) => false,
-            None => ctx.send_to(sock, d, &peer).is_ok(),
-        };
-        chan.record_send(d.len(), ok);
+        send_datagram(o, sock, &peer, target, chan, send_stalled, d)
     })
 }
 

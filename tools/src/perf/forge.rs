@@ -5,7 +5,7 @@
 //! cache, each of the others must land in the counter it names
 //! (`conntrackd -s network`, block `authentication`).
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 
 use ct_transport::auth::Sealer;
 use ct_transport::wire::{DatagramWriter, EmitOpts, Flags, Op, Transport};
@@ -55,14 +55,13 @@ pub fn forged_datagrams(key: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
 }
 
 /// Sends the forged datagrams to `to` (from `bind`, which must be the
-/// receiver's configured peer address to get past its peer check).
-pub fn forge(to: SocketAddr, bind: Option<SocketAddr>, key: &[u8]) -> std::io::Result<usize> {
-    let sock = UdpSocket::bind(bind.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))))?;
-    let all = forged_datagrams(key);
-    for (_, d) in &all {
-        sock.send_to(d, to)?;
-        // Keep their order on the receiver's side.
-        std::thread::sleep(std::time::Duration::from_millis(2));
-    }
-    Ok(all.len())
+/// receiver's configured peer address to get past its peer check), 2 ms
+/// apart to keep their order on the receiver's side; returns the kinds.
+pub fn forge(
+    to: SocketAddr,
+    bind: Option<SocketAddr>,
+    key: &[u8],
+) -> std::io::Result<Vec<&'static str>> {
+    let gap = std::time::Duration::from_millis(2);
+    super::sync::send_each(to, bind, &forged_datagrams(key), gap)
 }

@@ -199,14 +199,28 @@ pub fn hostile_datagrams() -> Vec<(&'static str, Vec<u8>)> {
     v
 }
 
-/// Sends each hostile datagram once to `to` (from `bind`).
-pub fn hostile(to: SocketAddr, bind: Option<SocketAddr>) -> std::io::Result<usize> {
+/// Sends each hostile datagram once to `to` (from `bind`); returns the
+/// kinds sent, in order.
+pub fn hostile(to: SocketAddr, bind: Option<SocketAddr>) -> std::io::Result<Vec<&'static str>> {
+    send_each(to, bind, &hostile_datagrams(), Duration::ZERO)
+}
+
+/// Sends `(kind, datagram)` pairs once each, in order, `gap` apart, to
+/// `to` from `bind` (any port when `None`); returns the kinds.
+pub fn send_each(
+    to: SocketAddr,
+    bind: Option<SocketAddr>,
+    all: &[(&'static str, Vec<u8>)],
+    gap: Duration,
+) -> std::io::Result<Vec<&'static str>> {
     let sock = UdpSocket::bind(bind.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))))?;
-    let all = hostile_datagrams();
-    for (_, d) in &all {
+    for (_, d) in all {
         sock.send_to(d, to)?;
+        if !gap.is_zero() {
+            std::thread::sleep(gap);
+        }
     }
-    Ok(all.len())
+    Ok(all.iter().map(|&(k, _)| k).collect())
 }
 
 /// An impairing relay between two daemons (`ctperf sync relay`): what

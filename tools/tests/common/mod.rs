@@ -2,3 +2,13 @@
 #![allow(dead_code)]
 
 pub mod netns;
+
+/// The number at the end of the first line of a `conntrackd -s` text
+/// that starts (after blanks) with `label`; `u64::MAX` when absent.
+pub fn stat(text: &str, label: &str) -> u64 {
+    text.lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u64::MAX)
+}

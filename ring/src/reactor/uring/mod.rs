@@ -94,6 +94,8 @@ pub(crate) struct UringBackend {
     /// no data (errors, ends of multishot) to stderr.
     trace: bool,
     pub(crate) setup: &'static str,
+    /// Set up with DEFER_TASKRUN and TASKRUN_FLAG (see `work_pending`).
+    taskrun_flag: bool,
 }
 
 fn fatal(errno: i32) -> bool {
@@ -126,6 +128,7 @@ impl UringBackend {
             last_batch: 0,
             trace: std::env::var_os("CT_RING_TRACE").is_some(),
             setup: opened.setup,
+            taskrun_flag: opened.setup.contains("defer_taskrun"),
         };
         b.arm_wake()
             .map_err(|e| format!("arming the wake read: {e}"))?;
@@ -372,7 +375,7 @@ impl UringBackend {
     /// socket since the last wait). `None` when the ring was set up
     /// without the task-run flag (it cannot tell).
     pub(crate) fn work_pending(&mut self) -> Option<bool> {
-        if !self.setup.contains("defer_taskrun") {
+        if !self.taskrun_flag {
             return None;
         }
         Some(
