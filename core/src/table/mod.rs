@@ -217,6 +217,24 @@ impl Cache {
         self.v6.for_each_at(|i, e| f(i as u64 | 1 << 32, e.state));
     }
 
+    /// A copy of the live (not DEAD) objects, taken now: a control dump
+    /// is formatted from it by another thread while this cache goes on.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut v4 = Vec::with_capacity(self.v4.len());
+        let mut v6 = Vec::with_capacity(self.v6.len());
+        self.v4.for_each(|e| {
+            if e.state != ObjState::Dead {
+                v4.push(e.rec.clone())
+            }
+        });
+        self.v6.for_each(|e| {
+            if e.state != ObjState::Dead {
+                v6.push(e.rec.clone())
+            }
+        });
+        Snapshot { v4, v6 }
+    }
+
     /// Summed counters of both families.
     pub fn stats(&self) -> CacheStats {
         let (a, b) = (self.v4.stats, self.v6.stats);
@@ -231,6 +249,34 @@ impl Cache {
             destroyed: a.destroyed + b.destroyed,
             destroy_failed: a.destroy_failed + b.destroy_failed,
             destroy_not_found: a.destroy_not_found + b.destroy_not_found,
+        }
+    }
+}
+
+/// The live objects of a [`Cache`] at one instant ([`Cache::snapshot`]).
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    v4: Vec<Record<[u8; 4]>>,
+    v6: Vec<Record<[u8; 16]>>,
+}
+
+impl Snapshot {
+    pub fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Visits every object as (flow, created), IPv4 first, in the
+    /// cache's order.
+    pub fn for_each(&self, mut cb: impl FnMut(Flow, u32)) {
+        for r in &self.v4 {
+            cb(r.to_flow(), r.created);
+        }
+        for r in &self.v6 {
+            cb(r.to_flow(), r.created);
         }
     }
 }

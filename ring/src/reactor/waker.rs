@@ -27,3 +27,12 @@ impl Waker {
         sys::eventfd_signal(self.fd.as_fd())
     }
 }
+
+impl std::os::fd::AsRawFd for Waker {
+    /// The eventfd: writing an 8-byte 1 to it wakes the reactor. A signal
+    /// handler may do that (`write` is async-signal-safe) as long as the
+    /// reactor, which owns the fd, is alive.
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+}

@@ -1,26 +1,66 @@
-//! The UNIX control socket: a thread accepts clients (the socket file is
-//! created 0600 and only root peers are served), reads the one-`int`
-//! request, hands it to the daemon's main loop over a channel (waking the
-//! reactor) and writes the reply text back, then closes. Control is the
-//! cold path: one connection at a time is plenty.
+//! The UNIX control socket. The accept thread checks each client's
+//! credentials (root, or the daemon's own user; the socket file is also
+//! 0600) and gives it a thread of its own, so that any number of clients
+//! are served at once and a slow or idle one delays nobody else:
+//!
+//! * the one-`int` request must arrive within [`REQUEST_TIMEOUT`], else
+//!   the connection is closed and counted (`local read failed`);
+//! * the request goes to the daemon's main loop over a channel (waking
+//!   the reactor); the loop answers with [`Reply`]s and never waits for
+//!   the client: text is handed over whole, and the cache dumps (`-i`,
+//!   `-e`, their XML forms) are a snapshot that the client's own thread
+//!   formats and streams;
+//! * a client that stops reading for [`WRITE_TIMEOUT`] is dropped;
+//! * at most [`MAX_CLIENTS`] are served at once; beyond that a new
+//!   connection is closed at once.
+//!
+//! The connection closes when the main loop drops the reply sender: at
+//! once for most requests, after the commit for `-c`, after the lock and
+//! socket are removed for `-k`.
 
-use std::io::{Read, Write};
+use std::io::{BufWriter, Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 use ct_core::ctl::Request;
 use ct_ring::reactor::Waker;
 
-/// What the control thread tells the main loop.
+/// How long a client has to send its request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client may leave a reply unread before it is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Clients served at once.
+pub const MAX_CLIENTS: usize = 256;
+
+/// A dump written by the client's thread.
+pub type StreamFn = Box<dyn FnOnce(&mut dyn Write) -> std::io::Result<()> + Send>;
+
+/// Part of an answer.
+pub enum Reply {
+    /// Bytes to write as they are.
+    Text(Vec<u8>),
+    /// Output produced by the client's own thread (from a snapshot the
+    /// main loop took), so that formatting and writing a large dump
+    /// never holds the loop.
+    Stream(StreamFn),
+}
+
+/// Where the main loop sends the answer; dropping it closes the
+/// connection.
+pub type ReplyTx = mpsc::Sender<Reply>;
+
+/// What the control threads tell the main loop.
 pub enum ControlMsg {
-    /// A request and where to send the reply (the connection closes when
-    /// the sender is dropped).
-    Request(Request, mpsc::Sender<Vec<u8>>),
+    /// A request and where to send the reply.
+    Request(Request, ReplyTx),
     /// A request code the daemon does not know.
     Unknown(i32),
-    /// A client that did not send a full request.
+    /// A client that did not send a full request in time.
     ReadFailed,
 }
 
@@ -29,8 +69,9 @@ pub struct ControlServer {
     path: PathBuf,
 }
 
-fn peer_is_root(s: &UnixStream) -> bool {
-    let mut cred: libc::ucred = libc::ucred {
+/// The uid of the process at the other end of a UNIX stream.
+fn peer_uid(s: &UnixStream) -> Option<u32> {
+    let mut cred = libc::ucred {
         pid: 0,
         uid: u32::MAX,
         gid: 0,
@@ -39,19 +80,39 @@ fn peer_is_root(s: &UnixStream) -> bool {
     // SAFETY: cred and len are live and sized for SO_PEERCRED.
     let r = unsafe {
         libc::getsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(s),
+            s.as_raw_fd(),
             libc::SOL_SOCKET,
             libc::SO_PEERCRED,
             &mut cred as *mut _ as *mut libc::c_void,
             &mut len,
         )
     };
-    r == 0 && (cred.uid == 0 || cred.uid == unsafe { libc::geteuid() })
+    (r == 0).then_some(cred.uid)
+}
+
+fn euid() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// Whether `uid` may use a daemon running as `daemon_uid`: root, or the
+/// daemon's own user.
+fn permitted(uid: u32, daemon_uid: u32) -> bool {
+    uid == 0 || uid == daemon_uid
+}
+
+/// Counts a live client thread; the count drops with it.
+struct Live(Arc<AtomicUsize>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl ControlServer {
-    /// Binds `path` (removing a stale socket file first) and starts the
-    /// accept thread.
+    /// Binds `path` (removing a stale socket file first), makes it 0600
+    /// and starts the accept thread.
     pub fn start(
         path: &Path,
         tx: mpsc::Sender<ControlMsg>,
@@ -60,38 +121,33 @@ impl ControlServer {
         let _ = std::fs::remove_file(path);
         let l = UnixListener::bind(path)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        let live = Arc::new(AtomicUsize::new(0));
         std::thread::Builder::new()
             .name("ctl".into())
             .spawn(move || {
                 for conn in l.incoming() {
-                    let Ok(mut s) = conn else { continue };
-                    if !peer_is_root(&s) {
+                    let Ok(s) = conn else { continue };
+                    if !peer_uid(&s).is_some_and(|u| permitted(u, euid())) {
+                        // the client sees the credentials too and says so
                         continue;
                     }
-                    let mut b = [0u8; 4];
-                    let msg = match s.read_exact(&mut b) {
-                        Err(_) => ControlMsg::ReadFailed,
-                        Ok(()) => match Request::from_bytes(&b) {
-                            Ok(r) => {
-                                let (rtx, rrx) = mpsc::channel();
-                                if tx.send(ControlMsg::Request(r, rtx)).is_err() {
-                                    return;
-                                }
-                                let _ = waker.wake();
-                                for chunk in rrx {
-                                    if s.write_all(&chunk).is_err() {
-                                        break;
-                                    }
-                                }
-                                continue;
-                            }
-                            Err(code) => ControlMsg::Unknown(code),
-                        },
-                    };
-                    if tx.send(msg).is_err() {
-                        return;
+                    if live.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
+                        live.fetch_sub(1, Ordering::SeqCst);
+                        continue;
                     }
-                    let _ = waker.wake();
+                    let guard = Live(live.clone());
+                    let (tx, waker) = (tx.clone(), waker.clone());
+                    let spawned = std::thread::Builder::new()
+                        .name("ctl-client".into())
+                        .stack_size(256 * 1024)
+                        .spawn(move || {
+                            let _guard = guard;
+                            serve_client(s, &tx, &waker);
+                        });
+                    if spawned.is_err() {
+                        // the guard went down with the closure
+                        continue;
+                    }
                 }
             })?;
         Ok(ControlServer {
@@ -105,25 +161,90 @@ impl ControlServer {
     }
 }
 
-/// Client side: sends `req` to the daemon at `path` and copies the reply
-/// to stdout. Returns false when the daemon cannot be reached.
-pub fn client(path: &Path, req: Request) -> bool {
-    let Ok(mut s) = UnixStream::connect(path) else {
-        return false;
+/// One client: its request, then the reply.
+fn serve_client(mut s: UnixStream, tx: &mpsc::Sender<ControlMsg>, waker: &Waker) {
+    let _ = s.set_read_timeout(Some(REQUEST_TIMEOUT));
+    let _ = s.set_write_timeout(Some(WRITE_TIMEOUT));
+    let mut b = [0u8; 4];
+    let msg = match s.read_exact(&mut b) {
+        Err(_) => ControlMsg::ReadFailed,
+        Ok(()) => match Request::from_bytes(&b) {
+            Err(code) => ControlMsg::Unknown(code),
+            Ok(r) => {
+                let (rtx, rrx) = mpsc::channel();
+                if tx.send(ControlMsg::Request(r, rtx)).is_err() {
+                    return;
+                }
+                let _ = waker.wake();
+                for reply in rrx {
+                    let ok = match reply {
+                        Reply::Text(t) => s.write_all(&t).is_ok(),
+                        Reply::Stream(f) => {
+                            let mut w = BufWriter::with_capacity(64 * 1024, &mut s);
+                            f(&mut w).and_then(|_| w.flush()).is_ok()
+                        }
+                    };
+                    if !ok {
+                        break;
+                    }
+                }
+                return;
+            }
+        },
     };
-    if s.write_all(&req.to_bytes()).is_err() {
-        return false;
+    if tx.send(msg).is_ok() {
+        let _ = waker.wake();
     }
+}
+
+/// Why a client request could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("can't connect: is conntrackd running? appropriate permissions?")]
+    Connect,
+    #[error("permission denied: the daemon (uid {daemon}) serves only root and its own user")]
+    Refused { daemon: u32 },
+}
+
+/// Client side: sends `req` to the daemon at `path` and copies the reply
+/// to stdout until the daemon closes the connection.
+pub fn client(path: &Path, req: Request) -> Result<(), ClientError> {
+    let mut s = UnixStream::connect(path).map_err(|_| ClientError::Connect)?;
+    // The daemon closes a client it does not serve without a word; say
+    // why here rather than print nothing and succeed.
+    if let Some(daemon) = peer_uid(&s) {
+        if !permitted(euid(), daemon) {
+            return Err(ClientError::Refused { daemon });
+        }
+    }
+    s.write_all(&req.to_bytes())
+        .map_err(|_| ClientError::Connect)?;
     let mut out = std::io::stdout();
     let mut buf = [0u8; 1023];
     loop {
         match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
             Ok(n) => {
                 let _ = out.write_all(&buf[..n]);
             }
         }
     }
     let _ = out.flush();
-    true
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn who_may_ask() {
+        assert!(permitted(0, 0));
+        assert!(permitted(0, 1000));
+        assert!(permitted(1000, 1000));
+        assert!(!permitted(1000, 0));
+        assert!(!permitted(65534, 1000));
+    }
 }

@@ -6,7 +6,7 @@
 //! requests, writes the stats-mode flow log and commits the external
 //! cache into the kernel.
 
-use std::io::Write as _;
+use std::io::Write;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,7 @@ use ct_transport::proto::notrack::Apply;
 use ct_transport::wire::Op;
 
 use super::commit::{commit, CommitReport};
-use super::control::ControlMsg;
+use super::control::{ControlMsg, Reply as CtlReply, ReplyTx};
 use super::expect::{self as expsync, ExpSync};
 use super::filter;
 use super::inject::Inject;
@@ -126,6 +126,9 @@ pub struct Engine {
     /// then sends the unacknowledged objects again on the tick).
     link_send_failed: bool,
     pub kill: bool,
+    /// Control connections kept open until shutdown has finished (`-k`
+    /// returns when the lock and the socket are gone).
+    pub held: Vec<ReplyTx>,
     flow: Flow,
     line: Vec<u8>,
 }
@@ -207,6 +210,7 @@ impl Engine {
             kernel_filter: false,
             link_send_failed: false,
             kill: false,
+            held: Vec::new(),
             flow: Flow::default(),
             line: Vec::with_capacity(1024),
             cfg,
@@ -1002,39 +1006,12 @@ impl Engine {
         }
     }
 
-    fn cache_dump(&self, cache: &Cache, xml: bool, external: bool) -> Vec<u8> {
-        let mut out = Vec::new();
-        let env = SysEnv { labels: None };
+    /// `-i`/`-e` (and their XML forms): a snapshot of the cache, formatted
+    /// and written by the client's thread.
+    fn cache_dump(&self, cache: &Cache, xml: bool, external: bool) -> CtlReply {
+        let snap = cache.snapshot();
         let now = now_secs(self.epoch);
-        let mut line = Vec::with_capacity(512);
-        cache.for_each(|mut f, state, created| {
-            if state == ObjState::Dead {
-                return;
-            }
-            f.timeout = None;
-            if external {
-                f.reply = None;
-            }
-            line.clear();
-            if xml {
-                format::write_xml_flow(
-                    &mut line,
-                    &f,
-                    EventKind::None,
-                    &PlainOpts::default(),
-                    &env,
-                    None,
-                );
-            } else {
-                format::write_plain(&mut line, &f, EventKind::None, &PlainOpts::default(), &env);
-                if line.last() == Some(&b'\n') {
-                    line.pop();
-                }
-                let _ = writeln!(line, " [active since {}s]", now.saturating_sub(created));
-            }
-            out.extend_from_slice(&line);
-        });
-        out
+        CtlReply::Stream(Box::new(move |w| write_dump(w, &snap, xml, external, now)))
     }
 
     fn network(&self) -> stats::NetworkStats {
@@ -1197,15 +1174,20 @@ impl Engine {
     }
 
     /// Answers a control request; the reply goes back through `reply`.
-    pub fn on_request(&mut self, req: Request, reply: &mpsc::Sender<Vec<u8>>) {
+    pub fn on_request(&mut self, req: Request, reply: &ReplyTx) {
         use Request::*;
+        let text = |t: Vec<u8>| {
+            let _ = reply.send(CtlReply::Text(t));
+        };
         match req {
             Kill => {
                 self.kill = true;
+                // `-k` returns once the lock and the socket are gone.
+                self.held.push(reply.clone());
             }
             StatsRuntime | Stats | StatsCache | StatsNetwork | StatsLink | StatsQueue
             | StatsRsqueue | SyncMetrics => {
-                let _ = reply.send(self.stats_text(req));
+                text(self.stats_text(req));
             }
             CtResyncMaster | AllResyncMaster => {
                 self.log.notice("resync with master conntrack table");
@@ -1283,7 +1265,7 @@ impl Engine {
                 }
             }
             ExpStats if self.exp.is_some() => {
-                let _ = reply.send(self.exp_stats_text());
+                text(self.exp_stats_text());
             }
             ExpFlushMaster if self.exp.is_some() => {
                 self.log.notice("flushing kernel expect table");
@@ -1302,7 +1284,7 @@ impl Engine {
                 if let Some(x) = &self.exp {
                     let ext = matches!(req, ExpDumpExternal | ExpDumpExtXml);
                     let xml = matches!(req, ExpDumpIntXml | ExpDumpExtXml);
-                    let _ = reply.send(x.dump(ext, xml, now));
+                    text(x.dump(ext, xml, now));
                 }
             }
             ExpCommit if self.exp.is_some() => {
@@ -1937,4 +1919,46 @@ pub fn flush_kernel(flt: Option<&ct_core::config::Filter>) -> Result<u64, String
     )
     .map_err(|e| format!("errno {}", e.errno()))?;
     Ok(n)
+}
+
+/// Writes a cache dump as 1.4.7 does: the default format with
+/// ` [active since Ns]`, or XML; the external cache without reply tuples.
+fn write_dump(
+    w: &mut dyn Write,
+    snap: &ct_core::table::Snapshot,
+    xml: bool,
+    external: bool,
+    now: u32,
+) -> std::io::Result<()> {
+    let env = SysEnv { labels: None };
+    let mut line = Vec::with_capacity(512);
+    let mut res = Ok(());
+    snap.for_each(|mut f, created| {
+        if res.is_err() {
+            return;
+        }
+        f.timeout = None;
+        if external {
+            f.reply = None;
+        }
+        line.clear();
+        if xml {
+            format::write_xml_flow(
+                &mut line,
+                &f,
+                EventKind::None,
+                &PlainOpts::default(),
+                &env,
+                None,
+            );
+        } else {
+            format::write_plain(&mut line, &f, EventKind::None, &PlainOpts::default(), &env);
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            let _ = writeln!(line, " [active since {}s]", now.saturating_sub(created));
+        }
+        res = w.write_all(&line);
+    });
+    res
 }

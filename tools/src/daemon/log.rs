@@ -79,6 +79,8 @@ pub struct Logger {
     file: Option<File>,
     path: Option<std::path::PathBuf>,
     console: bool,
+    /// Only warnings and errors go to the console (`-d` while starting).
+    quiet: bool,
     syslog: bool,
     /// The last write to the log file failed (disk full, file system
     /// gone read-only): reported once on the console and to syslog,
@@ -93,6 +95,7 @@ impl Logger {
             file: None,
             path: None,
             console: true,
+            quiet: false,
             syslog: false,
             failing: false,
         }
@@ -114,6 +117,7 @@ impl Logger {
             file,
             path: path.map(Path::to_path_buf),
             console: true,
+            quiet: false,
             syslog: syslog_facility.is_some(),
             failing: false,
         })
@@ -122,6 +126,12 @@ impl Logger {
     /// Reopens the log file by its path (SIGHUP, after a rotation).
     pub fn reopen(&mut self) -> Result<(), String> {
         reopen(&mut self.file, self.path.as_deref())
+    }
+
+    /// Copies only warnings and errors to the console (`-d` while
+    /// starting: the caller sees why start-up failed, and nothing else).
+    pub fn quiet_console(&mut self) {
+        self.quiet = true;
     }
 
     /// Stops copying to the console (after daemonising).
@@ -140,9 +150,13 @@ impl Logger {
         );
         if self.console {
             if matches!(level, Level::Info | Level::Notice) {
-                let mut o = std::io::stdout();
-                let _ = o.write_all(line.as_bytes());
-                let _ = o.flush();
+                if self.quiet {
+                    // not on the console
+                } else {
+                    let mut o = std::io::stdout();
+                    let _ = o.write_all(line.as_bytes());
+                    let _ = o.flush();
+                }
             } else {
                 let _ = std::io::stderr().write_all(line.as_bytes());
             }
@@ -199,13 +213,17 @@ impl Logger {
 pub struct FlowLog {
     file: Option<File>,
     path: Option<std::path::PathBuf>,
-    syslog: bool,
+    /// `Stats { Syslog ... }`: the facility each line goes to.
+    syslog: Option<libc::c_int>,
     /// The line being written (reused).
     line: Vec<u8>,
 }
 
 impl FlowLog {
-    pub fn open(path: Option<&Path>, syslog: bool) -> std::io::Result<FlowLog> {
+    /// Opens the flow log file and/or sends its lines to syslog with
+    /// `facility` (`Stats { Syslog }`; either may be absent).
+    pub fn open(path: Option<&Path>, facility: Option<libc::c_int>) -> std::io::Result<FlowLog> {
+        let syslog = facility;
         Ok(FlowLog {
             file: path.map(open_append).transpose()?,
             path: path.map(Path::to_path_buf),
@@ -229,12 +247,12 @@ impl FlowLog {
             line.push(b'\t');
             line.extend_from_slice(entry);
             let _ = f.write_all(line);
-            if self.syslog {
-                let text = String::from_utf8_lossy(entry.strip_suffix(b"\n").unwrap_or(entry));
-                if let Ok(c) = CString::new(text.as_bytes()) {
-                    // SAFETY: format and message are NUL-terminated C strings.
-                    unsafe { libc::syslog(libc::LOG_INFO, c"%s".as_ptr(), c.as_ptr()) };
-                }
+        }
+        if let Some(facility) = self.syslog {
+            let text = entry.strip_suffix(b"\n").unwrap_or(entry);
+            if let Ok(c) = CString::new(text) {
+                // SAFETY: format and message are NUL-terminated C strings.
+                unsafe { libc::syslog(facility | libc::LOG_INFO, c"%s".as_ptr(), c.as_ptr()) };
             }
         }
     }

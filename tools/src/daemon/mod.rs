@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod commit;
 pub mod control;
+pub mod detach;
 pub mod engine;
 pub mod expect;
 pub mod filter;
@@ -23,7 +24,7 @@ pub mod warm;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc;
 
 use ct_core::config::{self, OsLookup, Phase};
@@ -38,16 +39,33 @@ static STOP: AtomicBool = AtomicBool::new(false);
 /// SIGHUP seen: reopen the log files (after a rotation).
 pub(crate) static REOPEN: AtomicBool = AtomicBool::new(false);
 
+/// The reactor's eventfd while the main loop runs (-1 otherwise): the
+/// signal handlers write to it so that the loop acts at once.
+static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+
+fn wake_loop() {
+    let fd = WAKE_FD.load(Ordering::SeqCst);
+    if fd >= 0 {
+        let one: u64 = 1;
+        // SAFETY: write(2) is async-signal-safe; the fd stays open while
+        // it is published (see `serve`).
+        unsafe { libc::write(fd, &one as *const u64 as *const libc::c_void, 8) };
+    }
+}
+
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
+    wake_loop();
 }
 
 extern "C" fn on_hup(_: libc::c_int) {
     REOPEN.store(true, Ordering::SeqCst);
+    wake_loop();
 }
 
 fn install_signals() {
-    // SAFETY: the handlers only store to atomics; SIGPIPE is ignored.
+    // SAFETY: the handlers only store to atomics and write(2) to an
+    // eventfd; SIGPIPE is ignored.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = on_signal as *const () as usize;
@@ -132,16 +150,17 @@ pub fn main_with_args(argv: Vec<String>) -> i32 {
     }
     match args.action {
         Action::Client(req) => {
-            let ok = cfg
-                .general
-                .unix_path
-                .as_deref()
-                .is_some_and(|p| control::client(p, req));
-            if !ok {
-                con.error("can't connect: is conntrackd running? appropriate permissions?");
-                return 1;
+            let res = match cfg.general.unix_path.as_deref() {
+                Some(p) => control::client(p, req),
+                None => Err(control::ClientError::Connect),
+            };
+            match res {
+                Ok(()) => 0,
+                Err(e) => {
+                    con.error(&e.to_string());
+                    1
+                }
             }
-            0
         }
         Action::Daemon { detach } => run_daemon(cfg, detach, con),
         _ => 0,
@@ -185,39 +204,28 @@ fn run_daemon(cfg: config::Config, detach: bool, mut con: Logger) -> i32 {
         unlock();
         return 1;
     };
-    if detach {
-        // SAFETY: no threads exist yet; the parent exits at once.
-        match unsafe { libc::fork() } {
-            -1 => {
-                log.error("fork failed");
+    // `-d`: fork now, before any thread exists; the caller's process
+    // waits until the daemon is ready (or has failed) and exits then.
+    let ready = if detach {
+        match detach::fork() {
+            Ok(detach::Forked::Parent(code)) => return code,
+            Ok(detach::Forked::Child(ready)) => Some(ready),
+            Err(e) => {
+                log.error(&format!("fork has failed: {e}"));
                 unlock();
                 return 1;
             }
-            0 => {
-                // SAFETY: plain syscalls in the child.
-                unsafe {
-                    libc::setsid();
-                    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-                    if null >= 0 {
-                        libc::dup2(null, 0);
-                        libc::dup2(null, 1);
-                        libc::dup2(null, 2);
-                    }
-                }
-                log.detach();
-            }
-            _ => return 0,
         }
-    }
-    let code = match serve(cfg, log, &unix_path, detach) {
-        Ok(()) => 0,
-        Err(e) => {
-            con.error(&e);
-            1
-        }
+    } else {
+        None
     };
+    let (res, held) = serve(cfg, log, &unix_path, ready);
+    // (serve has logged why it failed)
+    let code = if res.is_ok() { 0 } else { 1 };
     let _ = std::fs::remove_file(&unix_path);
     unlock();
+    // `-k` clients: their connection closes now that the daemon is gone.
+    drop(held);
     code
 }
 
@@ -246,70 +254,59 @@ fn set_scheduler(s: &config::Scheduler, log: &mut Logger) {
     }
 }
 
+/// What `serve` hands back: how the daemon ended, and the `-k` clients
+/// to release once the lock and the socket are gone.
+type Served = (Result<(), String>, Vec<control::ReplyTx>);
+
+const CANNOT_START: &str = "conntrackd cannot start, please review your configuration";
+
+/// Start-up, then the main loop. With `-d` (`ready` set), messages of
+/// level warning and above still reach the caller's stderr until
+/// start-up has succeeded; then the console is dropped and the waiting
+/// parent released.
 fn serve(
     cfg: config::Config,
     mut log: Logger,
     unix_path: &Path,
-    detach: bool,
-) -> Result<(), String> {
+    ready: Option<detach::Ready>,
+) -> Served {
+    let detach = ready.is_some();
+    if detach {
+        log.quiet_console();
+    }
+    // From here on SIGTERM/SIGINT end the daemon cleanly (lock removed),
+    // also during start-up.
+    install_signals();
     set_scheduler(&cfg.general.scheduler, &mut log);
-    let mut r = Reactor::new(ct_ring::reactor::Config {
+    let mut r = match Reactor::new(ct_ring::reactor::Config {
         send_slot_size: sync::MAX_DATAGRAM as u32,
         moderation: moderation(),
         ..ct_ring::reactor::Config::with_backend(BackendChoice::Auto)
-    })
-    .map_err(|e| e.to_string())?;
-    let stats_log = cfg.stats.as_ref().and_then(|s| s.log_file.clone());
-    let stats_syslog = cfg.stats.as_ref().is_some_and(|s| s.syslog.is_some());
+    }) {
+        Ok(r) => r,
+        Err(e) => {
+            log.error(&format!("can't set up the I/O reactor: {e}"));
+            log.error(CANNOT_START);
+            return (Err(String::new()), Vec::new());
+        }
+    };
     let mut eng = Engine::new(cfg, log);
-    eng.log.notice(&format!("I/O backend: {}", r.describe()));
-    match eng.cfg.general.filter.as_ref().map(|f| f.source) {
-        Some(config::FilterSource::Kernelspace) => {
-            eng.log.notice("using kernel-space event filtering")
+    let started = start(&mut eng, &mut r, unix_path);
+    let (rx, ctl) = match started {
+        Ok(x) => x,
+        Err(e) => {
+            if !e.is_empty() {
+                eng.log.error(&e);
+            }
+            eng.log.error(CANNOT_START);
+            return (Err(String::new()), std::mem::take(&mut eng.held));
         }
-        Some(_) => eng.log.notice("using user-space event filtering"),
-        None => {}
-    }
-    if eng.mode == Mode::Stats {
-        eng.flowlog =
-            Some(FlowLog::open(stats_log.as_deref(), stats_syslog).map_err(|e| e.to_string())?);
-    }
-    if let Some(secs) = eng.cfg.general.poll_secs {
-        // Polling mode: no event socket; the table is re-read every
-        // PollSecs seconds (purge of vanished entries included).
-        eng.log.notice("running in polling mode");
-        eng.start_polling(&mut r, secs);
-    } else {
-        eng.open_events(&mut r).map_err(|e| {
-            eng.log.error(&format!("can't open netlink handler: {e}"));
-            eng.log.error("no ctnetlink kernel support?");
-            "initialization failed".to_string()
-        })?;
-    }
-    if eng.mode == Mode::Sync {
-        if let Err(e) = eng.open_link(&mut r) {
-            eng.log.error(&format!("can't open channel socket: {e}"));
-            return Err("conntrackd cannot start, please review your configuration".into());
-        }
-    }
-    if let Err(e) = eng.resync(false) {
-        eng.log.error(&e);
-        return Err("conntrackd cannot start, please review your configuration".into());
-    }
-    let (tx, rx) = mpsc::channel();
-    let ctl = control::ControlServer::start(unix_path, tx, r.waker()).map_err(|_| {
-        eng.log.error("can't open unix socket!");
-        "conntrackd cannot start, please review your configuration".to_string()
-    })?;
-    install_signals();
-    match metrics::start(unix_path) {
-        Some(Ok(addr)) => eng.log.notice(&format!("metrics on http://{addr}/metrics")),
-        Some(Err(e)) => eng
-            .log
-            .error(&format!("can't open the metrics endpoint: {e}")),
-        None => {}
-    }
+    };
     eng.log.notice("initialization completed");
+    if let Some(ready) = ready {
+        eng.log.detach();
+        ready.done();
+    }
     eng.log.notice(if detach {
         "-- starting in daemon mode --"
     } else {
@@ -332,10 +329,77 @@ fn serve(
         }
     }
     let res = eng.run(&mut r, &rx, &STOP);
+    WAKE_FD.store(-1, Ordering::SeqCst);
+    if let Err(e) = &res {
+        eng.log.error(&format!("the main loop failed: {e}"));
+    }
     eng.log.notice("---- shutdown received ----");
     if systemd {
         notify::notify("STOPPING=1");
     }
     ctl.remove();
-    res.map_err(|e| e.to_string())
+    (
+        res.map_err(|e| e.to_string()),
+        std::mem::take(&mut eng.held),
+    )
+}
+
+/// Everything `init()` of 1.4.7 does: the kernel subscription, the sync
+/// channels, the first dump, the control socket, the signal handlers.
+/// An `Err` carries the message to log before "cannot start" (empty when
+/// already logged).
+fn start(
+    eng: &mut Engine,
+    r: &mut Reactor,
+    unix_path: &Path,
+) -> Result<(mpsc::Receiver<control::ControlMsg>, control::ControlServer), String> {
+    eng.log.notice(&format!("I/O backend: {}", r.describe()));
+    match eng.cfg.general.filter.as_ref().map(|f| f.source) {
+        Some(config::FilterSource::Kernelspace) => {
+            eng.log.notice("using kernel-space event filtering")
+        }
+        Some(_) => eng.log.notice("using user-space event filtering"),
+        None => {}
+    }
+    if eng.mode == Mode::Stats {
+        let stats = eng.cfg.stats.clone().unwrap_or_default();
+        let facility = syslog_facility(stats.syslog);
+        eng.flowlog = Some(
+            FlowLog::open(stats.log_file.as_deref(), facility).map_err(|e| {
+                let path = stats.log_file.as_deref().unwrap_or(Path::new("")).display();
+                format!("can't open logfile `{path}': {e}")
+            })?,
+        );
+    }
+    if let Some(secs) = eng.cfg.general.poll_secs {
+        // Polling mode: no event socket; the table is re-read every
+        // PollSecs seconds (purge of vanished entries included).
+        eng.log.notice("running in polling mode");
+        eng.start_polling(r, secs);
+    } else {
+        eng.open_events(r).map_err(|e| {
+            eng.log.error(&format!("can't open netlink handler: {e}"));
+            "no ctnetlink kernel support?".to_string()
+        })?;
+    }
+    if eng.mode == Mode::Sync {
+        eng.open_link(r)
+            .map_err(|e| format!("can't open channel socket: {e}"))?;
+    }
+    eng.resync(false)?;
+    let (tx, rx) = mpsc::channel();
+    let ctl = control::ControlServer::start(unix_path, tx, r.waker())
+        .map_err(|_| "can't open unix socket!".to_string())?;
+    WAKE_FD.store(
+        std::os::fd::AsRawFd::as_raw_fd(&r.waker()),
+        Ordering::SeqCst,
+    );
+    match metrics::start(unix_path) {
+        Some(Ok(addr)) => eng.log.notice(&format!("metrics on http://{addr}/metrics")),
+        Some(Err(e)) => eng
+            .log
+            .error(&format!("can't open the metrics endpoint: {e}")),
+        None => {}
+    }
+    Ok((rx, ctl))
 }
