@@ -241,7 +241,7 @@ fn sync_source_feeds_a_sink_and_a_daemon() {
     };
     let sent = src("500", "127.0.0.1:0")["datagrams"].as_u64().unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let net = ask(&["-s", "network"]);
+    let net = ask(&["-s", "peers"]);
     assert!(
         net.contains(&format!("datagrams dropped:\t{sent:>20}")),
         "{sent} datagrams from a stranger counted:\n{net}"
@@ -480,7 +480,7 @@ fn relay_run(tag: &str, auth: bool) {
         std::thread::sleep(Duration::from_millis(200));
     }
     let net = std::process::Command::new(OURS)
-        .args(["-C", &cb, "-s", "network"])
+        .args(["-C", &cb, "-s", "peers"])
         .output()
         .unwrap();
     for (c, p) in [(&ca, da), (&cb, db)] {

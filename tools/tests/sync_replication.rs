@@ -952,7 +952,7 @@ fn authenticated_link_replicates_and_refuses_forgeries_and_replays() {
         2,
         "replicated over the authenticated link:\n{ext}"
     );
-    let net = b.ask(&["-s", "network"]);
+    let net = b.ask(&["-s", "peers"]);
     assert!(stat(&net, "datagrams accepted:") >= 1, "{net}");
     for line in [
         "datagrams without tag:",
@@ -989,7 +989,7 @@ fn authenticated_link_replicates_and_refuses_forgeries_and_replays() {
     let t0 = Instant::now();
     let mut net = String::new();
     while t0.elapsed() < Duration::from_secs(5) {
-        net = b.ask(&["-s", "network"]);
+        net = b.ask(&["-s", "peers"]);
         if stat(&net, "datagrams replayed:") == 2 {
             break;
         }
@@ -1053,14 +1053,14 @@ fn authentication_refuses_an_unauthenticated_peer_and_a_missing_key() {
     );
     b.proc = Some(b.ns.spawn(&[OURS, "-C", &conf], None).expect("spawn"));
     let t0 = Instant::now();
-    while !b.ask(&["-s", "network"]).contains("authentication:") && t0.elapsed() < T {
+    while !b.ask(&["-s", "peers"]).contains("authentication:") && t0.elapsed() < T {
         std::thread::sleep(Duration::from_millis(50));
     }
     a.ct("-I -p udp -s 10.5.0.2 -d 10.6.0.1 --sport 53 --dport 53 -t 300");
     let t0 = Instant::now();
     let mut net = String::new();
     while t0.elapsed() < Duration::from_secs(5) {
-        net = b.ask(&["-s", "network"]);
+        net = b.ask(&["-s", "peers"]);
         if stat(&net, "datagrams without tag:") >= 1 {
             break;
         }
@@ -1314,9 +1314,14 @@ fn metrics_have_replication_latency_and_lag() {
         Some(0.0),
         "{body}"
     );
-    // the -s views are there too (queue depths among them)
+    // the -s views are there too (queue depths among them), and the
+    // channel's traffic
     assert!(
-        body.contains("conntrackd_queue_queue_rsqueue_current_elements"),
+        body.contains("conntrackd_queue_elements{queue=\"rsqueue\"} "),
+        "{body}"
+    );
+    assert!(
+        body.contains("# TYPE conntrackd_channel_sent_bytes_total counter"),
         "{body}"
     );
     drop((a, b));

@@ -43,9 +43,13 @@ pub enum Request {
     AllCommit = 46,
     ExpDumpIntXml = 47,
     ExpDumpExtXml = 48,
-    /// Ours, not 1.4.7's: the replication latency histograms and lag in
-    /// Prometheus text (asked by the metrics endpoint).
-    SyncMetrics = 100,
+    /// Ours, not 1.4.7's: every counter in the Prometheus text format
+    /// (what the metrics endpoint serves).
+    Metrics = 100,
+    /// Ours, not 1.4.7's (`-s peers`): the sync link's counters that
+    /// 1.4.7's `-s network` has no room for (datagrams from unknown
+    /// peers, authentication verdicts).
+    StatsPeers = 101,
 }
 
 impl Request {
@@ -89,7 +93,8 @@ impl Request {
             46 => AllCommit,
             47 => ExpDumpIntXml,
             48 => ExpDumpExtXml,
-            100 => SyncMetrics,
+            100 => Metrics,
+            101 => StatsPeers,
             _ => return None,
         })
     }

@@ -309,11 +309,10 @@ pub struct NetworkStats {
     pub lost: u64,
     pub before: u64,
     /// Datagrams (and TCP connections) from an address other than the
-    /// configured peer, dropped (ours; printed only when not zero, so that
-    /// the layout stays 1.4.7's).
+    /// configured peer, dropped (ours: `-s peers`).
     pub foreign: u64,
     /// The authenticated link's counters, when `Authentication` is
-    /// configured (an extension; the block is printed only then).
+    /// configured (ours: `-s peers`).
     pub auth: Option<AuthCounters>,
 }
 
@@ -358,13 +357,18 @@ sequence tracking statistics:\n\trecv:\n\
         n.lost,
         n.before
     );
-    if n.foreign > 0 {
-        let _ = write!(
-            out,
-            "unknown peers:\n\tdatagrams dropped:\t{:>20}\n\n",
-            n.foreign
-        );
-    }
+}
+
+/// `-s peers` (ours): what `-s network` of 1.4.7 has no room for, kept
+/// out of it so that its layout stays byte for byte 1.4.7's: datagrams
+/// and TCP connections from unknown peers, and the authenticated link's
+/// verdicts (when `Authentication` is configured).
+pub fn peers_block(out: &mut String, n: &NetworkStats) {
+    let _ = write!(
+        out,
+        "unknown peers:\n\tdatagrams dropped:\t{:>20}\n\n",
+        n.foreign
+    );
     if let Some(a) = n.auth {
         let _ = write!(
             out,

@@ -185,6 +185,9 @@ pub fn parse(argv: &[String]) -> Args {
                             Request::Stats
                         } else if is_prefix(s, "expect") {
                             Request::ExpStats
+                        } else if is_prefix(s, "peers") {
+                            // ours: what 1.4.7's `-s network` has no room for
+                            Request::StatsPeers
                         } else {
                             a.notes
                                 .push((true, format!("unknown parameter `{s}' for option `-s'")));
@@ -242,6 +245,8 @@ mod tests {
             Action::Client(Request::StatsNetwork)
         );
         assert_eq!(p(&["-s", "c"]).action, Action::Client(Request::StatsCache));
+        assert_eq!(p(&["-s", "p"]).action, Action::Client(Request::StatsProcess));
+        assert_eq!(p(&["-s", "pe"]).action, Action::Client(Request::StatsPeers));
         assert_eq!(
             p(&["-i", "-x"]).action,
             Action::Client(Request::CtDumpIntXml)

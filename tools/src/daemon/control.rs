@@ -62,6 +62,8 @@ pub enum ControlMsg {
     Unknown(i32),
     /// A client that did not send a full request in time.
     ReadFailed,
+    /// The metrics endpoint asks for the counters.
+    Metrics(mpsc::Sender<super::metrics::Snapshot>),
 }
 
 /// The bound control socket.

@@ -668,11 +668,13 @@ impl Engine {
     fn on_sync(&mut self, data: &[u8]) {
         let now = now_secs(self.epoch);
         let Some(link) = &mut self.link else { return };
+        // (an empty datagram counts as a received packet, as in 1.4.7,
+        // and carries nothing)
+        link.chan.bytes_recv += data.len() as u64;
+        link.chan.packets_recv += 1;
         if data.is_empty() {
             return;
         }
-        link.chan.bytes_recv += data.len() as u64;
-        link.chan.packets_recv += 1;
         let ext = &mut self.external;
         let (mut bulk, mut need_bulk, mut confirmed) = (false, false, false);
         // Warm restart: a message about an entry loaded from the snapshot
@@ -1047,6 +1049,130 @@ impl Engine {
         stats::channel_block(s, channel_kind(c.kind), &dev, tcp, &self.channel_stats());
     }
 
+    /// The queues of `-s queue`, in 1.4.7's order: txqueue, errorq and
+    /// (FT-FW) rsqueue.
+    fn queues(&self) -> Vec<super::metrics::QueueCounters> {
+        use super::metrics::QueueCounters;
+        let Some(sync) = &self.cfg.sync else {
+            return Vec::new();
+        };
+        let ftfw = self.link.as_ref().and_then(|l| l.proto.ftfw_ref());
+        let errq = self
+            .link
+            .as_ref()
+            .map(|l| l.error_queue())
+            .unwrap_or_default();
+        let mut q = vec![
+            QueueCounters {
+                name: "txqueue",
+                len: ftfw.map(|p| p.tx_len() as u64).unwrap_or(0),
+                max: i32::MAX as u64,
+                full: 0,
+            },
+            QueueCounters {
+                name: "errorq",
+                len: errq.0,
+                max: sync.error_queue_length as u64,
+                full: errq.1,
+            },
+        ];
+        if sync.mode() == ct_core::config::SyncMode::Ftfw {
+            let (len, full) = ftfw
+                .map(|p| (p.rs_len() as u64, p.rs_full()))
+                .unwrap_or((0, 0));
+            q.push(QueueCounters {
+                name: "rsqueue",
+                len,
+                max: sync.resend_queue_size as u64,
+                full,
+            });
+        }
+        q
+    }
+
+    /// Every counter, for the metrics endpoint.
+    pub fn metrics(&self) -> super::metrics::Snapshot {
+        use super::metrics::{CacheCounters, ChannelCounters, LatencyCounters, Snapshot};
+        let mut rt = self.rt;
+        rt.uptime_secs = self.started.elapsed().as_secs();
+        let mut snap = Snapshot {
+            uptime_secs: self.started.elapsed().as_secs_f64(),
+            rt,
+            traffic_bytes: self.traffic_bytes,
+            traffic_packets: self.traffic_packets,
+            ..Default::default()
+        };
+        let cache = |name, c: &Cache| CacheCounters {
+            name,
+            entries: c.len() as u64,
+            stats: c.stats(),
+        };
+        match self.mode {
+            Mode::Stats => snap.caches.push(cache("stats", &self.internal.cache)),
+            Mode::Sync => {
+                snap.caches.push(cache("internal", &self.internal.cache));
+                match &self.inject {
+                    Some(i) => snap.inject = Some(i.stats),
+                    None => snap.caches.push(cache("external", &self.external)),
+                }
+                if let Some(x) = &self.exp {
+                    for (name, c) in [
+                        ("expect_internal", &x.internal),
+                        ("expect_external", &x.external),
+                    ] {
+                        snap.caches.push(CacheCounters {
+                            name,
+                            entries: c.len() as u64,
+                            stats: c.stats(),
+                        });
+                    }
+                }
+                snap.net = Some(self.network());
+                snap.queues = self.queues();
+                if let Some(sync) = &self.cfg.sync {
+                    let cur = self
+                        .link
+                        .as_ref()
+                        .map(|l| l.index)
+                        .unwrap_or(sync.default_channel);
+                    for (i, c) in sync.channels.iter().enumerate() {
+                        snap.channels.push(ChannelCounters {
+                            index: i,
+                            kind: channel_kind(c.kind),
+                            device: c.interface.clone().unwrap_or_default(),
+                            active: i == cur,
+                            stats: self
+                                .link
+                                .as_ref()
+                                .and_then(|l| l.chan_of(i))
+                                .unwrap_or_default(),
+                        });
+                    }
+                }
+                if let Some(l) = &self.link {
+                    let now = Instant::now();
+                    snap.latency = Some(LatencyCounters {
+                        send_delay: self.lat.send_delay.clone(),
+                        ftfw: l.proto.ftfw_ref().map(|p| {
+                            let unacked = p
+                                .rs_entries()
+                                .filter(|e| {
+                                    matches!(e, ct_transport::proto::ftfw::RsEntry::Object { .. })
+                                })
+                                .count();
+                            (
+                                self.lat.ack.clone(),
+                                self.lat.lag(now).as_secs_f64(),
+                                unacked as u64,
+                            )
+                        }),
+                    });
+                }
+            }
+        }
+        snap
+    }
+
     fn stats_text(&self, req: Request) -> Vec<u8> {
         let mut s = String::new();
         let runtime = || {
@@ -1117,36 +1243,14 @@ impl Engine {
                     }
                 }
             }
-            (Mode::Sync, Request::SyncMetrics) => {
-                let unacked = self
-                    .link
-                    .as_ref()
-                    .and_then(|l| l.proto.ftfw_ref())
-                    .map(|p| {
-                        p.rs_entries()
-                            .filter(|e| {
-                                matches!(e, ct_transport::proto::ftfw::RsEntry::Object { .. })
-                            })
-                            .count()
-                    });
-                self.lat.render(&mut s, Instant::now(), unacked);
+            (Mode::Sync, Request::StatsPeers) => {
+                stats::peers_block(&mut s, &self.network());
             }
             (Mode::Sync, Request::StatsQueue) => {
-                if let Some(sync) = &self.cfg.sync {
-                    let ftfw = self.link.as_ref().and_then(|l| l.proto.ftfw_ref());
-                    let tx = ftfw.map(|p| p.tx_len() as u64).unwrap_or(0);
-                    let mut q = vec![
-                        ("txqueue", tx, i32::MAX as u64, 0),
-                        ("errorq", 0, sync.error_queue_length as u64, 0),
-                    ];
-                    if sync.mode() == ct_core::config::SyncMode::Ftfw {
-                        let (len, full) = ftfw
-                            .map(|p| (p.rs_len() as u64, p.rs_full()))
-                            .unwrap_or((0, 0));
-                        q.push(("rsqueue", len, sync.resend_queue_size as u64, full));
-                    }
-                    stats::queue_block(&mut s, 0, &q);
-                }
+                let q = self.queues();
+                let allocated = q.iter().map(|x| x.len).sum();
+                let rows: Vec<_> = q.iter().map(|x| (x.name, x.len, x.max, x.full)).collect();
+                stats::queue_block(&mut s, allocated, &rows);
             }
             (Mode::Sync, Request::StatsRsqueue)
                 if self.cfg.sync.as_ref().map(|x| x.mode())
@@ -1186,8 +1290,11 @@ impl Engine {
                 self.held.push(reply.clone());
             }
             StatsRuntime | Stats | StatsCache | StatsNetwork | StatsLink | StatsQueue
-            | StatsRsqueue | SyncMetrics => {
+            | StatsRsqueue | StatsPeers => {
                 text(self.stats_text(req));
+            }
+            Metrics => {
+                text(super::metrics::render(self.metrics(), false).into_bytes());
             }
             CtResyncMaster | AllResyncMaster => {
                 self.log.notice("resync with master conntrack table");
@@ -1617,6 +1724,9 @@ impl Engine {
             while let Ok(m) = ctl.try_recv() {
                 match m {
                     ControlMsg::Request(req, reply) => self.on_request(req, &reply),
+                    ControlMsg::Metrics(tx) => {
+                        let _ = tx.send(self.metrics());
+                    }
                     ControlMsg::Unknown(_) => self.rt.local_unknown += 1,
                     ControlMsg::ReadFailed => self.rt.local_read_failed += 1,
                 }

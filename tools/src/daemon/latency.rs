@@ -1,5 +1,5 @@
 //! Replication latency of the sync link, for the Prometheus endpoint
-//! (`CONNTRACKD_METRICS`; control request `SyncMetrics`, ours):
+//! (`CONNTRACKD_METRICS`, `daemon::metrics`):
 //!
 //! * `conntrackd_sync_send_delay_seconds` (histogram): for each loop
 //!   iteration that put datagrams on the link, how long its oldest
@@ -18,7 +18,6 @@
 //! per message.
 
 use std::collections::VecDeque;
-use std::fmt::Write;
 use std::time::{Duration, Instant};
 
 /// Upper bounds of the histogram buckets, in seconds.
@@ -52,17 +51,15 @@ impl Hist {
         self.count
     }
 
-    /// The histogram in Prometheus text format (cumulative buckets).
-    pub fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut acc = 0;
-        for (b, c) in BUCKETS.iter().zip(self.counts) {
-            acc += c;
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {acc}");
-        }
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", self.count);
-        let _ = writeln!(out, "{name}_sum {}", self.sum);
-        let _ = writeln!(out, "{name}_count {}", self.count);
+    pub fn sum(&self) -> f64 {
+        self.sum
+    }
+
+    /// (upper bound, observations in that bucket alone) of each finite
+    /// bucket, as prometheus-client's encoder takes them (it writes the
+    /// cumulative counts; `+Inf` is the total count).
+    pub fn buckets(&self) -> Vec<(f64, u64)> {
+        BUCKETS.iter().copied().zip(self.counts).collect()
     }
 }
 
@@ -123,35 +120,6 @@ impl SyncLatency {
             .front()
             .map_or(Duration::ZERO, |&(_, t)| now.saturating_duration_since(t))
     }
-
-    /// The metrics in Prometheus text format; `unacked` (FT-FW) counts
-    /// the object messages not acknowledged.
-    pub fn render(&self, out: &mut String, now: Instant, unacked: Option<usize>) {
-        self.send_delay.render(
-            out,
-            "conntrackd_sync_send_delay_seconds",
-            "Time the oldest message of a send waited since its event.",
-        );
-        let Some(unacked) = unacked else {
-            return;
-        };
-        self.ack.render(
-            out,
-            "conntrackd_sync_ack_seconds",
-            "Time from sending a message to the peer's acknowledgement (FT-FW).",
-        );
-        let _ = writeln!(
-            out,
-            "# HELP conntrackd_sync_replication_lag_seconds Age of the oldest unacknowledged message (FT-FW).\n\
-             # TYPE conntrackd_sync_replication_lag_seconds gauge\n\
-             conntrackd_sync_replication_lag_seconds {}\n\
-             # HELP conntrackd_sync_unacked_messages Messages sent and not yet acknowledged (FT-FW).\n\
-             # TYPE conntrackd_sync_unacked_messages gauge\n\
-             conntrackd_sync_unacked_messages {}",
-            self.lag(now).as_secs_f64(),
-            unacked
-        );
-    }
 }
 
 #[cfg(test)]
@@ -159,19 +127,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn histogram_buckets_are_cumulative() {
+    fn histogram_buckets_count_each_range() {
         let mut h = Hist::default();
         for us in [50, 300, 300, 2000, 9_000_000] {
             h.observe(Duration::from_micros(us));
         }
-        let mut out = String::new();
-        h.render(&mut out, "x", "help");
-        assert!(out.contains("x_bucket{le=\"0.0001\"} 1\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"0.0005\"} 3\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"0.0025\"} 4\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"5\"} 4\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"+Inf\"} 5\n"), "{out}");
-        assert!(out.contains("x_count 5\n"), "{out}");
+        let c = h.buckets();
+        let upto = |b: f64| {
+            c.iter()
+                .filter(|(x, _)| *x <= b)
+                .map(|(_, n)| n)
+                .sum::<u64>()
+        };
+        assert_eq!(upto(0.0001), 1);
+        assert_eq!(upto(0.0005), 3);
+        assert_eq!(upto(0.0025), 4);
+        assert_eq!(upto(5.0), 4);
+        assert_eq!(h.count(), 5, "+Inf");
     }
 
     #[test]
@@ -196,19 +168,13 @@ mod tests {
         l.track(Some(31), None, ms(28));
         assert_eq!(l.ack.count(), 3);
         assert_eq!(l.lag(ms(29)), Duration::ZERO);
-        let mut out = String::new();
-        l.render(&mut out, ms(30), Some(0));
-        assert!(
-            out.contains("conntrackd_sync_ack_seconds_count 3\n"),
-            "{out}"
-        );
-        assert!(
-            out.contains("conntrackd_sync_ack_seconds_bucket{le=\"0.01\"} 2\n"),
-            "{out}"
-        );
-        assert!(
-            out.contains("conntrackd_sync_replication_lag_seconds 0\n"),
-            "{out}"
-        );
+        assert_eq!(l.ack.count(), 3);
+        let c = l.ack.buckets();
+        let upto = c
+            .iter()
+            .filter(|(b, _)| *b <= 0.01)
+            .map(|(_, n)| n)
+            .sum::<u64>();
+        assert_eq!(upto, 2);
     }
 }

@@ -1,135 +1,667 @@
-//! An optional Prometheus endpoint: with `CONNTRACKD_METRICS=ADDR:PORT`
+//! The optional Prometheus endpoint: with `CONNTRACKD_METRICS=ADDR:PORT`
 //! in the environment (not a conntrackd.conf keyword, so that the file
-//! stays one 1.4.7 accepts), a thread serves `GET /metrics` over HTTP. It
-//! asks the daemon over its own control socket for the `-s` views (the
-//! same numbers a script reads) and turns every `label: number` line into
-//! a gauge `conntrackd_<view>_<section>_<label>`; in sync mode it adds the
-//! replication latency histograms and lag (`daemon::latency`).
+//! stays one 1.4.7 accepts; empty or unset = off), `GET /metrics` serves
+//! the daemon's counters.
+//!
+//! * The numbers come from the main loop as one typed [`Snapshot`]
+//!   (asked in-process, [`ControlMsg::Metrics`]), the same counters that
+//!   `-s` prints, plus the per-channel traffic, the unknown-peer and
+//!   authentication counters and the replication latency.
+//! * They are encoded by `prometheus-client` (the Prometheus project's
+//!   Rust client), so every family has its `# TYPE` and `# HELP`, counters
+//!   end in `_total`, and units (`_seconds`, `_bytes`) are part of the
+//!   name. Prometheus text 0.0.4 by default, OpenMetrics when the scraper
+//!   asks for it (`Accept: application/openmetrics-text`).
+//! * Each connection has a thread of its own (at most [`MAX_CONNS`] at
+//!   once) with a read and write timeout, so idle or slow connections
+//!   delay nobody's scrape. `GET`/`HEAD /metrics` only: other paths get
+//!   404, other methods 405, a request that is not HTTP 400.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
-use ct_core::ctl::Request;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
 
-/// Starts the endpoint when `CONNTRACKD_METRICS` is set; returns the
-/// bound address.
-pub fn start(control: &Path) -> Option<std::io::Result<SocketAddr>> {
-    let addr = std::env::var("CONNTRACKD_METRICS").ok()?;
-    Some(serve(&addr, control.to_path_buf()))
+use ct_core::ctl::stats::{ChannelStats, InjectStats, NetworkStats, RuntimeStats};
+use ct_core::table::CacheStats;
+use ct_ring::reactor::Waker;
+
+use super::control::ControlMsg;
+use super::latency::Hist;
+
+/// Connections served at once.
+pub const MAX_CONNS: usize = 512;
+/// How long a connection may take to send its request, or to take the
+/// answer.
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a scrape waits for the main loop.
+const ASK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One cache's counters (`cache` label).
+#[derive(Debug, Clone)]
+pub struct CacheCounters {
+    pub name: &'static str,
+    pub entries: u64,
+    pub stats: CacheStats,
 }
 
-fn serve(addr: &str, control: PathBuf) -> std::io::Result<SocketAddr> {
+/// One sync channel's counters (labels `channel`, `kind`, `device`).
+#[derive(Debug, Clone)]
+pub struct ChannelCounters {
+    pub index: usize,
+    pub kind: &'static str,
+    pub device: String,
+    pub active: bool,
+    pub stats: ChannelStats,
+}
+
+/// One queue of `-s queue`.
+#[derive(Debug, Clone)]
+pub struct QueueCounters {
+    pub name: &'static str,
+    pub len: u64,
+    pub max: u64,
+    pub full: u64,
+}
+
+/// Replication latency (sync mode).
+#[derive(Debug, Clone)]
+pub struct LatencyCounters {
+    pub send_delay: Hist,
+    /// FT-FW only: send-to-ACK histogram, lag and unacknowledged count.
+    pub ftfw: Option<(Hist, f64, u64)>,
+}
+
+/// Everything the endpoint shows, taken by the main loop at one instant.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub uptime_secs: f64,
+    pub rt: RuntimeStats,
+    pub caches: Vec<CacheCounters>,
+    pub inject: Option<InjectStats>,
+    pub traffic_bytes: u64,
+    pub traffic_packets: u64,
+    /// Sync mode: the receive-side counters of `-s network` (the
+    /// unknown-peer and authentication ones included).
+    pub net: Option<NetworkStats>,
+    pub channels: Vec<ChannelCounters>,
+    pub queues: Vec<QueueCounters>,
+    pub latency: Option<LatencyCounters>,
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+/// Writes families into one descriptor encoder.
+struct Out<'a, 'b>(&'a mut DescriptorEncoder<'b>);
+
+impl Out<'_, '_> {
+    fn counter(&mut self, name: &str, help: &str, unit: Option<&Unit>, v: u64) -> std::fmt::Result {
+        let c = ConstCounter::new(v);
+        let m = self
+            .0
+            .encode_descriptor(name, help, unit, c.metric_type())?;
+        c.encode(m)
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, unit: Option<&Unit>, v: f64) -> std::fmt::Result {
+        let g = ConstGauge::new(v);
+        let m = self
+            .0
+            .encode_descriptor(name, help, unit, g.metric_type())?;
+        g.encode(m)
+    }
+
+    fn counters(
+        &mut self,
+        name: &str,
+        help: &str,
+        unit: Option<&Unit>,
+        rows: &[(Labels, u64)],
+    ) -> std::fmt::Result {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut m = self
+            .0
+            .encode_descriptor(name, help, unit, MetricType::Counter)?;
+        for (labels, v) in rows {
+            ConstCounter::new(*v).encode(m.encode_family(labels)?)?;
+        }
+        Ok(())
+    }
+
+    fn gauges(
+        &mut self,
+        name: &str,
+        help: &str,
+        unit: Option<&Unit>,
+        rows: &[(Labels, f64)],
+    ) -> std::fmt::Result {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut m = self
+            .0
+            .encode_descriptor(name, help, unit, MetricType::Gauge)?;
+        for (labels, v) in rows {
+            ConstGauge::new(*v).encode(m.encode_family(labels)?)?;
+        }
+        Ok(())
+    }
+
+    fn histogram(&mut self, name: &str, help: &str, h: &Hist) -> std::fmt::Result {
+        let mut m =
+            self.0
+                .encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Histogram)?;
+        m.encode_histogram::<NoLabelSet>(h.sum(), h.count(), &h.buckets(), None)
+    }
+}
+
+fn l(pairs: &[(&'static str, &str)]) -> Labels {
+    pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
+        let mut o = Out(&mut enc);
+        let secs = Some(&Unit::Seconds);
+        let bytes = Some(&Unit::Bytes);
+        let rt = &self.rt;
+        o.gauge(
+            "conntrackd_uptime",
+            "Time since the daemon started.",
+            secs,
+            self.uptime_secs,
+        )?;
+        for (name, help, v) in [
+            (
+                "conntrackd_netlink_events_received",
+                "Kernel events received (-s runtime: events received).",
+                rt.events_received,
+            ),
+            (
+                "conntrackd_netlink_events_filtered",
+                "Kernel events dropped by the Filter section.",
+                rt.events_filtered,
+            ),
+            (
+                "conntrackd_netlink_events_unknown_type",
+                "Kernel events of an unknown type.",
+                rt.events_unknown,
+            ),
+            (
+                "conntrackd_netlink_catch_event_failed",
+                "Kernel events that could not be handled.",
+                rt.catch_failed,
+            ),
+            (
+                "conntrackd_netlink_dump_unknown_type",
+                "Dump entries of an unknown type.",
+                rt.dump_unknown,
+            ),
+            (
+                "conntrackd_netlink_overruns",
+                "Event socket overruns (ENOBUFS): events were lost and a resync follows.",
+                rt.overrun,
+            ),
+            (
+                "conntrackd_kernel_flushes",
+                "Kernel table flushes (-F, -t).",
+                rt.flush_kernel,
+            ),
+            (
+                "conntrackd_kernel_resyncs",
+                "Resyncs with the kernel table (-R, overruns, polling).",
+                rt.resync_kernel,
+            ),
+            (
+                "conntrackd_control_read_failed",
+                "Control clients that sent no complete request in time.",
+                rt.local_read_failed,
+            ),
+            (
+                "conntrackd_control_unknown_requests",
+                "Control requests of an unknown code.",
+                rt.local_unknown,
+            ),
+        ] {
+            o.counter(name, help, None, v)?;
+        }
+        o.gauge(
+            "conntrackd_netlink_buffer",
+            "Receive buffer of the event socket.",
+            bytes,
+            rt.buffer_size as f64,
+        )?;
+        let caches = &self.caches;
+        o.gauges(
+            "conntrackd_cache_entries",
+            "Objects in each cache (-s: current active connections).",
+            None,
+            &caches
+                .iter()
+                .map(|c| (l(&[("cache", c.name)]), c.entries as f64))
+                .collect::<Vec<_>>(),
+        )?;
+        let mut ops = Vec::new();
+        for c in caches {
+            let s = &c.stats;
+            for (op, ok, failed) in [
+                ("create", s.created, s.create_failed),
+                ("update", s.updated, s.update_failed),
+                ("destroy", s.destroyed, s.destroy_failed),
+            ] {
+                ops.push((l(&[("cache", c.name), ("op", op), ("result", "ok")]), ok));
+                ops.push((
+                    l(&[("cache", c.name), ("op", op), ("result", "failed")]),
+                    failed,
+                ));
+            }
+        }
+        if let Some(s) = &self.inject {
+            for (op, ok, failed) in [
+                ("create", s.created, s.create_failed),
+                ("update", s.updated, s.update_failed),
+                ("destroy", s.destroyed, s.destroy_failed),
+            ] {
+                ops.push((l(&[("cache", "inject"), ("op", op), ("result", "ok")]), ok));
+                ops.push((
+                    l(&[("cache", "inject"), ("op", op), ("result", "failed")]),
+                    failed,
+                ));
+            }
+        }
+        o.counters(
+            "conntrackd_cache_operations",
+            "Cache operations by result (-s; `inject`: DisableExternalCache's kernel operations).",
+            None,
+            &ops,
+        )?;
+        o.counters(
+            "conntrackd_cache_full",
+            "Objects refused because the cache held HashLimit objects.",
+            None,
+            &caches
+                .iter()
+                .map(|c| (l(&[("cache", c.name)]), c.stats.no_space))
+                .collect::<Vec<_>>(),
+        )?;
+        o.counter(
+            "conntrackd_traffic",
+            "Bytes of the flows destroyed (-s: traffic processed).",
+            bytes,
+            self.traffic_bytes,
+        )?;
+        o.counter(
+            "conntrackd_traffic_packets",
+            "Packets of the flows destroyed (-s: traffic processed).",
+            None,
+            self.traffic_packets,
+        )?;
+        if let Some(n) = &self.net {
+            o.counters(
+                "conntrackd_sync_recv_errors",
+                "Sync messages refused on receipt, by reason (-s network).",
+                None,
+                &[
+                    ("malformed", n.malformed),
+                    ("wrong_version", n.wrong_version),
+                    ("bad_header", n.bad_header),
+                    ("bad_payload", n.bad_payload),
+                    ("bad_type", n.bad_type),
+                    ("truncated", n.truncated),
+                    ("bad_size", n.bad_size),
+                ]
+                .iter()
+                .map(|(r, v)| (l(&[("reason", r)]), *v))
+                .collect::<Vec<_>>(),
+            )?;
+            o.counter(
+                "conntrackd_sync_lost_messages",
+                "Sync messages lost, from sequence gaps (-s network: packets lost).",
+                None,
+                n.lost,
+            )?;
+            o.counter(
+                "conntrackd_sync_before_messages",
+                "Sync messages older than expected (-s network: packets before).",
+                None,
+                n.before,
+            )?;
+            o.counter(
+                "conntrackd_sync_unknown_peer_datagrams",
+                "Datagrams and TCP connections from an address that is not the peer, dropped.",
+                None,
+                n.foreign,
+            )?;
+            if let Some(a) = &n.auth {
+                o.counters(
+                    "conntrackd_sync_auth_datagrams",
+                    "Datagrams of the authenticated link, by verdict.",
+                    None,
+                    &[
+                        ("ok", a.ok),
+                        ("missing", a.missing),
+                        ("bad_tag", a.bad_tag),
+                        ("replayed", a.replayed),
+                    ]
+                    .iter()
+                    .map(|(r, v)| (l(&[("result", r)]), *v))
+                    .collect::<Vec<_>>(),
+                )?;
+            }
+        }
+        let chan = |c: &ChannelCounters| -> Labels {
+            l(&[
+                ("channel", &c.index.to_string()),
+                ("kind", c.kind),
+                ("device", &c.device),
+            ])
+        };
+        let chans = &self.channels;
+        o.gauges(
+            "conntrackd_channel_active",
+            "1 for the channel in use, 0 for a redundant one (-s link: role).",
+            None,
+            &chans
+                .iter()
+                .map(|c| (chan(c), if c.active { 1.0 } else { 0.0 }))
+                .collect::<Vec<_>>(),
+        )?;
+        type Pick = fn(&ChannelStats) -> u64;
+        let rows: [(&str, &str, Option<&Unit>, Pick); 6] = [
+            (
+                "conntrackd_channel_sent",
+                "Bytes sent on the channel.",
+                bytes,
+                |s| s.bytes_sent,
+            ),
+            (
+                "conntrackd_channel_received",
+                "Bytes received on the channel.",
+                bytes,
+                |s| s.bytes_recv,
+            ),
+            (
+                "conntrackd_channel_packets_sent",
+                "Datagrams (TCP: writes) sent on the channel.",
+                None,
+                |s| s.packets_sent,
+            ),
+            (
+                "conntrackd_channel_packets_received",
+                "Datagrams (TCP: reads) received on the channel.",
+                None,
+                |s| s.packets_recv,
+            ),
+            (
+                "conntrackd_channel_send_errors",
+                "Sends that failed on the channel.",
+                None,
+                |s| s.errors_send,
+            ),
+            (
+                "conntrackd_channel_recv_errors",
+                "Receives that failed on the channel.",
+                None,
+                |s| s.errors_recv,
+            ),
+        ];
+        for (name, help, unit, pick) in rows {
+            o.counters(
+                name,
+                help,
+                unit,
+                &chans
+                    .iter()
+                    .map(|c| (chan(c), pick(&c.stats)))
+                    .collect::<Vec<_>>(),
+            )?;
+        }
+        let q = &self.queues;
+        let ql = |x: &QueueCounters| l(&[("queue", x.name)]);
+        o.gauges(
+            "conntrackd_queue_elements",
+            "Elements in each queue (-s queue: current elements).",
+            None,
+            &q.iter().map(|x| (ql(x), x.len as f64)).collect::<Vec<_>>(),
+        )?;
+        o.gauges(
+            "conntrackd_queue_capacity",
+            "Capacity of each queue (-s queue: maximum elements).",
+            None,
+            &q.iter().map(|x| (ql(x), x.max as f64)).collect::<Vec<_>>(),
+        )?;
+        o.counters(
+            "conntrackd_queue_full",
+            "Elements refused because the queue was full (-s queue: not enough space errors).",
+            None,
+            &q.iter().map(|x| (ql(x), x.full)).collect::<Vec<_>>(),
+        )?;
+        if let Some(lat) = &self.latency {
+            o.histogram(
+                "conntrackd_sync_send_delay",
+                "Time the oldest message of a send waited since its event.",
+                &lat.send_delay,
+            )?;
+            if let Some((ack, lag, unacked)) = &lat.ftfw {
+                o.histogram(
+                    "conntrackd_sync_ack",
+                    "Time from sending a message to the peer's acknowledgement (FT-FW).",
+                    ack,
+                )?;
+                o.gauge(
+                    "conntrackd_sync_replication_lag",
+                    "Age of the oldest unacknowledged message (FT-FW).",
+                    secs,
+                    *lag,
+                )?;
+                o.gauge(
+                    "conntrackd_sync_unacked_messages",
+                    "Messages sent and not yet acknowledged (FT-FW).",
+                    None,
+                    *unacked as f64,
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The snapshot in the Prometheus text format (0.0.4), or OpenMetrics.
+pub fn render(snap: Snapshot, openmetrics: bool) -> String {
+    let mut reg = Registry::default();
+    reg.register_collector(Box::new(snap));
+    let mut out = String::new();
+    let res = if openmetrics {
+        prometheus_client::encoding::text::encode(&mut out, &reg)
+    } else {
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &reg)
+    };
+    // (writing into a String does not fail)
+    let _ = res;
+    out
+}
+
+/// Where the endpoint gets its numbers: the main loop's control channel.
+#[derive(Clone)]
+pub struct Source {
+    pub tx: mpsc::Sender<ControlMsg>,
+    pub waker: Waker,
+}
+
+impl Source {
+    fn ask(&self) -> Option<Snapshot> {
+        let (tx, rx) = mpsc::channel();
+        self.tx.send(ControlMsg::Metrics(tx)).ok()?;
+        let _ = self.waker.wake();
+        rx.recv_timeout(ASK_TIMEOUT).ok()
+    }
+}
+
+/// Starts the endpoint when `CONNTRACKD_METRICS` is set and not empty;
+/// returns the bound address.
+pub fn start(src: Source) -> Option<std::io::Result<SocketAddr>> {
+    let addr = std::env::var("CONNTRACKD_METRICS").ok()?;
+    let addr = addr.trim();
+    if addr.is_empty() {
+        return None;
+    }
+    Some(serve(addr, src))
+}
+
+fn serve(addr: &str, src: Source) -> std::io::Result<SocketAddr> {
     let l = TcpListener::bind(addr)?;
     let bound = l.local_addr()?;
+    let live = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
             for s in l.incoming() {
-                let Ok(mut s) = s else { continue };
-                let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-                let mut req = [0u8; 2048];
-                let n = s.read(&mut req).unwrap_or(0);
-                let head = String::from_utf8_lossy(&req[..n]);
-                let (status, body) = if head.starts_with("GET /metrics") {
-                    ("200 OK", render(&control))
-                } else {
-                    ("404 Not Found", String::from("try /metrics\n"))
-                };
-                let _ = write!(
-                    s,
-                    "HTTP/1.0 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                );
+                let Ok(s) = s else { continue };
+                if live.fetch_add(1, Ordering::SeqCst) >= MAX_CONNS {
+                    live.fetch_sub(1, Ordering::SeqCst);
+                    continue;
+                }
+                let (live, src) = (live.clone(), src.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("metrics-conn".into())
+                    .stack_size(256 * 1024)
+                    .spawn(move || {
+                        handle(s, &src);
+                        live.fetch_sub(1, Ordering::SeqCst);
+                    });
+                if spawned.is_err() {
+                    // (the closure, and the count it would have dropped,
+                    // went with the error)
+                    continue;
+                }
             }
         })?;
     Ok(bound)
 }
 
-/// One `-s` view as text, over the control socket.
-fn ask(control: &Path, req: Request) -> String {
-    let Ok(mut s) = UnixStream::connect(control) else {
-        return String::new();
+/// What a request asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /metrics` (or HEAD: `body` false); OpenMetrics if asked for.
+    Metrics {
+        body: bool,
+        openmetrics: bool,
+    },
+    NotFound,
+    MethodNotAllowed,
+    BadRequest,
+}
+
+/// Routes the head of an HTTP request (up to the empty line).
+pub fn route(head: &str) -> Route {
+    let mut lines = head.split("\r\n");
+    let first = lines.next().unwrap_or("");
+    let mut parts = first.split(' ');
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Route::BadRequest;
     };
-    if s.write_all(&req.to_bytes()).is_err() {
-        return String::new();
+    if !version.starts_with("HTTP/1.") || method.is_empty() || !target.starts_with('/') {
+        return Route::BadRequest;
     }
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
+    let path = target.split('?').next().unwrap_or("");
+    if path != "/metrics" {
+        return Route::NotFound;
+    }
+    let body = match method {
+        "GET" => true,
+        "HEAD" => false,
+        _ => return Route::MethodNotAllowed,
+    };
+    let openmetrics = lines.any(|h| {
+        h.split_once(':').is_some_and(|(k, v)| {
+            k.eq_ignore_ascii_case("accept") && v.contains("application/openmetrics-text")
+        })
+    });
+    Route::Metrics { body, openmetrics }
 }
 
-fn clean(s: &str) -> String {
-    let mut o = String::new();
-    for c in s.trim().chars() {
-        if c.is_ascii_alphanumeric() {
-            o.push(c.to_ascii_lowercase());
-        } else if !o.ends_with('_') && !o.is_empty() {
-            o.push('_');
-        }
-    }
-    o.trim_end_matches('_').to_string()
-}
-
-/// Prometheus text for the `-s` views.
-fn render(control: &Path) -> String {
-    let mut out = String::new();
-    for (view, req) in [
-        ("stats", Request::Stats),
-        ("runtime", Request::StatsRuntime),
-        ("network", Request::StatsNetwork),
-        ("queue", Request::StatsQueue),
-    ] {
-        to_metrics(&mut out, view, &ask(control, req));
-    }
-    // Replication latency histograms and lag: already Prometheus text.
-    out.push_str(&ask(control, Request::SyncMetrics));
-    out
-}
-
-/// Appends a gauge per `label: number` line of `text` (the section is the
-/// last line that ended with `:`).
-pub fn to_metrics(out: &mut String, view: &str, text: &str) {
-    let mut section = String::new();
-    let mut seen = std::collections::HashSet::new();
-    for line in text.lines() {
-        let t = line.trim();
-        if t.is_empty() {
-            continue;
-        }
-        if let Some(h) = t.strip_suffix(':') {
-            section = clean(h);
-            continue;
-        }
-        // `label:<tabs>number` (possibly followed by `failed: number`)
-        let mut rest = t;
-        let mut row = String::new();
-        while let Some(i) = rest.find(':') {
-            // a second pair on the row (`failed: n`) is named after the row
-            let label = if row.is_empty() {
-                row = clean(&rest[..i]);
-                row.clone()
-            } else {
-                format!("{row}_{}", clean(&rest[..i]))
-            };
-            let after = rest[i + 1..].trim_start();
-            let num: String = after.chars().take_while(|c| c.is_ascii_digit()).collect();
-            if num.is_empty() {
-                break;
+/// Reads the request head (bounded), answers, closes.
+fn handle(mut s: TcpStream, src: &Source) {
+    let _ = s.set_read_timeout(Some(IO_TIMEOUT));
+    let _ = s.set_write_timeout(Some(IO_TIMEOUT));
+    let mut req = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    let head = loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                if req.is_empty() {
+                    return;
+                }
+                break String::from_utf8_lossy(&req).into_owned();
             }
-            let mut name = format!("conntrackd_{view}");
-            for part in [section.as_str(), label.as_str()] {
-                if !part.is_empty() {
-                    name.push('_');
-                    name.push_str(part);
+            Ok(n) => {
+                req.extend_from_slice(&buf[..n]);
+                if let Some(i) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break String::from_utf8_lossy(&req[..i]).into_owned();
+                }
+                if req.len() > 16 * 1024 {
+                    break String::new();
                 }
             }
-            if seen.insert(name.clone()) {
-                out.push_str(&format!("{name} {num}\n"));
-            }
-            rest = after[num.len()..].trim_start();
         }
+    };
+    let (status, ctype, body, send_body) = match route(&head) {
+        Route::Metrics { body, openmetrics } => match src.ask() {
+            Some(snap) => (
+                "200 OK",
+                if openmetrics {
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                } else {
+                    prometheus_client::encoding::prometheus_text::CONTENT_TYPE
+                },
+                render(snap, openmetrics),
+                body,
+            ),
+            None => (
+                "503 Service Unavailable",
+                "text/plain",
+                "the daemon did not answer\n".into(),
+                body,
+            ),
+        },
+        Route::NotFound => ("404 Not Found", "text/plain", "try /metrics\n".into(), true),
+        Route::MethodNotAllowed => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "GET or HEAD\n".into(),
+            true,
+        ),
+        Route::BadRequest => (
+            "400 Bad Request",
+            "text/plain",
+            "bad request\n".into(),
+            true,
+        ),
+    };
+    let allow = if status.starts_with("405") {
+        "Allow: GET, HEAD\r\n"
+    } else {
+        ""
+    };
+    let _ = write!(
+        s,
+        "HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{allow}Connection: close\r\n\r\n",
+        body.len()
+    );
+    if send_body {
+        let _ = s.write_all(body.as_bytes());
     }
 }
 
@@ -138,23 +670,102 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stats_text_becomes_gauges() {
-        let text = "cache internal:\ncurrent active connections:\t          12\n\
-                    connections created:\t\t          15\tfailed:\t           1\n\n\
-                    traffic processed:\n                   0 Bytes                         0 Pckts\n";
-        let mut out = String::new();
-        to_metrics(&mut out, "stats", text);
+    fn routes() {
+        assert_eq!(
+            route("GET /metrics HTTP/1.1\r\nHost: x"),
+            Route::Metrics {
+                body: true,
+                openmetrics: false
+            }
+        );
+        assert_eq!(
+            route(
+                "HEAD /metrics?x=1 HTTP/1.0\r\nAccept: application/openmetrics-text;version=1.0.0"
+            ),
+            Route::Metrics {
+                body: false,
+                openmetrics: true
+            }
+        );
+        assert_eq!(route("GET / HTTP/1.1"), Route::NotFound);
+        assert_eq!(route("POST /metrics HTTP/1.1"), Route::MethodNotAllowed);
+        assert_eq!(route("hello"), Route::BadRequest);
+        assert_eq!(route("GET /metrics"), Route::BadRequest);
+        assert_eq!(route("GET metrics HTTP/1.1"), Route::BadRequest);
+        assert_eq!(route(""), Route::BadRequest);
+    }
+
+    #[test]
+    fn every_family_is_typed_and_counters_end_in_total() {
+        let mut snap = Snapshot {
+            uptime_secs: 61.0,
+            traffic_bytes: 100,
+            ..Default::default()
+        };
+        snap.rt.events_received = 7;
+        snap.caches.push(CacheCounters {
+            name: "internal",
+            entries: 3,
+            stats: CacheStats {
+                created: 3,
+                ..Default::default()
+            },
+        });
+        snap.channels.push(ChannelCounters {
+            index: 0,
+            kind: "UDP",
+            device: "veth0".into(),
+            active: true,
+            stats: ChannelStats {
+                bytes_sent: 42,
+                ..Default::default()
+            },
+        });
+        let mut h = Hist::default();
+        h.observe(Duration::from_micros(300));
+        snap.latency = Some(LatencyCounters {
+            send_delay: h,
+            ftfw: None,
+        });
+        let out = render(snap, false);
+        let names: Vec<&str> = out
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split([' ', '{']).next())
+            .collect();
+        for n in &names {
+            let fam = n
+                .trim_end_matches("_bucket")
+                .trim_end_matches("_sum")
+                .trim_end_matches("_count");
+            assert!(
+                out.contains(&format!("# TYPE {fam} ")) || out.contains(&format!("# TYPE {n} ")),
+                "{n} untyped in\n{out}"
+            );
+        }
+        assert!(out.contains("conntrackd_uptime_seconds 61"), "{out}");
         assert!(
-            out.contains("conntrackd_stats_cache_internal_current_active_connections 12\n"),
+            out.contains("conntrackd_netlink_events_received_total 7"),
             "{out}"
         );
         assert!(
-            out.contains("conntrackd_stats_cache_internal_connections_created 15\n"),
+            out.contains(
+                "conntrackd_channel_sent_bytes_total{channel=\"0\",kind=\"UDP\",device=\"veth0\"} 42"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("conntrackd_traffic_bytes_total 100"), "{out}");
+        assert!(
+            out.contains("conntrackd_sync_send_delay_seconds_count 1"),
             "{out}"
         );
         assert!(
-            out.contains("conntrackd_stats_cache_internal_connections_created_failed 1\n"),
-            "{out}"
+            out.contains("conntrackd_sync_send_delay_seconds_bucket{le=\"0.00025\"} 0\n")
+                && out.contains("conntrackd_sync_send_delay_seconds_bucket{le=\"0.0005\"} 1\n")
+                && out.contains("conntrackd_sync_send_delay_seconds_bucket{le=\"5\"} 1\n"),
+            "cumulative buckets: {out}"
         );
+        let om = render(Snapshot::default(), true);
+        assert!(om.ends_with("# EOF\n"), "{om}");
     }
 }

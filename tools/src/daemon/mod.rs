@@ -388,13 +388,16 @@ fn start(
     }
     eng.resync(false)?;
     let (tx, rx) = mpsc::channel();
-    let ctl = control::ControlServer::start(unix_path, tx, r.waker())
+    let ctl = control::ControlServer::start(unix_path, tx.clone(), r.waker())
         .map_err(|_| "can't open unix socket!".to_string())?;
     WAKE_FD.store(
         std::os::fd::AsRawFd::as_raw_fd(&r.waker()),
         Ordering::SeqCst,
     );
-    match metrics::start(unix_path) {
+    match metrics::start(metrics::Source {
+        tx,
+        waker: r.waker(),
+    }) {
         Some(Ok(addr)) => eng.log.notice(&format!("metrics on http://{addr}/metrics")),
         Some(Err(e)) => eng
             .log

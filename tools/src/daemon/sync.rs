@@ -580,6 +580,12 @@ impl SyncLink {
         Self::datagram(sock, SocketAddr::new(dest, ch.port), ch, sync, limit, r)
     }
 
+    /// The TCP error queue (`-s queue`: errorq): (elements, elements
+    /// dropped because it was full).
+    pub fn error_queue(&self) -> (u64, u64) {
+        (0, 0)
+    }
+
     /// The `-s network` counters.
     pub fn network_stats(&self) -> NetworkStats {
         let (e, lost, before) = match &self.proto {
