@@ -70,11 +70,21 @@ impl Symbol {
     }
 }
 
+/// The most bytes of a token a message shows.
+const SHOWN: usize = 64;
+
 impl fmt::Display for Symbol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Symbol::EndOfInput => f.write_str("end of input"),
             Symbol::EndByte(b) => write!(f, "byte 0x{b:02x} (taken as end of input)"),
+            // (a token of megabytes is shown by its start and length)
+            Symbol::Token(t) if t.len() > SHOWN => write!(
+                f,
+                "'{}...' ({} bytes)",
+                String::from_utf8_lossy(&t[..SHOWN]).escape_debug(),
+                t.len()
+            ),
             Symbol::Token(t) => {
                 write!(f, "'{}'", String::from_utf8_lossy(t).escape_debug())
             }

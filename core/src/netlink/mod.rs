@@ -7,6 +7,7 @@
 pub mod attr;
 pub mod bpf;
 pub mod ct;
+pub mod cthelper;
 pub mod exp;
 pub mod msg;
 pub mod request;

@@ -95,6 +95,13 @@ impl<A: Addr> FlowCache<A> {
         self.len == 0
     }
 
+    /// Changes the most objects this cache takes (a [`Cache`](super::Cache)
+    /// shares one `HashLimit` between its two families by lowering each
+    /// family's room to what the other leaves). Objects beyond it stay.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
     /// Objects allocated (including DEAD ones).
     pub fn allocated(&self) -> usize {
         self.len

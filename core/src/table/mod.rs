@@ -19,6 +19,9 @@ use crate::flow::{Flow, AF_INET6};
 pub struct Cache {
     pub v4: FlowCache<[u8; 4]>,
     pub v6: FlowCache<[u8; 16]>,
+    /// `HashLimit`: the most objects of both families together (as
+    /// 1.4.7's one hash table per cache).
+    limit: usize,
 }
 
 impl Cache {
@@ -27,10 +30,23 @@ impl Cache {
         Cache {
             v4: FlowCache::new(buckets, limit),
             v6: FlowCache::new(buckets / 4, limit),
+            limit,
         }
     }
 
-    fn is_v6(f: &Flow) -> bool {
+    /// Whether `f` is IPv6; before an insertion into that family, its
+    /// room becomes what the other family leaves of `HashLimit`.
+    fn is_v6(&mut self, f: &Flow) -> bool {
+        if f.l3_family() == AF_INET6 {
+            self.v6.set_limit(self.limit.saturating_sub(self.v4.len()));
+            true
+        } else {
+            self.v4.set_limit(self.limit.saturating_sub(self.v6.len()));
+            false
+        }
+    }
+
+    fn is_v6_ref(f: &Flow) -> bool {
         f.l3_family() == AF_INET6
     }
 
@@ -44,7 +60,7 @@ impl Cache {
 
     /// Insert-or-update (see [`FlowCache::upsert`]).
     pub fn upsert(&mut self, f: &Flow, now: u32, gen: u8) -> Option<ObjState> {
-        if Self::is_v6(f) {
+        if self.is_v6(f) {
             self.v6.upsert(f, now, gen)
         } else {
             self.v4.upsert(f, now, gen)
@@ -58,7 +74,7 @@ impl Cache {
 
     /// Removes the object of `f`'s original tuple; returns it as a flow.
     pub fn remove(&mut self, f: &Flow) -> Option<Flow> {
-        if Self::is_v6(f) {
+        if Self::is_v6_ref(f) {
             let k = Key::of(f)?;
             self.v6.remove(&k).map(|e| e.rec.to_flow())
         } else {
@@ -69,7 +85,7 @@ impl Cache {
 
     /// The cached flow of `f`'s key.
     pub fn get(&self, f: &Flow) -> Option<(Flow, ObjState, u32)> {
-        if Self::is_v6(f) {
+        if Self::is_v6_ref(f) {
             let e = self.v6.get(&Key::of(f)?)?;
             Some((e.rec.to_flow(), e.state, e.rec.created))
         } else {
@@ -105,7 +121,7 @@ impl Cache {
 
     /// The generation of `f`'s entry, if cached.
     pub fn gen_of(&self, f: &Flow) -> Option<u8> {
-        if Self::is_v6(f) {
+        if Self::is_v6_ref(f) {
             let k = record::Key::of(f)?;
             self.v6.get(&k).map(|e| e.gen)
         } else {
@@ -124,7 +140,7 @@ impl Cache {
 
     /// [`replace`](Self::replace), returning the object's reference.
     pub fn replace_ref(&mut self, f: &Flow, now: u32, gen: u8) -> Option<u64> {
-        if Self::is_v6(f) {
+        if self.is_v6(f) {
             let r = Record::from_flow(f, now)?;
             self.v6
                 .insert_slot(r, ObjState::New, gen)
@@ -137,7 +153,7 @@ impl Cache {
 
     /// [`upsert`](Self::upsert), returning the object's reference.
     pub fn upsert_ref(&mut self, f: &Flow, now: u32, gen: u8) -> Option<u64> {
-        if Self::is_v6(f) {
+        if self.is_v6(f) {
             self.v6
                 .upsert_slot(f, now, gen)
                 .map(|(_, i)| i as u64 | 1 << 32)
@@ -149,7 +165,7 @@ impl Cache {
     /// A stable reference to the object of `f`'s key (slab position, with
     /// bit 32 set for IPv6), for protocols that queue objects.
     pub fn obj_ref(&self, f: &Flow) -> Option<u64> {
-        if Self::is_v6(f) {
+        if Self::is_v6_ref(f) {
             self.v6.slot_of(&Key::of(f)?).map(|i| i as u64 | 1 << 32)
         } else {
             self.v4.slot_of(&Key::of(f)?).map(|i| i as u64)
@@ -278,5 +294,80 @@ impl Snapshot {
         for r in &self.v6 {
             cb(r.to_flow(), r.created);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{Tuple, AF_INET};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    fn flow(i: u32, v6: bool) -> Flow {
+        let (src, dst) = if v6 {
+            (
+                IpAddr::V6(Ipv6Addr::from(0xfd00_u128 << 112 | i as u128)),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            )
+        } else {
+            (
+                IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)),
+                IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9)),
+            )
+        };
+        Flow {
+            family: if v6 { AF_INET6 } else { AF_INET },
+            orig: Some(Tuple {
+                src: Some(src),
+                dst: Some(dst),
+                l4proto: Some(17),
+                src_port: Some(1),
+                dst_port: Some(2),
+                ..Tuple::default()
+            }),
+            ..Flow::default()
+        }
+    }
+
+    /// `HashLimit` bounds both families together, as 1.4.7's single table
+    /// does: 3 IPv4 + 2 IPv6 fill a limit of 5, and the sixth object of
+    /// either family is refused and counted as "no space".
+    #[test]
+    fn hash_limit_is_shared_by_both_families() {
+        let mut c = Cache::new(16, 5);
+        for i in 0..3 {
+            assert!(c.upsert(&flow(i, false), 1, 0).is_some());
+        }
+        for i in 0..2 {
+            assert!(c.upsert(&flow(i, true), 1, 0).is_some());
+        }
+        assert_eq!(c.len(), 5);
+        assert!(c.upsert(&flow(9, false), 1, 0).is_none());
+        assert!(c.replace_ref(&flow(9, true), 1, 0).is_none());
+        assert_eq!(c.stats().no_space, 2);
+        // updates of cached objects still work when full
+        assert!(c.upsert(&flow(0, true), 2, 0).is_some());
+        // room again once one leaves, for either family
+        c.remove(&flow(0, false));
+        assert!(c.upsert(&flow(9, true), 1, 0).is_some());
+        assert_eq!(c.len(), 5);
+    }
+
+    #[test]
+    fn snapshot_holds_the_live_objects() {
+        let mut c = Cache::new(16, 100);
+        c.upsert(&flow(1, false), 1, 0);
+        c.upsert(&flow(2, true), 1, 0);
+        let r = c.upsert_ref(&flow(3, false), 1, 0).unwrap();
+        c.set_dead(r);
+        let snap = c.snapshot();
+        assert_eq!(snap.len(), 2);
+        let mut n = 0;
+        snap.for_each(|f, created| {
+            assert_eq!(created, 1);
+            assert!(c.get(&f).is_some());
+            n += 1;
+        });
+        assert_eq!(n, 2);
     }
 }

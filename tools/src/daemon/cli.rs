@@ -245,7 +245,10 @@ mod tests {
             Action::Client(Request::StatsNetwork)
         );
         assert_eq!(p(&["-s", "c"]).action, Action::Client(Request::StatsCache));
-        assert_eq!(p(&["-s", "p"]).action, Action::Client(Request::StatsProcess));
+        assert_eq!(
+            p(&["-s", "p"]).action,
+            Action::Client(Request::StatsProcess)
+        );
         assert_eq!(p(&["-s", "pe"]).action, Action::Client(Request::StatsPeers));
         assert_eq!(
             p(&["-i", "-x"]).action,

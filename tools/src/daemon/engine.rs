@@ -43,6 +43,9 @@ use crate::nl::{Reply, Session};
 pub enum Mode {
     Stats,
     Sync,
+    /// Neither Sync nor Stats (General and maybe Helper only): 1.4.7 runs
+    /// the control socket alone, answering `-s runtime` and `-k`.
+    None,
 }
 
 /// Everything the main loop owns.
@@ -155,7 +158,8 @@ impl Engine {
     pub fn new(cfg: Config, log: Logger) -> Engine {
         let mode = match cfg.run_mode() {
             RunMode::Sync => Mode::Sync,
-            _ => Mode::Stats,
+            RunMode::Stats => Mode::Stats,
+            RunMode::None => Mode::None,
         };
         let g = &cfg.general;
         let (buckets, limit) = (g.hash_size as usize, g.hash_limit as usize);
@@ -453,7 +457,8 @@ impl Engine {
                 return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e));
             }
         };
-        if let Some(mut link) = SyncLink::open(&sync, self.cfg.general.event_iteration_limit, r)? {
+        {
+            let mut link = SyncLink::open(&sync, self.cfg.general.event_iteration_limit, r)?;
             link.auth = auth;
             self.open_snapshot(&sync);
             let period = Duration::from_secs(1);
@@ -1108,6 +1113,7 @@ impl Engine {
             stats: c.stats(),
         };
         match self.mode {
+            Mode::None => {}
             Mode::Stats => snap.caches.push(cache("stats", &self.internal.cache)),
             Mode::Sync => {
                 snap.caches.push(cache("internal", &self.internal.cache));
@@ -1280,6 +1286,10 @@ impl Engine {
     /// Answers a control request; the reply goes back through `reply`.
     pub fn on_request(&mut self, req: Request, reply: &ReplyTx) {
         use Request::*;
+        if self.mode == Mode::None && !matches!(req, Kill | StatsRuntime | Metrics) {
+            // no mode runs: 1.4.7 answers nothing else
+            return;
+        }
         let text = |t: Vec<u8>| {
             let _ = reply.send(CtlReply::Text(t));
         };

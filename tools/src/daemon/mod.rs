@@ -13,6 +13,7 @@ pub mod detach;
 pub mod engine;
 pub mod expect;
 pub mod filter;
+pub mod helper;
 pub mod inject;
 pub mod kernel;
 pub mod latency;
@@ -104,6 +105,20 @@ fn syslog_facility(f: Option<config::SyslogFacility>) -> Option<libc::c_int> {
     })
 }
 
+/// A message cut to a sane length (1.4.7 echoes a token of megabytes
+/// whole).
+fn clip(msg: &str) -> String {
+    const MAX: usize = 256;
+    if msg.len() <= MAX {
+        return msg.to_string();
+    }
+    let mut end = MAX;
+    while !msg.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &msg[..end], msg.len())
+}
+
 /// Entry point; returns the exit status.
 pub fn main_with_args(argv: Vec<String>) -> i32 {
     // SAFETY: umask has no preconditions.
@@ -138,7 +153,9 @@ pub fn main_with_args(argv: Vec<String>) -> i32 {
     let mut cfg = match outcome.result {
         Ok(c) => c,
         Err(e) => {
-            con.error(&e.c_message());
+            // 1.4.7's line (scripts grep it), then where and what exactly
+            con.error(&clip(&e.c_message()));
+            con.error(&e.to_string());
             return 1;
         }
     };
@@ -229,18 +246,29 @@ fn run_daemon(cfg: config::Config, detach: bool, mut con: Logger) -> i32 {
     code
 }
 
-/// 1.4.7 switches itself to SCHED_RR at the highest priority unless the
-/// `Scheduler` clause says otherwise; a failure only warns.
+/// The scheduling 1.4.7 ends up with: without `Scheduler { Type }` it
+/// switches itself to SCHED_RR at the highest priority (a `Priority`
+/// alone is ignored); with a `Type`, that policy at the configured
+/// `Priority`, 0 when none is given (which the kernel refuses for RR and
+/// FIFO: a warning, and the default scheduler stays).
+fn scheduling(s: &config::Scheduler) -> (libc::c_int, libc::c_int) {
+    match s.policy {
+        None => (libc::SCHED_RR, {
+            // SAFETY: no preconditions.
+            unsafe { libc::sched_get_priority_max(libc::SCHED_RR) }
+        }),
+        Some(p) => (
+            match p {
+                config::SchedPolicy::Fifo => libc::SCHED_FIFO,
+                config::SchedPolicy::RoundRobin => libc::SCHED_RR,
+            },
+            s.priority.map(|p| p as libc::c_int).unwrap_or(0),
+        ),
+    }
+}
+
 fn set_scheduler(s: &config::Scheduler, log: &mut Logger) {
-    let policy = match s.policy {
-        Some(config::SchedPolicy::Fifo) => libc::SCHED_FIFO,
-        _ => libc::SCHED_RR,
-    };
-    // SAFETY: plain syscalls on this process.
-    let prio = s
-        .priority
-        .map(|p| p as i32)
-        .unwrap_or_else(|| unsafe { libc::sched_get_priority_max(policy) });
+    let (policy, prio) = scheduling(s);
     let param = libc::sched_param {
         sched_priority: prio,
     };
@@ -257,6 +285,10 @@ fn set_scheduler(s: &config::Scheduler, log: &mut Logger) {
 /// What `serve` hands back: how the daemon ended, and the `-k` clients
 /// to release once the lock and the socket are gone.
 type Served = (Result<(), String>, Vec<control::ReplyTx>);
+
+/// The largest `HashSize` taken: 2^28 buckets, 4 GiB of bucket heads in
+/// 1.4.7, which fails to allocate (or crashes) well before 2^31.
+const MAX_HASH_SIZE: u32 = 1 << 28;
 
 const CANNOT_START: &str = "conntrackd cannot start, please review your configuration";
 
@@ -354,6 +386,22 @@ fn start(
     unix_path: &Path,
 ) -> Result<(mpsc::Receiver<control::ControlMsg>, control::ControlServer), String> {
     eng.log.notice(&format!("I/O backend: {}", r.describe()));
+    if eng.cfg.general.hash_size > MAX_HASH_SIZE {
+        // 1.4.7 fails to allocate its buckets (16 bytes each) for such
+        // sizes, or crashes; say which number was read (atoi wraps).
+        eng.log.error(&format!(
+            "HashSize {} is larger than {MAX_HASH_SIZE} buckets",
+            eng.cfg.general.hash_size
+        ));
+        return Err(format!(
+            "can't allocate memory for the {} cache",
+            if eng.mode == Mode::Sync {
+                "internal"
+            } else {
+                "external"
+            }
+        ));
+    }
     match eng.cfg.general.filter.as_ref().map(|f| f.source) {
         Some(config::FilterSource::Kernelspace) => {
             eng.log.notice("using kernel-space event filtering")
@@ -371,7 +419,10 @@ fn start(
             })?,
         );
     }
-    if let Some(secs) = eng.cfg.general.poll_secs {
+    if eng.mode == Mode::None {
+        // General (and maybe Helper) only: as 1.4.7, no mode runs; the
+        // control socket answers `-s runtime` and `-k`.
+    } else if let Some(secs) = eng.cfg.general.poll_secs {
         // Polling mode: no event socket; the table is re-read every
         // PollSecs seconds (purge of vanished entries included).
         eng.log.notice("running in polling mode");
@@ -383,10 +434,19 @@ fn start(
         })?;
     }
     if eng.mode == Mode::Sync {
-        eng.open_link(r)
-            .map_err(|e| format!("can't open channel socket: {e}"))?;
+        eng.open_link(r).map_err(|e| {
+            format!(
+                "can't open channel socket: {}",
+                crate::cli::labels::strerror(&e)
+            )
+        })?;
     }
-    eng.resync(false)?;
+    if eng.mode != Mode::None {
+        eng.resync(false)?;
+    }
+    if let Some(h) = eng.cfg.helper.clone().filter(|h| !h.helpers.is_empty()) {
+        helper::setup(&h, &mut eng.log)?;
+    }
     let (tx, rx) = mpsc::channel();
     let ctl = control::ControlServer::start(unix_path, tx.clone(), r.waker())
         .map_err(|_| "can't open unix socket!".to_string())?;
@@ -405,4 +465,27 @@ fn start(
         None => {}
     }
     Ok((rx, ctl))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 1.4.7's decisions: no Type → RR at the top priority whatever
+    /// Priority says; a Type without Priority → priority 0.
+    #[test]
+    fn scheduling_follows_1_4_7() {
+        use config::{SchedPolicy, Scheduler};
+        let max = unsafe { libc::sched_get_priority_max(libc::SCHED_RR) };
+        let s = |policy, priority| scheduling(&Scheduler { policy, priority });
+        assert_eq!(s(None, None), (libc::SCHED_RR, max));
+        assert_eq!(s(None, Some(5)), (libc::SCHED_RR, max));
+        assert_eq!(s(Some(SchedPolicy::Fifo), None), (libc::SCHED_FIFO, 0));
+        assert_eq!(s(Some(SchedPolicy::RoundRobin), None), (libc::SCHED_RR, 0));
+        assert_eq!(s(Some(SchedPolicy::Fifo), Some(10)), (libc::SCHED_FIFO, 10));
+        assert_eq!(
+            s(Some(SchedPolicy::RoundRobin), Some(7)),
+            (libc::SCHED_RR, 7)
+        );
+    }
 }

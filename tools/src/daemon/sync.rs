@@ -40,6 +40,15 @@ pub fn interface_mtu(dev: &str) -> usize {
     mtu
 }
 
+/// Whether a network interface of that name exists (`if_nametoindex`).
+pub fn interface_exists(dev: &str) -> bool {
+    let Ok(c) = std::ffi::CString::new(dev) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated name, read only.
+    unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
+}
+
 /// How long a bind waits for its port to be released.
 const BIND_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -220,16 +229,17 @@ impl TcpLink {
 
 impl SyncLink {
     /// Opens the default channel (UDP, multicast or TCP) with the protocol
-    /// of the mode; `Ok(None)` when there is no channel.
+    /// of the mode, and the redundant ones; fails when there is none.
     /// `limit` is EventIterationLimit: receives per wake-up on each
     /// channel socket.
-    pub fn open(
-        sync: &SyncSection,
-        limit: u32,
-        r: &mut Reactor,
-    ) -> std::io::Result<Option<SyncLink>> {
+    pub fn open(sync: &SyncSection, limit: u32, r: &mut Reactor) -> std::io::Result<SyncLink> {
         let Some(ch) = sync.channels.get(sync.default_channel) else {
-            return Ok(None);
+            // 1.4.7 refuses to start without a dedicated link, whatever
+            // the mode
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "no dedicated link: the Sync section needs a Multicast, UDP or TCP block",
+            ));
         };
         let mut link = Self::channel(ch, sync, limit, r)?;
         link.index = sync.default_channel;
@@ -250,7 +260,7 @@ impl SyncLink {
                 index: i,
             });
         }
-        Ok(Some(link))
+        Ok(link)
     }
 
     fn channel(
@@ -259,6 +269,17 @@ impl SyncLink {
         limit: u32,
         r: &mut Reactor,
     ) -> std::io::Result<SyncLink> {
+        // Interface is required (MTU, link monitoring, IPv6 scope) and
+        // must exist: 1.4.7 fails with ENODEV otherwise.
+        let dev = ch.interface.as_deref().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("no Interface in the {} block", ch.kind.keyword()),
+            )
+        })?;
+        if !interface_exists(dev) {
+            return Err(std::io::Error::from_raw_os_error(libc::ENODEV));
+        }
         let mut l = match ch.kind {
             ChannelType::Udp => Self::udp(ch, sync, limit, r)?,
             ChannelType::Multicast => Self::multicast(ch, sync, limit, r)?,
