@@ -19,8 +19,10 @@ use crate::nl::{Reply, Session};
 /// Registers the helpers, logging as 1.4.7 does; always an `Err` when
 /// there is at least one (the message to log before "cannot start").
 pub fn setup(sec: &HelperSection, log: &mut Logger) -> Result<(), String> {
-    // (upstream keeps the instances newest first)
-    for h in sec.helpers.iter().rev() {
+    // Upstream keeps the instances newest first and stops at the first
+    // failure; and where the first is accepted, it is withdrawn and the
+    // daemon refuses to start: only that one is ever tried.
+    if let Some(h) = sec.helpers.last() {
         log.notice(&format!(
             "configuring helper `{}' with queuenum={} and queuelen={}",
             h.name, h.queue_num, h.queue_len
