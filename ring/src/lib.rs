@@ -8,6 +8,7 @@
 pub mod netlink;
 pub mod reactor;
 pub mod sockopt;
+pub mod tcp;
 
 pub use reactor::{
     Backend, BackendChoice, Config, Ctx, Errno, Event, Outbox, Reactor, SendError, SockError,

@@ -85,6 +85,25 @@ connections destroyed:\t\t{:>12}\tfailed:\t{:>12}\n\n",
     );
 }
 
+/// Counters of `DisableInternalCache` (NOTRACK's internal bypass: events
+/// go to the peer without an internal cache).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BypassStats {
+    pub new: u64,
+    pub updated: u64,
+    pub destroyed: u64,
+}
+
+/// `internal bypass:` block (replaces the internal cache block of `-s`
+/// and `-s cache` with DisableInternalCache).
+pub fn bypass_block(out: &mut String, s: &BypassStats) {
+    let _ = write!(
+        out,
+        "internal bypass:\nconnections new:\t\t{:>12}\nconnections updated:\t\t{:>12}\nconnections destroyed:\t\t{:>12}\n\n",
+        s.new as u32, s.updated as u32, s.destroyed as u32
+    );
+}
+
 /// `traffic processed:` block.
 pub fn traffic_block(out: &mut String, bytes: u64, packets: u64) {
     let _ = write!(

@@ -79,6 +79,9 @@ pub struct Engine {
     rtnl: Option<SockId>,
     /// systemd's watchdog: `WATCHDOG=1` on every expiry.
     pub watchdog: Option<TimerId>,
+    /// TCP: a short periodic timer while a connect is in progress (its
+    /// completion is checked without waiting).
+    connect_timer: Option<TimerId>,
     /// Reused by the run loop: the TCP connections of every channel and
     /// the server connections of the other channels.
     tcp_socks: Vec<SockId>,
@@ -110,6 +113,9 @@ pub struct Engine {
     swept: Vec<Flow>,
     /// DisableExternalCache: received states go straight to the kernel.
     pub inject: Option<Inject>,
+    /// DisableInternalCache (NOTRACK): no internal cache; events go to
+    /// the peer as they come, a bulk update is a kernel dump.
+    pub bypass: Option<stats::BypassStats>,
     /// ExpectationSync: the expectation caches.
     pub exp: Option<ExpSync>,
     /// Portid of the last commit's netlink handle: the events of the
@@ -136,11 +142,12 @@ pub struct Engine {
     line: Vec<u8>,
 }
 
-/// Where a NOTRACK/ALARM bulk update stands: the swept entries (sent as
-/// DEL), then the IPv4 and IPv6 entries, then the expectations, each by
-/// slab position.
+/// Where a NOTRACK/ALARM bulk update stands: the queued flows (entries a
+/// resync swept, sent as DEL; with DisableInternalCache, the kernel's
+/// dump, sent as NEW), then the IPv4 and IPv6 entries, then the
+/// expectations, each by slab position.
 struct BulkCursor {
-    swept: Vec<Flow>,
+    queued: Vec<(Op, Flow)>,
     stage: u8,
     pos: u32,
 }
@@ -183,6 +190,7 @@ impl Engine {
             alive_timer: None,
             rtnl: None,
             watchdog: None,
+            connect_timer: None,
             tcp_socks: Vec::new(),
             other_servers: Vec::new(),
             bulk: false,
@@ -198,6 +206,9 @@ impl Engine {
             released: Vec::new(),
             swept: Vec::new(),
             inject: None,
+            bypass: (mode == Mode::Sync
+                && cfg.sync.as_ref().is_some_and(|s| s.disable_internal_cache))
+            .then(stats::BypassStats::default),
             exp: if mode == Mode::Sync {
                 cfg.sync
                     .as_ref()
@@ -305,6 +316,23 @@ impl Engine {
         match ct_ring::sockopt::attach_filter(sock.as_fd(), &raw) {
             Ok(()) => self.kernel_filter = true,
             Err(e) => self.log.error(&format!("cannot set event filtering: {e}")),
+        }
+    }
+
+    /// Arms the connect timer while a TCP connect is in progress, removes
+    /// it otherwise.
+    fn arm_connect_timer(&mut self, r: &mut Reactor) {
+        let connecting = self.link.as_ref().is_some_and(|l| l.tcp_connecting());
+        match (connecting, self.connect_timer) {
+            (true, None) => {
+                let every = CONNECT_POLL;
+                self.connect_timer = Some(r.timer_add(Some(Instant::now() + every), Some(every)));
+            }
+            (false, Some(t)) => {
+                r.timer_remove(t);
+                self.connect_timer = None;
+            }
+            _ => {}
         }
     }
 
@@ -475,6 +503,7 @@ impl Engine {
                 }
             }
             self.link = Some(link);
+            self.arm_connect_timer(r);
         }
         Ok(())
     }
@@ -507,12 +536,33 @@ impl Engine {
             return;
         }
         // A bulk update still going: its unsent DELs are kept.
-        let mut swept = swept;
+        let mut queued: Vec<(Op, Flow)> = swept.into_iter().map(|f| (Op::Delete, f)).collect();
         if let Some(old) = self.bulk_cursor.take().filter(|c| c.stage == 0) {
-            swept.extend(old.swept.into_iter().skip(old.pos as usize));
+            queued.extend(
+                old.queued
+                    .into_iter()
+                    .skip(old.pos as usize)
+                    .filter(|(op, _)| *op == Op::Delete),
+            );
+        }
+        if self.bypass.is_some() {
+            // No internal cache: the kernel's table is the state to send.
+            let mut table = match NetlinkTable::open(self.cfg.general.filter.clone()) {
+                Ok(t) => t,
+                Err(e) => {
+                    self.log.error(&format!("can't dump kernel table: {e}"));
+                    return;
+                }
+            };
+            if let Err(e) = table.dump(&mut |f| queued.push((Op::New, *f))) {
+                self.log.error(&format!(
+                    "can't dump kernel table: {}",
+                    crate::cli::labels::errno_text(e)
+                ));
+            }
         }
         self.bulk_cursor = Some(BulkCursor {
-            swept,
+            queued,
             stage: 0,
             pos: 0,
         });
@@ -546,11 +596,12 @@ impl Engine {
             let next = match cur.stage {
                 0 => {
                     let mut i = cur.pos as usize;
-                    while i < cur.swept.len() && room() {
-                        proto.on_local(Op::Delete, &cur.swept[i], unix, &mut counted);
+                    while i < cur.queued.len() && room() {
+                        let (op, f) = &cur.queued[i];
+                        proto.on_local(*op, f, unix, &mut counted);
                         i += 1;
                     }
-                    (i < cur.swept.len()).then_some(i as u32)
+                    (i < cur.queued.len()).then_some(i as u32)
                 }
                 1 => self.internal.cache.v4.visit_from(cur.pos, |e| {
                     if let Some(op) = op_of(e.state) {
@@ -744,6 +795,11 @@ impl Engine {
     /// overrun resync). With `sweep`, entries the dump did not see are
     /// removed afterwards (logged in stats mode).
     pub fn resync(&mut self, sweep: bool) -> Result<(), String> {
+        if self.bypass.is_some() {
+            // no internal cache to fill; after an overrun the caller
+            // sends a bulk update (a kernel dump) instead
+            return Ok(());
+        }
         let mut table =
             NetlinkTable::open(self.cfg.general.filter.clone()).map_err(|e| e.to_string())?;
         let now = now_secs(self.epoch);
@@ -816,6 +872,26 @@ impl Engine {
         self.rt.events_received += 1;
         // Our own commit's and inject's expectations are not sent back.
         if m.pid != 0 && x.own_portids.contains(&m.pid) {
+            return;
+        }
+        if self.bypass.is_some() {
+            // DisableInternalCache: straight to the peer
+            let op = match m.msg() {
+                IPCTNL_MSG_EXP_NEW => Op::New,
+                IPCTNL_MSG_EXP_DELETE => Op::Delete,
+                _ => {
+                    self.rt.events_unknown += 1;
+                    return;
+                }
+            };
+            if !x.helper_wanted(&e) {
+                return;
+            }
+            if let Some(link) = self.link.as_mut() {
+                let unix = crate::ct::env::now().0 as u32;
+                let (proto, mut send) = split(link, ctx);
+                proto.on_local_exp(op, &e, unix, &mut send);
+            }
             return;
         }
         let now = now_secs(self.epoch) as u64;
@@ -903,6 +979,32 @@ impl Engine {
             let own = m.pid != 0 && self.commit_portids.contains(&m.pid);
             if !self.kernel_filter && !self.accept(&flow) {
                 self.rt.events_filtered += 1;
+                continue;
+            }
+            if let Some(b) = self.bypass.as_mut() {
+                // DisableInternalCache: straight to the peer (not what our
+                // own commit did)
+                if own {
+                    continue;
+                }
+                let op = match kind {
+                    EventKind::New => {
+                        b.new += 1;
+                        Op::New
+                    }
+                    EventKind::Update => {
+                        b.updated += 1;
+                        Op::Update
+                    }
+                    _ => {
+                        b.destroyed += 1;
+                        Op::Delete
+                    }
+                };
+                if let Some(link) = self.link.as_mut() {
+                    let (proto, mut send) = split(link, ctx);
+                    proto.on_local(op, &flow, unix, &mut send);
+                }
                 continue;
             }
             let change = match kind {
@@ -1116,7 +1218,10 @@ impl Engine {
             Mode::None => {}
             Mode::Stats => snap.caches.push(cache("stats", &self.internal.cache)),
             Mode::Sync => {
-                snap.caches.push(cache("internal", &self.internal.cache));
+                match &self.bypass {
+                    Some(b) => snap.bypass = Some(*b),
+                    None => snap.caches.push(cache("internal", &self.internal.cache)),
+                }
                 match &self.inject {
                     Some(i) => snap.inject = Some(i.stats),
                     None => snap.caches.push(cache("external", &self.external)),
@@ -1202,12 +1307,15 @@ impl Engine {
                 stats::cache_ext_block(&mut s, "stats", n, n, n, &self.internal.cache.stats());
             }
             (Mode::Sync, Request::Stats) => {
-                stats::cache_block(
-                    &mut s,
-                    "internal",
-                    self.internal.cache.len() as u64,
-                    &self.internal.cache.stats(),
-                );
+                match &self.bypass {
+                    Some(b) => stats::bypass_block(&mut s, b),
+                    None => stats::cache_block(
+                        &mut s,
+                        "internal",
+                        self.internal.cache.len() as u64,
+                        &self.internal.cache.stats(),
+                    ),
+                }
                 match &self.inject {
                     Some(i) => stats::inject_block(&mut s, &i.stats),
                     None => stats::cache_block(
@@ -1269,7 +1377,17 @@ impl Engine {
             }
             (Mode::Sync, Request::StatsCache) => {
                 let n = self.internal.cache.len() as u64;
-                stats::cache_ext_block(&mut s, "internal", n, n, n, &self.internal.cache.stats());
+                match &self.bypass {
+                    Some(b) => stats::bypass_block(&mut s, b),
+                    None => stats::cache_ext_block(
+                        &mut s,
+                        "internal",
+                        n,
+                        n,
+                        n,
+                        &self.internal.cache.stats(),
+                    ),
+                }
                 match &self.inject {
                     Some(i) => stats::inject_block(&mut s, &i.stats),
                     None => {
@@ -1305,6 +1423,9 @@ impl Engine {
             }
             Metrics => {
                 text(super::metrics::render(self.metrics(), false).into_bytes());
+            }
+            CtResyncMaster | AllResyncMaster if self.bypass.is_some() => {
+                self.log.notice("resync is unsupported in this mode");
             }
             CtResyncMaster | AllResyncMaster => {
                 self.log.notice("resync with master conntrack table");
@@ -1343,8 +1464,23 @@ impl Engine {
                 self.resync_request = true;
             }
             SendBulk if self.link.is_some() => {
-                self.log.notice("sending bulk update");
+                // (1.4.7 says nothing when it sends the kernel's table)
+                if self.bypass.is_none() {
+                    self.log.notice("sending bulk update");
+                }
                 self.bulk_now = true;
+            }
+            CtDumpInternal | CtDumpIntXml if self.bypass.is_some() => {
+                // no internal cache: the kernel's table, in conntrack's
+                // default format (1.4.7 has no XML form here either)
+                let _ = reply.send(kernel_dump(self.cfg.general.filter.clone()));
+            }
+            CtFlushIntCache if self.bypass.is_some() => {
+                // 1.4.7 flushes the kernel table here (which, right after
+                // the commit of primary-backup.sh, would drop every
+                // connection just taken over); there is no internal
+                // cache to flush.
+                self.log.notice("flushing internal cache");
             }
             CtDumpInternal => {
                 let _ = reply.send(self.cache_dump(&self.internal.cache, false, false));
@@ -1530,6 +1666,8 @@ impl Engine {
             let watchdog = self.watchdog;
             let mut link_event = false;
             let mut tick = false;
+            let mut connect_tick = false;
+            let connect_timer = self.connect_timer;
             let mut closed: Vec<SockId> = Vec::new();
             self.iter_events = 0;
             self.iter_clock = None;
@@ -1593,6 +1731,7 @@ impl Engine {
                     error: SockError::Send { .. },
                 } if Some(sock) == link_sock => self.link_send_failed = true,
                 Event::Timer(t) if Some(t) == alive => tick = true,
+                Event::Timer(t) if Some(t) == connect_timer => connect_tick = true,
                 Event::Recv { sock, .. } if Some(sock) == rtnl => link_event = true,
                 Event::Timer(t) if Some(t) == watchdog => {
                     super::notify::notify("WATCHDOG=1");
@@ -1615,8 +1754,15 @@ impl Engine {
                 }
             }
             if let Some(link) = &mut self.link {
-                if tick {
+                if tick || connect_tick {
+                    // TCP: accept, (re)connect without waiting, then send
+                    // what waited in the error queue.
                     link.maintain_tcp(r);
+                    if let Some(t) = link.tcp.as_mut() {
+                        flush_error_queue(r, t, &mut link.chan);
+                    }
+                }
+                if tick {
                     if std::mem::take(&mut self.link_send_failed) {
                         if let Some(p) = link.proto.ftfw() {
                             p.resend_unacked();
@@ -1673,6 +1819,9 @@ impl Engine {
                     await_send_slot(r);
                 }
             }
+            if tick || connect_tick {
+                self.arm_connect_timer(r);
+            }
             if let Some(link) = &self.link {
                 // Latency: the batching delay of what was sent in this
                 // iteration, and FT-FW's acknowledgements.
@@ -1701,7 +1850,11 @@ impl Engine {
                 }
             }
             if std::mem::take(&mut self.bulk) {
-                self.log.notice("sending bulk update");
+                // (with DisableInternalCache 1.4.7 sends the kernel's
+                // table without a word)
+                if self.bypass.is_none() {
+                    self.log.notice("sending bulk update");
+                }
                 self.bulk_send(r);
             }
             if purge {
@@ -1840,14 +1993,25 @@ fn send_datagram<O: Outbox>(
     o: &mut O,
     sock: SockId,
     peer: &std::net::SocketAddr,
-    tcp_client: Option<Option<SockId>>,
+    mut tcp: Option<&mut super::sync::TcpLink>,
     chan: &mut stats::ChannelStats,
     stalled: &mut Option<Instant>,
     d: &[u8],
 ) {
-    let once = |o: &mut O| match tcp_client {
-        Some(Some(c)) => o.queue_to(c, d, None),
-        Some(None) => Err(ct_ring::SendError::BadSocket),
+    // TCP: earlier datagrams that could not be sent go first, in order;
+    // while some remain, or while the client is down, this one joins them
+    // (the error queue, as 1.4.7's).
+    if let Some(t) = tcp.as_deref_mut() {
+        flush_error_queue(o, t, chan);
+        if t.client.is_none() || !t.errq.is_empty() {
+            t.enqueue_error(d);
+            chan.record_send(d.len(), false);
+            return;
+        }
+    }
+    let client = tcp.as_deref().and_then(|t| t.client);
+    let once = |o: &mut O| match client {
+        Some(c) => o.queue_to(c, d, None),
         None => o.queue_to(sock, d, Some(peer)),
     };
     // Every send slot busy (a bulk update outruns the link): wait for
@@ -1874,8 +2038,33 @@ fn send_datagram<O: Outbox>(
             }
         }
     }
+    if res.is_err() {
+        if let Some(t) = tcp {
+            t.enqueue_error(d);
+        }
+    }
     chan.record_send(d.len(), res.is_ok());
 }
+
+/// Sends what waits in a TCP channel's error queue while its client is
+/// up, oldest first, stopping at the first failure.
+fn flush_error_queue<O: Outbox>(
+    o: &mut O,
+    t: &mut super::sync::TcpLink,
+    chan: &mut stats::ChannelStats,
+) {
+    let Some(c) = t.client else { return };
+    while let Some(d) = t.errq.front() {
+        if o.queue_to(c, d, None).is_err() {
+            break;
+        }
+        chan.record_send(d.len(), true);
+        t.errq.pop_front();
+    }
+}
+
+/// How often a TCP connect in progress is checked.
+const CONNECT_POLL: Duration = Duration::from_millis(10);
 
 /// A sync message waits at most this long for more to share its
 /// datagram while events keep arriving; when a loop iteration brings no
@@ -1981,10 +2170,10 @@ fn split<'a, O: Outbox>(
         send_stalled,
         ..
     } = link;
-    let (target, sock, peer) = (link_tcp_client(tcp), *sock, *peer);
+    let (sock, peer) = (*sock, *peer);
     (proto, move |d: &[u8]| {
         let d = seal(auth, d);
-        send_datagram(o, sock, &peer, target, chan, send_stalled, d)
+        send_datagram(o, sock, &peer, tcp.as_mut(), chan, send_stalled, d)
     })
 }
 
@@ -1995,11 +2184,6 @@ fn seal<'a>(auth: &'a mut Option<super::auth::LinkAuth>, d: &'a [u8]) -> &'a [u8
         Some(a) => a.sealer.seal(d),
         None => d,
     }
-}
-
-/// `None` for datagram links; for TCP, the client connection if it is up.
-fn link_tcp_client(tcp: &Option<super::sync::TcpLink>) -> Option<Option<SockId>> {
-    tcp.as_ref().map(|t| t.client)
 }
 
 /// Deletes every kernel entry that passes the filter (`-F`).
@@ -2081,4 +2265,27 @@ fn write_dump(
         res = w.write_all(&line);
     });
     res
+}
+
+/// `-i` with DisableInternalCache: a live dump of the kernel's table
+/// (through the Filter), in conntrack's default format, made by the
+/// client's thread.
+fn kernel_dump(filter: Option<ct_core::config::Filter>) -> CtlReply {
+    CtlReply::Stream(Box::new(move |w| {
+        let mut table = NetlinkTable::open(filter)?;
+        let env = SysEnv { labels: None };
+        let mut line = Vec::with_capacity(512);
+        let mut res = Ok(());
+        table
+            .dump(&mut |f| {
+                if res.is_err() {
+                    return;
+                }
+                line.clear();
+                format::write_plain(&mut line, f, EventKind::None, &PlainOpts::default(), &env);
+                res = w.write_all(&line);
+            })
+            .map_err(std::io::Error::from_raw_os_error)?;
+        res
+    }))
 }

@@ -52,11 +52,7 @@ impl ExpSync {
     /// with a listed name (case-insensitive) and its master is in the
     /// internal conntrack cache.
     pub fn wanted(&mut self, e: &Expect, masters: &Cache) -> bool {
-        let helper_ok = self.helpers.is_empty()
-            || e.helper.as_ref().is_some_and(|h| {
-                let h = h.as_str().to_ascii_lowercase();
-                self.helpers.iter().any(|p| h.starts_with(p.as_str()))
-            });
+        let helper_ok = self.helper_wanted(e);
         let master = Flow {
             family: e.family,
             orig: e.master,
@@ -67,6 +63,17 @@ impl ExpSync {
             self.ignored += 1;
         }
         ok
+    }
+
+    /// Whether the expectation's helper is one of `ExpectationSync { }`'s
+    /// (all when the list is empty); DisableInternalCache checks only this
+    /// (there is no cache of masters).
+    pub fn helper_wanted(&self, e: &Expect) -> bool {
+        self.helpers.is_empty()
+            || e.helper.as_ref().is_some_and(|h| {
+                let h = h.as_str().to_ascii_lowercase();
+                self.helpers.iter().any(|p| h.starts_with(p.as_str()))
+            })
     }
 
     /// `-i expect` / `-e expect` (plain: without the timeout, with

@@ -30,7 +30,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use ct_core::ctl::stats::{ChannelStats, InjectStats, NetworkStats, RuntimeStats};
+use ct_core::ctl::stats::{BypassStats, ChannelStats, InjectStats, NetworkStats, RuntimeStats};
 use ct_core::table::CacheStats;
 use ct_ring::reactor::Waker;
 
@@ -87,6 +87,8 @@ pub struct Snapshot {
     pub rt: RuntimeStats,
     pub caches: Vec<CacheCounters>,
     pub inject: Option<InjectStats>,
+    /// DisableInternalCache: events sent without an internal cache.
+    pub bypass: Option<BypassStats>,
     pub traffic_bytes: u64,
     pub traffic_packets: u64,
     /// Sync mode: the receive-side counters of `-s network` (the
@@ -285,6 +287,21 @@ impl Collector for Snapshot {
             None,
             &ops,
         )?;
+        if let Some(b) = &self.bypass {
+            o.counters(
+                "conntrackd_bypass_events",
+                "Kernel events sent without an internal cache (DisableInternalCache), by kind.",
+                None,
+                &[
+                    ("new", b.new),
+                    ("update", b.updated),
+                    ("destroy", b.destroyed),
+                ]
+                .iter()
+                .map(|(k, v)| (l(&[("event", k)]), *v))
+                .collect::<Vec<_>>(),
+            )?;
+        }
         o.counters(
             "conntrackd_cache_full",
             "Objects refused because the cache held HashLimit objects.",

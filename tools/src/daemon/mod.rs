@@ -385,6 +385,9 @@ fn start(
     r: &mut Reactor,
     unix_path: &Path,
 ) -> Result<(mpsc::Receiver<control::ControlMsg>, control::ControlServer), String> {
+    if eng.bypass.is_some() {
+        eng.log.notice("disabling internal cache");
+    }
     eng.log.notice(&format!("I/O backend: {}", r.describe()));
     if eng.cfg.general.hash_size > MAX_HASH_SIZE {
         // 1.4.7 fails to allocate its buckets (16 bytes each) for such

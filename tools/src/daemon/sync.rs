@@ -11,6 +11,7 @@ use ct_core::config::{Channel, ChannelType, SyncMode, SyncSection};
 use ct_core::ctl::stats::{ChannelStats, NetworkStats};
 use ct_core::flow::{Expect, Flow};
 use ct_ring::reactor::{Reactor, SockId, SockOpts};
+use ct_ring::tcp::{Connecting, Keepalive, Progress, StreamOpts};
 use ct_transport::proto::alarm::Alarm;
 use ct_transport::proto::ftfw::{self, Ftfw};
 use ct_transport::proto::notrack::{Apply, Notrack};
@@ -105,22 +106,8 @@ fn bind_reuse(port: u16) -> std::io::Result<UdpSocket> {
 /// `SndSocketBuffer` / `RcvSocketBuffer` (SO_*BUFFORCE, falling back to
 /// the plain options), 0 = leave the system default.
 fn set_buffers(fd: std::os::fd::RawFd, snd: u32, rcv: u32) {
-    for (force, plain, v) in [
-        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF, snd),
-        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF, rcv),
-    ] {
-        if v == 0 {
-            continue;
-        }
-        let v = v as i32;
-        // SAFETY: an int option on a live socket.
-        unsafe {
-            let p = &v as *const i32 as *const libc::c_void;
-            if libc::setsockopt(fd, libc::SOL_SOCKET, force, p, 4) < 0 {
-                libc::setsockopt(fd, libc::SOL_SOCKET, plain, p, 4);
-            }
-        }
-    }
+    let _ = ct_ring::tcp::set_buffer(fd, true, snd);
+    let _ = ct_ring::tcp::set_buffer(fd, false, rcv);
 }
 
 /// Largest datagram we send (the reactor's send slot size).
@@ -165,48 +152,116 @@ pub struct Endpoint {
 
 /// The two connections of a TCP channel: the server side (the peer's
 /// client connects to our `IPv4_address:Port`; we receive on it) and our
-/// client (connected to the peer's server; we send on it). Both are
-/// retried every second until they are up, and again after a close.
+/// client (connected to the peer's server; we send on it). Our connect
+/// never blocks: it is started and checked later ([`Connecting`]), at
+/// most once a second, as 1.4.7 rate-limits it; both connections probe a
+/// silent peer with keepalives, so a dead one is dropped and reconnected.
+/// What cannot be sent while the client is down waits in the error queue
+/// (`ErrorQueueLength`, the oldest dropped when full) and goes first once
+/// it is up again.
 pub struct TcpLink {
     listener: std::net::TcpListener,
     pub server: Option<SockId>,
     pub client: Option<SockId>,
+    connecting: Option<Connecting>,
+    last_try: Option<std::time::Instant>,
+    opts: StreamOpts,
     /// Bytes of a message split across reads.
     pub pending: Vec<u8>,
     /// EventIterationLimit: reads per wake-up.
     limit: u32,
     /// Connections refused because they did not come from the peer.
     pub refused: u64,
+    /// The error queue: whole datagrams, oldest first.
+    pub errq: std::collections::VecDeque<Vec<u8>>,
+    errq_max: usize,
+    /// Datagrams dropped from the error queue because it was full.
+    pub errq_full: u64,
 }
 
+/// A connect that has not completed within this is abandoned (and
+/// retried on a later tick).
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+/// At most one connect attempt this often (1.4.7: once a second).
+const CONNECT_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+/// A peer that answers no keepalive for 5 + 3 x 1 s is dead.
+const KEEPALIVE: Keepalive = Keepalive {
+    idle: std::time::Duration::from_secs(5),
+    interval: std::time::Duration::from_secs(1),
+    count: 3,
+};
+
 impl TcpLink {
-    /// Accepts the peer and (re)connects to it; called once per tick.
+    /// Accepts the peer and (re)connects to it, never waiting: called on
+    /// every tick and, while a connect is in progress, on the short
+    /// connect timer.
     pub fn maintain(&mut self, r: &mut Reactor, peer: SocketAddr) {
         if self.server.is_none() {
-            if let Ok((s, from)) = self.listener.accept() {
+            while let Ok((s, from)) = self.listener.accept() {
                 if from.ip() != peer.ip() {
                     // not our peer: closed at once, counted by the caller
                     self.refused += 1;
-                    return;
+                    continue;
                 }
                 let _ = s.set_nonblocking(true);
+                let _ = ct_ring::tcp::apply(
+                    std::os::fd::AsRawFd::as_raw_fd(&s),
+                    &StreamOpts {
+                        keepalive: Some(KEEPALIVE),
+                        ..StreamOpts::default()
+                    },
+                );
                 self.pending.clear();
                 self.server = r
                     .register(s, SockOpts::stream().max_per_wake(self.limit))
                     .ok();
+                break;
             }
         }
-        if self.client.is_none() {
-            if let Ok(s) =
-                std::net::TcpStream::connect_timeout(&peer, std::time::Duration::from_millis(200))
-            {
-                let _ = s.set_nonblocking(true);
-                let _ = s.set_nodelay(true);
+        if self.client.is_some() {
+            return;
+        }
+        let c = match self.connecting.take() {
+            Some(c) => c,
+            None => {
+                if self.last_try.is_some_and(|t| t.elapsed() < CONNECT_RETRY) {
+                    return;
+                }
+                self.last_try = Some(std::time::Instant::now());
+                match Connecting::start(peer, &self.opts) {
+                    Ok(c) => c,
+                    Err(_) => return,
+                }
+            }
+        };
+        match c.poll() {
+            (Some(c), Progress::Pending) if c.age() < CONNECT_TIMEOUT => self.connecting = Some(c),
+            (_, Progress::Connected(s)) => {
                 self.client = r
                     .register(s, SockOpts::stream().max_per_wake(self.limit))
                     .ok();
             }
+            // timed out or failed: retried on a later tick
+            _ => {}
         }
+    }
+
+    /// Whether a connect is in progress (checked on the short timer).
+    pub fn connecting(&self) -> bool {
+        self.connecting.is_some()
+    }
+
+    /// Puts a datagram that could not be sent into the error queue,
+    /// dropping the oldest one when it is full.
+    pub fn enqueue_error(&mut self, d: &[u8]) {
+        if self.errq_max == 0 {
+            return;
+        }
+        if self.errq.len() >= self.errq_max {
+            self.errq.pop_front();
+            self.errq_full += 1;
+        }
+        self.errq.push_back(d.to_vec());
     }
 
     /// A connection of ours was closed or failed.
@@ -468,17 +523,35 @@ impl SyncLink {
         })?;
         let listener = bind_retry(|| std::net::TcpListener::bind(SocketAddr::new(local, ch.port)))?;
         listener.set_nonblocking(true)?;
+        // RcvSocketBuffer on the listener (the accepted connection
+        // inherits it), SndSocketBuffer and Checksum on our client, as
+        // 1.4.7 sets them.
+        ct_ring::tcp::set_buffer(std::os::fd::AsRawFd::as_raw_fd(&listener), false, ch.rcvbuf)?;
         // A placeholder send target until the client connects: an unbound
-        // UDP socket nobody reads (sends to it are counted as errors).
+        // UDP socket nobody reads (nothing is sent to it: datagrams wait
+        // in the error queue).
         let dummy = UdpSocket::bind(SocketAddr::new(local, 0))?;
         let sock = r.register(dummy, SockOpts::udp().send_only())?;
         let mut tcp = TcpLink {
             listener,
             server: None,
             client: None,
+            connecting: None,
+            last_try: None,
+            opts: StreamOpts {
+                sndbuf: ch.sndbuf,
+                no_check: Some(!ch.checksum),
+                keepalive: Some(KEEPALIVE),
+                user_timeout: Some(std::time::Duration::from_secs(10)),
+                nodelay: true,
+                ..StreamOpts::default()
+            },
             pending: Vec::new(),
             limit,
             refused: 0,
+            errq: std::collections::VecDeque::new(),
+            errq_max: sync.error_queue_length as usize,
+            errq_full: 0,
         };
         let peer = SocketAddr::new(dest, ch.port);
         tcp.maintain(r, peer);
@@ -534,6 +607,7 @@ impl SyncLink {
             .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
         let sock = bind_reuse(ch.port)?;
         set_buffers(std::os::fd::AsRawFd::as_raw_fd(&sock), ch.sndbuf, ch.rcvbuf);
+        ct_ring::tcp::set_no_check(std::os::fd::AsRawFd::as_raw_fd(&sock), !ch.checksum)?;
         sock.join_multicast_v4(&group, &ifaddr)?;
         sock.set_multicast_loop_v4(false)?;
         let a = libc::in_addr {
@@ -598,13 +672,28 @@ impl SyncLink {
         })?;
         let sock = bind_retry(|| UdpSocket::bind(SocketAddr::new(local, ch.port)))?;
         set_buffers(std::os::fd::AsRawFd::as_raw_fd(&sock), ch.sndbuf, ch.rcvbuf);
+        // `Checksum off`: SO_NO_CHECK on the sending socket, as 1.4.7
+        ct_ring::tcp::set_no_check(std::os::fd::AsRawFd::as_raw_fd(&sock), !ch.checksum)?;
         Self::datagram(sock, SocketAddr::new(dest, ch.port), ch, sync, limit, r)
     }
 
     /// The TCP error queue (`-s queue`: errorq): (elements, elements
     /// dropped because it was full).
     pub fn error_queue(&self) -> (u64, u64) {
-        (0, 0)
+        std::iter::once(&self.tcp)
+            .chain(self.others.iter().map(|e| &e.tcp))
+            .flatten()
+            .fold((0, 0), |(n, f), t| {
+                (n + t.errq.len() as u64, f + t.errq_full)
+            })
+    }
+
+    /// Whether a TCP connect of any channel is in progress.
+    pub fn tcp_connecting(&self) -> bool {
+        std::iter::once(&self.tcp)
+            .chain(self.others.iter().map(|e| &e.tcp))
+            .flatten()
+            .any(TcpLink::connecting)
     }
 
     /// The `-s network` counters.
