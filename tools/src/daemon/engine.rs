@@ -1762,11 +1762,9 @@ impl Engine {
                         flush_error_queue(r, t, &mut link.chan);
                     }
                 }
-                if tick {
-                    if std::mem::take(&mut self.link_send_failed) {
-                        if let Some(p) = link.proto.ftfw() {
-                            p.resend_unacked();
-                        }
+                if tick && std::mem::take(&mut self.link_send_failed) {
+                    if let Some(p) = link.proto.ftfw() {
+                        p.resend_unacked();
                     }
                 }
                 if link_event || (tick && rtnl.is_none()) {
