@@ -1327,3 +1327,326 @@ fn metrics_have_replication_latency_and_lag() {
     );
     drop((a, b));
 }
+
+impl Node {
+    /// Stops the daemon, edits its config with `edit` and starts it again
+    /// (waiting for its control socket).
+    fn restart_with(&mut self, edit: impl Fn(String) -> String) {
+        self.stop();
+        let _ = std::fs::remove_file(self.dir.join("lock"));
+        let c = self.conf();
+        let text = edit(std::fs::read_to_string(&c).unwrap());
+        std::fs::write(&c, text).unwrap();
+        self.start();
+    }
+
+    fn start(&mut self) {
+        let c = self.conf();
+        self.proc = Some(self.ns.spawn(&[&self.bin, "-C", &c], None).expect("spawn"));
+        let t0 = Instant::now();
+        while !self.dir.join("ctl").exists() && t0.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        self.proc
+            .as_ref()
+            .map(|_| ())
+            .and(std::fs::read_to_string(self.dir.join("log")).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Adds `LogFile DIR/log` to a node's General section.
+fn with_log(dir: &Path) -> impl Fn(String) -> String + '_ {
+    move |c: String| {
+        c.replacen(
+            "General {",
+            &format!("General {{\n\tLogFile {}/log", dir.display()),
+            1,
+        )
+    }
+}
+
+/// NOTRACK with `DisableInternalCache on`, ours and 1.4.7 as the primary
+/// in the same scene: events go to the peer without an internal cache;
+/// `-s` and `-s cache` show 1.4.7's `internal bypass:` block (compared
+/// byte for byte); `-i` is a live kernel dump in conntrack's format; `-R`
+/// is unsupported (1.4.7's line); `-B` and the peer's `-n` send the
+/// kernel's table; `-f` does not touch the kernel table (1.4.7 flushes
+/// it: see conntrackd(8)).
+#[test]
+fn notrack_disable_internal_cache_bypasses_the_cache() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let mut blocks = Vec::new();
+    for a_bin in [OURS, REF] {
+        if a_bin == REF && !Path::new(REF).exists() {
+            continue;
+        }
+        let (mut a, b) = pair(
+            a_bin,
+            OURS,
+            "byp",
+            Tr::Udp,
+            "NOTRACK {\n\t\tDisableInternalCache on\n\t}",
+        );
+        let dir = a.dir.clone();
+        a.restart_with(with_log(&dir));
+        std::thread::sleep(Duration::from_millis(300));
+        a.ct("-I -p udp -s 10.5.0.1 -d 10.6.0.1 --sport 1111 --dport 2222 -t 300");
+        a.ct("-I -p tcp -s 10.5.0.3 -d 10.6.0.1 --sport 3333 --dport 4444 --state ESTABLISHED -t 300");
+        let ext = wait_lines(&b, &["-e"], 2);
+        assert_eq!(ext.lines().count(), 2, "{a_bin}: {ext}");
+        let s = a.ask(&["-s"]);
+        let cache = a.ask(&["-s", "cache"]);
+        let first = |t: &str| t.split("\n\n").next().unwrap_or("").to_string();
+        assert!(
+            s.starts_with("internal bypass:\nconnections new:\t\t           2\n"),
+            "{a_bin}: {s}"
+        );
+        assert_eq!(first(&s), first(&cache), "{a_bin}");
+        blocks.push((first(&s), s.split("\n\n").nth(1).unwrap_or("").to_string()));
+        // -i: the kernel's table, conntrack's default format
+        let dump = a.ask(&["-i"]);
+        assert_eq!(dump.lines().count(), 2, "{a_bin}: {dump}");
+        assert!(
+            dump.lines().all(|l| l.ends_with(" use=1")),
+            "{a_bin}: {dump}"
+        );
+        assert_eq!(a.ask(&["-i", "-x"]), dump, "no XML form");
+        let _ = a.ask(&["-R"]);
+        // the peer lost its copy; -n (peer) and -B (here) bring it back
+        let _ = b.ask(&["-f"]);
+        assert_eq!(wait_lines(&b, &["-e"], 0).lines().count(), 0);
+        let _ = b.ask(&["-n"]);
+        assert_eq!(wait_lines(&b, &["-e"], 2).lines().count(), 2, "{a_bin}: -n");
+        let _ = b.ask(&["-f"]);
+        assert_eq!(wait_lines(&b, &["-e"], 0).lines().count(), 0);
+        let _ = a.ask(&["-B"]);
+        assert_eq!(wait_lines(&b, &["-e"], 2).lines().count(), 2, "{a_bin}: -B");
+        // a deletion goes through too
+        a.ct("-D -p udp");
+        assert_eq!(
+            wait_lines(&b, &["-e"], 1).lines().count(),
+            1,
+            "{a_bin}: DEL"
+        );
+        let log = a.log();
+        assert!(log.contains("[notice] disabling internal cache"), "{log}");
+        assert!(
+            log.contains("[notice] resync is unsupported in this mode"),
+            "{log}"
+        );
+        assert!(
+            !log.contains("sending bulk update"),
+            "-B is silent here: {log}"
+        );
+        if a_bin == OURS {
+            // -f has no internal cache to flush and leaves the kernel alone
+            let _ = a.ask(&["-f"]);
+            let n = a.ns.run(&[CT, "-L"], None, T).stdout_str().lines().count();
+            assert_eq!(n, 1, "the kernel table is intact");
+        }
+        drop((a, b));
+    }
+    if blocks.len() == 2 {
+        assert_eq!(
+            blocks[0], blocks[1],
+            "ours vs 1.4.7: internal bypass and external blocks"
+        );
+    }
+}
+
+/// The options of a TCP channel: `ErrorQueueLength` keeps what could not
+/// be sent while the peer was down (the oldest dropped, counted in `-s
+/// queue`) and sends it once connected; `SndSocketBuffer` sizes our
+/// client socket and `RcvSocketBuffer` the accepted one (`ss -m`); while
+/// the peer drops our SYNs, the connect never holds the loop (`-s`
+/// answers at once every time).
+#[test]
+fn tcp_channel_error_queue_buffers_and_connect() {
+    if !skip_unless_root_and(&["ip", "nft", "ss"]) {
+        return;
+    }
+    let (mut a, mut b) = pair(OURS, OURS, "tcpq", Tr::Tcp, "NOTRACK { }");
+    b.stop();
+    let opts = |c: String| {
+        c.replace(
+            "\t\tPort 3780\n",
+            "\t\tPort 3780\n\t\tSndSocketBuffer 100000\n\t\tRcvSocketBuffer 200000\n\t\tErrorQueueLength 3\n",
+        )
+    };
+    a.restart_with(opts);
+    // b's address drops every SYN: a's connect stays in progress
+    let r = b.ns.sh(
+        "nft add table inet t && nft add chain inet t in '{ type filter hook input priority 0; }' && nft add rule inet t in tcp dport 3780 drop",
+        &[],
+        T,
+    );
+    assert!(r.status.success(), "{}", r.stderr_str());
+    let mut worst = Duration::ZERO;
+    for i in 0..6 {
+        a.ct(&format!(
+            "-I -p udp -s 10.5.0.{} -d 10.6.0.1 --sport 53 --dport 53 -t 300",
+            i + 1
+        ));
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            assert!(a.ask(&["-s"]).contains("TCP traffic"));
+            worst = worst.max(t0.elapsed());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert!(
+        worst < Duration::from_millis(150),
+        "-s took up to {worst:?}"
+    );
+    let q = a.ask(&["-s", "queue"]);
+    let errq = q.split("queue errorq:\n").nth(1).unwrap_or("");
+    assert_eq!(stat(errq, "current elements:"), 3, "{q}");
+    assert_eq!(stat(errq, "maximum elements:"), 3, "{q}");
+    assert!(stat(errq, "not enough space errors:") >= 3, "{q}");
+    assert!(stat(&q, "allocated queue nodes:") >= 3, "{q}");
+    // the peer comes up: the queue drains into it
+    let _ = b.ns.sh("nft delete table inet t", &[], T);
+    b.restart_with(opts);
+    let t0 = Instant::now();
+    let up = |n: &Node| n.ask(&["-s"]).contains("server=connected client=connected");
+    while !(up(&a) && up(&b)) && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(up(&a) && up(&b), "{}", a.ask(&["-s"]));
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(5) && !b.ask(&["-e"]).contains("src=10.5.0.6 ") {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ext = b.ask(&["-e"]);
+    assert!(
+        ext.contains("src=10.5.0.6 "),
+        "the newest queued flow arrived: {ext}"
+    );
+    assert!(
+        !ext.contains("src=10.5.0.1 "),
+        "the oldest was dropped: {ext}"
+    );
+    let q = a.ask(&["-s", "queue"]);
+    let errq = q.split("queue errorq:\n").nth(1).unwrap_or("");
+    assert_eq!(stat(errq, "current elements:"), 0, "{q}");
+    // socket buffers: the kernel reports twice what was asked
+    let ss = |n: &Node| {
+        n.ns.run(&["ss", "-tnmH", "state", "established"], None, T)
+            .stdout_str()
+    };
+    let (sa, sb) = (ss(&a), ss(&b));
+    let client = sa
+        .split("\n")
+        .collect::<Vec<_>>()
+        .windows(2)
+        .find(|w| {
+            w[0].contains(":3780 ")
+                && w[0]
+                    .split_whitespace()
+                    .nth(3)
+                    .is_some_and(|p| p.ends_with(":3780"))
+        })
+        .map(|w| w[1].to_string())
+        .unwrap_or_default();
+    assert!(client.contains(",tb200000,"), "a's client socket:\n{sa}");
+    assert!(sb.contains(",rb400000,"), "b's accepted socket:\n{sb}");
+    drop((a, b));
+}
+
+/// `Checksum off` sends sync datagrams with no UDP checksum (SO_NO_CHECK,
+/// as 1.4.7); `Checksum on` (the default) with one. Seen on the wire in
+/// the peer's namespace.
+#[test]
+fn checksum_off_sends_datagrams_without_udp_checksum() {
+    if !skip_unless_root_and(&["ip", "python3"]) {
+        return;
+    }
+    let (mut a, b) = pair(OURS, OURS, "csum", Tr::Udp, "NOTRACK { }");
+    let sniff = r#"
+import socket, struct, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(0x0800))
+s.bind((sys.argv[1], 0))
+s.settimeout(5)
+while True:
+    d = s.recv(65535)
+    ihl = (d[0] & 15) * 4
+    if d[9] == 17 and struct.unpack('!H', d[ihl + 2:ihl + 4])[0] == 3780:
+        print(struct.unpack('!H', d[ihl + 6:ihl + 8])[0])
+        break
+"#;
+    for (off, zero) in [(true, true), (false, false)] {
+        a.restart_with(|c: String| {
+            let c = c.replace("\t\tChecksum off\n", "");
+            if off {
+                c.replace("\t\tPort 3780\n", "\t\tPort 3780\n\t\tChecksum off\n")
+            } else {
+                c
+            }
+        });
+        let cap = b.ns.spawn(&["python3", "-c", sniff, &b.dev], None).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        a.ct(&format!(
+            "-I -p udp -s 10.5.0.{} -d 10.6.0.1 --sport 53 --dport 53 -t 300",
+            off as u8 + 1
+        ));
+        let o = cap.finish(T);
+        let sum: u32 = o.stdout_str().trim().parse().expect("a datagram seen");
+        assert_eq!(
+            sum == 0,
+            zero,
+            "Checksum {}: checksum {sum:#x}",
+            if off { "off" } else { "on" }
+        );
+    }
+    drop((a, b));
+}
+
+/// A datagram with no payload is a received packet and nothing else, as
+/// in 1.4.7: `Pckts recv` grows, no error counter does.
+#[test]
+fn an_empty_datagram_counts_as_a_received_packet() {
+    if !skip_unless_root_and(&["ip", "python3"]) {
+        return;
+    }
+    let (a, b) = pair(OURS, OURS, "empty", Tr::Udp, "NOTRACK { }");
+    let (ipa, ipb) = (
+        conf_value(&a, "IPv4_address"),
+        conf_value(&a, "IPv4_Destination_Address"),
+    );
+    let pkts = |n: &Node| -> u64 {
+        n.ask(&["-s", "network"])
+            .lines()
+            .find(|l| l.contains("Pckts recv"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    // (ALIVE messages arrive once a second: compare right around the send)
+    std::thread::sleep(Duration::from_millis(200));
+    let before = pkts(&b);
+    let r = a.ns.run(
+        &[
+            "python3",
+            "-c",
+            &format!(
+                "import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('{ipa}',0));s.sendto(b'',('{ipb}',3780))"
+            ),
+        ],
+        None,
+        T,
+    );
+    assert!(r.status.success(), "{}", r.stderr_str());
+    std::thread::sleep(Duration::from_millis(100));
+    let after = pkts(&b);
+    assert!((1..=2).contains(&(after - before)), "{before} -> {after}");
+    let net = b.ask(&["-s", "network"]);
+    assert_eq!(stat(&net, "Malformed messages:"), 0, "{net}");
+    assert_eq!(stat(&net, "Truncated message:"), 0, "{net}");
+    drop((a, b));
+}
