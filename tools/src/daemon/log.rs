@@ -74,6 +74,14 @@ fn reopen(file: &mut Option<File>, path: Option<&Path>) -> Result<(), String> {
     }
 }
 
+/// Opens syslog as 1.4.7 does: ident `conntrack-tools`, with the pid.
+pub fn open_syslog(facility: libc::c_int) {
+    // SAFETY: the ident is a static NUL-terminated string.
+    unsafe {
+        libc::openlog(c"conntrack-tools".as_ptr(), libc::LOG_PID, facility);
+    }
+}
+
 /// The log sink.
 pub struct Logger {
     file: Option<File>,
@@ -108,10 +116,7 @@ impl Logger {
     ) -> std::io::Result<Logger> {
         let file = path.map(open_append).transpose()?;
         if let Some(f) = syslog_facility {
-            // SAFETY: the ident is a static NUL-terminated string.
-            unsafe {
-                libc::openlog(c"conntrack-tools".as_ptr(), libc::LOG_PID, f);
-            }
+            open_syslog(f);
         }
         Ok(Logger {
             file,

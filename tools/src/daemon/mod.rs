@@ -198,6 +198,12 @@ fn run_daemon(cfg: config::Config, detach: bool, mut con: Logger) -> i32 {
             return 1;
         }
     };
+    if g.syslog.is_none() {
+        // `Stats { Syslog }` alone: the flow log goes to syslog too
+        if let Some(f) = syslog_facility(cfg.stats.as_ref().and_then(|s| s.syslog)) {
+            log::open_syslog(f);
+        }
+    }
     let lock = g.lock_file.clone();
     if std::fs::OpenOptions::new()
         .write(true)

@@ -1,0 +1,290 @@
+//! conntrackd.conf options that decide whether and how the daemon runs,
+//! each against the real kernel in a fresh network namespace, with
+//! 1.4.7's decision: a `Helper` section (this kernel has no
+//! nfnetlink_cthelper: start-up fails as 1.4.7's does), a config with
+//! `General` only (no mode runs), an impossible `HashSize`, the
+//! `Scheduler` cases, `HashLimit` over both address families, and
+//! `Stats { Syslog }` without a log file. Skips without root.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::netns::{skip_unless_root_and, Exit, NetNs};
+
+const OURS: &str = env!("CARGO_BIN_EXE_conntrackd");
+const CT: &str = env!("CARGO_BIN_EXE_conntrack");
+const REF: &str = "/usr/sbin/conntrackd";
+const T: Duration = Duration::from_secs(30);
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cto-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn conf(dir: &Path, general: &str, rest: &str) -> PathBuf {
+    let p = dir.join("conntrackd.conf");
+    std::fs::write(
+        &p,
+        format!(
+            "General {{\n\tSystemd off\n\tLockFile {d}/lock\n\tUNIX {{ Path {d}/ctl }}\n{general}}}\n{rest}",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn run(ns: &NetNs, bin: &str, conf: &Path, args: &[&str]) -> common::netns::RunOutput {
+    let mut argv = vec![bin, "-C", conf.to_str().unwrap()];
+    argv.extend(args);
+    ns.run(&argv, None, T)
+}
+
+/// Log lines without their `[date] (pid=N) ` prefix.
+fn bare(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| match l.find(") [") {
+            Some(i) if l.starts_with('[') => l[i + 2..].to_string(),
+            _ => l.to_string(),
+        })
+        .collect()
+}
+
+const HELPER: &str = "Helper {\n\tType ftp inet tcp {\n\t\tQueueNum 0\n\t\tQueueLen 10\n\t\tPolicy ftp {\n\t\t\tExpectMax 1\n\t\t\tExpectTimeout 300\n\t\t}\n\t}\n}\n";
+
+/// A `Helper` section: the helper is registered with the kernel as 1.4.7
+/// does; this kernel has no nfnetlink_cthelper, so start-up fails with
+/// 1.4.7's messages (compared with 1.4.7's own in the same namespace),
+/// alone or beside Stats — never a stats mirror instead.
+#[test]
+fn a_helper_section_fails_as_1_4_7_does_without_cthelper() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("cto-helper").expect("netns");
+    let dir = tmpdir("helper");
+    for rest in [HELPER.to_string(), format!("Stats {{\n}}\n{HELPER}")] {
+        let c = conf(&dir, "", &rest);
+        let ours = run(&ns, OURS, &c, &[]);
+        assert_eq!(ours.status, Exit::Code(1), "{}", ours.stderr_str());
+        let err = bare(&ours.stderr_str());
+        assert_eq!(
+            err,
+            [
+                "[ERROR] trying to configure cthelper `ftp': Invalid argument",
+                "[ERROR] conntrackd cannot start, please review your configuration"
+            ],
+            "{rest}"
+        );
+        let out = bare(&ours.stdout_str());
+        assert!(out.contains(&"[notice] configuring helper `ftp' with queuenum=0 and queuelen=10".to_string()), "{out:?}");
+        assert!(out.contains(&"[notice] policy name=ftp expect_timeout=300 expect_max=1".to_string()), "{out:?}");
+        assert!(!dir.join("lock").exists());
+        if Path::new(REF).exists() {
+            let theirs = run(&ns, REF, &c, &[]);
+            assert_eq!(theirs.status, Exit::Code(1));
+            assert_eq!(bare(&theirs.stderr_str()), err, "stderr as 1.4.7's");
+            let _ = std::fs::remove_file(dir.join("lock"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Neither Sync nor Stats: as 1.4.7, no mode runs (the kernel table is
+/// not mirrored); `-s runtime` answers, `-s` and `-i` print nothing.
+#[test]
+fn general_only_runs_no_mode() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("cto-gen").expect("netns");
+    let dir = tmpdir("gen");
+    let c = conf(&dir, "", "");
+    assert_eq!(run(&ns, OURS, &c, &["-d"]).status, Exit::Code(0));
+    let r = ns.run(
+        &[CT, "-I", "-p", "udp", "-s", "10.3.0.1", "-d", "10.3.0.2", "--sport", "1", "--dport", "2", "-t", "100"],
+        None,
+        T,
+    );
+    assert!(r.status.success());
+    std::thread::sleep(Duration::from_millis(200));
+    let rt = run(&ns, OURS, &c, &["-s", "runtime"]).stdout_str();
+    assert!(rt.starts_with("daemon uptime: "), "{rt}");
+    assert_eq!(common::stat(&rt, "events received:"), 0, "no event socket");
+    assert_eq!(run(&ns, OURS, &c, &["-s"]).stdout_str(), "");
+    assert_eq!(run(&ns, OURS, &c, &["-i"]).stdout_str(), "");
+    assert_eq!(run(&ns, OURS, &c, &["-k"]).status, Exit::Code(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `HashSize 99999999999` (read by atoi as 1215752191): 1.4.7 fails to
+/// allocate its buckets and so do we, with its message and the number.
+#[test]
+fn an_impossible_hash_size_is_refused() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("cto-hs").expect("netns");
+    let dir = tmpdir("hs");
+    let c = conf(&dir, "\tHashSize 99999999999\n", "Stats {\n}\n");
+    let r = run(&ns, OURS, &c, &[]);
+    assert_eq!(r.status, Exit::Code(1));
+    let err = bare(&r.stderr_str());
+    assert!(err.contains(&"[ERROR] HashSize 1215752191 is larger than 268435456 buckets".to_string()), "{err:?}");
+    assert!(err.contains(&"[ERROR] can't allocate memory for the external cache".to_string()), "{err:?}");
+    if Path::new(REF).exists() {
+        let theirs = run(&ns, REF, &c, &[]);
+        assert_eq!(theirs.status, Exit::Code(1));
+        assert!(theirs.stderr_str().contains("can't allocate memory for the external cache"));
+        let _ = std::fs::remove_file(dir.join("lock"));
+    }
+    // 4294967296 wraps to 0: the default, and the daemon runs
+    let c = conf(&dir, "\tHashSize 4294967296\n", "Stats {\n}\n");
+    assert_eq!(run(&ns, OURS, &c, &["-d"]).status, Exit::Code(0));
+    assert_eq!(run(&ns, OURS, &c, &["-k"]).status, Exit::Code(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// (policy, rt priority) of a process, from /proc/PID/stat.
+fn sched_of(pid: i32) -> (u32, u32) {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &s[s.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // fields 40 (rt_priority) and 41 (policy), counted from 1 with pid
+    // and comm as 1 and 2
+    (f[38].parse().unwrap(), f[37].parse().unwrap())
+}
+
+/// The `Scheduler` cases as 1.4.7 decides them: none → SCHED_RR 99;
+/// `Priority` alone → the same; a `Type` without `Priority` → refused by
+/// the kernel (priority 0), a warning, the default scheduler; `Type` and
+/// `Priority` → as asked.
+#[test]
+fn scheduler_cases_follow_1_4_7() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("cto-sch").expect("netns");
+    let dir = tmpdir("sch");
+    let cases = [
+        ("", (libc::SCHED_RR as u32, 99), false),
+        ("\tScheduler { Priority 5 }\n", (libc::SCHED_RR as u32, 99), false),
+        ("\tScheduler { Type FIFO }\n", (libc::SCHED_OTHER as u32, 0), true),
+        ("\tScheduler { Type RR Priority 7 }\n", (libc::SCHED_RR as u32, 7), false),
+        ("\tScheduler { Type FIFO Priority 10 }\n", (libc::SCHED_FIFO as u32, 10), false),
+    ];
+    for (general, want, warned) in cases {
+        let c = conf(&dir, &format!("{general}\tLogFile {}/log\n", dir.display()), "Stats {\n}\n");
+        let _ = std::fs::remove_file(dir.join("log"));
+        assert_eq!(run(&ns, OURS, &c, &["-d"]).status, Exit::Code(0));
+        let pids: Vec<i32> = ns
+            .pids()
+            .into_iter()
+            .filter(|p| {
+                std::fs::read(format!("/proc/{p}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(c_str(&dir)))
+            })
+            .collect();
+        assert_eq!(pids.len(), 1, "{general}");
+        assert_eq!(sched_of(pids[0]), want, "{general}");
+        let log = std::fs::read_to_string(dir.join("log")).unwrap();
+        assert_eq!(
+            log.contains("[warning] scheduler configuration failed: Invalid argument."),
+            warned,
+            "{general}: {log}"
+        );
+        assert_eq!(run(&ns, OURS, &c, &["-k"]).status, Exit::Code(0));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn c_str(dir: &Path) -> &str {
+    dir.to_str().unwrap()
+}
+
+/// `HashLimit` bounds the cache as a whole (IPv4 and IPv6 together), as
+/// 1.4.7's one table: with 5, three IPv4 and three IPv6 flows leave 5
+/// cached and one refused ("no space left in cache").
+#[test]
+fn hash_limit_counts_both_families() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("cto-hl").expect("netns");
+    let dir = tmpdir("hl");
+    let c = conf(&dir, "\tHashLimit 5\n", "Stats {\n}\n");
+    assert_eq!(run(&ns, OURS, &c, &["-d"]).status, Exit::Code(0));
+    for i in 1..=3 {
+        for (s, d) in [(format!("10.3.0.{i}"), "10.3.1.1".to_string()), (format!("fd00::{i}"), "fd00::ff".to_string())] {
+            let r = ns.run(
+                &[CT, "-I", "-p", "udp", "-s", &s, "-d", &d, "--sport", "1", "--dport", "2", "-t", "100"],
+                None,
+                T,
+            );
+            assert!(r.status.success(), "{}", r.stderr_str());
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let cache = run(&ns, OURS, &c, &["-s", "cache"]).stdout_str();
+    assert_eq!(common::stat(&cache, "cache:stats\tactive objects:"), 5, "{cache}");
+    assert_eq!(common::stat(&cache, "no space left in cache:"), 1, "{cache}");
+    assert_eq!(run(&ns, OURS, &c, &["-k"]).status, Exit::Code(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `Stats { Syslog local3 }` with no log file: each destroyed flow goes
+/// to syslog (ident conntrack-tools, facility local3, priority info).
+/// The daemon runs in a private mount namespace whose /dev/log is a
+/// socket of the test's.
+#[test]
+fn stats_syslog_logs_flows_without_a_log_file() {
+    if !skip_unless_root_and(&["ip", "unshare", "mount"]) {
+        return;
+    }
+    let ns = NetNs::new("cto-sl").expect("netns");
+    let dir = tmpdir("sl");
+    let sock_path = dir.join("log.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let c = conf(&dir, "", "Stats {\n\tSyslog local3\n}\n");
+    // /dev of the daemon: a tmpfs with /dev/null (bound from the real
+    // one) and /dev/log pointing at our socket
+    let script = format!(
+        "set -e; mkdir -p {d}/realdev; mount --bind /dev {d}/realdev; mount -t tmpfs devtmp /dev; \
+         touch /dev/null; mount --bind {d}/realdev/null /dev/null; ln -s {s} /dev/log; \
+         exec {OURS} -C {c}",
+        d = dir.display(),
+        s = sock_path.display(),
+        c = c.display()
+    );
+    let p = ns.spawn(&["unshare", "-m", "--propagation", "private", "sh", "-c", &script], None).unwrap();
+    let t0 = Instant::now();
+    while !dir.join("ctl").exists() && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let ct = |args: &[&str]| {
+        let mut argv = vec![CT];
+        argv.extend(args);
+        assert!(ns.run(&argv, None, T).status.success());
+    };
+    ct(&["-I", "-p", "udp", "-s", "10.3.0.1", "-d", "10.3.0.2", "--sport", "1", "--dport", "2", "-t", "100"]);
+    ct(&["-D", "-p", "udp"]);
+    let mut got = String::new();
+    let mut buf = [0u8; 2048];
+    while !got.contains("src=10.3.0.1") {
+        let n = sock.recv(&mut buf).expect("a syslog message");
+        got = String::from_utf8_lossy(&buf[..n]).into_owned();
+    }
+    let _ = std::process::Command::new(OURS).args(["-C", c.to_str().unwrap(), "-k"]).output();
+    let _ = p.finish(T);
+    // <PRI> = facility local3 (19) * 8 + info (6) = 158
+    assert!(got.starts_with("<158>"), "{got}");
+    assert!(got.contains("conntrack-tools["), "{got}");
+    assert!(got.contains("udp      17 src=10.3.0.1 dst=10.3.0.2 sport=1 dport=2"), "{got}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
