@@ -236,8 +236,10 @@ fn hash_limit_counts_both_families() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `Stats { Syslog local3 }` with no log file: each destroyed flow goes
-/// to syslog (ident conntrack-tools, facility local3, priority info).
+/// `Stats { Syslog local3 }` with no stats log file: each destroyed flow
+/// goes to syslog (ident conntrack-tools, facility local3, priority
+/// info); a LogFile that cannot be reopened on SIGHUP is reported to
+/// syslog (daemon.err), not lost in the old file.
 /// The daemon runs in a private mount namespace whose /dev/log is a
 /// socket of the test's.
 #[test]
@@ -250,7 +252,12 @@ fn stats_syslog_logs_flows_without_a_log_file() {
     let sock_path = dir.join("log.sock");
     let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let c = conf(&dir, "", "Stats {\n\tSyslog local3\n}\n");
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    let c = conf(
+        &dir,
+        &format!("\tLogFile {}/logs/daemon.log\n", dir.display()),
+        "Stats {\n\tSyslog local3\n}\n",
+    );
     // /dev of the daemon: a tmpfs with /dev/null (bound from the real
     // one) and /dev/log pointing at our socket
     let script = format!(
@@ -280,6 +287,25 @@ fn stats_syslog_logs_flows_without_a_log_file() {
         let n = sock.recv(&mut buf).expect("a syslog message");
         got = String::from_utf8_lossy(&buf[..n]).into_owned();
     }
+    // the log file's directory vanishes, then SIGHUP: the failed reopen
+    // is not silent (daemon.err in syslog: <27>)
+    std::fs::remove_dir_all(dir.join("logs")).unwrap();
+    let pid = ns
+        .pids()
+        .into_iter()
+        .find(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.starts_with(OURS.as_bytes()))
+        })
+        .expect("daemon pid");
+    // SAFETY: kill(2) on the daemon's pid.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    let mut reopen = String::new();
+    while !reopen.contains("can't reopen log file") {
+        let n = sock.recv(&mut buf).expect("the reopen error in syslog");
+        reopen = String::from_utf8_lossy(&buf[..n]).into_owned();
+    }
+    assert!(reopen.starts_with("<27>"), "{reopen}");
     let _ = std::process::Command::new(OURS).args(["-C", c.to_str().unwrap(), "-k"]).output();
     let _ = p.finish(T);
     // <PRI> = facility local3 (19) * 8 + info (6) = 158

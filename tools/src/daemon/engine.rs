@@ -350,7 +350,7 @@ impl Engine {
         }
         match res {
             Ok(()) => self.log.notice("log files reopened"),
-            Err(e) => self.log.error(&e),
+            Err(e) => self.log.error_loud(&e),
         }
     }
 

@@ -203,6 +203,21 @@ impl Logger {
         self.failing
     }
 
+    /// An error that must not go unseen when the log file itself is the
+    /// problem (a failed reopen after a rotation): logged as usual and,
+    /// when syslog is not configured, to syslog as daemon.err too.
+    pub fn error_loud(&mut self, msg: &str) {
+        self.log(Level::Error, msg);
+        if !self.syslog {
+            if let Ok(c) = CString::new(msg.replace('%', "%%")) {
+                // SAFETY: format and message are NUL-terminated C strings.
+                unsafe {
+                    libc::syslog(libc::LOG_DAEMON | libc::LOG_ERR, c"%s".as_ptr(), c.as_ptr())
+                };
+            }
+        }
+    }
+
     pub fn notice(&mut self, msg: &str) {
         self.log(Level::Notice, msg)
     }
