@@ -81,8 +81,16 @@ fn a_helper_section_fails_as_1_4_7_does_without_cthelper() {
             "{rest}"
         );
         let out = bare(&ours.stdout_str());
-        assert!(out.contains(&"[notice] configuring helper `ftp' with queuenum=0 and queuelen=10".to_string()), "{out:?}");
-        assert!(out.contains(&"[notice] policy name=ftp expect_timeout=300 expect_max=1".to_string()), "{out:?}");
+        assert!(
+            out.contains(
+                &"[notice] configuring helper `ftp' with queuenum=0 and queuelen=10".to_string()
+            ),
+            "{out:?}"
+        );
+        assert!(
+            out.contains(&"[notice] policy name=ftp expect_timeout=300 expect_max=1".to_string()),
+            "{out:?}"
+        );
         assert!(!dir.join("lock").exists());
         if Path::new(REF).exists() {
             let theirs = run(&ns, REF, &c, &[]);
@@ -106,7 +114,10 @@ fn general_only_runs_no_mode() {
     let c = conf(&dir, "", "");
     assert_eq!(run(&ns, OURS, &c, &["-d"]).status, Exit::Code(0));
     let r = ns.run(
-        &[CT, "-I", "-p", "udp", "-s", "10.3.0.1", "-d", "10.3.0.2", "--sport", "1", "--dport", "2", "-t", "100"],
+        &[
+            CT, "-I", "-p", "udp", "-s", "10.3.0.1", "-d", "10.3.0.2", "--sport", "1", "--dport",
+            "2", "-t", "100",
+        ],
         None,
         T,
     );
@@ -134,12 +145,20 @@ fn an_impossible_hash_size_is_refused() {
     let r = run(&ns, OURS, &c, &[]);
     assert_eq!(r.status, Exit::Code(1));
     let err = bare(&r.stderr_str());
-    assert!(err.contains(&"[ERROR] HashSize 1215752191 is larger than 268435456 buckets".to_string()), "{err:?}");
-    assert!(err.contains(&"[ERROR] can't allocate memory for the external cache".to_string()), "{err:?}");
+    assert!(
+        err.contains(&"[ERROR] HashSize 1215752191 is larger than 268435456 buckets".to_string()),
+        "{err:?}"
+    );
+    assert!(
+        err.contains(&"[ERROR] can't allocate memory for the external cache".to_string()),
+        "{err:?}"
+    );
     if Path::new(REF).exists() {
         let theirs = run(&ns, REF, &c, &[]);
         assert_eq!(theirs.status, Exit::Code(1));
-        assert!(theirs.stderr_str().contains("can't allocate memory for the external cache"));
+        assert!(theirs
+            .stderr_str()
+            .contains("can't allocate memory for the external cache"));
         let _ = std::fs::remove_file(dir.join("lock"));
     }
     // 4294967296 wraps to 0: the default, and the daemon runs
@@ -172,13 +191,33 @@ fn scheduler_cases_follow_1_4_7() {
     let dir = tmpdir("sch");
     let cases = [
         ("", (libc::SCHED_RR as u32, 99), false),
-        ("\tScheduler { Priority 5 }\n", (libc::SCHED_RR as u32, 99), false),
-        ("\tScheduler { Type FIFO }\n", (libc::SCHED_OTHER as u32, 0), true),
-        ("\tScheduler { Type RR Priority 7 }\n", (libc::SCHED_RR as u32, 7), false),
-        ("\tScheduler { Type FIFO Priority 10 }\n", (libc::SCHED_FIFO as u32, 10), false),
+        (
+            "\tScheduler { Priority 5 }\n",
+            (libc::SCHED_RR as u32, 99),
+            false,
+        ),
+        (
+            "\tScheduler { Type FIFO }\n",
+            (libc::SCHED_OTHER as u32, 0),
+            true,
+        ),
+        (
+            "\tScheduler { Type RR Priority 7 }\n",
+            (libc::SCHED_RR as u32, 7),
+            false,
+        ),
+        (
+            "\tScheduler { Type FIFO Priority 10 }\n",
+            (libc::SCHED_FIFO as u32, 10),
+            false,
+        ),
     ];
     for (general, want, warned) in cases {
-        let c = conf(&dir, &format!("{general}\tLogFile {}/log\n", dir.display()), "Stats {\n}\n");
+        let c = conf(
+            &dir,
+            &format!("{general}\tLogFile {}/log\n", dir.display()),
+            "Stats {\n}\n",
+        );
         let _ = std::fs::remove_file(dir.join("log"));
         assert_eq!(run(&ns, OURS, &c, &["-d"]).status, Exit::Code(0));
         let pids: Vec<i32> = ns
@@ -219,9 +258,15 @@ fn hash_limit_counts_both_families() {
     let c = conf(&dir, "\tHashLimit 5\n", "Stats {\n}\n");
     assert_eq!(run(&ns, OURS, &c, &["-d"]).status, Exit::Code(0));
     for i in 1..=3 {
-        for (s, d) in [(format!("10.3.0.{i}"), "10.3.1.1".to_string()), (format!("fd00::{i}"), "fd00::ff".to_string())] {
+        for (s, d) in [
+            (format!("10.3.0.{i}"), "10.3.1.1".to_string()),
+            (format!("fd00::{i}"), "fd00::ff".to_string()),
+        ] {
             let r = ns.run(
-                &[CT, "-I", "-p", "udp", "-s", &s, "-d", &d, "--sport", "1", "--dport", "2", "-t", "100"],
+                &[
+                    CT, "-I", "-p", "udp", "-s", &s, "-d", &d, "--sport", "1", "--dport", "2",
+                    "-t", "100",
+                ],
                 None,
                 T,
             );
@@ -230,8 +275,16 @@ fn hash_limit_counts_both_families() {
     }
     std::thread::sleep(Duration::from_millis(300));
     let cache = run(&ns, OURS, &c, &["-s", "cache"]).stdout_str();
-    assert_eq!(common::stat(&cache, "cache:stats\tactive objects:"), 5, "{cache}");
-    assert_eq!(common::stat(&cache, "no space left in cache:"), 1, "{cache}");
+    assert_eq!(
+        common::stat(&cache, "cache:stats\tactive objects:"),
+        5,
+        "{cache}"
+    );
+    assert_eq!(
+        common::stat(&cache, "no space left in cache:"),
+        1,
+        "{cache}"
+    );
     assert_eq!(run(&ns, OURS, &c, &["-k"]).status, Exit::Code(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -268,7 +321,20 @@ fn stats_syslog_logs_flows_without_a_log_file() {
         s = sock_path.display(),
         c = c.display()
     );
-    let p = ns.spawn(&["unshare", "-m", "--propagation", "private", "sh", "-c", &script], None).unwrap();
+    let p = ns
+        .spawn(
+            &[
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                &script,
+            ],
+            None,
+        )
+        .unwrap();
     let t0 = Instant::now();
     while !dir.join("ctl").exists() && t0.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(20));
@@ -279,7 +345,10 @@ fn stats_syslog_logs_flows_without_a_log_file() {
         argv.extend(args);
         assert!(ns.run(&argv, None, T).status.success());
     };
-    ct(&["-I", "-p", "udp", "-s", "10.3.0.1", "-d", "10.3.0.2", "--sport", "1", "--dport", "2", "-t", "100"]);
+    ct(&[
+        "-I", "-p", "udp", "-s", "10.3.0.1", "-d", "10.3.0.2", "--sport", "1", "--dport", "2",
+        "-t", "100",
+    ]);
     ct(&["-D", "-p", "udp"]);
     let mut got = String::new();
     let mut buf = [0u8; 2048];
@@ -306,11 +375,16 @@ fn stats_syslog_logs_flows_without_a_log_file() {
         reopen = String::from_utf8_lossy(&buf[..n]).into_owned();
     }
     assert!(reopen.starts_with("<27>"), "{reopen}");
-    let _ = std::process::Command::new(OURS).args(["-C", c.to_str().unwrap(), "-k"]).output();
+    let _ = std::process::Command::new(OURS)
+        .args(["-C", c.to_str().unwrap(), "-k"])
+        .output();
     let _ = p.finish(T);
     // <PRI> = facility local3 (19) * 8 + info (6) = 158
     assert!(got.starts_with("<158>"), "{got}");
     assert!(got.contains("conntrack-tools["), "{got}");
-    assert!(got.contains("udp      17 src=10.3.0.1 dst=10.3.0.2 sport=1 dport=2"), "{got}");
+    assert!(
+        got.contains("udp      17 src=10.3.0.1 dst=10.3.0.2 sport=1 dport=2"),
+        "{got}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1650,3 +1650,125 @@ fn an_empty_datagram_counts_as_a_received_packet() {
     assert_eq!(stat(&net, "Truncated message:"), 0, "{net}");
     drop((a, b));
 }
+
+/// The project's `dist/keepalived/primary-backup.sh` (which behaves as
+/// conntrack-tools' `doc/sync/primary-backup.sh`) driving our daemons the
+/// way keepalived does:
+/// * `backup` on a firewall whose daemon was stopped cleanly starts it
+///   with `-d`, then `-t` and `-n` reach it at once, so the new backup's
+///   external cache gets every flow of the primary;
+/// * `primary` commits them into the kernel (`-c`, `-f`, `-R`, `-B`);
+/// * `fault` succeeds (`-t`);
+/// * `backup` with a daemon that cannot start exits 1.
+#[test]
+fn primary_backup_script_drives_the_daemon() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist/keepalived/primary-backup.sh");
+    let (mut a, mut b) = pair(OURS, OURS, "pbs", Tr::Udp, "FTFW { }");
+    let (da, db) = (a.dir.clone(), b.dir.clone());
+    let big = |c: String| {
+        c.replacen(
+            "General {",
+            "General {\n\tNetlinkBufferSize 8388608\n\tNetlinkBufferSizeMaxGrowth 16777216",
+            1,
+        )
+    };
+    a.restart_with(|c| big(with_log(&da)(c)));
+    b.restart_with(with_log(&db));
+    std::thread::sleep(Duration::from_millis(300));
+    let n: u32 = 2000;
+    let f = a.ns.run(&[CTPERF, "fill", "-n", &n.to_string()], None, T);
+    assert!(f.status.success(), "{}", f.stderr_str());
+    // the backup's daemon was stopped cleanly; the flows keep coming
+    b.stop();
+    assert!(!b.dir.join("lock").exists());
+    let env = [
+        ("CONNTRACKD_BIN", OURS),
+        ("CONNTRACKD_LOCK", &*b.dir.join("lock").to_string_lossy()),
+        ("CONNTRACKD_CONFIG", &*b.conf()),
+    ]
+    .map(|(k, v)| (k, v.to_string()));
+    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let state = |n: &Node, s: &str| {
+        n.ns.run_env(&["sh", script.to_str().unwrap(), s], None, T, &envs)
+    };
+    let r = state(&b, "backup");
+    assert_eq!(
+        r.status,
+        Exit::Code(0),
+        "{}{}",
+        r.stdout_str(),
+        r.stderr_str()
+    );
+    assert!(
+        !r.stdout_str().contains("can't connect"),
+        "{}",
+        r.stdout_str()
+    );
+    assert!(
+        !r.stderr_str().contains("can't connect"),
+        "{}",
+        r.stderr_str()
+    );
+    // (the script started the daemon: -k stops it at the end)
+    b.proc = None;
+    let t0 = Instant::now();
+    let mut got = 0;
+    while t0.elapsed() < Duration::from_secs(20) {
+        got = b.ask(&["-e"]).lines().count();
+        if got == n as usize {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        got,
+        n as usize,
+        "the new backup's external cache is complete\n{}\n{}\n{}",
+        std::fs::read_to_string(b.dir.join("log")).unwrap_or_default(),
+        a.log(),
+        r.stdout_str()
+    );
+    // fail-over: the backup becomes primary and commits
+    let r = state(&b, "primary");
+    assert_eq!(
+        r.status,
+        Exit::Code(0),
+        "{}{}",
+        r.stdout_str(),
+        r.stderr_str()
+    );
+    let kernel = b.ns.run(&[CT, "-C"], None, T).stdout_str();
+    assert_eq!(kernel.trim().parse::<u32>().unwrap(), n, "committed");
+    let r = state(&b, "fault");
+    assert_eq!(r.status, Exit::Code(0), "{}", r.stderr_str());
+    // a daemon that cannot start: the script says so with exit 1
+    let _ = b.ask(&["-k"]);
+    let c = std::fs::read_to_string(b.conf()).unwrap();
+    let me = conf_value(&b, "IPv4_address");
+    std::fs::write(
+        b.conf(),
+        c.replace(
+            &format!("IPv4_address {me}\n"),
+            "IPv4_address 10.254.254.254\n",
+        ),
+    )
+    .unwrap();
+    let r = state(&b, "backup");
+    assert_eq!(
+        r.status,
+        Exit::Code(1),
+        "{}{}",
+        r.stdout_str(),
+        r.stderr_str()
+    );
+    assert!(
+        r.stderr_str().contains("can't open channel socket"),
+        "{}",
+        r.stderr_str()
+    );
+    assert!(!b.dir.join("lock").exists());
+    drop((a, b));
+}
