@@ -308,3 +308,53 @@ fn a_refused_client_says_so() {
     assert_eq!(run(&ns, &c, &["-k"]).status, Exit::Code(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What conntrack-tools' own daemon suite (tests/conntrackd) checks of a
+/// stats-mode daemon started with `-d`: every `-s` view answers with exit
+/// status 0 (`cache stats`, `uptime`, `traffic` where it has them); and
+/// its `hash_defaults_segfault` case: a NOTRACK daemon on a multicast
+/// channel over `lo` with socket buffers and `Checksum on`, `-d`, `-s`
+/// (which mentions the cache), `-k`.
+#[test]
+fn upstream_suite_cases_stats_views_and_multicast_on_lo() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("ctl-up").expect("netns");
+    let dir = tmpdir("up");
+    let c = conf(
+        &dir,
+        "",
+        "Stats {\n\tLogFile on\n}\n"
+            .replace("on", &format!("{}/flows.log", dir.display()))
+            .as_str(),
+    );
+    assert_eq!(run(&ns, &c, &["-d"]).status, Exit::Code(0));
+    for (view, needle) in [
+        (vec!["-s"], Some("cache stats")),
+        (vec!["-s", "network"], None),
+        (vec!["-s", "runtime"], Some("uptime")),
+        (vec!["-s", "process"], None),
+        (vec!["-s", "queue"], None),
+        (vec!["-s", "ct"], Some("traffic")),
+        (vec!["-s", "expect"], None),
+    ] {
+        let r = run(&ns, &c, &view);
+        assert_eq!(r.status, Exit::Code(0), "{view:?}: {}", r.stderr_str());
+        if let Some(n) = needle {
+            assert!(r.stdout_str().contains(n), "{view:?}: {}", r.stdout_str());
+        }
+    }
+    assert_eq!(run(&ns, &c, &["-k"]).status, Exit::Code(0));
+    let mc = conf(
+        &dir,
+        &format!("\tLogFile {}/daemon.log\n\tNetlinkBufferSize 2097152\n\tNetlinkBufferSizeMaxGrowth 8388608\n", dir.display()),
+        "Sync {\n\tMode NOTRACK { }\n\tMulticast {\n\t\tIPv4_address 225.0.0.50\n\t\tGroup 3780\n\t\tIPv4_interface 127.0.0.1\n\t\tInterface lo\n\t\tSndSocketBuffer 1249280\n\t\tRcvSocketBuffer 1249280\n\t\tChecksum on\n\t}\n}\n",
+    );
+    let d = run(&ns, &mc, &["-d"]);
+    assert_eq!(d.status, Exit::Code(0), "{}", d.stderr_str());
+    assert!(run(&ns, &mc, &["-s"]).stdout_str().contains("cache"));
+    assert_eq!(run(&ns, &mc, &["-k"]).status, Exit::Code(0));
+    assert!(!dir.join("lock").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

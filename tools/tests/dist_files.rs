@@ -21,7 +21,11 @@ fn systemd_unit_removes_the_daemons_own_lock() {
         .collect();
     assert_eq!(
         pre,
-        [format!("ExecStartPre=/bin/rm -f {}", ct_core::config::DEFAULT_LOCKFILE).as_str()]
+        [format!(
+            "ExecStartPre=/bin/rm -f {}",
+            ct_core::config::DEFAULT_LOCKFILE
+        )
+        .as_str()]
     );
     for needed in [
         "CAP_NET_ADMIN",
@@ -35,7 +39,10 @@ fn systemd_unit_removes_the_daemons_own_lock() {
     ] {
         assert!(u.contains(needed), "{needed} missing");
     }
-    assert!(!u.contains("RestrictRealtime=yes"), "the daemon runs SCHED_RR");
+    assert!(
+        !u.contains("RestrictRealtime=yes"),
+        "the daemon runs SCHED_RR"
+    );
 }
 
 #[test]

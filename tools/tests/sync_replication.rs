@@ -1772,3 +1772,28 @@ fn primary_backup_script_drives_the_daemon() {
     assert!(!b.dir.join("lock").exists());
     drop((a, b));
 }
+
+/// conntrack-tools' `tcp_notrack_replicate_icmp` case, ours on both
+/// sides: NOTRACK over TCP with `DisableExternalCache` and
+/// `DisableInternalCache`; an ICMP entry on the primary reaches the
+/// backup's kernel table (injected, no cache on either side).
+#[test]
+fn notrack_tcp_without_caches_replicates_icmp_into_the_kernel() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let (a, b) = pair(
+        OURS,
+        OURS,
+        "nocache",
+        Tr::Tcp,
+        "NOTRACK {\n\t\tDisableExternalCache on\n\t\tDisableInternalCache on\n\t}",
+    );
+    a.ct("-I -p icmp -s 10.5.0.1 -d 10.6.0.1 --icmp-type 8 --icmp-code 0 --icmp-id 77 -t 30");
+    let k = wait_kernel(&b, |s| s.contains("icmp"));
+    assert!(
+        k.contains("src=10.5.0.1 dst=10.6.0.1 type=8 code=0 id=77"),
+        "{k}"
+    );
+    drop((a, b));
+}
