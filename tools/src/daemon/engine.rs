@@ -1197,6 +1197,17 @@ impl Engine {
         q
     }
 
+    /// FT-FW: the object messages (not control ones) awaiting the peer's
+    /// acknowledgement.
+    fn unacked_objects(&self) -> Option<u64> {
+        let p = self.link.as_ref()?.proto.ftfw_ref()?;
+        Some(
+            p.rs_entries()
+                .filter(|e| matches!(e, ct_transport::proto::ftfw::RsEntry::Object { .. }))
+                .count() as u64,
+        )
+    }
+
     /// Every counter, for the metrics endpoint.
     pub fn metrics(&self) -> super::metrics::Snapshot {
         use super::metrics::{CacheCounters, ChannelCounters, LatencyCounters, Snapshot};
@@ -1260,21 +1271,15 @@ impl Engine {
                         });
                     }
                 }
-                if let Some(l) = &self.link {
+                if self.link.is_some() {
                     let now = Instant::now();
                     snap.latency = Some(LatencyCounters {
                         send_delay: self.lat.send_delay.clone(),
-                        ftfw: l.proto.ftfw_ref().map(|p| {
-                            let unacked = p
-                                .rs_entries()
-                                .filter(|e| {
-                                    matches!(e, ct_transport::proto::ftfw::RsEntry::Object { .. })
-                                })
-                                .count();
+                        ftfw: self.unacked_objects().map(|unacked| {
                             (
                                 self.lat.ack.clone(),
                                 self.lat.lag(now).as_secs_f64(),
-                                unacked as u64,
+                                unacked,
                             )
                         }),
                     });
@@ -1362,7 +1367,11 @@ impl Engine {
             }
             (Mode::Sync, Request::StatsQueue) => {
                 let q = self.queues();
-                let allocated = q.iter().map(|x| x.len).sum();
+                // 1.4.7 counts the queue objects it allocates: the error
+                // queue's datagrams (and control messages waiting in the
+                // tx queue, sent at once here); the resend queue links
+                // cache objects and is not counted
+                let allocated = q.iter().find(|x| x.name == "errorq").map_or(0, |x| x.len);
                 let rows: Vec<_> = q.iter().map(|x| (x.name, x.len, x.max, x.full)).collect();
                 stats::queue_block(&mut s, allocated, &rows);
             }
