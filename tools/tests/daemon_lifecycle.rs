@@ -94,7 +94,10 @@ fn start_ask_kill_back_to_back() {
 }
 
 /// Every start-up failure under `-d`: exit status 1, the reason and
-/// 1.4.7's closing line on stderr, no lock left behind, no daemon.
+/// 1.4.7's closing line on stderr, no lock left behind, no daemon: a
+/// channel address that is not ours, a channel Interface that does not
+/// exist, a Sync section without a channel, a log file that cannot be
+/// opened, a lock file that exists.
 #[test]
 fn detached_start_up_failures_exit_1_with_the_reason() {
     if !skip_unless_root_and(&["ip"]) {
@@ -116,6 +119,19 @@ fn detached_start_up_failures_exit_1_with_the_reason() {
                 "can't open channel socket",
                 "conntrackd cannot start, please review your configuration",
             ],
+        ),
+        (
+            String::new(),
+            udp("127.0.0.1", "nosuchif0"),
+            vec![
+                "can't open channel socket: No such device",
+                "conntrackd cannot start, please review your configuration",
+            ],
+        ),
+        (
+            String::new(),
+            "Sync {\n\tMode FTFW { }\n}\n".to_string(),
+            vec!["can't open channel socket", "no dedicated link"],
         ),
         (
             format!("\tLogFile {d}/no/such/dir/log\n"),
