@@ -246,6 +246,10 @@ fn sync_source_feeds_a_sink_and_a_daemon() {
         net.contains(&format!("datagrams dropped:\t{sent:>20}")),
         "{sent} datagrams from a stranger counted:\n{net}"
     );
+    // ... in `-s peers`: `-s network` keeps 1.4.7's layout
+    let network = ask(&["-s", "network"]);
+    assert!(network.starts_with("network statistics:\n"), "{network}");
+    assert!(!network.contains("unknown peers"), "{network}");
     assert_eq!(
         ask(&["-e"]).lines().count(),
         0,
