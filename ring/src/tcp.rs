@@ -69,7 +69,8 @@ pub fn apply(fd: RawFd, o: &StreamOpts) -> io::Result<()> {
     set_buffer(fd, true, o.sndbuf)?;
     set_buffer(fd, false, o.rcvbuf)?;
     if let Some(off) = o.no_check {
-        set_no_check(fd, off)?;
+        // (best effort: without effect on TCP, as 1.4.7 sets it anyway)
+        let _ = set_no_check(fd, off);
     }
     if let Some(k) = o.keepalive {
         sys::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)?;

@@ -287,7 +287,7 @@ fn control_plane_serves_around_stalled_and_idle_clients() {
 /// is told so and exits 1, instead of printing nothing and succeeding.
 #[test]
 fn a_refused_client_says_so() {
-    if !skip_unless_root_and(&["ip", "setpriv"]) {
+    if !skip_unless_root_and(&["ip", "setpriv", "/usr/bin/python3"]) {
         return;
     }
     let ns = NetNs::new("ctl-perm").expect("netns");
@@ -321,6 +321,32 @@ fn a_refused_client_says_so() {
         r.stderr_str()
     );
     assert_eq!(r.stdout_str(), "");
+    // and the daemon itself serves it nothing: a raw request (21 = -s)
+    // from `nobody` gets the connection closed without a byte
+    let raw = format!(
+        "import socket,struct\n\
+         s=socket.socket(socket.AF_UNIX);s.connect('{}');s.settimeout(5)\n\
+         try:\n s.sendall(struct.pack('i',21));print(len(s.recv(4096)))\n\
+         except (BrokenPipeError,ConnectionResetError):\n print(0)",
+        dir.join("ctl").display()
+    );
+    let r = ns.run(
+        &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            // (the system's python: a per-user one may not be reachable
+            // by `nobody`)
+            "/usr/bin/python3",
+            "-c",
+            &raw,
+        ],
+        None,
+        T,
+    );
+    assert!(r.status.success(), "{}", r.stderr_str());
+    assert_eq!(r.stdout_str().trim(), "0", "served nothing");
     assert_eq!(run(&ns, &c, &["-k"]).status, Exit::Code(0));
     let _ = std::fs::remove_dir_all(&dir);
 }

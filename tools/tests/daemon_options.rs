@@ -72,12 +72,17 @@ fn a_helper_section_fails_as_1_4_7_does_without_cthelper() {
         let ours = run(&ns, OURS, &c, &[]);
         assert_eq!(ours.status, Exit::Code(1), "{}", ours.stderr_str());
         let err = bare(&ours.stderr_str());
+        // Without nfnetlink_cthelper (this project's kernel) the kernel
+        // refuses the helper as it refuses 1.4.7's; with it, the daemon
+        // withdraws the helper and refuses to start all the same.
+        let refused = "[ERROR] trying to configure cthelper `ftp': Invalid argument";
+        let withdrawn = "[ERROR] user-space helpers are not implemented by this conntrackd: `ftp' was withdrawn; remove the Helper section";
+        assert!(
+            err.len() == 2 && (err[0] == refused || err[0] == withdrawn),
+            "{rest}: {err:?}"
+        );
         assert_eq!(
-            err,
-            [
-                "[ERROR] trying to configure cthelper `ftp': Invalid argument",
-                "[ERROR] conntrackd cannot start, please review your configuration"
-            ],
+            err[1], "[ERROR] conntrackd cannot start, please review your configuration",
             "{rest}"
         );
         let out = bare(&ours.stdout_str());
@@ -92,7 +97,7 @@ fn a_helper_section_fails_as_1_4_7_does_without_cthelper() {
             "{out:?}"
         );
         assert!(!dir.join("lock").exists());
-        if Path::new(REF).exists() {
+        if Path::new(REF).exists() && err[0] == refused {
             let theirs = run(&ns, REF, &c, &[]);
             assert_eq!(theirs.status, Exit::Code(1));
             assert_eq!(bare(&theirs.stderr_str()), err, "stderr as 1.4.7's");

@@ -754,7 +754,29 @@ for t in busy:
 fams = list(text_string_to_metric_families(body))
 samples = {s.name: s.value for f in fams for s in f.samples if not s.labels}
 labelled = {s.name + json.dumps(s.labels, sort_keys=True): s.value for f in fams for s in f.samples if s.labels}
+# OpenMetrics, as Prometheus asks for it: histograms need their +Inf
+om = http(b'GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text;version=1.0.0,text/plain;q=0.5\r\n\r\n')[1]
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_families
+om_fams = [f.name for f in om_families(om)]
+# a slow client (a byte a second) is cut off after the request deadline
+slow = socket.create_connection(('127.0.0.1', port))
+t1 = time.time()
+cut = None
+for c in b'GET /metrics HTTP/1.1':
+    try:
+        slow.send(bytes([c]))
+    except OSError:
+        cut = time.time() - t1
+        break
+    slow.settimeout(1)
+    try:
+        if slow.recv(100) == b'':
+            cut = time.time() - t1
+            break
+    except socket.timeout:
+        pass
 print(json.dumps({
+    'om_families': len(om_fams), 'om_eof': om.endswith('# EOF\n'), 'slow_cut': cut,
     'status': status, 'took': took,
     'untyped': [f.name for f in fams if f.type == 'unknown'],
     'families': len(fams),
@@ -836,6 +858,13 @@ fn metrics_endpoint_serves_the_counters() {
     assert!(bad[0].contains(" 405 "), "{bad:?}");
     assert!(bad[1].contains(" 404 "), "{bad:?}");
     assert!(bad[2].contains(" 400 "), "{bad:?}");
+    assert!(v["om_eof"].as_bool().unwrap(), "{v}");
+    assert_eq!(
+        v["om_families"], v["families"],
+        "OpenMetrics parses whole: {v}"
+    );
+    let cut = v["slow_cut"].as_f64().expect("a slow client is cut off");
+    assert!(cut < 5.0, "cut after {cut} s");
     // empty CONNTRACKD_METRICS: off, and nothing in the log about it
     let p = ns
         .spawn_env(

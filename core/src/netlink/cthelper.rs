@@ -66,11 +66,13 @@ const fn cth(m: u16) -> u16 {
     msg_type(NFNL_SUBSYS_CTHELPER, m)
 }
 
-/// `NFNL_MSG_CTHELPER_NEW` with NLM_F_CREATE and an ACK.
-pub fn helper_new(w: &mut Writer, seq: u32, h: &Helper<'_>) {
+/// `NFNL_MSG_CTHELPER_NEW` with NLM_F_CREATE and an ACK; with `excl`,
+/// NLM_F_EXCL too (an existing helper of that name and tuple is then
+/// refused with EEXIST instead of updated).
+pub fn helper_new(w: &mut Writer, seq: u32, h: &Helper<'_>, excl: bool) {
     let mk = w.begin_msg(
         cth(NFNL_MSG_CTHELPER_NEW),
-        NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK,
+        NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK | if excl { NLM_F_EXCL } else { 0 },
         seq,
         h.l3 as u8,
         0,
@@ -142,6 +144,7 @@ mod tests {
                 priv_data_len: None,
                 status: STATUS_ENABLED,
             },
+            true,
         );
         let msgs: Vec<_> = Messages::new(&buf).collect();
         assert_eq!(msgs.len(), 1);
@@ -149,6 +152,7 @@ mod tests {
         assert_eq!(m.subsys(), NFNL_SUBSYS_CTHELPER);
         assert_eq!(m.msg(), NFNL_MSG_CTHELPER_NEW);
         assert_eq!(m.seq, 7);
+        assert_eq!(m.flags & NLM_F_EXCL, NLM_F_EXCL);
         let (g, attrs) = m.nfgen().unwrap();
         assert_eq!(g.family, 2);
         let kinds: Vec<u16> = attrs.map(|a| a.unwrap().ty & 0x3fff).collect();

@@ -10,9 +10,14 @@
 //!   the client: text is handed over whole, and the cache dumps (`-i`,
 //!   `-e`, their XML forms) are a snapshot that the client's own thread
 //!   formats and streams;
-//! * a client that stops reading for [`WRITE_TIMEOUT`] is dropped;
-//! * at most [`MAX_CLIENTS`] are served at once; beyond that a new
-//!   connection is closed at once.
+//! * a client that stops reading for [`WRITE_TIMEOUT`] is dropped, and
+//!   one answer may take at most [`REPLY_DEADLINE`] in all;
+//! * at most [`MAX_CLIENTS`] are served at once; further connections wait
+//!   in the listen backlog until one ends (never closed unanswered, which
+//!   a client would take for a request done), and at most [`MAX_DUMPS`]
+//!   cache snapshots exist at once (further dump requests wait for one);
+//! * these threads run at the normal scheduling priority, not the
+//!   real-time one of the main loop.
 //!
 //! The connection closes when the main loop drops the reply sender: at
 //! once for most requests, after the commit for `-c`, after the lock and
@@ -23,7 +28,6 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -36,6 +40,57 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Clients served at once.
 pub const MAX_CLIENTS: usize = 256;
+/// Cache dumps (each a snapshot of a cache) under way at once.
+pub const MAX_DUMPS: usize = 8;
+/// The longest one answer may take to write.
+pub const REPLY_DEADLINE: Duration = Duration::from_secs(600);
+
+/// Drops the calling thread to the normal scheduling policy: threads
+/// inherit the main loop's real-time one (`Scheduler`), which control and
+/// metrics clients must not get.
+pub fn normal_priority() {
+    let p = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; p is a live sched_param.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &p) };
+}
+
+/// A counting semaphore (cold path: a mutex and a condvar).
+pub struct Slots {
+    used: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+    max: usize,
+}
+
+impl Slots {
+    pub fn new(max: usize) -> Arc<Slots> {
+        Arc::new(Slots {
+            used: std::sync::Mutex::new(0),
+            freed: std::sync::Condvar::new(),
+            max,
+        })
+    }
+
+    /// Waits for a free slot; it is given back when the guard drops.
+    pub fn take(self: &Arc<Slots>) -> Slot {
+        let mut n = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        while *n >= self.max {
+            n = self.freed.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+        *n += 1;
+        Slot(self.clone())
+    }
+}
+
+/// A taken slot of [`Slots`].
+pub struct Slot(Arc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut n = self.0.used.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        self.0.freed.notify_one();
+    }
+}
 
 /// A dump written by the client's thread.
 pub type StreamFn = Box<dyn FnOnce(&mut dyn Write) -> std::io::Result<()> + Send>;
@@ -103,15 +158,6 @@ fn permitted(uid: u32, daemon_uid: u32) -> bool {
     uid == 0 || uid == daemon_uid
 }
 
-/// Counts a live client thread; the count drops with it.
-struct Live(Arc<AtomicUsize>);
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 impl ControlServer {
     /// Binds `path` (removing a stale socket file first), makes it 0600
     /// and starts the accept thread.
@@ -123,32 +169,40 @@ impl ControlServer {
         let _ = std::fs::remove_file(path);
         let l = UnixListener::bind(path)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-        let live = Arc::new(AtomicUsize::new(0));
+        let clients = Slots::new(MAX_CLIENTS);
+        let dumps = Slots::new(MAX_DUMPS);
         std::thread::Builder::new()
             .name("ctl".into())
             .spawn(move || {
-                for conn in l.incoming() {
-                    let Ok(s) = conn else { continue };
+                normal_priority();
+                loop {
+                    // at the cap, wait (the kernel keeps the connections
+                    // in the backlog) rather than close one unanswered
+                    let slot = clients.take();
+                    let s = match l.accept() {
+                        Ok((s, _)) => s,
+                        Err(_) => {
+                            // (EMFILE and the like: do not spin)
+                            std::thread::sleep(Duration::from_millis(100));
+                            continue;
+                        }
+                    };
                     if !peer_uid(&s).is_some_and(|u| permitted(u, euid())) {
                         // the client sees the credentials too and says so
                         continue;
                     }
-                    if live.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
-                        live.fetch_sub(1, Ordering::SeqCst);
-                        continue;
-                    }
-                    let guard = Live(live.clone());
-                    let (tx, waker) = (tx.clone(), waker.clone());
+                    let (tx, waker, dumps) = (tx.clone(), waker.clone(), dumps.clone());
                     let spawned = std::thread::Builder::new()
                         .name("ctl-client".into())
                         .stack_size(256 * 1024)
                         .spawn(move || {
-                            let _guard = guard;
-                            serve_client(s, &tx, &waker);
+                            let _slot = slot;
+                            normal_priority();
+                            serve_client(s, &tx, &waker, &dumps);
                         });
                     if spawned.is_err() {
-                        // the guard went down with the closure
-                        continue;
+                        // (the slot went back with the closure)
+                        std::thread::sleep(Duration::from_millis(100));
                     }
                 }
             })?;
@@ -163,8 +217,43 @@ impl ControlServer {
     }
 }
 
+/// Whether a request is answered with a snapshot of a cache.
+fn is_dump(r: Request) -> bool {
+    matches!(
+        r,
+        Request::CtDumpInternal
+            | Request::CtDumpExternal
+            | Request::CtDumpIntXml
+            | Request::CtDumpExtXml
+    )
+}
+
+/// A writer that fails once `deadline` has passed.
+struct Deadlined<W> {
+    w: W,
+    deadline: std::time::Instant,
+}
+
+impl<W: Write> Write for Deadlined<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if std::time::Instant::now() >= self.deadline {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.w.write(b)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.w.flush()
+    }
+}
+
 /// One client: its request, then the reply.
-fn serve_client(mut s: UnixStream, tx: &mpsc::Sender<ControlMsg>, waker: &Waker) {
+fn serve_client(
+    mut s: UnixStream,
+    tx: &mpsc::Sender<ControlMsg>,
+    waker: &Waker,
+    dumps: &Arc<Slots>,
+) {
     let _ = s.set_read_timeout(Some(REQUEST_TIMEOUT));
     let _ = s.set_write_timeout(Some(WRITE_TIMEOUT));
     let mut b = [0u8; 4];
@@ -173,17 +262,31 @@ fn serve_client(mut s: UnixStream, tx: &mpsc::Sender<ControlMsg>, waker: &Waker)
         Ok(()) => match Request::from_bytes(&b) {
             Err(code) => ControlMsg::Unknown(code),
             Ok(r) => {
+                // at most MAX_DUMPS snapshots at once: wait for a slot
+                // before the main loop takes one
+                let _dump = is_dump(r).then(|| dumps.take());
                 let (rtx, rrx) = mpsc::channel();
                 if tx.send(ControlMsg::Request(r, rtx)).is_err() {
                     return;
                 }
                 let _ = waker.wake();
+                let mut out = Deadlined {
+                    w: &mut s,
+                    deadline: std::time::Instant::now() + REPLY_DEADLINE,
+                };
                 for reply in rrx {
                     let ok = match reply {
-                        Reply::Text(t) => s.write_all(&t).is_ok(),
+                        Reply::Text(t) => out.write_all(&t).is_ok(),
                         Reply::Stream(f) => {
-                            let mut w = BufWriter::with_capacity(64 * 1024, &mut s);
-                            f(&mut w).and_then(|_| w.flush()).is_ok()
+                            let mut w = BufWriter::with_capacity(64 * 1024, &mut out);
+                            let ok = f(&mut w).and_then(|_| w.flush()).is_ok();
+                            if !ok {
+                                // drop what is buffered rather than try
+                                // once more to write it to a client that
+                                // is not reading
+                                let _ = w.into_parts();
+                            }
+                            ok
                         }
                     };
                     if !ok {

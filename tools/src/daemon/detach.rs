@@ -50,10 +50,13 @@ impl Ready {
     }
 }
 
-/// Forks. Must be called before any thread is started. The child starts
-/// a new session (no controlling terminal); the parent blocks until the
-/// child is ready or gone.
-pub fn fork() -> io::Result<Forked> {
+/// Forks. The child starts a new session (no controlling terminal); the
+/// parent blocks until the child is ready or gone.
+///
+/// # Safety
+/// No other thread may exist: the child would hold a copy of the process
+/// with only this thread, and locks held by the others forever.
+pub unsafe fn fork() -> io::Result<Forked> {
     let mut fds = [0; 2];
     // SAFETY: fds has room for the two descriptors pipe2 writes.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
@@ -61,7 +64,7 @@ pub fn fork() -> io::Result<Forked> {
     }
     // SAFETY: pipe2 just returned these two fds; each is owned once.
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    // SAFETY: no other thread exists yet (the caller's contract), so the
+    // SAFETY: no other thread exists (this function's contract), so the
     // child's copy of the process is consistent.
     match unsafe { libc::fork() } {
         -1 => Err(io::Error::last_os_error()),

@@ -116,6 +116,11 @@ pub struct Engine {
     /// DisableInternalCache (NOTRACK): no internal cache; events go to
     /// the peer as they come, a bulk update is a kernel dump.
     pub bypass: Option<stats::BypassStats>,
+    /// DisableInternalCache while a bulk update (a kernel dump sent in
+    /// slices) goes on: the flows whose events went out since the dump
+    /// (their dumped state is older and must not follow it).
+    bypass_touched:
+        std::collections::HashSet<(ct_core::flow::Tuple, Option<u16>), ahash::RandomState>,
     /// ExpectationSync: the expectation caches.
     pub exp: Option<ExpSync>,
     /// Portid of the last commit's netlink handle: the events of the
@@ -209,6 +214,7 @@ impl Engine {
             bypass: (mode == Mode::Sync
                 && cfg.sync.as_ref().is_some_and(|s| s.disable_internal_cache))
             .then(stats::BypassStats::default),
+            bypass_touched: Default::default(),
             exp: if mode == Mode::Sync {
                 cfg.sync
                     .as_ref()
@@ -547,6 +553,9 @@ impl Engine {
         }
         if self.bypass.is_some() {
             // No internal cache: the kernel's table is the state to send.
+            // Events that go out while it is sent in slices make their
+            // flow's dumped state stale: those entries are skipped.
+            self.bypass_touched.clear();
             let mut table = match NetlinkTable::open(self.cfg.general.filter.clone()) {
                 Ok(t) => t,
                 Err(e) => {
@@ -596,9 +605,15 @@ impl Engine {
             let next = match cur.stage {
                 0 => {
                     let mut i = cur.pos as usize;
+                    let touched = &self.bypass_touched;
                     while i < cur.queued.len() && room() {
                         let (op, f) = &cur.queued[i];
-                        proto.on_local(*op, f, unix, &mut counted);
+                        let stale = *op == Op::New
+                            && !touched.is_empty()
+                            && touched.contains(&(f.orig.unwrap_or_default(), f.zone));
+                        if !stale {
+                            proto.on_local(*op, f, unix, &mut counted);
+                        }
                         i += 1;
                     }
                     (i < cur.queued.len()).then_some(i as u32)
@@ -625,6 +640,7 @@ impl Engine {
                 }),
                 _ => {
                     proto.flush(&mut counted);
+                    self.bypass_touched.clear();
                     return;
                 }
             };
@@ -713,7 +729,10 @@ impl Engine {
         let mut d = ct_transport::wire::Datagram::stream(&buf);
         for _ in d.by_ref() {}
         let done = d.consumed();
-        self.on_sync(&buf[..done]);
+        // (a read that held only part of a message is not a packet yet)
+        if done > 0 {
+            self.on_sync(&buf[..done]);
+        }
         buf.drain(..done);
         if let Some(tcp) = self.link.as_mut().and_then(|l| l.tcp.as_mut()) {
             tcp.pending = buf;
@@ -1001,6 +1020,10 @@ impl Engine {
                         Op::Delete
                     }
                 };
+                if self.bulk_cursor.is_some() {
+                    self.bypass_touched
+                        .insert((flow.orig.unwrap_or_default(), flow.zone));
+                }
                 if let Some(link) = self.link.as_mut() {
                     let (proto, mut send) = split(link, ctx);
                     proto.on_local(op, &flow, unix, &mut send);
@@ -1535,6 +1558,9 @@ impl Engine {
                     let _ = expsync::kernel_flush();
                 });
             }
+            ExpResyncMaster if self.exp.is_some() && self.bypass.is_some() => {
+                self.log.notice("resync is unsupported in this mode");
+            }
             ExpResyncMaster if self.exp.is_some() => {
                 self.log.notice("resync with master expect table");
                 if let Err(e) = self.resync_exp(false) {
@@ -1769,6 +1795,9 @@ impl Engine {
                     link.maintain_tcp(r);
                     if let Some(t) = link.tcp.as_mut() {
                         flush_error_queue(r, t, &mut link.chan);
+                    }
+                    for m in link.tcp_reports() {
+                        self.log.notice(&m);
                     }
                 }
                 if tick && std::mem::take(&mut self.link_send_failed) {

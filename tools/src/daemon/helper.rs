@@ -60,24 +60,41 @@ pub fn setup(sec: &HelperSection, log: &mut Logger) -> Result<(), String> {
         };
         let mut s =
             Session::open().map_err(|e| format!("can't open the cthelper netlink socket: {e}"))?;
+        // NLM_F_EXCL: a helper of that name someone else registered (a
+        // 1.4.7 daemon, `nfct add helper`) is neither changed nor removed
         let res = s.request(
             Reply::Acks(1),
-            |w, seq| cthelper::helper_new(w, seq, &obj),
+            |w, seq| cthelper::helper_new(w, seq, &obj, true),
             |_| true,
         );
-        if let Err(e) = res {
-            return Err(format!(
-                "trying to configure cthelper `{}': {}",
+        match res {
+            Err(e) if e.errno() == libc::EEXIST => {
+                return Err(format!(
+                    "trying to configure cthelper `{}': a helper of that name is already registered (left as it is); user-space helpers are not implemented by this conntrackd",
+                    h.name
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "trying to configure cthelper `{}': {}",
+                    h.name,
+                    errno_text(e.errno())
+                ));
+            }
+            Ok(()) => {}
+        }
+        // The kernel took it, but nothing here would serve its queue.
+        if let Err(e) = s.request(
+            Reply::Acks(1),
+            |w, seq| cthelper::helper_del(w, seq, &h.name, l3, obj.l4),
+            |_| true,
+        ) {
+            log.error(&format!(
+                "can't withdraw cthelper `{}': {}",
                 h.name,
                 errno_text(e.errno())
             ));
         }
-        // The kernel took it, but nothing here would serve its queue.
-        let _ = s.request(
-            Reply::Acks(1),
-            |w, seq| cthelper::helper_del(w, seq, &h.name, l3, obj.l4),
-            |_| true,
-        );
         return Err(format!(
             "user-space helpers are not implemented by this conntrackd: `{}' was withdrawn; remove the Helper section",
             h.name

@@ -13,13 +13,13 @@
 //!   name. Prometheus text 0.0.4 by default, OpenMetrics when the scraper
 //!   asks for it (`Accept: application/openmetrics-text`).
 //! * Each connection has a thread of its own (at most [`MAX_CONNS`] at
-//!   once) with a read and write timeout, so idle or slow connections
-//!   delay nobody's scrape. `GET`/`HEAD /metrics` only: other paths get
+//!   once; more wait in the backlog) with a deadline for its request and
+//!   a write timeout, so idle or slow connections delay nobody's scrape;
+//!   scrapes within 100 ms share one snapshot of the main loop. `GET`/`HEAD /metrics` only: other paths get
 //!   404, other methods 405, a request that is not HTTP 400.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -163,7 +163,12 @@ impl Out<'_, '_> {
         let mut m =
             self.0
                 .encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Histogram)?;
-        m.encode_histogram::<NoLabelSet>(h.sum(), h.count(), &h.buckets(), None)
+        // the +Inf bucket explicitly: the OpenMetrics encoder writes it
+        // only when given (the Prometheus text one adds it itself then)
+        let mut b = h.buckets();
+        let finite: u64 = b.iter().map(|(_, n)| n).sum();
+        b.push((f64::INFINITY, h.count() - finite));
+        m.encode_histogram::<NoLabelSet>(h.sum(), h.count(), &b, None)
     }
 }
 
@@ -493,10 +498,24 @@ impl Collector for Snapshot {
     }
 }
 
+/// Lends a shared snapshot to the registry.
+#[derive(Debug)]
+struct Shared(Arc<Snapshot>);
+
+impl Collector for Shared {
+    fn encode(&self, enc: DescriptorEncoder) -> std::fmt::Result {
+        self.0.encode(enc)
+    }
+}
+
 /// The snapshot in the Prometheus text format (0.0.4), or OpenMetrics.
 pub fn render(snap: Snapshot, openmetrics: bool) -> String {
+    render_shared(Arc::new(snap), openmetrics)
+}
+
+fn render_shared(snap: Arc<Snapshot>, openmetrics: bool) -> String {
     let mut reg = Registry::default();
-    reg.register_collector(Box::new(snap));
+    reg.register_collector(Box::new(Shared(snap)));
     let mut out = String::new();
     let res = if openmetrics {
         prometheus_client::encoding::text::encode(&mut out, &reg)
@@ -509,18 +528,45 @@ pub fn render(snap: Snapshot, openmetrics: bool) -> String {
 }
 
 /// Where the endpoint gets its numbers: the main loop's control channel.
+/// Scrapes within [`REUSE`] of each other share one snapshot, so a flood
+/// of scrapes costs the main loop at most one snapshot per period.
 #[derive(Clone)]
 pub struct Source {
     pub tx: mpsc::Sender<ControlMsg>,
     pub waker: Waker,
+    pub last: Arc<std::sync::Mutex<Option<Taken>>>,
 }
 
+/// A snapshot and when it was taken.
+pub type Taken = (std::time::Instant, Arc<Snapshot>);
+
+/// How long a snapshot serves further scrapes.
+const REUSE: Duration = Duration::from_millis(100);
+
 impl Source {
-    fn ask(&self) -> Option<Snapshot> {
+    pub fn new(tx: mpsc::Sender<ControlMsg>, waker: Waker) -> Source {
+        Source {
+            tx,
+            waker,
+            last: Arc::default(),
+        }
+    }
+
+    fn ask(&self) -> Option<Arc<Snapshot>> {
+        // (held while asking: concurrent scrapes wait for this one's
+        // snapshot instead of each asking the main loop)
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, snap)) = last.as_ref() {
+            if at.elapsed() < REUSE {
+                return Some(snap.clone());
+            }
+        }
         let (tx, rx) = mpsc::channel();
         self.tx.send(ControlMsg::Metrics(tx)).ok()?;
         let _ = self.waker.wake();
-        rx.recv_timeout(ASK_TIMEOUT).ok()
+        let snap = Arc::new(rx.recv_timeout(ASK_TIMEOUT).ok()?);
+        *last = Some((std::time::Instant::now(), snap.clone()));
+        Some(snap)
     }
 }
 
@@ -538,28 +584,34 @@ pub fn start(src: Source) -> Option<std::io::Result<SocketAddr>> {
 fn serve(addr: &str, src: Source) -> std::io::Result<SocketAddr> {
     let l = TcpListener::bind(addr)?;
     let bound = l.local_addr()?;
-    let live = Arc::new(AtomicUsize::new(0));
+    let conns = super::control::Slots::new(MAX_CONNS);
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
-            for s in l.incoming() {
-                let Ok(s) = s else { continue };
-                if live.fetch_add(1, Ordering::SeqCst) >= MAX_CONNS {
-                    live.fetch_sub(1, Ordering::SeqCst);
-                    continue;
-                }
-                let (live, src) = (live.clone(), src.clone());
+            super::control::normal_priority();
+            loop {
+                // at the cap, new connections wait in the backlog
+                let slot = conns.take();
+                let s = match l.accept() {
+                    Ok((s, _)) => s,
+                    Err(_) => {
+                        // (EMFILE and the like: do not spin)
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
+                };
+                let src = src.clone();
                 let spawned = std::thread::Builder::new()
                     .name("metrics-conn".into())
                     .stack_size(256 * 1024)
                     .spawn(move || {
+                        let _slot = slot;
+                        super::control::normal_priority();
                         handle(s, &src);
-                        live.fetch_sub(1, Ordering::SeqCst);
                     });
                 if spawned.is_err() {
-                    // (the closure, and the count it would have dropped,
-                    // went with the error)
-                    continue;
+                    // (the slot went back with the closure)
+                    std::thread::sleep(Duration::from_millis(100));
                 }
             }
         })?;
@@ -611,11 +663,17 @@ pub fn route(head: &str) -> Route {
 
 /// Reads the request head (bounded), answers, closes.
 fn handle(mut s: TcpStream, src: &Source) {
-    let _ = s.set_read_timeout(Some(IO_TIMEOUT));
     let _ = s.set_write_timeout(Some(IO_TIMEOUT));
+    // the whole request head within IO_TIMEOUT of the accept, not per read
+    // (a byte every second must not hold the connection for hours)
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
     let mut req = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     let head = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || s.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
         match s.read(&mut buf) {
             Ok(0) | Err(_) => {
                 if req.is_empty() {
@@ -643,7 +701,7 @@ fn handle(mut s: TcpStream, src: &Source) {
                 } else {
                     prometheus_client::encoding::prometheus_text::CONTENT_TYPE
                 },
-                render(snap, openmetrics),
+                render_shared(snap, openmetrics),
                 body,
             ),
             None => (
@@ -782,7 +840,30 @@ mod tests {
                 && out.contains("conntrackd_sync_send_delay_seconds_bucket{le=\"5\"} 1\n"),
             "cumulative buckets: {out}"
         );
-        let om = render(Snapshot::default(), true);
+        let mut snap = Snapshot::default();
+        let mut h = Hist::default();
+        h.observe(Duration::from_micros(300));
+        h.observe(Duration::from_secs(9));
+        snap.latency = Some(LatencyCounters {
+            send_delay: h,
+            ftfw: None,
+        });
+        let om = render(snap.clone(), true);
         assert!(om.ends_with("# EOF\n"), "{om}");
+        assert!(
+            om.contains("conntrackd_sync_send_delay_seconds_bucket{le=\"+Inf\"} 2\n"),
+            "OpenMetrics needs +Inf: {om}"
+        );
+        let text = render(snap, false);
+        assert_eq!(
+            text.matches("conntrackd_sync_send_delay_seconds_bucket{le=\"+Inf\"}")
+                .count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.contains("conntrackd_sync_send_delay_seconds_bucket{le=\"5\"} 1\n"),
+            "{text}"
+        );
     }
 }

@@ -48,8 +48,9 @@ fn wake_loop() {
     let fd = WAKE_FD.load(Ordering::SeqCst);
     if fd >= 0 {
         let one: u64 = 1;
-        // SAFETY: write(2) is async-signal-safe; the fd stays open while
-        // it is published (see `serve`).
+        // SAFETY: write(2) is async-signal-safe. The fd stays open while
+        // it is published: `serve` unpublishes it before the reactor goes,
+        // and the control and metrics threads hold Waker clones of it.
         unsafe { libc::write(fd, &one as *const u64 as *const libc::c_void, 8) };
     }
 }
@@ -105,6 +106,37 @@ fn syslog_facility(f: Option<config::SyslogFacility>) -> Option<libc::c_int> {
     })
 }
 
+/// Makes sure fds 0, 1 and 2 are open (on /dev/null when they were
+/// closed by whoever started us), so that no log file or socket lands on
+/// them and is later replaced by the redirection of `-d`.
+fn std_fds_open() {
+    for fd in 0..3 {
+        // SAFETY: fcntl(F_GETFD) only queries; open(2) returns the lowest
+        // free fd, which is this one while it is closed.
+        unsafe {
+            if libc::fcntl(fd, libc::F_GETFD) < 0 {
+                libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            }
+        }
+    }
+}
+
+/// Raises the soft limit of open files to the hard one: control and
+/// metrics clients, each a socket, come on top of the daemon's own.
+fn raise_nofile() {
+    let mut l = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: l is a live rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
+            l.rlim_cur = l.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+        }
+    }
+}
+
 /// A message cut to a sane length (1.4.7 echoes a token of megabytes
 /// whole).
 fn clip(msg: &str) -> String {
@@ -123,6 +155,7 @@ fn clip(msg: &str) -> String {
 pub fn main_with_args(argv: Vec<String>) -> i32 {
     // SAFETY: umask has no preconditions.
     unsafe { libc::umask(0o177) };
+    std_fds_open();
     let args = cli::parse(&argv);
     let mut con = Logger::console();
     for (err, text) in &args.notes {
@@ -230,7 +263,8 @@ fn run_daemon(cfg: config::Config, detach: bool, mut con: Logger) -> i32 {
     // `-d`: fork now, before any thread exists; the caller's process
     // waits until the daemon is ready (or has failed) and exits then.
     let ready = if detach {
-        match detach::fork() {
+        // SAFETY: no thread has been started yet.
+        match unsafe { detach::fork() } {
             Ok(detach::Forked::Parent(code)) => return code,
             Ok(detach::Forked::Child(ready)) => Some(ready),
             Err(e) => {
@@ -315,6 +349,7 @@ fn serve(
     // From here on SIGTERM/SIGINT end the daemon cleanly (lock removed),
     // also during start-up.
     install_signals();
+    raise_nofile();
     set_scheduler(&cfg.general.scheduler, &mut log);
     let mut r = match Reactor::new(ct_ring::reactor::Config {
         send_slot_size: sync::MAX_DATAGRAM as u32,
@@ -328,6 +363,25 @@ fn serve(
             return (Err(String::new()), Vec::new());
         }
     };
+    if cfg.general.hash_size > MAX_HASH_SIZE {
+        // 1.4.7 fails to allocate its buckets (16 bytes each) for such
+        // sizes, or crashes; say which number was read (atoi wraps).
+        // (Checked before the caches are made.)
+        log.error(&format!(
+            "HashSize {} is larger than {MAX_HASH_SIZE} buckets",
+            cfg.general.hash_size
+        ));
+        log.error(&format!(
+            "can't allocate memory for the {} cache",
+            if cfg.run_mode() == config::RunMode::Sync {
+                "internal"
+            } else {
+                "external"
+            }
+        ));
+        log.error(CANNOT_START);
+        return (Err(String::new()), Vec::new());
+    }
     let mut eng = Engine::new(cfg, log);
     let started = start(&mut eng, &mut r, unix_path);
     let (rx, ctl) = match started {
@@ -395,22 +449,6 @@ fn start(
         eng.log.notice("disabling internal cache");
     }
     eng.log.notice(&format!("I/O backend: {}", r.describe()));
-    if eng.cfg.general.hash_size > MAX_HASH_SIZE {
-        // 1.4.7 fails to allocate its buckets (16 bytes each) for such
-        // sizes, or crashes; say which number was read (atoi wraps).
-        eng.log.error(&format!(
-            "HashSize {} is larger than {MAX_HASH_SIZE} buckets",
-            eng.cfg.general.hash_size
-        ));
-        return Err(format!(
-            "can't allocate memory for the {} cache",
-            if eng.mode == Mode::Sync {
-                "internal"
-            } else {
-                "external"
-            }
-        ));
-    }
     match eng.cfg.general.filter.as_ref().map(|f| f.source) {
         Some(config::FilterSource::Kernelspace) => {
             eng.log.notice("using kernel-space event filtering")
@@ -463,10 +501,7 @@ fn start(
         std::os::fd::AsRawFd::as_raw_fd(&r.waker()),
         Ordering::SeqCst,
     );
-    match metrics::start(metrics::Source {
-        tx,
-        waker: r.waker(),
-    }) {
+    match metrics::start(metrics::Source::new(tx, r.waker())) {
         Some(Ok(addr)) => eng.log.notice(&format!("metrics on http://{addr}/metrics")),
         Some(Err(e)) => eng
             .log

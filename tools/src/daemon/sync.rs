@@ -177,6 +177,9 @@ pub struct TcpLink {
     errq_max: usize,
     /// Datagrams dropped from the error queue because it was full.
     pub errq_full: u64,
+    /// Why the last connect failed (reported once per reason).
+    last_error: Option<String>,
+    report: Option<String>,
 }
 
 /// A connect that has not completed within this is abandoned (and
@@ -230,20 +233,41 @@ impl TcpLink {
                 self.last_try = Some(std::time::Instant::now());
                 match Connecting::start(peer, &self.opts) {
                     Ok(c) => c,
-                    Err(_) => return,
+                    Err(e) => return self.failed(format!("can't connect to {peer}: {e}")),
                 }
             }
         };
         match c.poll() {
             (Some(c), Progress::Pending) if c.age() < CONNECT_TIMEOUT => self.connecting = Some(c),
+            (_, Progress::Pending) => self.failed(format!("can't connect to {peer}: timed out")),
             (_, Progress::Connected(s)) => {
-                self.client = r
-                    .register(s, SockOpts::stream().max_per_wake(self.limit))
-                    .ok();
+                match r.register(s, SockOpts::stream().max_per_wake(self.limit)) {
+                    Ok(id) => {
+                        self.client = Some(id);
+                        if self.last_error.take().is_some() {
+                            self.report = Some(format!("connected to {peer}"));
+                        }
+                    }
+                    Err(e) => self.failed(format!("can't use the connection to {peer}: {e}")),
+                }
             }
-            // timed out or failed: retried on a later tick
-            _ => {}
+            (_, Progress::Failed(e)) => self.failed(format!("can't connect to {peer}: {e}")),
         }
+    }
+
+    /// A connect failed: retried on a later tick; reported when the
+    /// reason changes (not every second).
+    fn failed(&mut self, why: String) {
+        if self.last_error.as_deref() != Some(why.as_str()) {
+            self.report = Some(why.clone());
+            self.last_error = Some(why);
+        }
+    }
+
+    /// A change of the connection's fate to log (a new reason it cannot
+    /// connect, or connected again), once.
+    pub fn take_report(&mut self) -> Option<String> {
+        self.report.take()
     }
 
     /// Whether a connect is in progress (checked on the short timer).
@@ -374,6 +398,17 @@ impl SyncLink {
         std::mem::swap(&mut self.tcp, &mut o.tcp);
         std::mem::swap(&mut self.dev, &mut o.dev);
         std::mem::swap(&mut self.index, &mut o.index);
+        // What waited in the old channel's error queue goes first on the
+        // new one (never stranded, to come out late and stale).
+        if let (Some(old), Some(new)) = (o.tcp.as_mut(), self.tcp.as_mut()) {
+            let mut q = std::mem::take(&mut old.errq);
+            q.append(&mut new.errq);
+            new.errq = q;
+            while new.errq.len() > new.errq_max {
+                new.errq.pop_front();
+                new.errq_full += 1;
+            }
+        }
     }
 
     /// Failover on local link state (on rtnetlink link events, as 1.4.7;
@@ -552,6 +587,8 @@ impl SyncLink {
             errq: std::collections::VecDeque::new(),
             errq_max: sync.error_queue_length as usize,
             errq_full: 0,
+            last_error: None,
+            report: None,
         };
         let peer = SocketAddr::new(dest, ch.port);
         tcp.maintain(r, peer);
@@ -686,6 +723,15 @@ impl SyncLink {
             .fold((0, 0), |(n, f), t| {
                 (n + t.errq.len() as u64, f + t.errq_full)
             })
+    }
+
+    /// The connection reports of every TCP channel (to log).
+    pub fn tcp_reports(&mut self) -> Vec<String> {
+        std::iter::once(&mut self.tcp)
+            .chain(self.others.iter_mut().map(|e| &mut e.tcp))
+            .flatten()
+            .filter_map(TcpLink::take_report)
+            .collect()
     }
 
     /// Whether a TCP connect of any channel is in progress.

@@ -268,6 +268,7 @@ impl Warm {
         let spawned = std::thread::Builder::new()
             .name("snapshot".into())
             .spawn(move || {
+                super::control::normal_priority();
                 let _ = tx.send(write_file(&path, w));
             });
         if spawned.is_ok() {
