@@ -13,6 +13,7 @@ use ct_core::config::{
 use ct_core::flow::{Flow, ProtoInfo, TcpInfo, Tuple, AF_INET, AF_INET6};
 use ct_core::netlink::bpf::{self, Insn};
 use ct_core::netlink::ct::emit_flow;
+use ct_core::netlink::lanes;
 use ct_core::netlink::writer::Writer;
 use proptest::prelude::*;
 
@@ -48,6 +49,7 @@ fn nla_find(data: &[u8], mut at: usize, end: usize, ty: u32) -> u32 {
 /// Runs a program over one message; returns the verdict.
 fn run(prog: &[Insn], data: &[u8]) -> u32 {
     let (mut a, mut x, mut pc) = (0u32, 0u32, 0usize);
+    let mut mem = [0u32; 16];
     let word = |o: usize| -> Option<u32> {
         data.get(o..o + 4)
             .map(|b| u32::from_be_bytes(b.try_into().unwrap()))
@@ -89,6 +91,18 @@ fn run(prog: &[Insn], data: &[u8]) -> u32 {
                 None => return 0,
             },
             bpf::ALU_AND_K => a &= i.k,
+            lanes::LD_H_IND => match data.get((x + i.k) as usize..(x + i.k) as usize + 2) {
+                Some(b) => a = u16::from_be_bytes([b[0], b[1]]) as u32,
+                None => return 0,
+            },
+            lanes::ST => mem[i.k as usize] = a,
+            lanes::LD_MEM => a = mem[i.k as usize],
+            lanes::LDX_MEM => x = mem[i.k as usize],
+            lanes::ALU_XOR_X => a ^= x,
+            lanes::ALU_LSH_K => a <<= i.k,
+            lanes::ALU_RSH_K => a >>= i.k,
+            lanes::ALU_MUL_K => a = a.wrapping_mul(i.k),
+            lanes::ALU_MOD_K => a %= i.k,
             bpf::TAX => x = a,
             bpf::JA => pc += i.k as usize,
             bpf::JEQ_K => pc += if a == i.k { i.jt } else { i.jf } as usize,
@@ -289,6 +303,82 @@ proptest! {
             }
         }
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Lanes: the kernel's program keeps exactly the events whose lane,
+    /// as the daemon computes it, is its own; composed after a filter, it
+    /// keeps what both keep.
+    #[test]
+    fn lane_program_agrees_with_lane_of(f in filter(), fl in flow(), n in 2u32..9, sport in any::<u16>()) {
+        let mut fl = fl;
+        if let Some(t) = fl.orig.as_mut().filter(|t| t.src_port.is_some()) {
+            t.src_port = Some(sport);
+        }
+        let want = lanes::lane_of(fl.orig.as_ref(), n);
+        let msg = message(&fl);
+        for lane in 0..n {
+            let prog = lanes::program(lane, n);
+            check_jumps(&prog);
+            prop_assert_eq!(run(&prog, &msg) != 0, lane == want, "{:?}", fl);
+            if let Some(fprog) = bpf::compile(&f).unwrap() {
+                let both = lanes::compose(&fprog, &prog).unwrap();
+                check_jumps(&both);
+                prop_assert_eq!(run(&both, &msg) != 0, lane == want && model(&f, &fl));
+            }
+        }
+    }
+}
+
+/// An expectation event goes to its master's lane (CTA_EXPECT_MASTER has
+/// CTA_TUPLE_ORIG's number and layout); a message without a tuple to
+/// lane 0.
+#[test]
+fn expectations_follow_their_master_and_the_rest_go_to_lane_0() {
+    use ct_core::flow::Expect;
+    use ct_core::netlink::exp::emit_expect;
+    let master = Tuple {
+        src: Some(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3))),
+        dst: Some(IpAddr::V4(Ipv4Addr::new(10, 4, 5, 6))),
+        l4proto: Some(6),
+        src_port: Some(40000),
+        dst_port: Some(21),
+        ..Tuple::default()
+    };
+    let e = Expect {
+        family: AF_INET,
+        master: Some(master),
+        tuple: Some(Tuple {
+            src: Some(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3))),
+            dst: Some(IpAddr::V4(Ipv4Addr::new(10, 4, 5, 6))),
+            l4proto: Some(6),
+            src_port: Some(0),
+            dst_port: Some(5000),
+            ..Tuple::default()
+        }),
+        mask: Some(Tuple::default()),
+        timeout: Some(300),
+        ..Expect::default()
+    };
+    let mut buf = Vec::new();
+    let mut w = Writer::new(&mut buf);
+    let m = w.begin_msg(2 << 8, 0x0400 | 0x0200, 0, AF_INET, 0);
+    emit_expect(&mut w, &e);
+    w.end_msg(m);
+    for n in 2..6 {
+        let want = lanes::lane_of(Some(&master), n);
+        for lane in 0..n {
+            assert_eq!(run(&lanes::program(lane, n), &buf) != 0, lane == want);
+        }
+    }
+    let mut empty = Vec::new();
+    let mut w = Writer::new(&mut empty);
+    let m = w.begin_msg(1 << 8, 0, 0, AF_INET, 0);
+    w.end_msg(m);
+    assert_ne!(run(&lanes::program(0, 3), &empty), 0);
+    assert_eq!(run(&lanes::program(1, 3), &empty), 0);
 }
 
 #[test]

@@ -9,6 +9,7 @@ pub mod bpf;
 pub mod ct;
 pub mod cthelper;
 pub mod exp;
+pub mod lanes;
 pub mod msg;
 pub mod request;
 pub mod stats;
