@@ -187,7 +187,7 @@ impl fmt::Display for Expected {
                 "a General keyword (HashSize, HashLimit, LogFile, Syslog, LockFile, UNIX, \
                  NetlinkBufferSize, NetlinkBufferSizeMaxGrowth, NetlinkOverrunResync, \
                  NetlinkEventsReliable, EventIterationLimit, PollSecs, Filter, Nice, Scheduler, \
-                 Systemd) or '}'"
+                 Systemd, Lanes) or '}'"
             }
             UnixKeyword => "a UNIX keyword (Path, Backlog) or '}'",
             SchedulerKeyword => "a Scheduler keyword (Type, Priority) or '}'",
@@ -358,6 +358,12 @@ pub enum ErrorKind {
         /// The value given.
         value: i32,
     },
+    /// `Lanes` outside 1..=64.
+    #[error("`Lanes' must be [1, 64], got {value}")]
+    LanesOutOfRange {
+        /// The value given.
+        value: i32,
+    },
     /// `Snapshot { }` without `Path`.
     #[error("Snapshot needs a Path")]
     SnapshotWithoutPath,
@@ -411,6 +417,7 @@ impl ErrorKind {
             AuthWithoutKeyFile
             | AuthOverTcp
             | ReplayWindowOutOfRange { .. }
+            | LanesOutOfRange { .. }
             | SnapshotWithoutPath
             | SnapshotIntervalZero => self.to_string(),
         }

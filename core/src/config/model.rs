@@ -187,6 +187,8 @@ pub struct General {
     pub scheduler: Scheduler,
     /// `Systemd` (on by default in the Debian build).
     pub systemd: bool,
+    /// `Lanes` (ours): threads that share the flows, 1 by default.
+    pub lanes: u32,
     /// `Filter { }` blocks merged; `None` when there is none.
     pub filter: Option<Filter>,
 }
@@ -217,6 +219,7 @@ impl Default for General {
             event_iteration_limit: DEFAULT_EVENT_ITERATION_LIMIT,
             scheduler: Scheduler::default(),
             systemd: true,
+            lanes: 1,
             filter: None,
         }
     }

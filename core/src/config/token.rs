@@ -91,6 +91,8 @@ pub enum Keyword {
     Systemd,
     StartupResync,
     Setup,
+    /// Extension (not in 1.4.7): `General { Lanes N }`.
+    Lanes,
     /// Extension (not in 1.4.7): `Sync { Authentication { } }`.
     Authentication,
     /// Extension: `Authentication { KeyFile /path }`.
@@ -201,6 +203,7 @@ pub const KEYWORDS: &[(&str, Keyword)] = &[
     // Extensions of this implementation (1.4.7 rejects them as unknown
     // words); they do not change how any 1.4.7 configuration scans.
     ("Authentication", Keyword::Authentication),
+    ("Lanes", Keyword::Lanes),
     ("KeyFile", Keyword::KeyFile),
     ("ReplayWindow", Keyword::ReplayWindow),
     ("Snapshot", Keyword::Snapshot),

@@ -1153,36 +1153,10 @@ impl Engine {
             .unwrap_or(self.net)
     }
 
-    fn channel_stats(&self) -> stats::ChannelStats {
-        self.link.as_ref().map(|l| l.chan).unwrap_or(self.chan)
-    }
-
-    /// The active channel's traffic block.
-    fn channel_text(&self, s: &mut String) {
-        let Some(sync) = &self.cfg.sync else { return };
-        let cur = self
-            .link
-            .as_ref()
-            .map(|l| l.index)
-            .unwrap_or(sync.default_channel);
-        let Some(c) = sync.channels.get(cur) else {
-            return;
-        };
-        let dev = c.interface.clone().unwrap_or_default();
-        let tcp = (c.kind == ct_core::config::ChannelType::Tcp).then(|| {
-            self.link
-                .as_ref()
-                .and_then(|l| l.tcp.as_ref())
-                .map(|t| t.state())
-                .unwrap_or((false, false))
-        });
-        stats::channel_block(s, channel_kind(c.kind), &dev, tcp, &self.channel_stats());
-    }
-
     /// The queues of `-s queue`, in 1.4.7's order: txqueue, errorq and
     /// (FT-FW) rsqueue.
-    fn queues(&self) -> Vec<super::metrics::QueueCounters> {
-        use super::metrics::QueueCounters;
+    fn queues(&self) -> Vec<super::stats::QueueCounters> {
+        use super::stats::QueueCounters;
         let Some(sync) = &self.cfg.sync else {
             return Vec::new();
         };
@@ -1231,12 +1205,17 @@ impl Engine {
         )
     }
 
-    /// Every counter, for the metrics endpoint.
-    pub fn metrics(&self) -> super::metrics::Snapshot {
-        use super::metrics::{CacheCounters, ChannelCounters, LatencyCounters, Snapshot};
+    /// Every counter of this lane, for `-s` and the metrics endpoint.
+    pub fn stats(&self) -> super::stats::Stats {
+        use super::stats::{CacheCounters, ChannelCounters, Kind, LatencyCounters, Stats};
         let mut rt = self.rt;
         rt.uptime_secs = self.started.elapsed().as_secs();
-        let mut snap = Snapshot {
+        let mut snap = Stats {
+            kind: match self.mode {
+                Mode::None => Kind::None,
+                Mode::Stats => Kind::Stats,
+                Mode::Sync => Kind::Sync,
+            },
             uptime_secs: self.started.elapsed().as_secs_f64(),
             rt,
             traffic_bytes: self.traffic_bytes,
@@ -1274,6 +1253,15 @@ impl Engine {
                 }
                 snap.net = Some(self.network());
                 snap.queues = self.queues();
+                // 1.4.7 counts the queue objects it allocates: the error
+                // queue's datagrams (and control messages waiting in the
+                // tx queue, sent at once here); the resend queue links
+                // cache objects and is not counted
+                snap.allocated = snap
+                    .queues
+                    .iter()
+                    .find(|x| x.name == "errorq")
+                    .map_or(0, |x| x.len);
                 if let Some(sync) = &self.cfg.sync {
                     let cur = self
                         .link
@@ -1281,17 +1269,33 @@ impl Engine {
                         .map(|l| l.index)
                         .unwrap_or(sync.default_channel);
                     for (i, c) in sync.channels.iter().enumerate() {
+                        let dev = c.interface.clone().unwrap_or_default();
                         snap.channels.push(ChannelCounters {
                             index: i,
                             kind: channel_kind(c.kind),
-                            device: c.interface.clone().unwrap_or_default(),
+                            status: link_status(&dev),
+                            device: dev,
                             active: i == cur,
+                            tcp: (c.kind == ct_core::config::ChannelType::Tcp).then(|| {
+                                self.link
+                                    .as_ref()
+                                    .and_then(|l| l.tcp_state_of(i))
+                                    .unwrap_or((false, false))
+                            }),
                             stats: self
                                 .link
                                 .as_ref()
                                 .and_then(|l| l.chan_of(i))
                                 .unwrap_or_default(),
                         });
+                    }
+                    if sync.mode() == ct_core::config::SyncMode::Ftfw {
+                        let mut text = String::new();
+                        if let Some(p) = self.link.as_ref().and_then(|l| l.proto.ftfw_ref()) {
+                            p.write_rsqueue(&mut text);
+                        }
+                        let lines: Vec<String> = text.lines().skip(1).map(String::from).collect();
+                        snap.rsqueue = Some((lines.len() as u64, lines));
                     }
                 }
                 if self.link.is_some() {
@@ -1312,127 +1316,6 @@ impl Engine {
         snap
     }
 
-    fn stats_text(&self, req: Request) -> Vec<u8> {
-        let mut s = String::new();
-        let runtime = || {
-            let mut rt = self.rt;
-            rt.uptime_secs = self.started.elapsed().as_secs();
-            rt
-        };
-        match (self.mode, req) {
-            (_, Request::StatsRuntime) => stats::runtime_block(&mut s, &runtime()),
-            (Mode::Stats, Request::Stats) => {
-                stats::cache_block(
-                    &mut s,
-                    "stats",
-                    self.internal.cache.len() as u64,
-                    &self.internal.cache.stats(),
-                );
-                stats::traffic_block(&mut s, self.traffic_bytes, self.traffic_packets);
-            }
-            (Mode::Stats, Request::StatsCache) => {
-                let n = self.internal.cache.len() as u64;
-                stats::cache_ext_block(&mut s, "stats", n, n, n, &self.internal.cache.stats());
-            }
-            (Mode::Sync, Request::Stats) => {
-                match &self.bypass {
-                    Some(b) => stats::bypass_block(&mut s, b),
-                    None => stats::cache_block(
-                        &mut s,
-                        "internal",
-                        self.internal.cache.len() as u64,
-                        &self.internal.cache.stats(),
-                    ),
-                }
-                match &self.inject {
-                    Some(i) => stats::inject_block(&mut s, &i.stats),
-                    None => stats::cache_block(
-                        &mut s,
-                        "external",
-                        self.external.len() as u64,
-                        &self.external.stats(),
-                    ),
-                }
-                stats::traffic_block(&mut s, self.traffic_bytes, self.traffic_packets);
-                self.channel_text(&mut s);
-                let net = self.network();
-                stats::tracking_block(&mut s, net.malformed, net.lost);
-            }
-            (Mode::Sync, Request::StatsNetwork) => {
-                stats::network_block(&mut s, &self.network());
-                self.channel_text(&mut s);
-            }
-            (Mode::Sync, Request::StatsLink) => {
-                if let Some(sync) = &self.cfg.sync {
-                    for (i, c) in sync.channels.iter().enumerate() {
-                        let dev = c.interface.clone().unwrap_or_default();
-                        stats::link_block(
-                            &mut s,
-                            channel_kind(c.kind),
-                            &dev,
-                            link_status(&dev),
-                            i == self
-                                .link
-                                .as_ref()
-                                .map(|l| l.index)
-                                .unwrap_or(sync.default_channel),
-                            &self
-                                .link
-                                .as_ref()
-                                .and_then(|l| l.chan_of(i))
-                                .unwrap_or(self.chan),
-                        );
-                    }
-                }
-            }
-            (Mode::Sync, Request::StatsPeers) => {
-                stats::peers_block(&mut s, &self.network());
-            }
-            (Mode::Sync, Request::StatsQueue) => {
-                let q = self.queues();
-                // 1.4.7 counts the queue objects it allocates: the error
-                // queue's datagrams (and control messages waiting in the
-                // tx queue, sent at once here); the resend queue links
-                // cache objects and is not counted
-                let allocated = q.iter().find(|x| x.name == "errorq").map_or(0, |x| x.len);
-                let rows: Vec<_> = q.iter().map(|x| (x.name, x.len, x.max, x.full)).collect();
-                stats::queue_block(&mut s, allocated, &rows);
-            }
-            (Mode::Sync, Request::StatsRsqueue)
-                if self.cfg.sync.as_ref().map(|x| x.mode())
-                    == Some(ct_core::config::SyncMode::Ftfw) =>
-            {
-                match self.link.as_ref().and_then(|l| l.proto.ftfw_ref()) {
-                    Some(p) => p.write_rsqueue(&mut s),
-                    None => s.push_str("resent queue (len=0)\n"),
-                }
-            }
-            (Mode::Sync, Request::StatsCache) => {
-                let n = self.internal.cache.len() as u64;
-                match &self.bypass {
-                    Some(b) => stats::bypass_block(&mut s, b),
-                    None => stats::cache_ext_block(
-                        &mut s,
-                        "internal",
-                        n,
-                        n,
-                        n,
-                        &self.internal.cache.stats(),
-                    ),
-                }
-                match &self.inject {
-                    Some(i) => stats::inject_block(&mut s, &i.stats),
-                    None => {
-                        let n = self.external.len() as u64;
-                        stats::cache_ext_block(&mut s, "external", n, n, n, &self.external.stats());
-                    }
-                }
-            }
-            _ => {}
-        }
-        s.into_bytes()
-    }
-
     /// Answers a control request; the reply goes back through `reply`.
     pub fn on_request(&mut self, req: Request, reply: &ReplyTx) {
         use Request::*;
@@ -1450,11 +1333,8 @@ impl Engine {
                 self.held.push(reply.clone());
             }
             StatsRuntime | Stats | StatsCache | StatsNetwork | StatsLink | StatsQueue
-            | StatsRsqueue | StatsPeers => {
-                text(self.stats_text(req));
-            }
-            Metrics => {
-                text(super::metrics::render(self.metrics(), false).into_bytes());
+            | StatsRsqueue | StatsPeers | Metrics => {
+                text(self.stats().render(req));
             }
             CtResyncMaster | AllResyncMaster if self.bypass.is_some() => {
                 self.log.notice("resync is unsupported in this mode");
@@ -1550,7 +1430,7 @@ impl Engine {
                 }
             }
             ExpStats if self.exp.is_some() => {
-                text(self.exp_stats_text());
+                text(self.stats().render(req));
             }
             ExpFlushMaster if self.exp.is_some() => {
                 self.log.notice("flushing kernel expect table");
@@ -1633,32 +1513,6 @@ impl Engine {
             }
             Err(e) => self.log.error(&format!("commit failed: {e}")),
         }
-    }
-
-    /// `-s expect`: the expectation caches, traffic, channel and message
-    /// tracking, as `-s` for conntracks.
-    fn exp_stats_text(&self) -> Vec<u8> {
-        let mut s = String::new();
-        let Some(x) = &self.exp else {
-            return Vec::new();
-        };
-        stats::cache_block(
-            &mut s,
-            "internal",
-            x.internal.len() as u64,
-            &x.internal.stats(),
-        );
-        stats::cache_block(
-            &mut s,
-            "external",
-            x.external.len() as u64,
-            &x.external.stats(),
-        );
-        stats::traffic_block(&mut s, self.traffic_bytes, self.traffic_packets);
-        self.channel_text(&mut s);
-        let net = self.network();
-        stats::tracking_block(&mut s, net.malformed, net.lost);
-        s.into_bytes()
     }
 
     /// Runs until killed or signalled.
@@ -1924,7 +1778,7 @@ impl Engine {
                 match m {
                     ControlMsg::Request(req, reply) => self.on_request(req, &reply),
                     ControlMsg::Metrics(tx) => {
-                        let _ = tx.send(self.metrics());
+                        let _ = tx.send(self.stats());
                     }
                     ControlMsg::Unknown(_) => self.rt.local_unknown += 1,
                     ControlMsg::ReadFailed => self.rt.local_read_failed += 1,

@@ -51,6 +51,15 @@ impl Hist {
         self.count
     }
 
+    /// Adds another histogram's observations (another lane's).
+    pub fn merge(&mut self, o: &Hist) {
+        for (a, b) in self.counts.iter_mut().zip(o.counts) {
+            *a += b;
+        }
+        self.count += o.count;
+        self.sum += o.sum;
+    }
+
     pub fn sum(&self) -> f64 {
         self.sum
     }

@@ -30,12 +30,12 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use ct_core::ctl::stats::{BypassStats, ChannelStats, InjectStats, NetworkStats, RuntimeStats};
-use ct_core::table::CacheStats;
+use ct_core::ctl::stats::ChannelStats;
 use ct_ring::reactor::Waker;
 
 use super::control::ControlMsg;
 use super::latency::Hist;
+pub use super::stats::{CacheCounters, ChannelCounters, LatencyCounters, QueueCounters, Stats};
 
 /// Connections served at once.
 pub const MAX_CONNS: usize = 512;
@@ -45,59 +45,8 @@ const IO_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a scrape waits for the main loop.
 const ASK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// One cache's counters (`cache` label).
-#[derive(Debug, Clone)]
-pub struct CacheCounters {
-    pub name: &'static str,
-    pub entries: u64,
-    pub stats: CacheStats,
-}
-
-/// One sync channel's counters (labels `channel`, `kind`, `device`).
-#[derive(Debug, Clone)]
-pub struct ChannelCounters {
-    pub index: usize,
-    pub kind: &'static str,
-    pub device: String,
-    pub active: bool,
-    pub stats: ChannelStats,
-}
-
-/// One queue of `-s queue`.
-#[derive(Debug, Clone)]
-pub struct QueueCounters {
-    pub name: &'static str,
-    pub len: u64,
-    pub max: u64,
-    pub full: u64,
-}
-
-/// Replication latency (sync mode).
-#[derive(Debug, Clone)]
-pub struct LatencyCounters {
-    pub send_delay: Hist,
-    /// FT-FW only: send-to-ACK histogram, lag and unacknowledged count.
-    pub ftfw: Option<(Hist, f64, u64)>,
-}
-
-/// Everything the endpoint shows, taken by the main loop at one instant.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub uptime_secs: f64,
-    pub rt: RuntimeStats,
-    pub caches: Vec<CacheCounters>,
-    pub inject: Option<InjectStats>,
-    /// DisableInternalCache: events sent without an internal cache.
-    pub bypass: Option<BypassStats>,
-    pub traffic_bytes: u64,
-    pub traffic_packets: u64,
-    /// Sync mode: the receive-side counters of `-s network` (the
-    /// unknown-peer and authentication ones included).
-    pub net: Option<NetworkStats>,
-    pub channels: Vec<ChannelCounters>,
-    pub queues: Vec<QueueCounters>,
-    pub latency: Option<LatencyCounters>,
-}
+/// The counters (the daemon's [`Stats`]), as the endpoint encodes them.
+pub type Snapshot = Stats;
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -743,6 +692,7 @@ fn handle(mut s: TcpStream, src: &Source) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ct_core::table::CacheStats;
 
     #[test]
     fn routes() {
@@ -790,7 +740,9 @@ mod tests {
             index: 0,
             kind: "UDP",
             device: "veth0".into(),
+            status: "RUNNING",
             active: true,
+            tcp: None,
             stats: ChannelStats {
                 bytes_sent: 42,
                 ..Default::default()

@@ -20,6 +20,7 @@ pub mod latency;
 pub mod log;
 pub mod metrics;
 pub mod notify;
+pub mod stats;
 pub mod sync;
 pub mod warm;
 

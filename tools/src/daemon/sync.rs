@@ -534,6 +534,18 @@ impl SyncLink {
         self.others.iter().any(|e| e.sock == sock)
     }
 
+    /// The TCP connection state (server, client) of the channel with
+    /// configuration index `i`.
+    pub fn tcp_state_of(&self, i: usize) -> Option<(bool, bool)> {
+        if i == self.index {
+            return self.tcp.as_ref().map(TcpLink::state);
+        }
+        self.others
+            .iter()
+            .find(|e| e.index == i)
+            .and_then(|e| e.tcp.as_ref().map(TcpLink::state))
+    }
+
     /// The counters of the channel with configuration index `i`.
     pub fn chan_of(&self, i: usize) -> Option<ChannelStats> {
         if i == self.index {

@@ -98,6 +98,13 @@ impl<'a> Parser<'a, '_> {
                     self.cfg.general.poll_secs = Some(n as u32);
                 }
                 K::Filter => self.filter_block()?,
+                K::Lanes => {
+                    let n = self.number()?;
+                    if !(1..=crate::netlink::lanes::MAX_LANES as i32).contains(&n) {
+                        return Err(self.err(t.span, ErrorKind::LanesOutOfRange { value: n }));
+                    }
+                    self.cfg.general.lanes = n as u32;
+                }
                 K::NetlinkOverrunResync => {
                     let v = self.bump();
                     self.cfg.general.netlink_overrun_resync = match v.kind {
