@@ -187,8 +187,9 @@ pub struct General {
     pub scheduler: Scheduler,
     /// `Systemd` (on by default in the Debian build).
     pub systemd: bool,
-    /// `Lanes` (ours): threads that share the flows, 1 by default.
-    pub lanes: u32,
+    /// `Lanes` (ours): threads that share the flows; `None` when not
+    /// given (1, unless the daemon's environment says otherwise).
+    pub lanes: Option<u32>,
     /// `Filter { }` blocks merged; `None` when there is none.
     pub filter: Option<Filter>,
 }
@@ -219,7 +220,7 @@ impl Default for General {
             event_iteration_limit: DEFAULT_EVENT_ITERATION_LIMIT,
             scheduler: Scheduler::default(),
             systemd: true,
-            lanes: 1,
+            lanes: None,
             filter: None,
         }
     }

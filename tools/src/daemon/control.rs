@@ -103,6 +103,27 @@ pub enum Reply {
     /// main loop took), so that formatting and writing a large dump
     /// never holds the loop.
     Stream(StreamFn),
+    /// A lane's counters: the client's thread adds every lane's together
+    /// and renders the view asked for.
+    Stats(Box<super::stats::Stats>),
+}
+
+/// Where a lane takes its control messages.
+#[derive(Clone)]
+pub struct LaneTx {
+    pub tx: mpsc::Sender<ControlMsg>,
+    pub waker: Waker,
+}
+
+impl LaneTx {
+    /// Sends a message and wakes the lane; false when it is gone.
+    pub fn send(&self, m: ControlMsg) -> bool {
+        let ok = self.tx.send(m).is_ok();
+        if ok {
+            let _ = self.waker.wake();
+        }
+        ok
+    }
 }
 
 /// Where the main loop sends the answer; dropping it closes the
@@ -161,11 +182,7 @@ fn permitted(uid: u32, daemon_uid: u32) -> bool {
 impl ControlServer {
     /// Binds `path` (removing a stale socket file first), makes it 0600
     /// and starts the accept thread.
-    pub fn start(
-        path: &Path,
-        tx: mpsc::Sender<ControlMsg>,
-        waker: Waker,
-    ) -> std::io::Result<ControlServer> {
+    pub fn start(path: &Path, lanes: Vec<LaneTx>) -> std::io::Result<ControlServer> {
         let _ = std::fs::remove_file(path);
         let l = UnixListener::bind(path)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
@@ -191,14 +208,14 @@ impl ControlServer {
                         // the client sees the credentials too and says so
                         continue;
                     }
-                    let (tx, waker, dumps) = (tx.clone(), waker.clone(), dumps.clone());
+                    let (lanes, dumps) = (lanes.clone(), dumps.clone());
                     let spawned = std::thread::Builder::new()
                         .name("ctl-client".into())
                         .stack_size(256 * 1024)
                         .spawn(move || {
                             let _slot = slot;
                             normal_priority();
-                            serve_client(s, &tx, &waker, &dumps);
+                            serve_client(s, &lanes, &dumps);
                         });
                     if spawned.is_err() {
                         // (the slot went back with the closure)
@@ -247,13 +264,10 @@ impl<W: Write> Write for Deadlined<W> {
     }
 }
 
-/// One client: its request, then the reply.
-fn serve_client(
-    mut s: UnixStream,
-    tx: &mpsc::Sender<ControlMsg>,
-    waker: &Waker,
-    dumps: &Arc<Slots>,
-) {
+/// One client: its request (to every lane), then the reply: text and
+/// dumps as the lanes send them, counters added up and rendered once all
+/// lanes have answered.
+fn serve_client(mut s: UnixStream, lanes: &[LaneTx], dumps: &Arc<Slots>) {
     let _ = s.set_read_timeout(Some(REQUEST_TIMEOUT));
     let _ = s.set_write_timeout(Some(WRITE_TIMEOUT));
     let mut b = [0u8; 4];
@@ -263,20 +277,28 @@ fn serve_client(
             Err(code) => ControlMsg::Unknown(code),
             Ok(r) => {
                 // at most MAX_DUMPS snapshots at once: wait for a slot
-                // before the main loop takes one
+                // before the lanes take theirs
                 let _dump = is_dump(r).then(|| dumps.take());
                 let (rtx, rrx) = mpsc::channel();
-                if tx.send(ControlMsg::Request(r, rtx)).is_err() {
-                    return;
+                for lane in lanes {
+                    let _ = lane.send(ControlMsg::Request(r, rtx.clone()));
                 }
-                let _ = waker.wake();
+                drop(rtx);
                 let mut out = Deadlined {
                     w: &mut s,
                     deadline: std::time::Instant::now() + REPLY_DEADLINE,
                 };
+                let mut merged: Option<super::stats::Stats> = None;
                 for reply in rrx {
                     let ok = match reply {
                         Reply::Text(t) => out.write_all(&t).is_ok(),
+                        Reply::Stats(st) => {
+                            match &mut merged {
+                                None => merged = Some(*st),
+                                Some(m) => m.merge(&st),
+                            }
+                            true
+                        }
                         Reply::Stream(f) => {
                             let mut w = BufWriter::with_capacity(64 * 1024, &mut out);
                             let ok = f(&mut w).and_then(|_| w.flush()).is_ok();
@@ -290,15 +312,19 @@ fn serve_client(
                         }
                     };
                     if !ok {
-                        break;
+                        return;
                     }
+                }
+                if let Some(m) = merged {
+                    let _ = out.write_all(&m.render(r));
                 }
                 return;
             }
         },
     };
-    if tx.send(msg).is_ok() {
-        let _ = waker.wake();
+    // (counted once, by the first lane)
+    if let Some(first) = lanes.first() {
+        first.send(msg);
     }
 }
 

@@ -140,6 +140,10 @@ pub struct Engine {
     /// then sends the unacknowledged objects again on the tick).
     link_send_failed: bool,
     pub kill: bool,
+    /// Which lane this engine is (`Lanes`).
+    pub lane: super::lanes::Lane,
+    /// SIGHUPs handled (the count in `daemon::REOPEN`).
+    hups_seen: u64,
     /// Control connections kept open until shutdown has finished (`-k`
     /// returns when the lock and the socket are gone).
     pub held: Vec<ReplyTx>,
@@ -167,7 +171,7 @@ fn iter_clock(cache: &mut Option<(u32, u32)>, epoch: Instant) -> (u32, u32) {
 }
 
 impl Engine {
-    pub fn new(cfg: Config, log: Logger) -> Engine {
+    pub fn new(cfg: Config, log: Logger, lane: super::lanes::Lane) -> Engine {
         let mode = match cfg.run_mode() {
             RunMode::Sync => Mode::Sync,
             RunMode::Stats => Mode::Stats,
@@ -231,6 +235,8 @@ impl Engine {
             kernel_filter: false,
             link_send_failed: false,
             kill: false,
+            lane,
+            hups_seen: 0,
             held: Vec::new(),
             flow: Flow::default(),
             line: Vec::with_capacity(1024),
@@ -250,7 +256,7 @@ impl Engine {
     pub fn open_events(&mut self, r: &mut Reactor) -> std::io::Result<()> {
         // Groups are joined once the kernel filter (if any) is in place.
         let sock = NlSocket::open(NETLINK_NETFILTER, 0)?;
-        self.attach_kernel_filter(&sock);
+        self.attach_kernel_filter(&sock)?;
         // NFNLGRP_CONNTRACK_NEW, _UPDATE, _DESTROY (+ EXP_NEW, _UPDATE,
         // _DESTROY with ExpectationSync)
         let groups = if self.exp.is_some() { 6 } else { 3 };
@@ -288,26 +294,41 @@ impl Engine {
     /// which then makes the user-space check of events unnecessary
     /// (dumps and resyncs still use it). On failure 1.4.7 logs and runs
     /// unfiltered; we log the same error and filter events in user space.
-    fn attach_kernel_filter(&mut self, sock: &NlSocket) {
-        let Some(flt) = self
+    /// With lanes, the lane's program follows (the kernel gives each lane
+    /// its share); a lane whose program cannot be attached cannot run.
+    fn attach_kernel_filter(&mut self, sock: &NlSocket) -> std::io::Result<()> {
+        let flt = self
             .cfg
             .general
             .filter
             .as_ref()
-            .filter(|f| f.source == FilterSource::Kernelspace)
-        else {
-            return;
-        };
-        let prog = match bpf::compile(flt) {
-            Ok(Some(p)) => p,
-            Ok(None) => {
+            .filter(|f| f.source == FilterSource::Kernelspace);
+        let filter_prog = match flt.map(bpf::compile) {
+            None => None,
+            Some(Ok(None)) => {
                 self.kernel_filter = true;
-                return;
+                None
             }
-            Err(e) => {
+            Some(Ok(Some(p))) => Some(p),
+            Some(Err(e)) => {
                 self.log.error(&format!("cannot set event filtering: {e}"));
-                return;
+                None
             }
+        };
+        let lane_prog = (self.lane.count > 1)
+            .then(|| ct_core::netlink::lanes::program(self.lane.index, self.lane.count));
+        let (prog, with_filter) = match (filter_prog, lane_prog) {
+            (None, None) => return Ok(()),
+            (Some(f), None) => (f, true),
+            (None, Some(l)) => (l, false),
+            (Some(f), Some(l)) => match ct_core::netlink::lanes::compose(&f, &l) {
+                Ok(p) => (p, true),
+                Err(e) => {
+                    // the lane's share first; the filter then in user space
+                    self.log.error(&format!("cannot set event filtering: {e}"));
+                    (l, false)
+                }
+            },
         };
         let raw: Vec<libc::sock_filter> = prog
             .iter()
@@ -320,8 +341,18 @@ impl Engine {
             .collect();
         use std::os::fd::AsFd;
         match ct_ring::sockopt::attach_filter(sock.as_fd(), &raw) {
-            Ok(()) => self.kernel_filter = true,
-            Err(e) => self.log.error(&format!("cannot set event filtering: {e}")),
+            Ok(()) => {
+                self.kernel_filter |= with_filter;
+                Ok(())
+            }
+            Err(e) if self.lane.count > 1 => Err(std::io::Error::new(
+                e.kind(),
+                format!("cannot give lane {} its events (BPF): {e}", self.lane.index),
+            )),
+            Err(e) => {
+                self.log.error(&format!("cannot set event filtering: {e}"));
+                Ok(())
+            }
         }
     }
 
@@ -366,9 +397,15 @@ impl Engine {
     /// themselves).
     fn open_snapshot(&mut self, sync: &ct_core::config::SyncSection) {
         use super::warm::{self, Warm};
-        let Some(cfg) = sync.snapshot.clone() else {
+        let Some(mut cfg) = sync.snapshot.clone() else {
             return;
         };
+        if self.lane.index > 0 {
+            // each lane keeps its own share
+            let mut p = cfg.path.into_os_string();
+            p.push(format!(".lane{}", self.lane.index));
+            cfg.path = p.into();
+        }
         if sync.disable_external_cache {
             self.log
                 .warning("Snapshot ignored: there is no external cache (DisableExternalCache)");
@@ -492,7 +529,12 @@ impl Engine {
             }
         };
         {
-            let mut link = SyncLink::open(&sync, self.cfg.general.event_iteration_limit, r)?;
+            let mut link = SyncLink::open(
+                &sync,
+                self.cfg.general.event_iteration_limit,
+                self.lane.index as u16,
+                r,
+            )?;
             link.auth = auth;
             self.open_snapshot(&sync);
             let period = Duration::from_secs(1);
@@ -563,7 +605,12 @@ impl Engine {
                     return;
                 }
             };
-            if let Err(e) = table.dump(&mut |f| queued.push((Op::New, *f))) {
+            let lane = self.lane;
+            if let Err(e) = table.dump(&mut |f| {
+                if lane.owns(f.orig.as_ref()) {
+                    queued.push((Op::New, *f))
+                }
+            }) {
                 self.log.error(&format!(
                     "can't dump kernel table: {}",
                     crate::cli::labels::errno_text(e)
@@ -823,9 +870,14 @@ impl Engine {
             NetlinkTable::open(self.cfg.general.filter.clone()).map_err(|e| e.to_string())?;
         let now = now_secs(self.epoch);
         let internal = &mut self.internal;
+        let lane = self.lane;
         internal.begin_resync();
         table
-            .dump(&mut |f| internal.resync_entry(f, now))
+            .dump(&mut |f| {
+                if lane.owns(f.orig.as_ref()) {
+                    internal.resync_entry(f, now)
+                }
+            })
             .map_err(|e| format!("can't get kernel conntrack table: errno {e}"))?;
         if let Some(p) = self
             .link
@@ -856,7 +908,7 @@ impl Engine {
     fn resync_exp(&mut self, sweep: bool) -> Result<(), String> {
         let now = now_secs(self.epoch) as u64;
         if let Some(x) = self.exp.as_mut() {
-            x.resync(&self.internal.cache, now, sweep)?;
+            x.resync(&self.internal.cache, now, sweep, self.lane)?;
         }
         Ok(())
     }
@@ -1334,7 +1386,9 @@ impl Engine {
             }
             StatsRuntime | Stats | StatsCache | StatsNetwork | StatsLink | StatsQueue
             | StatsRsqueue | StatsPeers | Metrics => {
-                text(self.stats().render(req));
+                // (rendered by the control thread, once every lane's
+                // counters are in)
+                let _ = reply.send(CtlReply::Stats(Box::new(self.stats())));
             }
             CtResyncMaster | AllResyncMaster if self.bypass.is_some() => {
                 self.log.notice("resync is unsupported in this mode");
@@ -1346,6 +1400,7 @@ impl Engine {
                     self.log.error(&e);
                 }
             }
+            CtFlushMaster | AllFlushMaster if !self.lane.first() => {}
             CtFlushMaster | AllFlushMaster => {
                 self.log.notice("flushing kernel conntrack table");
                 self.rt.flush_kernel += 1;
@@ -1384,8 +1439,11 @@ impl Engine {
             }
             CtDumpInternal | CtDumpIntXml if self.bypass.is_some() => {
                 // no internal cache: the kernel's table, in conntrack's
-                // default format (1.4.7 has no XML form here either)
-                let _ = reply.send(kernel_dump(self.cfg.general.filter.clone()));
+                // default format (1.4.7 has no XML form here either);
+                // once, by the first lane
+                if self.lane.first() {
+                    let _ = reply.send(kernel_dump(self.cfg.general.filter.clone()));
+                }
             }
             CtFlushIntCache if self.bypass.is_some() => {
                 // 1.4.7 flushes the kernel table here (which, right after
@@ -1430,8 +1488,9 @@ impl Engine {
                 }
             }
             ExpStats if self.exp.is_some() => {
-                text(self.stats().render(req));
+                let _ = reply.send(CtlReply::Stats(Box::new(self.stats())));
             }
+            ExpFlushMaster if self.exp.is_some() && !self.lane.first() => {}
             ExpFlushMaster if self.exp.is_some() => {
                 self.log.notice("flushing kernel expect table");
                 std::thread::spawn(|| {
@@ -1523,7 +1582,9 @@ impl Engine {
         stop: &std::sync::atomic::AtomicBool,
     ) -> std::io::Result<()> {
         while !self.kill && !stop.load(std::sync::atomic::Ordering::SeqCst) {
-            if super::REOPEN.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            let hups = super::REOPEN.load(std::sync::atomic::Ordering::SeqCst);
+            if hups != self.hups_seen {
+                self.hups_seen = hups;
                 self.reopen_logs();
             }
             let mut overrun = false;
@@ -1749,13 +1810,15 @@ impl Engine {
             }
             if purge {
                 self.purge_timer = None;
-                self.log
-                    .notice("flushing kernel conntrack table (scheduled)");
-                self.rt.flush_kernel += 1;
-                let flt = self.cfg.general.filter.clone();
-                std::thread::spawn(move || {
-                    let _ = flush_kernel(flt.as_ref());
-                });
+                if self.lane.first() {
+                    self.log
+                        .notice("flushing kernel conntrack table (scheduled)");
+                    self.rt.flush_kernel += 1;
+                    let flt = self.cfg.general.filter.clone();
+                    std::thread::spawn(move || {
+                        let _ = flush_kernel(flt.as_ref());
+                    });
+                }
                 self.internal.cache.clear();
             }
             if overrun {

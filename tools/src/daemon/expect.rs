@@ -142,11 +142,22 @@ impl ExpSync {
     /// Reads the kernel's expectations into the internal cache (start-up,
     /// `-R expect`, overrun resync); with `sweep`, cached ones the kernel
     /// no longer has are dropped. Returns how many were read.
-    pub fn resync(&mut self, masters: &Cache, now: u64, sweep: bool) -> Result<usize, String> {
+    /// `lane` keeps the expectations whose master is this lane's.
+    pub fn resync(
+        &mut self,
+        masters: &Cache,
+        now: u64,
+        sweep: bool,
+        lane: super::lanes::Lane,
+    ) -> Result<usize, String> {
         let mut sess = Session::open().map_err(|e| e.to_string())?;
         let mut seen = Vec::new();
-        kernel_dump(&mut sess, &mut |e| seen.push(*e))
-            .map_err(|e| format!("expectation dump: {}", std::io::Error::from_raw_os_error(e)))?;
+        kernel_dump(&mut sess, &mut |e| {
+            if lane.owns(e.master.as_ref()) {
+                seen.push(*e)
+            }
+        })
+        .map_err(|e| format!("expectation dump: {}", std::io::Error::from_raw_os_error(e)))?;
         let mut keep = std::collections::HashSet::new();
         for e in &seen {
             if self.wanted(e, masters) {

@@ -94,6 +94,8 @@ pub struct Logger {
     /// gone read-only): reported once on the console and to syslog,
     /// again after it worked in between.
     failing: bool,
+    /// Put before every message (`[lane N] ` for lanes after the first).
+    prefix: String,
 }
 
 impl Logger {
@@ -106,6 +108,7 @@ impl Logger {
             quiet: false,
             syslog: false,
             failing: false,
+            prefix: String::new(),
         }
     }
 
@@ -125,12 +128,31 @@ impl Logger {
             quiet: false,
             syslog: syslog_facility.is_some(),
             failing: false,
+            prefix: String::new(),
         })
     }
 
     /// Reopens the log file by its path (SIGHUP, after a rotation).
     pub fn reopen(&mut self) -> Result<(), String> {
         reopen(&mut self.file, self.path.as_deref())
+    }
+
+    /// The same sinks for another lane: its messages start with
+    /// `[lane N] ` (the file is shared, each line one append).
+    pub fn for_lane(&self, lane: u32) -> Logger {
+        Logger {
+            file: self.file.as_ref().and_then(|f| f.try_clone().ok()),
+            path: self.path.clone(),
+            console: self.console,
+            quiet: self.quiet,
+            syslog: self.syslog,
+            failing: false,
+            prefix: if lane == 0 {
+                String::new()
+            } else {
+                format!("[lane {lane}] ")
+            },
+        }
     }
 
     /// Copies only warnings and errors to the console (`-d` while
@@ -147,10 +169,11 @@ impl Logger {
     /// Writes one message.
     pub fn log(&mut self, level: Level, msg: &str) {
         let line = format!(
-            "[{}] (pid={}) [{}] {}\n",
+            "[{}] (pid={}) [{}] {}{}\n",
             ctime_now(),
             std::process::id(),
             level.word(),
+            self.prefix,
             msg
         );
         if self.console {

@@ -31,7 +31,6 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use ct_core::ctl::stats::ChannelStats;
-use ct_ring::reactor::Waker;
 
 use super::control::ControlMsg;
 use super::latency::Hist;
@@ -481,8 +480,7 @@ fn render_shared(snap: Arc<Snapshot>, openmetrics: bool) -> String {
 /// of scrapes costs the main loop at most one snapshot per period.
 #[derive(Clone)]
 pub struct Source {
-    pub tx: mpsc::Sender<ControlMsg>,
-    pub waker: Waker,
+    pub lanes: Vec<super::control::LaneTx>,
     pub last: Arc<std::sync::Mutex<Option<Taken>>>,
 }
 
@@ -493,17 +491,17 @@ pub type Taken = (std::time::Instant, Arc<Snapshot>);
 const REUSE: Duration = Duration::from_millis(100);
 
 impl Source {
-    pub fn new(tx: mpsc::Sender<ControlMsg>, waker: Waker) -> Source {
+    pub fn new(lanes: Vec<super::control::LaneTx>) -> Source {
         Source {
-            tx,
-            waker,
+            lanes,
             last: Arc::default(),
         }
     }
 
+    /// Every lane's counters, added up.
     fn ask(&self) -> Option<Arc<Snapshot>> {
         // (held while asking: concurrent scrapes wait for this one's
-        // snapshot instead of each asking the main loop)
+        // snapshot instead of each asking the lanes)
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((at, snap)) = last.as_ref() {
             if at.elapsed() < REUSE {
@@ -511,9 +509,23 @@ impl Source {
             }
         }
         let (tx, rx) = mpsc::channel();
-        self.tx.send(ControlMsg::Metrics(tx)).ok()?;
-        let _ = self.waker.wake();
-        let snap = Arc::new(rx.recv_timeout(ASK_TIMEOUT).ok()?);
+        for lane in &self.lanes {
+            if !lane.send(ControlMsg::Metrics(tx.clone())) {
+                return None;
+            }
+        }
+        drop(tx);
+        let deadline = std::time::Instant::now() + ASK_TIMEOUT;
+        let mut merged: Option<Snapshot> = None;
+        for _ in 0..self.lanes.len() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let st = rx.recv_timeout(left).ok()?;
+            match &mut merged {
+                None => merged = Some(st),
+                Some(m) => m.merge(&st),
+            }
+        }
+        let snap = Arc::new(merged?);
         *last = Some((std::time::Instant::now(), snap.clone()));
         Some(snap)
     }

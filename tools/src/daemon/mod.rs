@@ -16,6 +16,7 @@ pub mod filter;
 pub mod helper;
 pub mod inject;
 pub mod kernel;
+pub mod lanes;
 pub mod latency;
 pub mod log;
 pub mod metrics;
@@ -26,7 +27,7 @@ pub mod warm;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use ct_core::config::{self, OsLookup, Phase};
@@ -38,21 +39,26 @@ use log::{FlowLog, Logger};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
-/// SIGHUP seen: reopen the log files (after a rotation).
-pub(crate) static REOPEN: AtomicBool = AtomicBool::new(false);
+/// SIGHUPs seen: each lane reopens its log files (after a rotation) when
+/// the count moved since it last looked.
+pub(crate) static REOPEN: AtomicU64 = AtomicU64::new(0);
 
-/// The reactor's eventfd while the main loop runs (-1 otherwise): the
-/// signal handlers write to it so that the loop acts at once.
-static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+/// Each lane's reactor eventfd while its loop runs (-1 otherwise): the
+/// signal handlers write to them so that the loops act at once.
+static WAKE_FDS: [AtomicI32; ct_core::netlink::lanes::MAX_LANES as usize] =
+    [const { AtomicI32::new(-1) }; ct_core::netlink::lanes::MAX_LANES as usize];
 
 fn wake_loop() {
-    let fd = WAKE_FD.load(Ordering::SeqCst);
-    if fd >= 0 {
-        let one: u64 = 1;
-        // SAFETY: write(2) is async-signal-safe. The fd stays open while
-        // it is published: `serve` unpublishes it before the reactor goes,
-        // and the control and metrics threads hold Waker clones of it.
-        unsafe { libc::write(fd, &one as *const u64 as *const libc::c_void, 8) };
+    for slot in &WAKE_FDS {
+        let fd = slot.load(Ordering::SeqCst);
+        if fd >= 0 {
+            let one: u64 = 1;
+            // SAFETY: write(2) is async-signal-safe. The fd stays open
+            // while it is published: `run_lane` unpublishes it before its
+            // reactor goes, and the control and metrics threads hold Waker
+            // clones of it.
+            unsafe { libc::write(fd, &one as *const u64 as *const libc::c_void, 8) };
+        }
     }
 }
 
@@ -62,7 +68,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 }
 
 extern "C" fn on_hup(_: libc::c_int) {
-    REOPEN.store(true, Ordering::SeqCst);
+    REOPEN.fetch_add(1, Ordering::SeqCst);
     wake_loop();
 }
 
@@ -351,19 +357,8 @@ fn serve(
     // also during start-up.
     install_signals();
     raise_nofile();
+    // (the lanes' threads, started after this, inherit it)
     set_scheduler(&cfg.general.scheduler, &mut log);
-    let mut r = match Reactor::new(ct_ring::reactor::Config {
-        send_slot_size: sync::MAX_DATAGRAM as u32,
-        moderation: moderation(),
-        ..ct_ring::reactor::Config::with_backend(BackendChoice::Auto)
-    }) {
-        Ok(r) => r,
-        Err(e) => {
-            log.error(&format!("can't set up the I/O reactor: {e}"));
-            log.error(CANNOT_START);
-            return (Err(String::new()), Vec::new());
-        }
-    };
     if cfg.general.hash_size > MAX_HASH_SIZE {
         // 1.4.7 fails to allocate its buckets (16 bytes each) for such
         // sizes, or crashes; say which number was read (atoi wraps).
@@ -383,18 +378,98 @@ fn serve(
         log.error(CANNOT_START);
         return (Err(String::new()), Vec::new());
     }
-    let mut eng = Engine::new(cfg, log);
-    let started = start(&mut eng, &mut r, unix_path);
-    let (rx, ctl) = match started {
-        Ok(x) => x,
+    let n = match lanes::count(&cfg) {
+        Ok(n) => n,
+        Err(e) => {
+            log.error(&e);
+            log.error(CANNOT_START);
+            return (Err(String::new()), Vec::new());
+        }
+    };
+    // Lanes 1.. on threads of their own; lane 0 on this one.
+    let (init_tx, init_rx) = mpsc::channel();
+    let gate = Gate::new();
+    let mut threads = Vec::new();
+    for i in 1..n {
+        let (cfg, lane_log, tx, g) = (cfg.clone(), log.for_lane(i), init_tx.clone(), gate.clone());
+        let lane = lanes::Lane { index: i, count: n };
+        match std::thread::Builder::new()
+            .name(format!("lane{i}"))
+            .spawn(move || lane_main(cfg, lane_log, lane, tx, g))
+        {
+            Ok(h) => threads.push(h),
+            Err(e) => {
+                let _ = init_tx.send((i, Err(format!("can't start lane {i}: {e}"))));
+            }
+        }
+    }
+    drop(init_tx);
+    let lane0 = lanes::Lane { index: 0, count: n };
+    let mut r = match reactor() {
+        Ok(r) => r,
+        Err(e) => {
+            log.error(&format!("can't set up the I/O reactor: {e}"));
+            log.error(CANNOT_START);
+            gate.open(false);
+            let held = join_lanes(threads);
+            return (Err(String::new()), held);
+        }
+    };
+    let systemd = cfg.general.systemd;
+    let helpers = cfg.helper.clone().filter(|h| !h.helpers.is_empty());
+    let mut eng = Engine::new(cfg, log, lane0);
+    let (tx0, rx0) = mpsc::channel();
+    let mut txs = vec![(
+        0,
+        control::LaneTx {
+            tx: tx0,
+            waker: r.waker(),
+        },
+    )];
+    let mut failed = start_lane(&mut eng, &mut r).err();
+    for (i, res) in init_rx.iter() {
+        match res {
+            Ok(t) => txs.push((i, t)),
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    if failed.is_none() {
+        if let Some(h) = &helpers {
+            failed = helper::setup(h, &mut eng.log).err();
+        }
+    }
+    txs.sort_by_key(|(i, _)| *i);
+    let txs: Vec<control::LaneTx> = txs.into_iter().map(|(_, t)| t).collect();
+    let ctl = match failed {
+        Some(e) => Err(e),
+        None => control::ControlServer::start(unix_path, txs.clone())
+            .map_err(|_| "can't open unix socket!".to_string()),
+    };
+    let ctl = match ctl {
+        Ok(c) => c,
         Err(e) => {
             if !e.is_empty() {
                 eng.log.error(&e);
             }
             eng.log.error(CANNOT_START);
-            return (Err(String::new()), std::mem::take(&mut eng.held));
+            gate.open(false);
+            let mut held = std::mem::take(&mut eng.held);
+            held.extend(join_lanes(threads));
+            return (Err(String::new()), held);
         }
     };
+    match metrics::start(metrics::Source::new(txs)) {
+        Some(Ok(addr)) => eng.log.notice(&format!("metrics on http://{addr}/metrics")),
+        Some(Err(e)) => eng
+            .log
+            .error(&format!("can't open the metrics endpoint: {e}")),
+        None => {}
+    }
+    if n > 1 {
+        eng.log.notice(&format!("running {n} lanes"));
+    }
     eng.log.notice("initialization completed");
     if let Some(ready) = ready {
         eng.log.detach();
@@ -405,6 +480,119 @@ fn serve(
     } else {
         "-- starting in console mode --"
     });
+    if systemd {
+        notify::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
+        if let Some(every) = notify::watchdog_interval() {
+            eng.watchdog = Some(r.timer_add(Some(std::time::Instant::now() + every), Some(every)));
+        }
+    }
+    gate.open(true);
+    let res = run_lane(&mut eng, &mut r, &rx0);
+    // the other lanes stop with this one
+    stop_all();
+    let mut held = std::mem::take(&mut eng.held);
+    held.extend(join_lanes(threads));
+    eng.log.notice("---- shutdown received ----");
+    if systemd {
+        notify::notify("STOPPING=1");
+    }
+    ctl.remove();
+    (res, held)
+}
+
+fn reactor() -> std::io::Result<Reactor> {
+    Reactor::new(ct_ring::reactor::Config {
+        send_slot_size: sync::MAX_DATAGRAM as u32,
+        moderation: moderation(),
+        ..ct_ring::reactor::Config::with_backend(BackendChoice::Auto)
+    })
+}
+
+/// Lanes wait here after their start-up until every lane has started
+/// (`true`: run) or one failed (`false`: stop).
+#[derive(Clone)]
+struct Gate(std::sync::Arc<(std::sync::Mutex<Option<bool>>, std::sync::Condvar)>);
+
+impl Gate {
+    fn new() -> Gate {
+        Gate(Default::default())
+    }
+
+    fn open(&self, run: bool) {
+        let (m, c) = &*self.0;
+        *m.lock().unwrap_or_else(|e| e.into_inner()) = Some(run);
+        c.notify_all();
+    }
+
+    fn wait(&self) -> bool {
+        let (m, c) = &*self.0;
+        let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(run) = *g {
+                return run;
+            }
+            g = c.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+type LaneInit = (u32, Result<control::LaneTx, String>);
+
+/// A lane after the first: starts, reports, waits for the others, runs.
+/// Returns its held `-k` clients.
+fn lane_main(
+    cfg: config::Config,
+    log: Logger,
+    lane: lanes::Lane,
+    init: mpsc::Sender<LaneInit>,
+    gate: Gate,
+) -> Vec<control::ReplyTx> {
+    let mut r = match reactor() {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = init.send((
+                lane.index,
+                Err(format!("can't set up the I/O reactor: {e}")),
+            ));
+            return Vec::new();
+        }
+    };
+    let mut eng = Engine::new(cfg, log, lane);
+    let (tx, rx) = mpsc::channel();
+    match start_lane(&mut eng, &mut r) {
+        Ok(()) => {
+            let t = control::LaneTx {
+                tx,
+                waker: r.waker(),
+            };
+            let _ = init.send((lane.index, Ok(t)));
+        }
+        Err(e) => {
+            let _ = init.send((lane.index, Err(e)));
+            return std::mem::take(&mut eng.held);
+        }
+    }
+    drop(init);
+    if gate.wait() {
+        if let Err(e) = run_lane(&mut eng, &mut r, &rx) {
+            eng.log.error(&e);
+        }
+        stop_all();
+    }
+    std::mem::take(&mut eng.held)
+}
+
+/// A lane's loop, its reactor reachable by the signal handlers meanwhile.
+fn run_lane(
+    eng: &mut Engine,
+    r: &mut Reactor,
+    rx: &mpsc::Receiver<control::ControlMsg>,
+) -> Result<(), String> {
+    let slot = &WAKE_FDS[eng.lane.index as usize];
+    slot.store(
+        std::os::fd::AsRawFd::as_raw_fd(&r.waker()),
+        Ordering::SeqCst,
+    );
     // StartupResync (FTFW, NOTRACK): ask the peer for its states at once,
     // as a restarted backup must.
     if eng.mode == Mode::Sync
@@ -414,38 +602,34 @@ fn serve(
         eng.log.notice("resync requested");
         eng.request_resync();
     }
-    let systemd = eng.cfg.general.systemd;
-    if systemd {
-        notify::notify(&format!("READY=1\nMAINPID={}", std::process::id()));
-        if let Some(every) = notify::watchdog_interval() {
-            eng.watchdog = Some(r.timer_add(Some(std::time::Instant::now() + every), Some(every)));
-        }
-    }
-    let res = eng.run(&mut r, &rx, &STOP);
-    WAKE_FD.store(-1, Ordering::SeqCst);
-    if let Err(e) = &res {
-        eng.log.error(&format!("the main loop failed: {e}"));
-    }
-    eng.log.notice("---- shutdown received ----");
-    if systemd {
-        notify::notify("STOPPING=1");
-    }
-    ctl.remove();
-    (
-        res.map_err(|e| e.to_string()),
-        std::mem::take(&mut eng.held),
-    )
+    let res = eng.run(r, rx, &STOP);
+    slot.store(-1, Ordering::SeqCst);
+    res.map_err(|e| {
+        let m = format!("the main loop failed: {e}");
+        eng.log.error(&m);
+        m
+    })
 }
 
-/// Everything `init()` of 1.4.7 does: the kernel subscription, the sync
-/// channels, the first dump, the control socket, the signal handlers.
-/// An `Err` carries the message to log before "cannot start" (empty when
-/// already logged).
-fn start(
-    eng: &mut Engine,
-    r: &mut Reactor,
-    unix_path: &Path,
-) -> Result<(mpsc::Receiver<control::ControlMsg>, control::ControlServer), String> {
+/// Stops every lane (one ended: the daemon ends).
+fn stop_all() {
+    STOP.store(true, Ordering::SeqCst);
+    wake_loop();
+}
+
+fn join_lanes(
+    threads: Vec<std::thread::JoinHandle<Vec<control::ReplyTx>>>,
+) -> Vec<control::ReplyTx> {
+    threads
+        .into_iter()
+        .flat_map(|h| h.join().unwrap_or_default())
+        .collect()
+}
+
+/// One lane's part of 1.4.7's `init()`: the kernel subscription, the sync
+/// channels, the first dump. An `Err` carries the message to log before
+/// "cannot start".
+fn start_lane(eng: &mut Engine, r: &mut Reactor) -> Result<(), String> {
     if eng.bypass.is_some() {
         eng.log.notice("disabling internal cache");
     }
@@ -492,24 +676,7 @@ fn start(
     if eng.mode != Mode::None {
         eng.resync(false)?;
     }
-    if let Some(h) = eng.cfg.helper.clone().filter(|h| !h.helpers.is_empty()) {
-        helper::setup(&h, &mut eng.log)?;
-    }
-    let (tx, rx) = mpsc::channel();
-    let ctl = control::ControlServer::start(unix_path, tx.clone(), r.waker())
-        .map_err(|_| "can't open unix socket!".to_string())?;
-    WAKE_FD.store(
-        std::os::fd::AsRawFd::as_raw_fd(&r.waker()),
-        Ordering::SeqCst,
-    );
-    match metrics::start(metrics::Source::new(tx, r.waker())) {
-        Some(Ok(addr)) => eng.log.notice(&format!("metrics on http://{addr}/metrics")),
-        Some(Err(e)) => eng
-            .log
-            .error(&format!("can't open the metrics endpoint: {e}")),
-        None => {}
-    }
-    Ok((rx, ctl))
+    Ok(())
 }
 
 #[cfg(test)]

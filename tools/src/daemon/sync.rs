@@ -311,7 +311,19 @@ impl SyncLink {
     /// of the mode, and the redundant ones; fails when there is none.
     /// `limit` is EventIterationLimit: receives per wake-up on each
     /// channel socket.
-    pub fn open(sync: &SyncSection, limit: u32, r: &mut Reactor) -> std::io::Result<SyncLink> {
+    /// `lane` (`Lanes`) is added to every channel's port: lane i talks
+    /// to the peer's lane i.
+    pub fn open(
+        sync: &SyncSection,
+        limit: u32,
+        lane: u16,
+        r: &mut Reactor,
+    ) -> std::io::Result<SyncLink> {
+        let mut shifted = sync.clone();
+        for c in &mut shifted.channels {
+            c.port = c.port.wrapping_add(lane);
+        }
+        let sync = &shifted;
         let Some(ch) = sync.channels.get(sync.default_channel) else {
             // 1.4.7 refuses to start without a dedicated link, whatever
             // the mode

@@ -103,7 +103,7 @@ impl<'a> Parser<'a, '_> {
                     if !(1..=crate::netlink::lanes::MAX_LANES as i32).contains(&n) {
                         return Err(self.err(t.span, ErrorKind::LanesOutOfRange { value: n }));
                     }
-                    self.cfg.general.lanes = n as u32;
+                    self.cfg.general.lanes = Some(n as u32);
                 }
                 K::NetlinkOverrunResync => {
                     let v = self.bump();

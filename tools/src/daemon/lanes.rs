@@ -1,0 +1,56 @@
+//! Lanes (`General { Lanes N }`, or `CONNTRACKD_LANES=N` when the file
+//! does not say): the daemon runs N event loops, each a thread with its
+//! own engine, reactor, caches, ctnetlink event socket and sync channels,
+//! sharing nothing. A flow belongs to lane `lane_of(orig tuple) % N`
+//! (`ct_core::netlink::lanes`): the kernel gives each lane its share of
+//! the events (a BPF program on its socket), dumps are filtered the same
+//! way, and lane i syncs with the peer's lane i over its own channels,
+//! on the configured ports plus i. Both ends must run this daemon with
+//! the same N; a 1.4.x peer speaks to one lane (`Lanes 1`, the default).
+//! The control socket asks every lane and merges the answers.
+
+/// Which lane an engine is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lane {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Lane {
+    /// The only lane of a daemon without lanes.
+    pub const ONE: Lane = Lane { index: 0, count: 1 };
+
+    /// Whether a flow with this original tuple is this lane's.
+    pub fn owns(&self, orig: Option<&ct_core::flow::Tuple>) -> bool {
+        self.count <= 1 || ct_core::netlink::lanes::lane_of(orig, self.count) == self.index
+    }
+
+    /// Whether this lane does what must be done once per daemon (kernel
+    /// flushes, the kernel dump of `-i` without an internal cache,
+    /// systemd notifications).
+    pub fn first(&self) -> bool {
+        self.index == 0
+    }
+}
+
+/// The number of lanes: the file's `Lanes`, else `CONNTRACKD_LANES`, else
+/// 1; a daemon without Sync or Stats runs one.
+pub fn count(cfg: &ct_core::config::Config) -> Result<u32, String> {
+    if cfg.run_mode() == ct_core::config::RunMode::None {
+        return Ok(1);
+    }
+    if let Some(n) = cfg.general.lanes {
+        return Ok(n);
+    }
+    match std::env::var("CONNTRACKD_LANES") {
+        Err(_) => Ok(1),
+        Ok(v) if v.trim().is_empty() => Ok(1),
+        Ok(v) => match v.trim().parse::<u32>() {
+            Ok(n) if (1..=ct_core::netlink::lanes::MAX_LANES).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "CONNTRACKD_LANES={v}: must be a number of lanes from 1 to {}",
+                ct_core::netlink::lanes::MAX_LANES
+            )),
+        },
+    }
+}
