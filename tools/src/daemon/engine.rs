@@ -1437,14 +1437,13 @@ impl Engine {
                 }
                 self.bulk_now = true;
             }
-            CtDumpInternal | CtDumpIntXml if self.bypass.is_some() => {
+            CtDumpInternal | CtDumpIntXml if self.bypass.is_some() && self.lane.first() => {
                 // no internal cache: the kernel's table, in conntrack's
                 // default format (1.4.7 has no XML form here either);
                 // once, by the first lane
-                if self.lane.first() {
-                    let _ = reply.send(kernel_dump(self.cfg.general.filter.clone()));
-                }
+                let _ = reply.send(kernel_dump(self.cfg.general.filter.clone()));
             }
+            CtDumpInternal | CtDumpIntXml if self.bypass.is_some() => {}
             CtFlushIntCache if self.bypass.is_some() => {
                 // 1.4.7 flushes the kernel table here (which, right after
                 // the commit of primary-backup.sh, would drop every
