@@ -414,7 +414,8 @@ fn relay_run(tag: &str, auth: bool) {
     let (ia, _) = veth(&a, &b, tag, "10.95.0.1", "10.95.0.3");
     let base = std::env::temp_dir().join(format!("ctp-relay-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
-    let big = " NetlinkBufferSize 8388608\n NetlinkBufferSizeMaxGrowth 67108864\n";
+    // (one lane: the relay forwards one channel)
+    let big = " NetlinkBufferSize 8388608\n NetlinkBufferSizeMaxGrowth 67108864\n Lanes 1\n";
     // the primary talks to the relay at 10.95.0.3; the backup (on the
     // relay's loopback) to the relay at 127.0.0.4
     let ca = ftfw_conf(&base, "a", "10.95.0.1", "10.95.0.3", &ia, "", big);

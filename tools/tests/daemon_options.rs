@@ -260,7 +260,8 @@ fn hash_limit_counts_both_families() {
     }
     let ns = NetNs::new("cto-hl").expect("netns");
     let dir = tmpdir("hl");
-    let c = conf(&dir, "\tHashLimit 5\n", "Stats {\n}\n");
+    // (one lane: with N lanes each takes HashLimit/N)
+    let c = conf(&dir, "\tHashLimit 5\n\tLanes 1\n", "Stats {\n}\n");
     assert_eq!(run(&ns, OURS, &c, &["-d"]).status, Exit::Code(0));
     for i in 1..=3 {
         for (s, d) in [

@@ -200,6 +200,17 @@ fn pair_with(
     }
     write_conf(&da, &ipa, &ipb, &ia, tr, mode, r(&sa));
     write_conf(&db, &ipb, &ipa, &ib, tr, mode, r(&sb));
+    // With a 1.4.7 peer ours runs one lane, whatever CONNTRACKD_LANES says
+    // (lanes talk to lanes: a 1.4.x peer knows one channel).
+    if a_bin == REF || b_bin == REF {
+        for (bin, dir) in [(a_bin, &da), (b_bin, &db)] {
+            if bin != REF {
+                let c = dir.join("c.conf");
+                let t = std::fs::read_to_string(&c).unwrap();
+                std::fs::write(&c, t.replacen("General {", "General {\n\tLanes 1", 1)).unwrap();
+            }
+        }
+    }
     let start = |ns: NetNs, dir: PathBuf, bin: &str, dev: &str| {
         let conf = dir.join("c.conf").to_string_lossy().into_owned();
         let p = ns.spawn(&[bin, "-C", &conf], None).expect("spawn");
@@ -1076,10 +1087,23 @@ fn authentication_refuses_an_unauthenticated_peer_and_a_missing_key() {
 
 /// Entries of a snapshot file, if it is whole.
 fn snapshot_entries(p: &Path) -> Option<u64> {
-    let b = std::fs::read(p).ok()?;
-    ct_transport::snapshot::Snapshot::new_checked(&b)
-        .ok()
-        .map(|s| s.entries())
+    let one = |p: &Path| -> Option<u64> {
+        let b = std::fs::read(p).ok()?;
+        ct_transport::snapshot::Snapshot::new_checked(&b)
+            .ok()
+            .map(|s| s.entries())
+    };
+    // with lanes, lane i > 0 keeps its share in PATH.lane<i>
+    let mut n = one(p)?;
+    for i in 1..64 {
+        let mut q = p.as_os_str().to_owned();
+        q.push(format!(".lane{i}"));
+        match one(Path::new(&q)) {
+            Some(k) => n += k,
+            None => break,
+        }
+    }
+    Some(n)
 }
 
 /// Warm restart (`Snapshot { Path Interval 1 }`, FT-FW over UDP): the
@@ -1154,10 +1178,19 @@ fn warm_restart_restores_the_external_cache_and_reconciles() {
     b.stop();
     assert_eq!(snapshot_entries(&snap), Some(3), "written at shutdown");
     // A damaged snapshot: refused, cold start (empty cache, running).
-    let mut bytes = std::fs::read(&snap).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0xff;
-    std::fs::write(&snap, bytes).unwrap();
+    // (With lanes, each lane's file.)
+    for i in 0..64 {
+        let mut p = snap.as_os_str().to_owned();
+        if i > 0 {
+            p.push(format!(".lane{i}"));
+        }
+        let Ok(mut bytes) = std::fs::read(&p) else {
+            break;
+        };
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&p, bytes).unwrap();
+    }
     b.proc = Some(b.ns.spawn(&[OURS, "-C", &conf], None).expect("restart"));
     let t0 = Instant::now();
     while !b.ask(&["-s"]).contains("cache") && t0.elapsed() < Duration::from_secs(5) {
@@ -1229,7 +1262,12 @@ fn snapshot_on_a_full_disk_is_an_error_not_a_crash() {
         b.ask(&["-s"])
     );
     let text = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(text.matches("No space left on device").count(), 1, "{text}");
+    // once (per lane: each writes its own share)
+    let lanes = 1 + text.matches("[lane ").count().min(1) as usize;
+    assert!(
+        (1..=lanes).contains(&text.matches("No space left on device").count()),
+        "{text}"
+    );
     drop((a, b));
 }
 
@@ -1478,6 +1516,8 @@ fn tcp_channel_error_queue_buffers_and_connect() {
             "\t\tPort 3780\n",
             "\t\tPort 3780\n\t\tSndSocketBuffer 100000\n\t\tRcvSocketBuffer 200000\n\t\tErrorQueueLength 3\n",
         )
+        // (one lane: the queue's bounds are per lane)
+        .replacen("General {", "General {\n\tLanes 1", 1)
     };
     a.restart_with(opts);
     // b's address drops every SYN: a's connect stays in progress
@@ -1731,9 +1771,10 @@ fn primary_backup_script_drives_the_daemon() {
     assert_eq!(
         got,
         n as usize,
-        "the new backup's external cache is complete\n{}\n{}\n{}",
+        "the new backup's external cache is complete\n{}\n{}\n{}\n{}",
         std::fs::read_to_string(b.dir.join("log")).unwrap_or_default(),
         a.log(),
+        a.ask(&["-s", "network"]),
         r.stdout_str()
     );
     // fail-over: the backup becomes primary and commits
@@ -1799,6 +1840,58 @@ fn notrack_tcp_without_caches_replicates_icmp_into_the_kernel() {
     assert!(
         k.contains("src=10.5.0.1 dst=10.6.0.1 type=8 code=0 id=77"),
         "{k}"
+    );
+    drop((a, b));
+}
+
+/// `Lanes 2` on both sides (FT-FW over UDP): the kernel splits the events
+/// between the lanes (each its BPF program, its own channel on port and
+/// port + 1), every flow reaches the peer, `-s` adds the lanes up, and
+/// `-c` commits every lane's share.
+#[test]
+fn lanes_share_the_flows_and_add_up() {
+    if !skip_unless_root_and(&["ip", "ss"]) {
+        return;
+    }
+    let mode = "FTFW { } ;; Lanes 2\n\tLogFile @DIR@/log\n\tNetlinkBufferSize 8388608\n\tNetlinkBufferSizeMaxGrowth 16777216";
+    let (a, b) = pair(OURS, OURS, "lanes", Tr::Udp, mode);
+    let n = 2000u32;
+    let f = a.ns.run(&[CTPERF, "fill", "-n", &n.to_string()], None, T);
+    assert!(f.status.success(), "{}", f.stderr_str());
+    assert_eq!(
+        wait_lines(&b, &["-e"], n as usize).lines().count(),
+        n as usize
+    );
+    assert_eq!(
+        stat(&a.ask(&["-s"]), "current active connections:"),
+        n as u64
+    );
+    // both lanes have their own channel
+    let ss = a.ns.run(&["ss", "-uanH"], None, T).stdout_str();
+    assert!(ss.contains(":3780 ") && ss.contains(":3781 "), "{ss}");
+    // both carried flows: each lane's share shows in its datagrams
+    let link = a.ask(&["-s", "network"]);
+    assert!(stat(&link, "Malformed messages:") == 0, "{link}");
+    let r = b.ns.run(&[CT, "-C"], None, T);
+    assert_eq!(r.stdout_str().trim(), "0");
+    let _ = b.ask(&["-c"]);
+    let k = b.ns.run(&[CT, "-C"], None, T).stdout_str();
+    assert_eq!(
+        k.trim().parse::<u32>().unwrap(),
+        n,
+        "committed by both lanes"
+    );
+    let log = std::fs::read_to_string(b.dir.join("log")).unwrap();
+    let committed: Vec<u64> = log
+        .lines()
+        .filter_map(|l| l.split("Committed ").nth(1))
+        .filter_map(|r| r.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(committed.len(), 2, "one commit per lane: {log}");
+    assert_eq!(committed.iter().sum::<u64>(), n as u64);
+    assert!(
+        committed.iter().all(|&c| c > n as u64 / 4),
+        "both lanes had flows: {committed:?}"
     );
     drop((a, b));
 }

@@ -178,7 +178,13 @@ impl Engine {
             RunMode::None => Mode::None,
         };
         let g = &cfg.general;
-        let (buckets, limit) = (g.hash_size as usize, g.hash_limit as usize);
+        // With lanes, each lane's caches take their share of HashLimit
+        // (and of the buckets).
+        let n = lane.count.max(1) as usize;
+        let (buckets, limit) = (
+            (g.hash_size as usize).div_ceil(n),
+            (g.hash_limit as usize).div_ceil(n),
+        );
         Engine {
             mode,
             log,
@@ -790,6 +796,9 @@ impl Engine {
     fn on_sync(&mut self, data: &[u8]) {
         let now = now_secs(self.epoch);
         let Some(link) = &mut self.link else { return };
+        if let Some(w) = self.warm.as_mut() {
+            w.on_heard(Instant::now());
+        }
         // (an empty datagram counts as a received packet, as in 1.4.7,
         // and carries nothing)
         link.chan.bytes_recv += data.len() as u64;

@@ -178,6 +178,8 @@ pub struct Reconcile {
     pub requested: Instant,
     /// The last confirmation of a loaded entry by the peer.
     pub last_confirmed: Option<Instant>,
+    /// When the peer was first heard from (any datagram) since the load.
+    pub heard: Option<Instant>,
 }
 
 /// What the engine should do after a tick.
@@ -219,6 +221,7 @@ impl Warm {
         self.reconcile = Some(Reconcile {
             requested: now,
             last_confirmed: None,
+            heard: None,
         });
     }
 
@@ -229,12 +232,30 @@ impl Warm {
         }
     }
 
-    /// The 1-second tick: reconciliation steps.
+    /// A datagram came from the peer (alive, whatever it says).
+    pub fn on_heard(&mut self, now: Instant) {
+        if let Some(r) = &mut self.reconcile {
+            r.heard.get_or_insert(now);
+        }
+    }
+
+    /// The 1-second tick: reconciliation steps. Stale entries are swept
+    /// once the peer's confirmations have stopped for [`QUIET`], or when
+    /// the peer, alive for two resync requests' time, has confirmed none
+    /// (it had nothing of ours: every loaded entry ended meanwhile, as a
+    /// lane whose share emptied). While the peer is silent, nothing goes.
     pub fn tick(&mut self, now: Instant) -> Step {
         let Some(r) = &mut self.reconcile else {
             return Step::Nothing;
         };
         match r.last_confirmed {
+            None if r
+                .heard
+                .is_some_and(|h| now.saturating_duration_since(h) >= 2 * RETRY) =>
+            {
+                self.reconcile = None;
+                Step::Sweep
+            }
             None if now.duration_since(r.requested) >= RETRY => {
                 r.requested = now;
                 Step::RequestResync
@@ -377,6 +398,18 @@ mod tests {
             Step::Sweep
         );
         assert!(w.reconcile.is_none());
+        // a peer that answers but confirms nothing: swept after two
+        // requests' time; a silent one: never
+        w.start_reconcile(t0);
+        w.on_heard(t0 + Duration::from_millis(500));
+        assert_eq!(w.tick(t0 + RETRY), Step::RequestResync);
+        assert_eq!(w.tick(t0 + 2 * RETRY), Step::RequestResync);
+        assert_eq!(w.tick(t0 + 2 * RETRY + Duration::from_secs(1)), Step::Sweep);
+        w.start_reconcile(t0);
+        for k in 1..10 {
+            assert_ne!(w.tick(t0 + k * RETRY), Step::Sweep, "silent peer");
+        }
+        w.reconcile = None;
         // Snapshots: every 2 ticks, only when the cache changed since the
         // file was written (or loaded), one at a time, in a thread.
         let d = dir("due");

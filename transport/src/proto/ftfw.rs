@@ -550,13 +550,20 @@ impl Ftfw {
         // says HELLO until our HELLO_BACK arrives) are tracked as usual so
         // that gaps are NACKed, unless one lies far before the expected
         // number (the first HELLO of the run was the corrupted one).
-        let restart = hello && !self.peer_hello;
+        // A HELLO numbered before the expected number is a restart too:
+        // the peer stopped before its handshake finished (it was still
+        // saying HELLO) and started again within seconds, its numbers
+        // starting at time(NULL), behind its earlier run's (without this,
+        // the new run's first messages, a RESYNC request among them, were
+        // dropped as old). A HELLO that merely arrives late is handled the
+        // same way and costs a NACK of what follows.
+        let behind = self
+            .rx
+            .last()
+            .is_some_and(|l| before(seq, l.wrapping_add(1)));
+        let restart = hello && (!self.peer_hello || behind);
         self.peer_hello = hello;
-        let far_before = self.rx.last().is_some_and(|l| {
-            let e = l.wrapping_add(1);
-            before(seq, e) && e.wrapping_sub(seq) > MAX_JUMP
-        });
-        let v = if restart || (hello && far_before) {
+        let v = if restart {
             if restart {
                 self.stats.hello_received += 1;
                 // What the restarted peer did not acknowledge is sent
@@ -1089,6 +1096,34 @@ mod tests {
         ft.on_datagram(&hello(b + 1), &mut none);
         ft.on_datagram(&hello(b + 2), &mut none);
         assert_eq!(ft.rx.last(), Some(b + 2));
+    }
+
+    /// The peer stops while it still says HELLO (no HELLO_BACK reached
+    /// it) and starts again a moment later: its numbers start at
+    /// time(NULL), behind those of the run before. Its first message, a
+    /// RESYNC request, is a restart, not an old message.
+    #[test]
+    fn a_restart_during_the_handshake_is_a_restart() {
+        let t = Instant::now();
+        let mut ft = Ftfw::new(Config::default(), t);
+        let hello = |c: ControlRepr| {
+            let mut h = ctl(c);
+            h[1] |= Flags::HELLO.0;
+            h
+        };
+        let b = 0x6900_0000u32;
+        let mut none = |_: Apply| {};
+        for q in b..b + 10 {
+            ft.on_datagram(&hello(ControlRepr::alive(q)), &mut none);
+        }
+        let mut resync = false;
+        ft.on_datagram(&hello(ControlRepr::resync(b + 2)), &mut |a| {
+            resync |= matches!(a, Apply::Resync)
+        });
+        assert!(resync, "the new run's RESYNC is applied");
+        assert_eq!(ft.rx.last(), Some(b + 2));
+        assert_eq!(ft.stats.hello_received, 2, "two runs");
+        assert_eq!(ft.rx.before, 0, "nothing taken as old");
     }
 
     #[test]
