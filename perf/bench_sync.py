@@ -6,7 +6,7 @@ backup's `-s` is polled until its external cache holds N.
 
     sudo python3 perf/bench_sync.py [--sizes 100000] [--runs 3]
                                     [--mode NOTRACK|ALARM|FTFW] [--transport udp|mcast|tcp]
-                                    [--rate R] [--loss PCT] [--corrupt PCT] [--auth]
+                                    [--rate R] [--loss PCT] [--corrupt PCT] [--auth] [--lanes N]
 
 Reported per daemon pair: generation time, time until the backup holds all
 N (or "never" within 60 s, with the count reached), CPU seconds of each
@@ -68,7 +68,23 @@ def cpu(pid):
     return (int(f[11]) + int(f[12])) / TICK
 
 
-def conf(d, me, peer, dev, mode, tr, auth=None):
+def threads_cpu(pid):
+    """CPU seconds of each thread of `pid` (tid → seconds)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            out[tid] = cpu(f"{pid}/task/{tid}")
+        except OSError:
+            pass
+    return out
+
+
+def busiest(before, after):
+    """The most CPU one thread used between two `threads_cpu` readings."""
+    return max((after[t] - before.get(t, 0.0) for t in after), default=0.0)
+
+
+def conf(d, me, peer, dev, mode, tr, auth=None, lanes=None):
     ch = {
         "udp": f"UDP {{ IPv4_address {me}\n IPv4_Destination_Address {peer}\n Port 3780\n Interface {dev}\n SndSocketBuffer 24985600\n RcvSocketBuffer 24985600 }}",
         "tcp": f"TCP {{ IPv4_address {me}\n IPv4_Destination_Address {peer}\n Port 3780\n Interface {dev} }}",
@@ -83,7 +99,9 @@ def conf(d, me, peer, dev, mode, tr, auth=None):
         + "}\n"
         f"General {{\n Systemd off\n HashSize 65536\n HashLimit 4194304\n LockFile {d}/lock\n UNIX {{ Path {d}/ctl }}\n"
         " NetlinkBufferSize 8388608\n NetlinkBufferSizeMaxGrowth 268435456\n NetlinkOverrunResync 30\n"
-        " Scheduler { Type FIFO Priority 0 }\n}\n")
+        " Scheduler { Type FIFO Priority 0 }\n"
+        + (f" Lanes {lanes}\n" if lanes else "")
+        + "}\n")
     return p
 
 
@@ -124,7 +142,7 @@ def impair(ns, dev, loss, corrupt):
     subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules, text=True, check=True)
 
 
-def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False):
+def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False, lanes=None):
     tag = os.getpid()
     a, b = f"cbsa-{tag}", f"cbsb-{tag}"
     base = tempfile.mkdtemp(prefix="ctbsync-")
@@ -144,8 +162,8 @@ def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False):
             key = os.path.join(base, "sync.key")
             open(key, "w").write(os.urandom(32).hex() + "\n")
             os.chmod(key, 0o600)
-        ca = conf(da, "10.98.0.1", "10.98.0.2", "bsa", mode, tr, key)
-        cb = conf(db, "10.98.0.2", "10.98.0.1", "bsb", mode, tr, key)
+        ca = conf(da, "10.98.0.1", "10.98.0.2", "bsa", mode, tr, key, lanes)
+        cb = conf(db, "10.98.0.2", "10.98.0.1", "bsb", mode, tr, key, lanes)
         pa = subprocess.Popen(["ip", "netns", "exec", a, bin_, "-C", ca], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         pb = subprocess.Popen(["ip", "netns", "exec", b, bin_, "-C", cb], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(2.5 if tr == "tcp" else 1.0)
@@ -153,6 +171,7 @@ def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False):
         impair(b, "bsb", loss, corrupt)
         ia, ib = pid_of(a, ca), pid_of(b, cb)
         c0a, c0b = cpu(ia), cpu(ib)
+        t0a, t0b = threads_cpu(ia), threads_cpu(ib)
         bytes0, pk0 = link_bytes(a, "bsa")
         t0 = time.time()
         pace = f" --rate {rate}" if rate else ""
@@ -166,6 +185,7 @@ def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False):
             time.sleep(0.1)
         bytes1, pk1 = link_bytes(a, "bsa")
         cpu_a, cpu_b = cpu(ia) - c0a, cpu(ib) - c0b
+        busy_a, busy_b = busiest(t0a, threads_cpu(ia)), busiest(t0b, threads_cpu(ib))
         # Fail-over: commit the external cache into the backup's kernel.
         commit, committed = None, 0
         if done is not None:
@@ -176,7 +196,8 @@ def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False):
             committed = int(out.strip() or 0)
         r = {"daemon": bin_, "n": n, "mode": mode, "transport": tr, "rate": rate, "loss": loss, "corrupt": corrupt, "gen_seconds": gen["seconds"],
              "complete_seconds": done, "reached": got, "cpu_primary": cpu_a,
-             "cpu_backup": cpu_b, "commit_seconds": commit, "committed": committed, "bytes_per_flow": (bytes1 - bytes0) / n,
+             "cpu_backup": cpu_b, "busiest_primary": busy_a, "busiest_backup": busy_b, "lanes": lanes or 1,
+             "commit_seconds": commit, "committed": committed, "bytes_per_flow": (bytes1 - bytes0) / n,
              "datagrams_primary": pk1 - pk0}
         stop(bin_, (ca, cb), (pa, pb))
         return r
@@ -221,6 +242,7 @@ def main():
     ap.add_argument("--loss", type=float, default=0.0, help="%% of sync datagrams dropped, each direction")
     ap.add_argument("--corrupt", type=float, default=0.0, help="%% with a corrupted sequence number")
     ap.add_argument("--auth", action="store_true", help="also ours ↔ ours with an authenticated link")
+    ap.add_argument("--lanes", type=int, default=0, help="also ours ↔ ours with General { Lanes N }")
     ap.add_argument("--ours", default=os.path.join(ROOT, "target/release/conntrackd"))
     ap.add_argument("--ctperf", default=os.path.join(ROOT, "target/release/ctperf"))
     a = ap.parse_args()
@@ -232,12 +254,15 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
     with bench_run("bench_sync", max(sizes) + 10000) as jl:
         for n in sizes:
-            pairs = [("1.4.7 ↔ 1.4.7", "/usr/sbin/conntrackd", False), ("ours ↔ ours", a.ours, False)]
+            pairs = [("1.4.7 ↔ 1.4.7", "/usr/sbin/conntrackd", False, None), ("ours ↔ ours", a.ours, False, None)]
             if a.auth:
-                pairs.append(("ours ↔ ours, authenticated", a.ours, True))
+                pairs.append(("ours ↔ ours, authenticated", a.ours, True, None))
+            if a.lanes:
+                pairs.append((f"ours ↔ ours, Lanes {a.lanes}", a.ours, False, a.lanes))
             meds = {}
-            for name, b, auth in pairs[1:] if a.only_ours else pairs:
-                rs = [one(b, a.ctperf, n, a.mode, a.transport, a.rate, a.loss, a.corrupt, auth) for _ in range(a.runs)]
+            busy = {}
+            for name, b, auth, lanes in pairs[1:] if a.only_ours else pairs:
+                rs = [one(b, a.ctperf, n, a.mode, a.transport, a.rate, a.loss, a.corrupt, auth, lanes) for _ in range(a.runs)]
                 for r in rs:
                     jl.write(json.dumps({"pair": name, **r}) + "\n")
                 med = lambda k: statistics.median([r[k] for r in rs])
@@ -245,12 +270,15 @@ def main():
                 comp = "never (%s)" % ",".join(str(r["reached"]) for r in rs) if None in comps else f"{statistics.median(comps):.2f}"
                 print(f"| {name} | {n} | {med('gen_seconds'):.2f} | {comp} | {med('cpu_primary'):.2f} | {med('cpu_backup'):.2f} "
                       f"| {med('bytes_per_flow'):.1f} | {int(med('datagrams_primary'))} | {commit_text(rs)} |", flush=True)
+                busy[name] = (med("busiest_primary"), med("busiest_backup"), med("cpu_primary") + med("cpu_backup"))
                 cs = [r["commit_seconds"] for r in rs if r["commit_seconds"] is not None]
                 meds[name] = {"cpu_a": med("cpu_primary"), "cpu_b": med("cpu_backup"),
                               "bytes": med("bytes_per_flow"), "dgrams": med("datagrams_primary"),
                               "commit": statistics.median(cs) if cs else None,
                               "complete": None if None in comps else statistics.median(comps)}
             for label, x, y in [("ratio ours/1.4.7", "ours ↔ ours", "1.4.7 ↔ 1.4.7"),
+                                (f"ratio Lanes {a.lanes}/1.4.7", f"ours ↔ ours, Lanes {a.lanes}", "1.4.7 ↔ 1.4.7"),
+                                (f"ratio Lanes {a.lanes}/Lanes 1", f"ours ↔ ours, Lanes {a.lanes}", "ours ↔ ours"),
                                 ("ratio authenticated/plain", "ours ↔ ours, authenticated", "ours ↔ ours")]:
                 if x not in meds or y not in meds:
                     continue
@@ -258,6 +286,18 @@ def main():
                 rt = lambda k: f"{o[k] / c[k]:.2f}x" if o[k] is not None and c[k] else "-"
                 print(f"| {label} | {n} | | {rt('complete')} | {rt('cpu_a')} | {rt('cpu_b')} | {rt('bytes')} "
                       f"| {rt('dgrams')} | {rt('commit')} |", flush=True)
+            print(f"\n| daemons | N | busiest thread, primary s | busiest thread, backup s | CPU both sides s |", flush=True)
+            print("|---|---|---|---|---|", flush=True)
+            for name, (bp, bb, tot) in busy.items():
+                print(f"| {name} | {n} | {bp:.2f} | {bb:.2f} | {tot:.2f} |", flush=True)
+            if a.lanes and "ours ↔ ours" in busy and f"ours ↔ ours, Lanes {a.lanes}" in busy:
+                one_, many = busy["ours ↔ ours"], busy[f"ours ↔ ours, Lanes {a.lanes}"]
+                print(f"| ratio Lanes {a.lanes}/Lanes 1 | {n} | {many[0] / one_[0]:.2f}x | {many[1] / one_[1]:.2f}x | {many[2] / one_[2]:.2f}x |", flush=True)
+            if "1.4.7 ↔ 1.4.7" in busy:
+                ref = busy["1.4.7 ↔ 1.4.7"][2]
+                for name, (_, _, tot) in busy.items():
+                    if name != "1.4.7 ↔ 1.4.7":
+                        print(f"| {name} / 1.4.7, CPU both sides | {n} | | | {tot / ref:.2f}x |", flush=True)
     return 0
 
 

@@ -80,9 +80,14 @@ pub const ALU_MOD_K: u16 = 0x94; // BPF_ALU | BPF_MOD | BPF_K
 /// Offset of the first attribute: nlmsghdr (16) + nfgenmsg (4).
 const PAYLOAD: u32 = 20;
 const NLA_HDR: u32 = 4;
-/// Scratch memory: the hash, and an attribute's offset.
+/// Scratch memory: the hash, an attribute's offset, and those of the
+/// original tuple, its IP part and its protocol part (each looked up
+/// once).
 const M_HASH: u32 = 0;
 const M_OFF: u32 = 1;
+const M_ORIG: u32 = 2;
+const M_IP: u32 = 3;
+const M_PROTO: u32 = 4;
 
 fn op(p: &mut Vec<Insn>, code: u16, k: u32) {
     p.push(Insn {
@@ -93,42 +98,32 @@ fn op(p: &mut Vec<Insn>, code: u16, k: u32) {
     });
 }
 
-/// Finds attribute `top` then `path` inside it; leaves its offset in
-/// M[M_OFF] and X, or jumps over the `skip` instructions that follow when
-/// one is missing. Returns the index of the jumps to patch.
-fn find(p: &mut Vec<Insn>, path: &[u16]) -> Vec<usize> {
-    let mut jumps = Vec::new();
-    op(p, bpf::LD_IMM, PAYLOAD);
-    op(p, bpf::LDX_IMM, cta::TUPLE_ORIG as u32);
-    op(p, bpf::LD_B_ABS, AD_NLATTR);
-    jumps.push(p.len());
+/// `if A == 0 goto <patched>`: returns its index.
+fn jz(p: &mut Vec<Insn>) -> usize {
     p.push(Insn {
         code: bpf::JEQ_K,
-        jt: 0, // patched: to the end of the step
+        jt: 0,
         jf: 0,
         k: 0,
     });
-    for &ty in path {
-        op(p, bpf::LDX_IMM, ty as u32);
-        op(p, bpf::LD_B_ABS, AD_NLATTR_NEST);
-        jumps.push(p.len());
-        p.push(Insn {
-            code: bpf::JEQ_K,
-            jt: 0,
-            jf: 0,
-            k: 0,
-        });
-    }
-    op(p, ST, M_OFF);
-    jumps
+    p.len() - 1
 }
 
-/// Points the missing-attribute jumps of a step at its end.
-fn patch(p: &mut [Insn], jumps: Vec<usize>) {
+/// Points the taken branch of the `jz`s at the current end.
+fn land(p: &mut [Insn], jumps: &[usize]) {
     let end = p.len();
-    for j in jumps {
-        p[j].jt = (end - j - 1) as u8;
+    for &j in jumps {
+        let d = end - j - 1;
+        assert!(d <= u8::MAX as usize, "a lane program jump beyond 255");
+        p[j].jt = d as u8;
     }
+}
+
+/// `A = nested attribute `ty` inside the one at M[parent]`.
+fn nested(p: &mut Vec<Insn>, parent: u32, ty: u16) {
+    op(p, LD_MEM, parent);
+    op(p, bpf::LDX_IMM, ty as u32);
+    op(p, bpf::LD_B_ABS, AD_NLATTR_NEST);
 }
 
 /// `A = word at off + k; M[hash] ^= A` (the offset from M[M_OFF]).
@@ -144,27 +139,50 @@ fn xor_word(p: &mut Vec<Insn>, k: u32, shift: u32, half: bool) {
 }
 
 /// The program that accepts the messages of lane `lane` of `n` (n >= 2).
+/// Each attribute is looked up once (the original tuple, its IP and
+/// protocol parts, then their members), as the kernel scans attributes
+/// linearly for every lookup.
 pub fn program(lane: u32, n: u32) -> Vec<Insn> {
     let mut p = Vec::new();
     op(&mut p, bpf::LD_IMM, 0);
     op(&mut p, ST, M_HASH);
-    for (path, words) in [
-        ([cta::TUPLE_IP, cta::IP_V4_SRC], 1),
-        ([cta::TUPLE_IP, cta::IP_V4_DST], 1),
-        ([cta::TUPLE_IP, cta::IP_V6_SRC], 4),
-        ([cta::TUPLE_IP, cta::IP_V6_DST], 4),
+    // the original tuple (an expectation's master); none: hash 0
+    op(&mut p, bpf::LD_IMM, PAYLOAD);
+    op(&mut p, bpf::LDX_IMM, cta::TUPLE_ORIG as u32);
+    op(&mut p, bpf::LD_B_ABS, AD_NLATTR);
+    let no_orig = jz(&mut p);
+    op(&mut p, ST, M_ORIG);
+    // addresses
+    nested(&mut p, M_ORIG, cta::TUPLE_IP);
+    let no_ip = jz(&mut p);
+    op(&mut p, ST, M_IP);
+    for (ty, words) in [
+        (cta::IP_V4_SRC, 1),
+        (cta::IP_V4_DST, 1),
+        (cta::IP_V6_SRC, 4),
+        (cta::IP_V6_DST, 4),
     ] {
-        let j = find(&mut p, &path);
+        nested(&mut p, M_IP, ty);
+        let missing = jz(&mut p);
+        op(&mut p, ST, M_OFF);
         for w in 0..words {
             xor_word(&mut p, NLA_HDR + 4 * w, 0, false);
         }
-        patch(&mut p, j);
+        land(&mut p, &[missing]);
     }
+    land(&mut p, &[no_ip]);
+    // ports
+    nested(&mut p, M_ORIG, cta::TUPLE_PROTO);
+    let no_proto = jz(&mut p);
+    op(&mut p, ST, M_PROTO);
     for (ty, shift) in [(cta::PROTO_SRC_PORT, 16), (cta::PROTO_DST_PORT, 0)] {
-        let j = find(&mut p, &[cta::TUPLE_PROTO, ty]);
+        nested(&mut p, M_PROTO, ty);
+        let missing = jz(&mut p);
+        op(&mut p, ST, M_OFF);
         xor_word(&mut p, NLA_HDR, shift, true);
-        patch(&mut p, j);
+        land(&mut p, &[missing]);
     }
+    land(&mut p, &[no_orig, no_proto]);
     // mix, modulo, verdict
     op(&mut p, LD_MEM, M_HASH);
     op(&mut p, bpf::TAX, 0);
