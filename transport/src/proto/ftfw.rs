@@ -96,7 +96,7 @@
 //! (`-s queue`), [`Ftfw::rs_entries`] / [`Ftfw::write_rsqueue`]
 //! (`-s rsqueue`), [`Ftfw::stats`] (counters of this implementation).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -233,12 +233,7 @@ pub struct Stats {
     pub too_big: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Loc {
-    Tx,
-    /// In the resend queue under this (64-bit extended) sequence number.
-    Rs(u64),
-}
+use super::ftfw_queues::{Loc, Locs, SeqQueue};
 
 /// What `ftfw_recv` makes of a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,8 +263,10 @@ pub struct Ftfw {
     /// are the wire value; starts at 2^32 + `now_unix`).
     next_seq: Option<u64>,
     tx: VecDeque<TxEntry>,
-    rs: BTreeMap<u64, RsEntry>,
-    objs: HashMap<ObjRef, Loc>,
+    rs: SeqQueue<RsEntry>,
+    objs: Locs,
+    /// Reused by acknowledgements.
+    taken: Vec<(u64, RsEntry)>,
     released: Vec<ObjRef>,
     /// Sequence range of objects dropped from the full resend queue since
     /// the last NeedBulk report.
@@ -311,8 +308,9 @@ impl Ftfw {
             jump: None,
             next_seq: None,
             tx: VecDeque::new(),
-            rs: BTreeMap::new(),
-            objs: HashMap::new(),
+            rs: SeqQueue::default(),
+            objs: Locs::default(),
+            taken: Vec::new(),
             released: Vec::new(),
             lost: None,
             alive_at: now + ALIVE_INTERVAL,
@@ -331,7 +329,7 @@ impl Ftfw {
     /// (the next message carries the latest state); in the resend queue:
     /// moved to the tx queue.
     pub fn on_local(&mut self, obj: ObjRef) {
-        match self.objs.get(&obj) {
+        match self.objs.get(obj) {
             Some(Loc::Tx) => return,
             Some(Loc::Rs(s)) => {
                 self.rs.remove(s);
@@ -345,10 +343,10 @@ impl Ftfw {
     /// The caller removed `obj` from its cache: drop every reference to it
     /// (no [`drain_released`](Ftfw::drain_released) report).
     pub fn forget(&mut self, obj: ObjRef) {
-        match self.objs.remove(&obj) {
+        match self.objs.remove(obj) {
             Some(Loc::Tx) => self.tx.retain(|e| *e != TxEntry::Object(obj)),
             Some(Loc::Rs(s)) => {
-                self.rs.remove(&s);
+                self.rs.remove(s);
             }
             None => {}
         }
@@ -454,7 +452,7 @@ impl Ftfw {
                 }
                 TxEntry::Object(obj) => {
                     let Some(o) = current(obj) else {
-                        self.objs.remove(&obj);
+                        self.objs.remove(obj);
                         continue;
                     };
                     let flags = self.hello_flags(Flags::NONE);
@@ -703,7 +701,7 @@ impl Ftfw {
         self.rs
             .iter()
             .find(|(_, e)| matches!(e, RsEntry::Object { .. }))
-            .map(|(&s, _)| s)
+            .map(|(s, _)| s)
     }
 
     pub fn rs_len(&self) -> usize {
@@ -780,16 +778,26 @@ impl Ftfw {
     }
 
     fn rs_insert(&mut self, seq: u64, e: RsEntry) {
-        if self.rs.len() >= self.rs_cap {
+        // Full: the oldest entry goes (a control message is just freed).
+        // So does it when the queue spans far more numbers than it holds
+        // (an old entry never acknowledged while the rest churns: the
+        // freed slots behind it would pile up).
+        while self.rs.len() >= self.rs_cap || self.rs.span() >= 4 * self.rs_cap.max(1024) {
             self.rs_full += 1;
-            // The oldest entry goes; a control message is just freed.
-            if let Some((s, RsEntry::Object { obj, .. })) = self.rs.pop_first() {
-                self.objs.remove(&obj);
-                self.released.push(obj);
-                self.lost = Some(match self.lost {
-                    Some((lo, hi)) => (lo.min(s), hi.max(s)),
-                    None => (s, s),
-                });
+            match self.rs.pop_first() {
+                Some((s, RsEntry::Object { obj, .. })) => {
+                    self.objs.remove(obj);
+                    self.released.push(obj);
+                    self.lost = Some(match self.lost {
+                        Some((lo, hi)) => (lo.min(s), hi.max(s)),
+                        None => (s, s),
+                    });
+                }
+                Some(_) => {}
+                None => break,
+            }
+            if self.rs.len() < self.rs_cap {
+                break;
             }
         }
         self.rs.insert(seq, e);
@@ -809,33 +817,38 @@ impl Ftfw {
         let Some((lo, hi)) = self.range64(from, to) else {
             return;
         };
-        while let Some((&s, _)) = self.rs.range(lo..=hi).next() {
-            if let Some(RsEntry::Object { obj, .. }) = self.rs.remove(&s) {
-                self.objs.remove(&obj);
+        let mut taken = std::mem::take(&mut self.taken);
+        self.rs.take_range(lo, hi, &mut taken);
+        for (_, e) in taken.drain(..) {
+            if let RsEntry::Object { obj, .. } = e {
+                self.objs.remove(obj);
                 self.released.push(obj);
             }
         }
+        self.taken = taken;
     }
 
     fn rs_nack(&mut self, from: u32, to: u32, apply: &mut dyn FnMut(Apply)) {
         let Some((lo, hi)) = self.range64(from, to) else {
             return;
         };
-        while let Some((&s, _)) = self.rs.range(lo..=hi).next() {
+        let mut taken = std::mem::take(&mut self.taken);
+        self.rs.take_range(lo, hi, &mut taken);
+        for (_, e) in taken.drain(..) {
             self.stats.nacked += 1;
-            match self.rs.remove(&s) {
-                Some(RsEntry::Object { obj, .. }) => {
+            match e {
+                RsEntry::Object { obj, .. } => {
                     self.objs.insert(obj, Loc::Tx);
                     self.tx.push_back(TxEntry::Object(obj));
                 }
-                Some(RsEntry::Control {
+                RsEntry::Control {
                     flags, from, to, ..
-                }) => {
+                } => {
                     self.tx.push_back(TxEntry::Control { flags, from, to });
                 }
-                None => {}
             }
         }
+        self.taken = taken;
         if let Some((llo, lhi)) = self.lost {
             if llo <= hi && lo <= lhi {
                 self.lost = None;
@@ -858,7 +871,7 @@ impl Ftfw {
     }
 
     fn rs_requeue_all(&mut self) {
-        for (_, e) in std::mem::take(&mut self.rs) {
+        for (_, e) in self.rs.take_all() {
             if let RsEntry::Object { obj, .. } = e {
                 self.objs.insert(obj, Loc::Tx);
                 self.tx.push_back(TxEntry::Object(obj));

@@ -10,5 +10,6 @@
 
 pub mod alarm;
 pub mod ftfw;
+mod ftfw_queues;
 pub mod notrack;
 pub mod seq;
