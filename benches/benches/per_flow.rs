@@ -113,14 +113,14 @@ fn primary(events: &[Vec<u8>], datagrams: &mut Vec<Vec<u8>>) -> usize {
         p.transmit(
             now,
             1,
-            &mut |obj| {
-                let (f, st) = view.by_ref(obj)?;
+            &mut |obj, cur| {
+                let st = view.by_ref_into(obj, &mut cur.flow)?;
                 let op = match st {
                     ObjState::New => Op::New,
                     ObjState::Alive => Op::Update,
                     ObjState::Dead => Op::Delete,
                 };
-                Some(Object::Ct(op, f))
+                Some(Object::Ct(op))
             },
             &mut |dg| {
                 sent += 1;
@@ -140,13 +140,13 @@ fn backup(datagrams: &[Vec<u8>]) -> usize {
     for d in datagrams {
         p.on_datagram(d, &mut |a| match a {
             Apply::Ct(Op::New, f) => {
-                ext.replace(&f, 1, 0);
+                ext.replace(f, 1, 0);
             }
             Apply::Ct(Op::Update, f) => {
-                ext.upsert(&f, 1, 0);
+                ext.upsert(f, 1, 0);
             }
             Apply::Ct(Op::Delete, f) => {
-                ext.remove(&f);
+                ext.remove(f);
             }
             _ => {}
         });

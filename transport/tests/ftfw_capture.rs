@@ -123,9 +123,9 @@ fn feed(
         Apply::Ct(op, flow) => {
             out.applied += 1;
             if op == Op::Delete {
-                external.remove(&key(&flow));
+                external.remove(&key(flow));
             } else {
-                external.insert(key(&flow), flow);
+                external.insert(key(flow), *flow);
             }
         }
         Apply::Exp(..) => out.applied += 1,
@@ -205,15 +205,13 @@ fn replay_once(
     };
     // Object ids and, per object, its content in each frame of `me`.
     let mut ids: HashMap<String, u64> = HashMap::new();
-    let mut seen: HashMap<u64, Vec<(usize, Object)>> = HashMap::new();
+    let mut seen: HashMap<u64, Vec<(usize, Op, ct_core::flow::Flow)>> = HashMap::new();
     for (i, f) in frames.iter().enumerate().filter(|(_, f)| f.sender == me) {
         for m in &f.msgs {
             if let Msg::Data { op, flow } = m {
                 let n = ids.len() as u64;
                 let id = *ids.entry(key(flow)).or_insert(n);
-                seen.entry(id)
-                    .or_default()
-                    .push((i, Object::Ct(*op, *flow)));
+                seen.entry(id).or_default().push((i, *op, *flow));
             }
         }
     }
@@ -293,10 +291,12 @@ fn replay_once(
             ft.transmit(
                 now,
                 unix,
-                &mut |obj| {
-                    seen.get(&obj)
-                        .and_then(|v| v.iter().find(|(j, _)| *j >= cursor))
-                        .map(|(_, o)| o.clone())
+                &mut |obj, cur| {
+                    let (_, op, flow) = seen
+                        .get(&obj)
+                        .and_then(|v| v.iter().find(|(j, _, _)| *j >= cursor))?;
+                    cur.flow = *flow;
+                    Some(Object::Ct(*op))
                 },
                 &mut |d| produced.push_back(d.to_vec()),
             );

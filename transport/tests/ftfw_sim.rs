@@ -243,7 +243,7 @@ impl Node {
         let mut resync = 0;
         self.ft.on_datagram(d, &mut |a| match a {
             Apply::Ct(Op::New, f) | Apply::Ct(Op::Update, f) => {
-                ext.insert(f.orig.unwrap(), f);
+                ext.insert(f.orig.unwrap(), *f);
             }
             Apply::Ct(Op::Delete, f) => {
                 ext.remove(&f.orig.unwrap());
@@ -280,14 +280,15 @@ impl Node {
             self.ft.transmit(
                 at,
                 self.unix.wrapping_add(now.as_secs() as u32),
-                &mut |id| {
+                &mut |id, cur| {
                     internal.get(&id).map(|o| {
                         let op = match o.status {
                             Status::New => Op::New,
                             Status::Alive => Op::Update,
                             Status::Dead => Op::Delete,
                         };
-                        Object::Ct(op, o.flow)
+                        cur.flow = o.flow;
+                        Object::Ct(op)
                     })
                 },
                 &mut |d| out.push(d.to_vec()),

@@ -34,16 +34,6 @@ pub struct Mirror {
     gen: u8,
 }
 
-fn strip(f: &Flow) -> Flow {
-    Flow {
-        counters_orig: None,
-        counters_reply: None,
-        use_count: None,
-        id: None,
-        ..*f
-    }
-}
-
 impl Mirror {
     pub fn new(buckets: usize, limit: usize) -> Mirror {
         Mirror {
@@ -56,11 +46,11 @@ impl Mirror {
     pub fn on_event(&mut self, change: Change, f: &Flow, now: u32) -> Option<Flow> {
         match change {
             Change::New => {
-                self.cache.replace(&strip(f), now, self.gen);
+                self.cache.replace(f, now, self.gen);
                 None
             }
             Change::Update => {
-                self.cache.upsert(&strip(f), now, self.gen);
+                self.cache.upsert(f, now, self.gen);
                 None
             }
             Change::Destroy => self.cache.remove(f),
@@ -75,8 +65,8 @@ impl Mirror {
     /// entry, or a full cache).
     pub fn on_event_keep_dead(&mut self, change: Change, f: &Flow, now: u32) -> Option<u64> {
         match change {
-            Change::New => self.cache.replace_ref(&strip(f), now, self.gen),
-            Change::Update => self.cache.upsert_ref(&strip(f), now, self.gen),
+            Change::New => self.cache.replace_ref(f, now, self.gen),
+            Change::Update => self.cache.upsert_ref(f, now, self.gen),
             Change::Destroy => self.cache.mark_dead(f),
         }
     }
@@ -109,7 +99,7 @@ impl Mirror {
 
     /// One entry of the resync dump.
     pub fn resync_entry(&mut self, f: &Flow, now: u32) {
-        self.cache.upsert(&strip(f), now, self.gen);
+        self.cache.upsert(f, now, self.gen);
     }
 
     /// Ends a resync: removes and returns every entry the dump did not see.

@@ -182,6 +182,20 @@ impl Cache {
         }
     }
 
+    /// [`by_ref`](Self::by_ref) into a flow the caller reuses.
+    pub fn by_ref_into(&self, r: u64, out: &mut Flow) -> Option<ObjState> {
+        let i = r as u32;
+        if r >> 32 == 1 {
+            let e = self.v6.entry_at(i)?;
+            e.rec.to_flow_into(out);
+            Some(e.state)
+        } else {
+            let e = self.v4.entry_at(i)?;
+            e.rec.to_flow_into(out);
+            Some(e.state)
+        }
+    }
+
     /// The state behind a reference.
     pub fn state_of(&self, r: u64) -> Option<ObjState> {
         let i = r as u32;

@@ -326,6 +326,14 @@ impl<A: Addr> Record<A> {
 
     /// Back to a [`Flow`] (family set, no counters/use/id).
     pub fn to_flow(&self) -> Flow {
+        let mut f = Flow::default();
+        self.to_flow_into(&mut f);
+        f
+    }
+
+    /// [`to_flow`](Self::to_flow) into a flow the caller reuses (every
+    /// field is written: no 1 KiB flow is built and moved per message).
+    pub fn to_flow_into(&self, out: &mut Flow) {
         let k = &self.key;
         let p = self.present;
         let orig = k.tuple(p & has::ORIG_L4 != 0, k.l4_fields & 4 != 0);
@@ -376,27 +384,65 @@ impl<A: Addr> Record<A> {
             pi.sctp = e.sctp;
             pi.dccp = e.dccp;
         }
-        Flow {
-            family: A::FAMILY,
-            orig: Some(orig),
-            reply,
-            master: extra.and_then(|e| e.master),
-            status: (p & has::STATUS != 0).then_some(self.status),
-            protoinfo: (!pi.is_empty()).then_some(pi),
-            helper: extra.and_then(|e| e.helper),
-            timeout: (p & has::TIMEOUT != 0).then_some(self.timeout),
-            mark: (p & has::MARK != 0).then_some(self.mark),
-            zone: (p & has::ZONE != 0).then_some(self.zone),
-            seq_adj_orig: extra.and_then(|e| e.seq_adj_orig),
-            seq_adj_reply: extra.and_then(|e| e.seq_adj_reply),
-            secmark: extra.and_then(|e| e.secmark),
-            labels: extra.and_then(|e| e.labels),
-            synproxy: extra.and_then(|e| e.synproxy),
-            timestamp: (p & has::TS_START != 0).then_some(Timestamp {
-                start: Some(self.ts_start),
-                stop: None,
-            }),
-            ..Flow::default()
-        }
+        // (every field by name: a new one must be decided here)
+        let Flow {
+            family,
+            orig: o,
+            reply: r,
+            master,
+            status,
+            protoinfo,
+            helper,
+            nat_src,
+            nat_dst,
+            timeout,
+            mark,
+            mark_mask,
+            counters_orig,
+            counters_reply,
+            use_count,
+            id,
+            seq_adj_orig,
+            seq_adj_reply,
+            secmark,
+            zone,
+            secctx,
+            timestamp,
+            labels,
+            labels_mask,
+            synproxy,
+            status_mask,
+            timestamp_event,
+        } = out;
+        *family = A::FAMILY;
+        *o = Some(orig);
+        *r = reply;
+        *master = extra.and_then(|e| e.master);
+        *status = (p & has::STATUS != 0).then_some(self.status);
+        *protoinfo = (!pi.is_empty()).then_some(pi);
+        *helper = extra.and_then(|e| e.helper);
+        *nat_src = None;
+        *nat_dst = None;
+        *timeout = (p & has::TIMEOUT != 0).then_some(self.timeout);
+        *mark = (p & has::MARK != 0).then_some(self.mark);
+        *mark_mask = None;
+        *counters_orig = None;
+        *counters_reply = None;
+        *use_count = None;
+        *id = None;
+        *seq_adj_orig = extra.and_then(|e| e.seq_adj_orig);
+        *seq_adj_reply = extra.and_then(|e| e.seq_adj_reply);
+        *secmark = extra.and_then(|e| e.secmark);
+        *zone = (p & has::ZONE != 0).then_some(self.zone);
+        *secctx = None;
+        *timestamp = (p & has::TS_START != 0).then_some(Timestamp {
+            start: Some(self.ts_start),
+            stop: None,
+        });
+        *labels = extra.and_then(|e| e.labels);
+        *labels_mask = None;
+        *synproxy = extra.and_then(|e| e.synproxy);
+        *status_mask = None;
+        *timestamp_event = None;
     }
 }

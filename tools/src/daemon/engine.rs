@@ -819,27 +819,27 @@ impl Engine {
         link.proto
             .on_datagram(data, &mut |a| match (a, &mut inject) {
                 (Apply::Ct(op, f), Some((inj, sync))) => {
-                    if let Err(e) = inj.apply(op, &f, sync) {
+                    if let Err(e) = inj.apply(op, f, sync) {
                         log.warning(&e);
                     }
                 }
                 (Apply::Ct(op, f), None) => {
-                    confirmed |= reconciling && ext.gen_of(&f) == Some(stale);
+                    confirmed |= reconciling && ext.gen_of(f) == Some(stale);
                     match op {
                         Op::New => {
-                            ext.replace(&f, now, 0);
+                            ext.replace(f, now, 0);
                         }
                         Op::Update => {
-                            ext.upsert(&f, now, 0);
+                            ext.upsert(f, now, 0);
                         }
                         Op::Delete => {
-                            ext.remove(&f);
+                            ext.remove(f);
                         }
                     }
                 }
                 (Apply::Exp(op, e), _) => {
                     if let Some(x) = exps.as_deref_mut() {
-                        if let Err(e) = x.apply_remote(op, &e, now as u64) {
+                        if let Err(e) = x.apply_remote(op, e, now as u64) {
                             log.warning(&e);
                         }
                     }
@@ -2075,13 +2075,14 @@ fn ftfw_transmit(
         Instant::now(),
         unix,
         budget,
-        &mut |obj| {
+        &mut |obj, cur| {
             if is_exp_ref(obj) {
                 let e = exp_view?.get(obj)?;
-                return Some(Object::Exp(op_of(e.state), e.exp));
+                cur.exp = e.exp;
+                return Some(Object::Exp(op_of(e.state)));
             }
-            let (f, state) = view.by_ref(obj)?;
-            Some(Object::Ct(op_of(state), f))
+            let state = view.by_ref_into(obj, &mut cur.flow)?;
+            Some(Object::Ct(op_of(state)))
         },
         &mut send,
     );

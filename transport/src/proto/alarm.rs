@@ -11,7 +11,7 @@ use ct_core::flow::{Expect, Flow};
 use super::notrack::Apply;
 use super::seq::SeqGen;
 use crate::wire::{
-    Data, Datagram, DatagramWriter, EmitOpts, Flags, Op, PushError, RecvCounters, RecvError,
+    DataKind, Datagram, DatagramWriter, EmitOpts, Flags, Op, PushError, RecvCounters, RecvError,
     Transport,
 };
 
@@ -21,6 +21,8 @@ pub struct Alarm {
     pub recv_errors: RecvCounters,
     opts: EmitOpts,
     out: DatagramWriter<Vec<u8>>,
+    /// Received messages are decoded here.
+    rx_buf: Box<(Flow, Expect)>,
 }
 
 impl Alarm {
@@ -30,6 +32,7 @@ impl Alarm {
             recv_errors: RecvCounters::default(),
             opts,
             out: DatagramWriter::with_mtu(vec![0u8; mtu.max(128)], mtu, transport),
+            rx_buf: Box::default(),
         }
     }
 
@@ -90,9 +93,9 @@ impl Alarm {
             if m.flags().0 != 0 {
                 continue; // control: ignored in this mode
             }
-            match m.data() {
-                Ok(Data::Ct(op, f)) => apply(Apply::Ct(op, f)),
-                Ok(Data::Exp(op, e)) => apply(Apply::Exp(op, e)),
+            match m.data_into(&mut self.rx_buf.0, &mut self.rx_buf.1) {
+                Ok(DataKind::Ct(op)) => apply(Apply::Ct(op, &self.rx_buf.0)),
+                Ok(DataKind::Exp(op)) => apply(Apply::Exp(op, &self.rx_buf.1)),
                 Err(e) => {
                     let e: RecvError = e;
                     self.recv_errors.record(&e);

@@ -105,7 +105,7 @@ use ct_core::flow::{Expect, Flow};
 use super::seq::{before, SeqClass, SeqTracker};
 use crate::wire::header::has_range;
 use crate::wire::{
-    ControlRepr, Data, Datagram, DatagramWriter, EmitOpts, Flags, Kind, Message, MsgType, Op,
+    ControlRepr, DataKind, Datagram, DatagramWriter, EmitOpts, Flags, Kind, Message, MsgType, Op,
     PushError, RecvCounters, RecvError, Transport,
 };
 
@@ -153,22 +153,34 @@ impl Default for Config {
     }
 }
 
-/// The current state of an object, as it is to be sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(clippy::large_enum_variant)]
+/// What an object is to be sent as: the caller of
+/// [`transmit`](Ftfw::transmit) writes its current state into the
+/// [`Current`] it is lent and says which part holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Object {
-    Ct(Op, Flow),
-    Exp(Op, Expect),
+    /// A conntrack (in [`Current::flow`]).
+    Ct(Op),
+    /// An expectation (in [`Current::exp`]).
+    Exp(Op),
 }
 
-/// What a received datagram asks the daemon to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(clippy::large_enum_variant)]
-pub enum Apply {
+/// Where the caller of [`transmit`](Ftfw::transmit) writes an object's
+/// current state (reused: no flow is built and moved per message).
+#[derive(Debug, Clone, Default)]
+pub struct Current {
+    pub flow: Flow,
+    pub exp: Expect,
+}
+
+/// What a received datagram asks the daemon to do (the flow or
+/// expectation is lent: it is decoded into a buffer reused for every
+/// message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Apply<'a> {
     /// A conntrack change for the external cache.
-    Ct(Op, Flow),
+    Ct(Op, &'a Flow),
     /// An expectation change for the external expectation cache.
-    Exp(Op, Expect),
+    Exp(Op, &'a Expect),
     /// The peer asked for a bulk send (RESYNC): log `resync requested by
     /// other node` and queue every internal object with
     /// [`Ftfw::on_local`].
@@ -267,6 +279,10 @@ pub struct Ftfw {
     objs: Locs,
     /// Reused by acknowledgements.
     taken: Vec<(u64, RsEntry)>,
+    /// Lent to the caller of `transmit` for each object's state.
+    cur: Current,
+    /// Received messages are decoded here.
+    rx_buf: Box<(Flow, Expect)>,
     released: Vec<ObjRef>,
     /// Sequence range of objects dropped from the full resend queue since
     /// the last NeedBulk report.
@@ -311,6 +327,8 @@ impl Ftfw {
             rs: SeqQueue::default(),
             objs: Locs::default(),
             taken: Vec::new(),
+            cur: Current::default(),
+            rx_buf: Box::default(),
             released: Vec::new(),
             lost: None,
             alive_at: now + ALIVE_INTERVAL,
@@ -396,7 +414,7 @@ impl Ftfw {
         &mut self,
         now: Instant,
         now_unix: u32,
-        current: &mut dyn FnMut(ObjRef) -> Option<Object>,
+        current: &mut dyn FnMut(ObjRef, &mut Current) -> Option<Object>,
         send: &mut dyn FnMut(&[u8]),
     ) {
         self.transmit_some(now, now_unix, usize::MAX, current, send)
@@ -412,12 +430,13 @@ impl Ftfw {
         now: Instant,
         now_unix: u32,
         max_datagrams: usize,
-        current: &mut dyn FnMut(ObjRef) -> Option<Object>,
+        current: &mut dyn FnMut(ObjRef, &mut Current) -> Option<Object>,
         send: &mut dyn FnMut(&[u8]),
     ) {
         if self.tx.is_empty() {
             return;
         }
+        let mut cur = std::mem::take(&mut self.cur);
         let sent = std::cell::Cell::new(0usize);
         let mut counted = |d: &[u8]| {
             sent.set(sent.get() + 1);
@@ -451,19 +470,20 @@ impl Ftfw {
                     }
                 }
                 TxEntry::Object(obj) => {
-                    let Some(o) = current(obj) else {
+                    let Some(o) = current(obj, &mut cur) else {
                         self.objs.remove(obj);
                         continue;
                     };
                     let flags = self.hello_flags(Flags::NONE);
                     let seq = self.next_seq(now_unix);
                     let opts = self.opts;
-                    match &o {
-                        Object::Ct(op, f) => {
-                            self.push(send, |w| w.push_ct(*op, flags, seq as u32, f, &opts))
+                    let c = &cur;
+                    match o {
+                        Object::Ct(op) => {
+                            self.push(send, |w| w.push_ct(op, flags, seq as u32, &c.flow, &opts))
                         }
-                        Object::Exp(op, x) => {
-                            self.push(send, |w| w.push_exp(*op, flags, seq as u32, x, &opts))
+                        Object::Exp(op) => {
+                            self.push(send, |w| w.push_exp(op, flags, seq as u32, &c.exp, &opts))
                         }
                     }
                     self.objs.insert(obj, Loc::Rs(seq));
@@ -481,6 +501,7 @@ impl Ftfw {
             send(self.out.as_bytes());
             self.out.clear();
         }
+        self.cur = cur;
         self.alive_at = now + ALIVE_INTERVAL;
     }
 
@@ -518,9 +539,9 @@ impl Ftfw {
                     });
                     errors += 1;
                 }
-                Verdict::Data => match m.data() {
-                    Ok(Data::Ct(op, f)) => apply(Apply::Ct(op, f)),
-                    Ok(Data::Exp(op, x)) => apply(Apply::Exp(op, x)),
+                Verdict::Data => match m.data_into(&mut self.rx_buf.0, &mut self.rx_buf.1) {
+                    Ok(DataKind::Ct(op)) => apply(Apply::Ct(op, &self.rx_buf.0)),
+                    Ok(DataKind::Exp(op)) => apply(Apply::Exp(op, &self.rx_buf.1)),
                     Err(e) => {
                         self.recv_errors.record(&e);
                         errors += 1;
@@ -931,7 +952,10 @@ mod tests {
         ft.transmit(
             now,
             1000,
-            &mut |o| Some(Object::Ct(Op::New, flow(o as u16))),
+            &mut |o, c| {
+                c.flow = flow(o as u16);
+                Some(Object::Ct(Op::New))
+            },
             &mut |d| out.push(d.to_vec()),
         );
         out
@@ -951,7 +975,10 @@ mod tests {
             ft.on_local(o);
         }
         let mut out = Vec::new();
-        let mut cur = |o: ObjRef| Some(Object::Ct(Op::New, flow(o as u16)));
+        let mut cur = |o: ObjRef, c: &mut Current| {
+            c.flow = flow(o as u16);
+            Some(Object::Ct(Op::New))
+        };
         ft.transmit_some(t, 1000, 2, &mut cur, &mut |d| out.push(d.to_vec()));
         assert!(out.len() <= 3 && !out.is_empty(), "{} datagrams", out.len());
         assert!(ft.has_pending(), "the rest waits");
@@ -1148,7 +1175,7 @@ mod tests {
         };
         let mut ft = Ftfw::new(cfg, t);
         let mut got = Vec::new();
-        let mut apply = |a: Apply| got.push(a);
+        let mut apply = |a: Apply| got.push(format!("{a:?}"));
         for s in [10, 11] {
             ft.on_datagram(&ctl(ControlRepr::alive(s)), &mut apply);
         }
@@ -1184,7 +1211,7 @@ mod tests {
         // back to the tx queue, the control entries are dropped; the next
         // message carries HELLO_BACK.
         ft.on_datagram(&h, &mut apply);
-        assert_eq!(got, vec![Apply::Resync]);
+        assert_eq!(got, vec![format!("{:?}", Apply::Resync)]);
         assert_eq!(ft.rs_len(), 0);
         assert_eq!(ft.tx_len(), 1);
         assert_eq!(ft.drain_released().count(), 0);
@@ -1224,13 +1251,18 @@ mod tests {
         assert_eq!(ft.rs_full(), 1);
         assert_eq!(ft.drain_released().collect::<Vec<_>>(), vec![1]);
         let mut got = Vec::new();
-        ft.on_datagram(&ctl(ControlRepr::nack(5, 1000, 1001)), &mut |a| got.push(a));
+        ft.on_datagram(&ctl(ControlRepr::nack(5, 1000, 1001)), &mut |a| {
+            got.push(format!("{a:?}"))
+        });
         assert_eq!(
             got,
-            vec![Apply::NeedBulk {
-                from: 1000,
-                to: 1001
-            }]
+            vec![format!(
+                "{:?}",
+                Apply::NeedBulk {
+                    from: 1000,
+                    to: 1001
+                }
+            )]
         );
         assert_eq!(
             ft.tx_entries().collect::<Vec<_>>(),
@@ -1238,7 +1270,9 @@ mod tests {
         );
         // Reported once.
         got.clear();
-        ft.on_datagram(&ctl(ControlRepr::nack(6, 1000, 1000)), &mut |a| got.push(a));
+        ft.on_datagram(&ctl(ControlRepr::nack(6, 1000, 1000)), &mut |a| {
+            got.push(format!("{a:?}"))
+        });
         assert!(got.is_empty());
     }
 }

@@ -247,7 +247,10 @@ mod tests {
                 _ => assert_eq!(q.pop_first(), m.pop_first()),
             }
             assert_eq!(q.len(), m.len());
-            assert!(q.iter().map(|(k, v)| (k, *v)).eq(m.iter().map(|(&k, &v)| (k, v))));
+            assert!(q
+                .iter()
+                .map(|(k, v)| (k, *v))
+                .eq(m.iter().map(|(&k, &v)| (k, v))));
         }
         assert_eq!(q.take_all(), m.into_iter().collect::<Vec<_>>());
         assert_eq!(q.len(), 0);

@@ -9,18 +9,19 @@ use ct_core::flow::{Expect, Flow};
 
 use super::seq::{SeqClass, SeqGen, SeqTracker};
 use crate::wire::{
-    ControlRepr, Data, Datagram, DatagramWriter, EmitOpts, Flags, Kind, Op, PushError,
+    ControlRepr, DataKind, Datagram, DatagramWriter, EmitOpts, Flags, Kind, Op, PushError,
     RecvCounters, RecvError, Transport,
 };
 
-/// What a received datagram asks the daemon to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(clippy::large_enum_variant)]
-pub enum Apply {
+/// What a received datagram asks the daemon to do (the flow or
+/// expectation is lent: it is decoded into a buffer reused for every
+/// message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Apply<'a> {
     /// A conntrack change for the external cache.
-    Ct(Op, Flow),
+    Ct(Op, &'a Flow),
     /// An expectation change for the external expectation cache.
-    Exp(Op, Expect),
+    Exp(Op, &'a Expect),
     /// The peer asked for a bulk send (RESYNC).
     Resync,
     /// FT-FW only: the peer NACKed messages the full resend queue no
@@ -36,6 +37,8 @@ pub struct Notrack {
     opts: EmitOpts,
     out: DatagramWriter<Vec<u8>>,
     sent_since_alive: bool,
+    /// Received messages are decoded here.
+    rx_buf: Box<(Flow, Expect)>,
 }
 
 impl Notrack {
@@ -49,6 +52,7 @@ impl Notrack {
             opts,
             out: DatagramWriter::with_mtu(vec![0u8; mtu.max(128)], mtu, transport),
             sent_since_alive: false,
+            rx_buf: Box::default(),
         }
     }
 
@@ -143,9 +147,9 @@ impl Notrack {
             let _: SeqClass = self.rx.classify(seq);
             self.rx.accept(seq);
             match kind {
-                Kind::Data => match m.data() {
-                    Ok(Data::Ct(op, f)) => apply(Apply::Ct(op, f)),
-                    Ok(Data::Exp(op, e)) => apply(Apply::Exp(op, e)),
+                Kind::Data => match m.data_into(&mut self.rx_buf.0, &mut self.rx_buf.1) {
+                    Ok(DataKind::Ct(op)) => apply(Apply::Ct(op, &self.rx_buf.0)),
+                    Ok(DataKind::Exp(op)) => apply(Apply::Exp(op, &self.rx_buf.1)),
                     Err(e) => {
                         self.recv_errors.record(&e);
                         errors += 1;
@@ -195,11 +199,15 @@ mod tests {
         assert!(wire.len() > 1, "batched into several MTU-sized datagrams");
         let mut got = Vec::new();
         for d in &wire {
-            b.on_datagram(d, &mut |x| got.push(x));
+            b.on_datagram(d, &mut |x| {
+                if let Apply::Ct(op, f) = x {
+                    got.push((op, *f))
+                }
+            });
         }
         assert_eq!(got.len(), 101);
-        assert_eq!(got[0], Apply::Ct(Op::New, flow(0)));
-        assert_eq!(got[100], Apply::Ct(Op::Delete, flow(7)));
+        assert_eq!(got[0], (Op::New, flow(0)));
+        assert_eq!(got[100], (Op::Delete, flow(7)));
         assert_eq!(b.rx.lost, 0);
         // Idle: an ALIVE; a resync request arrives as such.
         let mut w2 = Vec::new();
@@ -208,8 +216,8 @@ mod tests {
         a.flush(&mut |d| w2.push(d.to_vec()));
         let mut got = Vec::new();
         for d in &w2 {
-            b.on_datagram(d, &mut |x| got.push(x));
+            b.on_datagram(d, &mut |x| got.push(format!("{x:?}")));
         }
-        assert_eq!(got, vec![Apply::Resync]);
+        assert_eq!(got, vec![format!("{:?}", Apply::Resync)]);
     }
 }

@@ -231,6 +231,14 @@ struct NatTlvs {
 /// 8-byte header) into a flow. See the module doc for what is set.
 pub fn parse_ct(payload: &[u8]) -> Result<Flow, PayloadError> {
     let mut f = Flow::default();
+    parse_ct_into(payload, &mut f)?;
+    Ok(f)
+}
+
+/// [`parse_ct`] into a flow the caller reuses (it is reset first): the
+/// receive path decodes every message into the same one.
+pub fn parse_ct_into(payload: &[u8], f: &mut Flow) -> Result<(), PayloadError> {
+    *f = Flow::default();
     let mut orig = Tuple::default();
     let mut master = Tuple::default();
     let mut nat = NatTlvs::default();
@@ -329,7 +337,7 @@ pub fn parse_ct(payload: &[u8]) -> Result<Flow, PayloadError> {
             ..Tuple::default()
         });
     }
-    Ok(f)
+    Ok(())
 }
 
 /// NTA_LABELS payload (be32 words) to the kernel's bitmap layout

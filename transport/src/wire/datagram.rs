@@ -147,6 +147,13 @@ pub enum Data {
     Exp(Op, Expect),
 }
 
+/// What [`Message::data_into`] decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataKind {
+    Ct(Op),
+    Exp(Op),
+}
+
 /// A message after the generic classification.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +217,20 @@ impl<'a> Message<'a> {
             Ok(Data::Ct(op, parse_ct(self.attrs())?))
         } else {
             Ok(Data::Exp(op, parse_exp(self.attrs())?))
+        }
+    }
+
+    /// [`data`](Message::data) into a flow or an expectation the caller
+    /// reuses: which one was written, and its operation.
+    pub fn data_into(&self, flow: &mut Flow, exp: &mut Expect) -> Result<DataKind, RecvError> {
+        let ty = self.msg_type();
+        let op = ty.op().ok_or(RecvError::BadType(ty.0))?;
+        if ty.is_ct() {
+            super::ct::parse_ct_into(self.attrs(), flow)?;
+            Ok(DataKind::Ct(op))
+        } else {
+            *exp = parse_exp(self.attrs())?;
+            Ok(DataKind::Exp(op))
         }
     }
 

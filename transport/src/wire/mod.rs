@@ -40,7 +40,7 @@ pub mod header;
 pub mod writer;
 
 pub use ct::{emit_ct, parse_ct, EmitOpts};
-pub use datagram::{Data, Datagram, Decoded, Message};
+pub use datagram::{Data, DataKind, Datagram, Decoded, Message};
 pub use error::{EmitError, PayloadError, PushError, RecvCounters, RecvError};
 pub use exp::{emit_exp, parse_exp};
 pub use header::{ControlRepr, Flags, Header, Kind, MsgType, Op, CONTROL_LEN, HEADER_LEN, VERSION};
