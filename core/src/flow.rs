@@ -307,6 +307,70 @@ pub struct Flow {
 }
 
 impl Flow {
+    /// Resets every field (as `*self = Flow::default()`), writing only each
+    /// option's tag: the parsers decode into one reused flow, and building
+    /// and copying a whole default flow (about 1 KiB) per message was a
+    /// tenth of the per-flow time.
+    pub fn clear(&mut self) {
+        // (every field by name: a new one must be cleared here)
+        let Flow {
+            family,
+            orig,
+            reply,
+            master,
+            status,
+            protoinfo,
+            helper,
+            nat_src,
+            nat_dst,
+            timeout,
+            mark,
+            mark_mask,
+            counters_orig,
+            counters_reply,
+            use_count,
+            id,
+            seq_adj_orig,
+            seq_adj_reply,
+            secmark,
+            zone,
+            secctx,
+            timestamp,
+            labels,
+            labels_mask,
+            synproxy,
+            status_mask,
+            timestamp_event,
+        } = self;
+        *family = 0;
+        *orig = None;
+        *reply = None;
+        *master = None;
+        *status = None;
+        *protoinfo = None;
+        *helper = None;
+        *nat_src = None;
+        *nat_dst = None;
+        *timeout = None;
+        *mark = None;
+        *mark_mask = None;
+        *counters_orig = None;
+        *counters_reply = None;
+        *use_count = None;
+        *id = None;
+        *seq_adj_orig = None;
+        *seq_adj_reply = None;
+        *secmark = None;
+        *zone = None;
+        *secctx = None;
+        *timestamp = None;
+        *labels = None;
+        *labels_mask = None;
+        *synproxy = None;
+        *status_mask = None;
+        *timestamp_event = None;
+    }
+
     /// The L3 family of the flow: the nfgenmsg family, else the one implied
     /// by the original (then reply) addresses.
     pub fn l3_family(&self) -> u8 {
@@ -393,5 +457,24 @@ impl Flow {
     pub fn is_dpat(&self) -> bool {
         self.nat_done(crate::proto::status::DST_NAT_DONE)
             && self.reply.and_then(|r| r.src_port) != self.orig.and_then(|o| o.dst_port)
+    }
+}
+
+#[cfg(test)]
+mod clear_tests {
+    use super::*;
+
+    #[test]
+    fn clear_is_default() {
+        let mut f = Flow {
+            family: 2,
+            status: Some(3),
+            secctx: Some(CtxStr::new("system_u:object_r")),
+            timestamp_event: Some(9),
+            labels: Some(Labels::default()),
+            ..Flow::default()
+        };
+        f.clear();
+        assert_eq!(f, Flow::default());
     }
 }

@@ -271,10 +271,8 @@ fn parse_seqadj(attrs: Attrs) -> Result<SeqAdj, NlError> {
 /// Decodes the attributes of a conntrack message into `f` (which is reset
 /// first). `family` is the message's nfgenmsg family.
 pub fn parse_flow_into(f: &mut Flow, family: u8, attrs: Attrs) -> Result<(), NlError> {
-    *f = Flow {
-        family,
-        ..Flow::default()
-    };
+    f.clear();
+    f.family = family;
     for a in attrs {
         let a = a?;
         match a.ty {

@@ -235,10 +235,10 @@ pub fn parse_ct(payload: &[u8]) -> Result<Flow, PayloadError> {
     Ok(f)
 }
 
-/// [`parse_ct`] into a flow the caller reuses (it is reset first): the
+/// [`parse_ct`] into a flow the caller reuses (cleared first): the
 /// receive path decodes every message into the same one.
 pub fn parse_ct_into(payload: &[u8], f: &mut Flow) -> Result<(), PayloadError> {
-    *f = Flow::default();
+    f.clear();
     let mut orig = Tuple::default();
     let mut master = Tuple::default();
     let mut nat = NatTlvs::default();
