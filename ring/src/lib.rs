@@ -5,6 +5,7 @@
 //! `conntrack` tool uses and that the daemon hands to the reactor.
 //! It knows nothing of flows or sync messages.
 
+pub mod iface;
 pub mod netlink;
 pub mod reactor;
 pub mod sockopt;

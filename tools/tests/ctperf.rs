@@ -326,7 +326,11 @@ fn latency_is_measured_for_every_flow_between_two_daemons() {
     let (ia, ib) = veth(&a, &b, "lt", "10.96.0.1", "10.96.0.2");
     let base = std::env::temp_dir().join(format!("ctp-lat-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
-    let ca = ftfw_conf(&base, "a", "10.96.0.1", "10.96.0.2", &ia, "", "");
+    // (buffers as a deployment sizes them: under a parallel test run the
+    // default 212 KB event buffer can overrun, and a flow that lives and
+    // dies between an overrun and its resync never reaches the backup)
+    let big = " NetlinkBufferSize 8388608\n NetlinkBufferSizeMaxGrowth 67108864\n";
+    let ca = ftfw_conf(&base, "a", "10.96.0.1", "10.96.0.2", &ia, "", big);
     let cb = ftfw_conf(
         &base,
         "b",
@@ -334,7 +338,7 @@ fn latency_is_measured_for_every_flow_between_two_daemons() {
         "10.96.0.1",
         &ib,
         "DisableExternalCache on",
-        "",
+        big,
     );
     let da = a.spawn(&[OURS, "-C", &ca], None).expect("primary");
     let db = b.spawn(&[OURS, "-C", &cb], None).expect("backup");

@@ -147,11 +147,13 @@ fn send_batch(
 /// Committers working side by side (each its own socket and slice of
 /// the cache): the kernel's create work runs in the sender's system call,
 /// so it spreads over the cores.
-fn workers() -> usize {
-    std::thread::available_parallelism()
+/// Committers for one of `lanes` lanes committing at once: the cores
+/// shared out, at least one each.
+pub fn workers(lanes: u32) -> usize {
+    let cores = std::thread::available_parallelism()
         .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, MAX_PORTIDS)
+        .unwrap_or(1);
+    (cores / lanes.max(1) as usize).clamp(1, MAX_PORTIDS)
 }
 
 /// Most committers (and port ids in a report).
@@ -160,8 +162,14 @@ pub const MAX_PORTIDS: usize = 4;
 /// Commits every live entry of `cache`; `now` is the daemon clock used
 /// for the cache's update times. Masters go first (every worker finishes
 /// them before any related entry is sent).
-pub fn commit(cache: &Cache, sync: &SyncSection, now: u32) -> std::io::Result<CommitReport> {
-    let n = workers();
+/// `n` committers (each its netlink socket and thread) share the work.
+pub fn commit(
+    cache: &Cache,
+    sync: &SyncSection,
+    now: u32,
+    n: usize,
+) -> std::io::Result<CommitReport> {
+    let n = n.clamp(1, MAX_PORTIDS);
     let mut committers = Vec::with_capacity(n);
     for _ in 0..n {
         committers.push(Committer::open()?);

@@ -68,7 +68,6 @@ pub struct Engine {
     started: Instant,
     epoch: Instant,
     ev_sock: Option<SockId>,
-    ev_fd: Option<std::os::fd::RawFd>,
     resync_timer: Option<TimerId>,
     /// The sync link (sync mode with a channel this build speaks).
     pub link: Option<SyncLink>,
@@ -199,7 +198,6 @@ impl Engine {
             started: Instant::now(),
             epoch: Instant::now(),
             ev_sock: None,
-            ev_fd: None,
             resync_timer: None,
             link: None,
             alive_timer: None,
@@ -285,8 +283,6 @@ impl Engine {
         self.log.notice(&format!(
             "netlink event socket buffer size has been set to {size} bytes"
         ));
-        use std::os::fd::AsRawFd;
-        self.ev_fd = Some(sock.as_raw_fd());
         let opts = SockOpts::netlink()
             .buf_size(2048)
             .buf_count(1024)
@@ -1155,34 +1151,14 @@ impl Engine {
         let max = self.cfg.general.netlink_buffer_size_max_growth as u64;
         let cur = self.rt.buffer_size;
         if cur * 2 <= max {
-            if let Some(fd) = self.ev_fd {
-                let want = cur as i32; // the kernel doubles it: cur * 2
-                                       // SAFETY: setsockopt on the event socket's live fd.
-                unsafe {
-                    libc::setsockopt(
-                        fd,
-                        libc::SOL_SOCKET,
-                        libc::SO_RCVBUFFORCE,
-                        &want as *const i32 as *const libc::c_void,
-                        4,
-                    );
+            // (the kernel doubles what is asked: cur * 2)
+            if let Some(fd) = self.ev_sock.and_then(|s| r.fd(s)) {
+                if let Ok(v) = ct_ring::sockopt::set_rcvbuf(fd, cur as usize) {
+                    self.rt.buffer_size = v as u64;
+                    self.log.notice(&format!(
+                        "netlink event socket buffer size has been doubled to {v} bytes"
+                    ));
                 }
-                let mut v: i32 = 0;
-                let mut l: libc::socklen_t = 4;
-                // SAFETY: v and l are live and sized for an int option.
-                unsafe {
-                    libc::getsockopt(
-                        fd,
-                        libc::SOL_SOCKET,
-                        libc::SO_RCVBUF,
-                        &mut v as *mut i32 as *mut libc::c_void,
-                        &mut l,
-                    );
-                }
-                self.rt.buffer_size = v as u64;
-                self.log.notice(&format!(
-                    "netlink event socket buffer size has been doubled to {v} bytes"
-                ));
             }
         } else if !self.grow_warned {
             self.grow_warned = true;
@@ -1535,7 +1511,9 @@ impl Engine {
                 });
                 let sync = self.cfg.sync.clone().unwrap_or_default();
                 let started = Instant::now();
-                match commit(&self.external, &sync, now_secs(self.epoch)) {
+                // (the lanes commit at once: they share the cores)
+                let workers = super::commit::workers(self.lane.count);
+                match commit(&self.external, &sync, now_secs(self.epoch), workers) {
                     Ok(CommitReport {
                         ok,
                         failed,
@@ -1923,23 +1901,7 @@ fn link_status(dev: &str) -> &'static str {
 
 /// (IFF_UP, IFF_RUNNING) of an interface.
 fn link_flags(dev: &str) -> (bool, bool) {
-    let mut flags: i32 = 0;
-    // SAFETY: a throw-away socket and a zeroed ifreq with a NUL-terminated
-    // name shorter than IFNAMSIZ.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if fd >= 0 {
-            let mut ifr: libc::ifreq = std::mem::zeroed();
-            for (i, b) in dev.bytes().take(libc::IFNAMSIZ - 1).enumerate() {
-                ifr.ifr_name[i] = b as libc::c_char;
-            }
-            if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr) == 0 {
-                flags = ifr.ifr_ifru.ifru_flags as i32;
-            }
-            libc::close(fd);
-        }
-    }
-    (flags & libc::IFF_UP != 0, flags & libc::IFF_RUNNING != 0)
+    ct_ring::iface::flags(dev)
 }
 
 /// How long a datagram waits for a free send slot before it counts as a

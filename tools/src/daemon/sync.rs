@@ -20,34 +20,9 @@ use ct_transport::wire::{EmitOpts, Transport};
 
 use super::auth::LinkAuth;
 
-/// MTU of an interface (`SIOCGIFMTU`), 1500 when unknown.
+/// MTU of an interface, 1500 when unknown.
 pub fn interface_mtu(dev: &str) -> usize {
-    let mut mtu = 1500;
-    // SAFETY: a throw-away socket and a zeroed ifreq whose name is
-    // NUL-terminated and shorter than IFNAMSIZ.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if fd >= 0 {
-            let mut ifr: libc::ifreq = std::mem::zeroed();
-            for (i, b) in dev.bytes().take(libc::IFNAMSIZ - 1).enumerate() {
-                ifr.ifr_name[i] = b as libc::c_char;
-            }
-            if libc::ioctl(fd, libc::SIOCGIFMTU, &mut ifr) == 0 {
-                mtu = ifr.ifr_ifru.ifru_mtu as usize;
-            }
-            libc::close(fd);
-        }
-    }
-    mtu
-}
-
-/// Whether a network interface of that name exists (`if_nametoindex`).
-pub fn interface_exists(dev: &str) -> bool {
-    let Ok(c) = std::ffi::CString::new(dev) else {
-        return false;
-    };
-    // SAFETY: a NUL-terminated name, read only.
-    unsafe { libc::if_nametoindex(c.as_ptr()) != 0 }
+    ct_ring::iface::mtu(dev).unwrap_or(1500)
 }
 
 /// How long a bind waits for its port to be released.
@@ -368,7 +343,7 @@ impl SyncLink {
                 format!("no Interface in the {} block", ch.kind.keyword()),
             )
         })?;
-        if !interface_exists(dev) {
+        if !ct_ring::iface::exists(dev) {
             return Err(std::io::Error::from_raw_os_error(libc::ENODEV));
         }
         let mut l = match ch.kind {
