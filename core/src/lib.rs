@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod ctl;
+pub mod filter;
 pub mod flow;
 pub mod format;
 pub mod netlink;

@@ -8,6 +8,10 @@
 //!
 //! * [`proto`]: the protocols as state machines (NOTRACK, FT-FW, ALARM).
 //!
+//! * [`replicator`]: the daemon's logic for one lane (caches, events,
+//!   received states, bulk updates, resyncs, commits) over the protocols,
+//!   its I/O given through a trait.
+//!
 //! * [`auth`]: the optional authenticated link (an extension): an
 //!   HMAC-SHA256 trailer with a 64-bit replay counter on every datagram.
 //!
@@ -16,5 +20,6 @@
 
 pub mod auth;
 pub mod proto;
+pub mod replicator;
 pub mod snapshot;
 pub mod wire;

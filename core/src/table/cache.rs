@@ -303,9 +303,18 @@ impl<A: Addr> FlowCache<A> {
     /// or `None` when every entry was visited (a bulk send spread over
     /// several loop iterations).
     pub fn visit_from(&self, from: u32, mut f: impl FnMut(&Entry<A>) -> bool) -> Option<u32> {
+        self.visit_from_at(from, |_, e| f(e))
+    }
+
+    /// [`visit_from`](Self::visit_from), with each entry's slab position.
+    pub fn visit_from_at(
+        &self,
+        from: u32,
+        mut f: impl FnMut(u32, &Entry<A>) -> bool,
+    ) -> Option<u32> {
         for i in from..self.next {
             if let Some(e) = self.slot(i) {
-                if !f(e) {
+                if !f(i, e) {
                     return Some(i + 1);
                 }
             }

@@ -181,9 +181,18 @@ impl ExpCache {
     /// Visits the entries from slot `from` on until `f` returns false;
     /// returns the slot to resume from then, or `None` at the end.
     pub fn visit_from(&self, from: u32, mut f: impl FnMut(&ExpEntry) -> bool) -> Option<u32> {
+        self.visit_from_at(from, |_, e| f(e))
+    }
+
+    /// [`visit_from`](Self::visit_from), with each entry's reference.
+    pub fn visit_from_at(
+        &self,
+        from: u32,
+        mut f: impl FnMut(u64, &ExpEntry) -> bool,
+    ) -> Option<u32> {
         for (i, e) in self.slots.iter().enumerate().skip(from as usize) {
             if let Some(e) = e {
-                if !f(e) {
+                if !f(i as u64 | EXP_REF_TAG, e) {
                     return Some(i as u32 + 1);
                 }
             }

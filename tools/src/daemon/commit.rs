@@ -1,19 +1,18 @@
-//! Committing the external cache into the kernel (`conntrackd -c`): every
-//! entry becomes a `CT_NEW` with `NLM_F_CREATE|NLM_F_EXCL`, built as
-//! 1.4.7 builds it (timeout estimated from the synced one, EXPECTED
-//! cleared, reply tuple regenerated, BE_LIBERAL forced unless window
-//! tracking, NAT re-applied through CTA_NAT_*), masters before related
-//! entries, hundreds of requests per `sendmsg` with one ack per batch; EEXIST
-//! is answered by deleting the entry and creating it once more.
+//! Committing the external cache into the kernel (`conntrackd -c`): the
+//! replicator says what to create (`ct_transport::replicator::commit`:
+//! 1.4.7's objects, masters before related entries); here committers send
+//! them side by side, each its netlink socket and slice of the cache,
+//! hundreds of requests per `sendmsg` with one ack per batch; EEXIST is
+//! answered by deleting the entry and creating it once more.
 
 use ct_core::config::SyncSection;
-use ct_core::flow::{Flow, Nat};
+use ct_core::flow::Flow;
 use ct_core::netlink::msg::*;
 use ct_core::netlink::request;
 use ct_core::netlink::writer::Writer;
-use ct_core::proto::{status, TCP_FLAG_BE_LIBERAL};
-use ct_core::table::{Cache, ObjState};
+use ct_core::table::Cache;
 use ct_ring::netlink::{NlSocket, RecvError, NETLINK_NETFILTER};
+use ct_transport::replicator::commit_objects;
 
 /// Requests per batch.
 const BATCH: usize = 256;
@@ -26,72 +25,6 @@ pub struct CommitReport {
     /// Portids of the netlink handles that created the entries (their
     /// events carry them); 0 = unused.
     pub portids: [u32; MAX_PORTIDS],
-}
-
-/// The object to create for a cached entry.
-pub fn commit_object(f: &Flow, sync: &SyncSection, age: u32) -> Flow {
-    let mut c = *f;
-    c.timeout = if sync.commit_timeout > 0 {
-        Some(sync.commit_timeout)
-    } else {
-        f.timeout.map(|t| {
-            let left = t as i64 - age as i64;
-            if left <= 0 {
-                60
-            } else {
-                left as u32
-            }
-        })
-    };
-    c.status = Some(f.status.unwrap_or(0) & !status::EXPECTED);
-    // NAT is re-applied by the kernel from CTA_NAT_*, derived from the
-    // reply tuple the cache holds.
-    if let (Some(o), Some(r)) = (f.orig, f.reply) {
-        if f.is_snat() {
-            c.nat_src = Some(Nat {
-                min_ip: r.dst,
-                min_port: f.is_spat().then_some(r.dst_port).flatten(),
-                max_port: f.is_spat().then_some(r.dst_port).flatten(),
-                ..Nat::default()
-            });
-        }
-        if f.is_dnat() {
-            c.nat_dst = Some(Nat {
-                min_ip: r.src,
-                min_port: f.is_dpat().then_some(r.src_port).flatten(),
-                max_port: f.is_dpat().then_some(r.src_port).flatten(),
-                ..Nat::default()
-            });
-        }
-        let _ = o;
-    }
-    // Reply tuple regenerated from the original.
-    c.reply = f.orig.map(|o| ct_core::flow::Tuple {
-        src: o.dst,
-        dst: o.src,
-        src_port: o.dst_port,
-        dst_port: o.src_port,
-        icmp_type: f.reply.and_then(|r| r.icmp_type).or(o.icmp_type),
-        icmp_code: o.icmp_code,
-        icmp_id: o.icmp_id,
-        zone: f.reply.and_then(|r| r.zone),
-        ..o
-    });
-    if c.l4proto() == Some(ct_core::proto::IPPROTO_TCP) && !sync.tcp_window_tracking {
-        let mut pi = c.protoinfo.unwrap_or_default();
-        let mut t = pi.tcp.unwrap_or_default();
-        let or = |x: Option<(u8, u8)>| {
-            let (a, b) = x.unwrap_or((0, 0));
-            Some((a | TCP_FLAG_BE_LIBERAL, b | TCP_FLAG_BE_LIBERAL))
-        };
-        t.flags_orig = or(t.flags_orig);
-        t.flags_reply = or(t.flags_reply);
-        t.wscale_orig = None;
-        t.wscale_reply = None;
-        pi.tcp = Some(t);
-        c.protoinfo = Some(pi);
-    }
-    c
 }
 
 /// Sends one batch and collects the failures as (index, errno). Only the
@@ -144,11 +77,10 @@ fn send_batch(
     }
 }
 
-/// Committers working side by side (each its own socket and slice of
-/// the cache): the kernel's create work runs in the sender's system call,
-/// so it spreads over the cores.
-/// Committers for one of `lanes` lanes committing at once: the cores
-/// shared out, at least one each.
+/// Committers for one of `lanes` lanes committing at once (each its own
+/// socket and slice of the cache): the kernel's create work runs in the
+/// sender's system call, so it spreads over the cores, shared out
+/// between the lanes, at least one committer each.
 pub fn workers(lanes: u32) -> usize {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -233,28 +165,7 @@ impl Committer {
         k: usize,
         n: usize,
     ) {
-        let mut i = 0usize;
-        let mut each = |rec_flow: Flow, updated: u32| {
-            if rec_flow.master.is_some() != related {
-                return;
-            }
-            let age = now.saturating_sub(updated);
-            self.push(commit_object(&rec_flow, sync, age));
-        };
-        let mut mine = |state: ObjState| {
-            i += 1;
-            state != ObjState::Dead && i % n == k
-        };
-        cache.v4.for_each(|e| {
-            if mine(e.state) {
-                each(e.rec.to_flow(), e.rec.updated);
-            }
-        });
-        cache.v6.for_each(|e| {
-            if mine(e.state) {
-                each(e.rec.to_flow(), e.rec.updated);
-            }
-        });
+        commit_objects(cache, sync, now, related, (k, n), &mut |f| self.push(f));
         self.flush();
     }
 

@@ -14,8 +14,8 @@ use ct_core::flow::Flow;
 use ct_core::netlink::msg::{NLM_F_CREATE, NLM_F_EXCL};
 use ct_transport::wire::Op;
 
-use super::commit::commit_object;
 use crate::nl::Session;
+use ct_transport::replicator::commit_object;
 
 const EEXIST: i32 = 17;
 const ENOENT: i32 = 2;

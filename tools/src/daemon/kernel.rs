@@ -8,8 +8,8 @@ use ct_core::netlink::msg::*;
 use ct_core::netlink::request::{self, DumpFilter, DumpKind};
 use ct_core::table::KernelTable;
 
-use super::filter;
 use crate::nl::{Reply, Session};
+use ct_core::filter;
 
 /// The kernel table of the current network namespace.
 pub struct NetlinkTable {

@@ -11,8 +11,10 @@ pub mod commit;
 pub mod control;
 pub mod detach;
 pub mod engine;
+mod engine_open;
+mod engine_requests;
+mod engine_warm;
 pub mod expect;
-pub mod filter;
 pub mod helper;
 pub mod inject;
 pub mod kernel;
@@ -24,6 +26,7 @@ pub mod notify;
 pub mod stats;
 pub mod sync;
 pub mod warm;
+mod world;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -630,7 +633,7 @@ fn join_lanes(
 /// channels, the first dump. An `Err` carries the message to log before
 /// "cannot start".
 fn start_lane(eng: &mut Engine, r: &mut Reactor) -> Result<(), String> {
-    if eng.bypass.is_some() {
+    if eng.rep.bypass().is_some() {
         eng.log.notice("disabling internal cache");
     }
     eng.log.notice(&format!("I/O backend: {}", r.describe()));

@@ -2,21 +2,17 @@
 //! (bound to `IPv4_address:Port`, sending to `IPv4_Destination_Address:
 //! Port`, MTU from `Interface`) or the multicast one (group and port,
 //! joined on `IPv4_interface`) or the TCP one, driven by the reactor, and
-//! the protocol state machine (NOTRACK, ALARM or FT-FW) that turns internal-cache changes into
-//! datagrams and received datagrams into external-cache changes.
+//! what the sync protocol is built for on it (MTU and transport, see
+//! `ct_transport::replicator`, which runs the protocol).
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
-use ct_core::config::{Channel, ChannelType, SyncMode, SyncSection};
+use ct_core::config::{Channel, ChannelType, SyncSection};
 use ct_core::ctl::stats::{ChannelStats, NetworkStats};
-use ct_core::flow::{Expect, Flow};
 use ct_ring::reactor::{Reactor, SockId, SockOpts};
 use ct_ring::tcp::{Connecting, Keepalive, Progress, StreamOpts};
-use ct_transport::proto::alarm::Alarm;
-use ct_transport::proto::ftfw::{self, Ftfw};
-use ct_transport::proto::notrack::{Apply, Notrack};
-use ct_transport::wire::Op;
-use ct_transport::wire::{EmitOpts, Transport};
+use ct_transport::replicator::{LinkParams, Protocol};
+use ct_transport::wire::Transport;
 
 use super::auth::LinkAuth;
 
@@ -94,7 +90,8 @@ pub struct SyncLink {
     /// connection (a placeholder until it connects).
     pub sock: SockId,
     pub peer: SocketAddr,
-    pub proto: Proto,
+    /// What the protocol is built for (the default channel's).
+    pub params: LinkParams,
     pub chan: ChannelStats,
     /// TCP only.
     pub tcp: Option<TcpLink>,
@@ -594,7 +591,11 @@ impl SyncLink {
         Ok(SyncLink {
             sock,
             peer,
-            proto: Proto::new(sync, Self::mtu(ch), Transport::Tcp, Self::emit_opts(sync)),
+            params: LinkParams {
+                mtu: Self::mtu(ch),
+                transport: Transport::Tcp,
+                sealed: sync.auth.is_some(),
+            },
             chan: ChannelStats::default(),
             tcp: Some(tcp),
             dev: String::new(),
@@ -604,13 +605,6 @@ impl SyncLink {
             auth: None,
             send_stalled: None,
         })
-    }
-
-    fn emit_opts(sync: &SyncSection) -> EmitOpts {
-        EmitOpts {
-            commit_timeout: sync.commit_timeout > 0,
-            tcp_window_tracking: sync.tcp_window_tracking,
-        }
     }
 
     fn mtu(ch: &Channel) -> usize {
@@ -682,7 +676,11 @@ impl SyncLink {
         Ok(SyncLink {
             sock: r.register(sock, opts)?,
             peer,
-            proto: Proto::new(sync, Self::mtu(ch), Transport::Udp, Self::emit_opts(sync)),
+            params: LinkParams {
+                mtu: Self::mtu(ch),
+                transport: Transport::Udp,
+                sealed: sync.auth.is_some(),
+            },
             chan: ChannelStats::default(),
             tcp: None,
             dev: String::new(),
@@ -742,12 +740,9 @@ impl SyncLink {
     }
 
     /// The `-s network` counters.
-    pub fn network_stats(&self) -> NetworkStats {
-        let (e, lost, before) = match &self.proto {
-            Proto::Notrack(p) => (&p.recv_errors, p.rx.lost, p.rx.before),
-            Proto::Alarm(p) => (&p.recv_errors, 0, 0),
-            Proto::Ftfw(p) => (&p.recv_errors, p.rx.lost, p.rx.before),
-        };
+    pub fn network_stats(&self, proto: Option<&Protocol>) -> NetworkStats {
+        let none = Default::default();
+        let (e, lost, before) = proto.map_or((&none, 0, 0), Protocol::recv_counters);
         let refused: u64 = std::iter::once(&self.tcp)
             .chain(self.others.iter().map(|e| &e.tcp))
             .flatten()
@@ -766,124 +761,5 @@ impl SyncLink {
             lost,
             before,
         }
-    }
-}
-
-/// The protocol of a link. NOTRACK and ALARM are driven with operations
-/// and flows ([`Proto::on_local`] etc.); FT-FW queues references to
-/// internal-cache objects, so the engine drives [`Ftfw`] directly.
-pub enum Proto {
-    Notrack(Notrack),
-    Alarm(Alarm),
-    Ftfw(Box<Ftfw>),
-}
-
-impl Proto {
-    fn new(sync: &SyncSection, mtu: usize, t: Transport, opts: EmitOpts) -> Proto {
-        // The authentication trailer takes its room out of each datagram.
-        let mtu = if sync.auth.is_some() {
-            mtu - ct_transport::auth::TRAILER_LEN
-        } else {
-            mtu
-        };
-        match sync.mode() {
-            SyncMode::Alarm => Proto::Alarm(Alarm::new(mtu, t, opts)),
-            SyncMode::Ftfw => Proto::Ftfw(Box::new(Ftfw::new(
-                ftfw::Config {
-                    mtu,
-                    transport: t,
-                    opts,
-                    window: sync.ack_window_size,
-                    resend_queue_size: sync.resend_queue_size,
-                },
-                std::time::Instant::now(),
-            ))),
-            _ => Proto::Notrack(Notrack::new(mtu, t, opts)),
-        }
-    }
-
-    /// The FT-FW state machine, when this link runs FT-FW.
-    pub fn ftfw(&mut self) -> Option<&mut Ftfw> {
-        match self {
-            Proto::Ftfw(p) => Some(p),
-            _ => None,
-        }
-    }
-
-    /// The FT-FW state machine (shared), when this link runs FT-FW.
-    pub fn ftfw_ref(&self) -> Option<&Ftfw> {
-        match self {
-            Proto::Ftfw(p) => Some(p),
-            _ => None,
-        }
-    }
-
-    pub fn on_local(&mut self, op: Op, f: &Flow, now_unix: u32, send: &mut dyn FnMut(&[u8])) {
-        match self {
-            Proto::Notrack(p) => p.on_local(op, f, now_unix, send),
-            Proto::Alarm(p) => p.on_local(op, f, now_unix, send),
-            Proto::Ftfw(_) => {}
-        }
-    }
-
-    /// A local expectation change (FT-FW queues references instead).
-    pub fn on_local_exp(&mut self, op: Op, e: &Expect, now_unix: u32, send: &mut dyn FnMut(&[u8])) {
-        match self {
-            Proto::Notrack(p) => p.on_local_exp(op, e, now_unix, send),
-            Proto::Alarm(p) => p.on_local_exp(op, e, now_unix, send),
-            Proto::Ftfw(_) => {}
-        }
-    }
-
-    pub fn flush(&mut self, send: &mut dyn FnMut(&[u8])) {
-        match self {
-            Proto::Notrack(p) => p.flush(send),
-            Proto::Alarm(p) => p.flush(send),
-            Proto::Ftfw(_) => {}
-        }
-    }
-
-    /// The 1-second tick (ALIVE for NOTRACK; ALARM sends no control).
-    pub fn on_tick(&mut self, now_unix: u32, send: &mut dyn FnMut(&[u8])) {
-        match self {
-            Proto::Notrack(p) => p.on_alive_tick(now_unix, send),
-            Proto::Alarm(p) => p.flush(send),
-            Proto::Ftfw(_) => {}
-        }
-    }
-
-    /// `-n` (ALARM has no active resync).
-    pub fn request_resync(&mut self, now_unix: u32, send: &mut dyn FnMut(&[u8])) {
-        if let Proto::Notrack(p) = self {
-            p.request_resync(now_unix, send);
-        }
-    }
-
-    /// A received datagram.
-    pub fn on_datagram(&mut self, data: &[u8], apply: &mut dyn FnMut(Apply)) -> usize {
-        match self {
-            Proto::Notrack(p) => p.on_datagram(data, apply),
-            Proto::Alarm(p) => p.on_datagram(data, apply),
-            Proto::Ftfw(p) => p.on_datagram(data, &mut |a| {
-                apply(match a {
-                    ftfw::Apply::Ct(op, f) => Apply::Ct(op, f),
-                    ftfw::Apply::Exp(op, x) => Apply::Exp(op, x),
-                    ftfw::Apply::Resync => Apply::Resync,
-                    ftfw::Apply::NeedBulk { .. } => Apply::NeedBulk,
-                })
-            }),
-        }
-    }
-
-    pub fn pending(&self) -> bool {
-        match self {
-            Proto::Notrack(p) => p.pending(),
-            Proto::Alarm(p) => p.pending(),
-            Proto::Ftfw(p) => p.has_pending(),
-        }
-    }
-
-    pub fn is_alarm(&self) -> bool {
-        matches!(self, Proto::Alarm(_))
     }
 }

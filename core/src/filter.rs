@@ -5,9 +5,9 @@
 
 use std::net::IpAddr;
 
-use ct_core::config::{AddressRule, Filter, FilterPolicy};
-use ct_core::flow::Flow;
-use ct_core::proto::IPPROTO_TCP;
+use crate::config::{AddressRule, Filter, FilterPolicy};
+use crate::flow::Flow;
+use crate::proto::IPPROTO_TCP;
 
 fn v4_in(a: std::net::Ipv4Addr, net: std::net::Ipv4Addr, prefix: u8) -> bool {
     let m = if prefix == 0 {

@@ -1,0 +1,183 @@
+//! Opening the engine's kernel and link sides: the ctnetlink event
+//! socket (its buffer sized as 1.4.7 does, the Filter and the lane's share
+//! as BPF), the sync link with its protocol, timers and link watch, and
+//! polling mode.
+
+use std::time::{Duration, Instant};
+
+use ct_core::config::FilterSource;
+use ct_core::netlink::bpf;
+use ct_ring::netlink::{NlSocket, NETLINK_NETFILTER};
+use ct_ring::reactor::{Reactor, SockOpts};
+
+use super::engine::Engine;
+use super::inject::Inject;
+use super::sync::SyncLink;
+
+impl Engine {
+    /// Opens the event socket, sizes its buffer as 1.4.7 does, and
+    /// registers it with the reactor.
+    pub fn open_events(&mut self, r: &mut Reactor) -> std::io::Result<()> {
+        // Groups are joined once the kernel filter (if any) is in place.
+        let sock = NlSocket::open(NETLINK_NETFILTER, 0)?;
+        self.attach_kernel_filter(&sock)?;
+        // NFNLGRP_CONNTRACK_NEW, _UPDATE, _DESTROY (+ EXP_NEW, _UPDATE,
+        // _DESTROY with ExpectationSync)
+        let groups = if self.rep.exp().is_some() { 6 } else { 3 };
+        for group in 1..=groups {
+            sock.join_group(group)?;
+        }
+        let g = &self.cfg.general;
+        if g.netlink_events_reliable {
+            sock.set_reliable()?;
+            self.log
+                .notice("reliable ctnetlink event delivery is ENABLED.");
+        }
+        if g.netlink_buffer_size > 0 && g.netlink_buffer_size_max_growth >= g.netlink_buffer_size {
+            sock.set_rcvbuf(g.netlink_buffer_size as usize / 2)?;
+        } else {
+            self.log.notice("NetlinkBufferSize is either not set or is greater than NetlinkBufferSizeMaxGrowth. Using current system buffer size");
+        }
+        let size = sock.rcvbuf()? as u64;
+        self.rt.buffer_size = size;
+        self.log.notice(&format!(
+            "netlink event socket buffer size has been set to {size} bytes"
+        ));
+        let opts = SockOpts::netlink()
+            .buf_size(2048)
+            .buf_count(1024)
+            .max_per_wake(g.event_iteration_limit);
+        let id = r.register(sock, opts)?;
+        self.ev_sock = Some(id);
+        Ok(())
+    }
+
+    /// `Filter From Kernelspace`: the filter as BPF on the event socket,
+    /// which then makes the user-space check of events unnecessary
+    /// (dumps and resyncs still use it). On failure 1.4.7 logs and runs
+    /// unfiltered; we log the same error and filter events in user space.
+    /// With lanes, the lane's program follows (the kernel gives each lane
+    /// its share); a lane whose program cannot be attached cannot run.
+    fn attach_kernel_filter(&mut self, sock: &NlSocket) -> std::io::Result<()> {
+        let flt = self
+            .cfg
+            .general
+            .filter
+            .as_ref()
+            .filter(|f| f.source == FilterSource::Kernelspace);
+        let filter_prog = match flt.map(bpf::compile) {
+            None => None,
+            Some(Ok(None)) => {
+                self.rep.set_kernel_filtered(true);
+                None
+            }
+            Some(Ok(Some(p))) => Some(p),
+            Some(Err(e)) => {
+                self.log.error(&format!("cannot set event filtering: {e}"));
+                None
+            }
+        };
+        let lane_prog = (self.lane.count > 1)
+            .then(|| ct_core::netlink::lanes::program(self.lane.index, self.lane.count));
+        let (prog, with_filter) = match (filter_prog, lane_prog) {
+            (None, None) => return Ok(()),
+            (Some(f), None) => (f, true),
+            (None, Some(l)) => (l, false),
+            (Some(f), Some(l)) => match ct_core::netlink::lanes::compose(&f, &l) {
+                Ok(p) => (p, true),
+                Err(e) => {
+                    // the lane's share first; the filter then in user space
+                    self.log.error(&format!("cannot set event filtering: {e}"));
+                    (l, false)
+                }
+            },
+        };
+        let raw: Vec<libc::sock_filter> = prog
+            .iter()
+            .map(|i| libc::sock_filter {
+                code: i.code,
+                jt: i.jt,
+                jf: i.jf,
+                k: i.k,
+            })
+            .collect();
+        use std::os::fd::AsFd;
+        match ct_ring::sockopt::attach_filter(sock.as_fd(), &raw) {
+            Ok(()) => {
+                if with_filter {
+                    self.rep.set_kernel_filtered(true);
+                }
+                Ok(())
+            }
+            Err(e) if self.lane.count > 1 => Err(std::io::Error::new(
+                e.kind(),
+                format!("cannot give lane {} its events (BPF): {e}", self.lane.index),
+            )),
+            Err(e) => {
+                self.log.error(&format!("cannot set event filtering: {e}"));
+                Ok(())
+            }
+        }
+    }
+
+    /// Opens the sync link, starts its protocol and the 1-second alive
+    /// timer.
+    pub fn open_link(&mut self, r: &mut Reactor) -> std::io::Result<()> {
+        let Some(sync) = self.cfg.sync.clone() else {
+            return Ok(());
+        };
+        if sync.disable_external_cache {
+            self.log.notice("disabling external cache");
+            let inject = Inject::open()?;
+            self.rep.own.inject = inject.portid();
+            self.inject = Some(inject);
+            if self.rep.exp().is_some() {
+                self.exp_inject = Some(super::expect::open_inject(&mut self.rep.own.exp)?);
+            }
+        }
+        let auth = match sync.auth.as_ref().map(super::auth::LinkAuth::load) {
+            None => None,
+            Some(Ok((a, warning))) => {
+                if let Some(w) = warning {
+                    self.log.warning(&w);
+                }
+                self.log.notice("sync link authentication: HMAC-SHA256");
+                Some(a)
+            }
+            Some(Err(e)) => {
+                return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, e));
+            }
+        };
+        let mut link = SyncLink::open(
+            &sync,
+            self.cfg.general.event_iteration_limit,
+            self.lane.index as u16,
+            r,
+        )?;
+        link.auth = auth;
+        self.rep.attach(link.params, Instant::now());
+        self.open_snapshot(&sync);
+        let period = Duration::from_secs(1);
+        self.alive_timer = Some(r.timer_add(Some(Instant::now() + period), Some(period)));
+        if link.has_others() {
+            // RTMGRP_LINK of NETLINK_ROUTE, as 1.4.7 watches links.
+            match NlSocket::open(libc::NETLINK_ROUTE, libc::RTMGRP_LINK as u32)
+                .and_then(|s| r.register(s, SockOpts::netlink()))
+            {
+                Ok(id) => self.rtnl = Some(id),
+                Err(e) => self.log.warning(&format!(
+                    "can't watch link events ({e}), polling link state every second"
+                )),
+            }
+        }
+        self.link = Some(link);
+        self.arm_connect_timer(r);
+        Ok(())
+    }
+
+    /// Polling mode: a periodic timer instead of the event socket.
+    pub fn start_polling(&mut self, r: &mut Reactor, secs: u32) {
+        let period = Duration::from_secs(secs.max(1) as u64);
+        self.poll_timer = Some(r.timer_add(Some(Instant::now() + period), Some(period)));
+    }
+}

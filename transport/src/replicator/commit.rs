@@ -1,0 +1,146 @@
+//! What a commit writes into the kernel (`conntrackd -c`): every live
+//! external entry as the object 1.4.7 creates for it (timeout estimated
+//! from the synced one, EXPECTED cleared, reply tuple regenerated,
+//! BE_LIBERAL forced unless window tracking, NAT re-applied through
+//! CTA_NAT_*), masters before related entries. The daemon's committers
+//! send these in batches over several netlink sockets at once;
+//! [`commit_into`] writes them into any [`KernelTable`] (the in-process
+//! tests' fake), with the same EEXIST rule: delete, then create once more.
+
+use ct_core::config::SyncSection;
+use ct_core::flow::{Flow, Nat};
+use ct_core::proto::{status, TCP_FLAG_BE_LIBERAL};
+use ct_core::table::{Cache, KernelTable, ObjState};
+
+/// `EEXIST`.
+const EEXIST: i32 = 17;
+
+/// The object to create for a cached entry last updated `age` seconds
+/// ago.
+pub fn commit_object(f: &Flow, sync: &SyncSection, age: u32) -> Flow {
+    let mut c = *f;
+    c.timeout = if sync.commit_timeout > 0 {
+        Some(sync.commit_timeout)
+    } else {
+        f.timeout.map(|t| {
+            let left = t as i64 - age as i64;
+            if left <= 0 {
+                60
+            } else {
+                left as u32
+            }
+        })
+    };
+    c.status = Some(f.status.unwrap_or(0) & !status::EXPECTED);
+    // NAT is re-applied by the kernel from CTA_NAT_*, derived from the
+    // reply tuple the cache holds.
+    if let Some(r) = f.reply.filter(|_| f.orig.is_some()) {
+        if f.is_snat() {
+            c.nat_src = Some(Nat {
+                min_ip: r.dst,
+                min_port: f.is_spat().then_some(r.dst_port).flatten(),
+                max_port: f.is_spat().then_some(r.dst_port).flatten(),
+                ..Nat::default()
+            });
+        }
+        if f.is_dnat() {
+            c.nat_dst = Some(Nat {
+                min_ip: r.src,
+                min_port: f.is_dpat().then_some(r.src_port).flatten(),
+                max_port: f.is_dpat().then_some(r.src_port).flatten(),
+                ..Nat::default()
+            });
+        }
+    }
+    // Reply tuple regenerated from the original.
+    c.reply = f.orig.map(|o| ct_core::flow::Tuple {
+        src: o.dst,
+        dst: o.src,
+        src_port: o.dst_port,
+        dst_port: o.src_port,
+        icmp_type: f.reply.and_then(|r| r.icmp_type).or(o.icmp_type),
+        icmp_code: o.icmp_code,
+        icmp_id: o.icmp_id,
+        zone: f.reply.and_then(|r| r.zone),
+        ..o
+    });
+    if c.l4proto() == Some(ct_core::proto::IPPROTO_TCP) && !sync.tcp_window_tracking {
+        let mut pi = c.protoinfo.unwrap_or_default();
+        let mut t = pi.tcp.unwrap_or_default();
+        let or = |x: Option<(u8, u8)>| {
+            let (a, b) = x.unwrap_or((0, 0));
+            Some((a | TCP_FLAG_BE_LIBERAL, b | TCP_FLAG_BE_LIBERAL))
+        };
+        t.flags_orig = or(t.flags_orig);
+        t.flags_reply = or(t.flags_reply);
+        t.wscale_orig = None;
+        t.wscale_reply = None;
+        pi.tcp = Some(t);
+        c.protoinfo = Some(pi);
+    }
+    c
+}
+
+/// The commit objects of slice `k` of `n` of the cache (every `n`-th live
+/// entry, from the `k`-th), the masters only or (with `related`) the
+/// entries with a master only; `now` is the cache clock.
+pub fn commit_objects(
+    cache: &Cache,
+    sync: &SyncSection,
+    now: u32,
+    related: bool,
+    (k, n): (usize, usize),
+    out: &mut dyn FnMut(Flow),
+) {
+    let n = n.max(1);
+    let mut i = 0usize;
+    let mut mine = |state: ObjState| {
+        i += 1;
+        state != ObjState::Dead && i % n == k
+    };
+    let mut each = |f: Flow, updated: u32| {
+        if f.master.is_some() == related {
+            out(commit_object(&f, sync, now.saturating_sub(updated)));
+        }
+    };
+    cache.v4.for_each(|e| {
+        if mine(e.state) {
+            each(e.rec.to_flow(), e.rec.updated);
+        }
+    });
+    cache.v6.for_each(|e| {
+        if mine(e.state) {
+            each(e.rec.to_flow(), e.rec.updated);
+        }
+    });
+}
+
+/// Commits every live entry of `cache` into `table`, masters first:
+/// `(created, failed)`. An entry that exists is deleted and created once
+/// more.
+pub fn commit_into(
+    cache: &Cache,
+    sync: &SyncSection,
+    now: u32,
+    table: &mut dyn KernelTable,
+) -> (u64, u64) {
+    let (mut ok, mut failed) = (0, 0);
+    for related in [false, true] {
+        let mut batch = Vec::new();
+        commit_objects(cache, sync, now, related, (0, 1), &mut |f| batch.push(f));
+        for (f, r) in batch.iter().zip(table.create(&batch)) {
+            let r = match r {
+                Err(EEXIST) => {
+                    let _ = table.delete(f);
+                    table.create(std::slice::from_ref(f)).remove(0)
+                }
+                r => r,
+            };
+            match r {
+                Ok(()) => ok += 1,
+                Err(_) => failed += 1,
+            }
+        }
+    }
+    (ok, failed)
+}
