@@ -81,7 +81,7 @@ proptest! {
             }
         }
         let mut m = Mirror::new(64, 1000);
-        let mut queued: Vec<u64> = Vec::new();
+        let mut queued: Vec<ct_core::table::ObjRef> = Vec::new();
         for (i, (c, f)) in kernel.events.iter().enumerate() {
             let r = m.on_event_keep_dead(*c, f, 1);
             if let Some(r) = r {

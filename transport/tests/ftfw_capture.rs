@@ -28,6 +28,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
+use ct_core::table::{ObjRef, Table};
 use ct_transport::proto::ftfw::{Apply, Config, Ftfw, Object, TxEntry};
 use ct_transport::wire::*;
 
@@ -204,12 +205,12 @@ fn replay_once(
         !n
     };
     // Object ids and, per object, its content in each frame of `me`.
-    let mut ids: HashMap<String, u64> = HashMap::new();
-    let mut seen: HashMap<u64, Vec<(usize, Op, ct_core::flow::Flow)>> = HashMap::new();
+    let mut ids: HashMap<String, ObjRef> = HashMap::new();
+    let mut seen: HashMap<ObjRef, Vec<(usize, Op, ct_core::flow::Flow)>> = HashMap::new();
     for (i, f) in frames.iter().enumerate().filter(|(_, f)| f.sender == me) {
         for m in &f.msgs {
             if let Msg::Data { op, flow } = m {
-                let n = ids.len() as u64;
+                let n = ObjRef::new(Table::V4, ids.len() as u32, 0);
                 let id = *ids.entry(key(flow)).or_insert(n);
                 seen.entry(id).or_default().push((i, *op, *flow));
             }

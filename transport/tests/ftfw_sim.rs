@@ -212,7 +212,7 @@ struct Node {
     internal: BTreeMap<ObjRef, Obj>,
     by_key: BTreeMap<u32, ObjRef>,
     external: HashMap<Tuple, Flow>,
-    next_id: ObjRef,
+    next_id: u32,
     bulk: bool,
     honour_need_bulk: bool,
     need_bulk: u64,
@@ -331,7 +331,7 @@ impl Node {
                     self.ft.forget(old);
                     self.internal.remove(&old);
                 }
-                let id = self.next_id;
+                let id = ObjRef::new(ct_core::table::Table::V4, self.next_id, 0);
                 self.next_id += 1;
                 self.internal.insert(
                     id,

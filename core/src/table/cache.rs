@@ -39,6 +39,9 @@ pub struct Entry<A: Addr> {
     pub state: ObjState,
     /// Resync generation the entry was last seen in.
     pub gen: u8,
+    /// The object's serial (see [`ObjRef`](super::ObjRef)): new for each
+    /// object stored, so that references to a freed slot go stale.
+    pub serial: u32,
 }
 
 /// Counters of `-s cache` / `-s`.
@@ -68,6 +71,8 @@ pub struct FlowCache<A: Addr> {
     hasher: ahash::RandomState,
     limit: usize,
     len: usize,
+    /// The last serial given.
+    serial: u32,
     pub stats: CacheStats,
 }
 
@@ -83,6 +88,7 @@ impl<A: Addr> FlowCache<A> {
             hasher: ahash::RandomState::new(),
             limit,
             len: 0,
+            serial: 0,
             stats: CacheStats::default(),
         }
     }
@@ -138,6 +144,11 @@ impl<A: Addr> FlowCache<A> {
     pub fn entry_at(&self, i: u32) -> Option<&Entry<A>> {
         let c = self.chunks.get(i as usize / CHUNK)?;
         c.get(i as usize % CHUNK)?.as_ref()
+    }
+
+    /// The entry at a slab position if it is the object of `serial`.
+    pub fn entry_named(&self, i: u32, r: super::ObjRef) -> Option<&Entry<A>> {
+        self.entry_at(i).filter(|e| r.names(e.serial))
     }
 
     /// The entry at a slab position, mutable.
@@ -198,7 +209,13 @@ impl<A: Addr> FlowCache<A> {
     /// [`insert`](Self::insert), returning the object's slab position.
     pub fn insert_slot(&mut self, rec: Record<A>, state: ObjState, gen: u8) -> Option<u32> {
         if let Some(i) = self.find(&rec.key) {
-            *self.slot_mut(i) = Some(Entry { rec, state, gen });
+            let serial = super::obj_ref::next_serial(&mut self.serial);
+            *self.slot_mut(i) = Some(Entry {
+                rec,
+                state,
+                gen,
+                serial,
+            });
             self.stats.created += 1;
             return Some(i);
         }
@@ -213,7 +230,13 @@ impl<A: Addr> FlowCache<A> {
             return None;
         }
         let h = self.hash(&rec.key);
-        let i = self.alloc(Entry { rec, state, gen });
+        let serial = super::obj_ref::next_serial(&mut self.serial);
+        let i = self.alloc(Entry {
+            rec,
+            state,
+            gen,
+            serial,
+        });
         self.index
             .insert_unique(h, (i, h as u32), |&(_, hh)| widen(hh));
         self.len += 1;
@@ -243,11 +266,13 @@ impl<A: Addr> FlowCache<A> {
                     Some((ObjState::Alive, i))
                 } else {
                     let rec = Record::from_flow(f, now)?;
-                    *e = Entry {
+                    let serial = super::obj_ref::next_serial(&mut self.serial);
+                    *self.slot_mut(i) = Some(Entry {
                         rec,
                         state: ObjState::New,
                         gen,
-                    };
+                        serial,
+                    });
                     self.stats.created += 1;
                     Some((ObjState::New, i))
                 }

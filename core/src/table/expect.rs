@@ -2,21 +2,14 @@
 //! kernel expectations; external: the peer's). Expectations are few (one
 //! per FTP/SIP control connection at most), so this is a plain slab with
 //! a hash index keyed by (master tuple, expected tuple), not the compact
-//! flow tables. Object references are `slot | 2 << 32`, apart from the
-//! conntrack caches' references, so the FT-FW queues can hold both.
+//! flow tables. Object references are [`ObjRef`]s of [`Table::Exp`], so
+//! the FT-FW queues can hold them beside the conntracks'.
 
 type HashMap<K, V> = hashbrown::HashMap<K, V, ahash::RandomState>;
 
 use super::cache::{CacheStats, ObjState};
+use super::obj_ref::{next_serial, ObjRef, Table};
 use crate::flow::{Expect, Tuple};
-
-/// Tag of an expectation reference (bits 32.. of the `u64`).
-pub const EXP_REF_TAG: u64 = 2 << 32;
-
-/// Whether `r` refers to an expectation (else to a conntrack).
-pub fn is_exp_ref(r: u64) -> bool {
-    r >> 32 == 2
-}
 
 /// What identifies an expectation.
 pub type ExpKey = (Tuple, Tuple);
@@ -35,6 +28,8 @@ pub struct ExpEntry {
     pub since: u64,
     /// When it was last added or refreshed (same clock).
     pub updated: u64,
+    /// The object's serial (see [`ObjRef`]).
+    pub serial: u32,
 }
 
 /// A cache of expectations.
@@ -43,6 +38,7 @@ pub struct ExpCache {
     slots: Vec<Option<ExpEntry>>,
     free: Vec<u32>,
     index: HashMap<ExpKey, u32>,
+    serial: u32,
     stats: CacheStats,
 }
 
@@ -70,7 +66,7 @@ impl ExpCache {
 
     /// Adds or refreshes an expectation; returns its reference and
     /// whether it was new. `None` when it has no master or tuple.
-    pub fn upsert(&mut self, e: &Expect, now: u64) -> Option<(u64, bool)> {
+    pub fn upsert(&mut self, e: &Expect, now: u64) -> Option<(ObjRef, bool)> {
         let Some(key) = exp_key(e) else {
             self.stats.create_failed += 1;
             return None;
@@ -82,18 +78,21 @@ impl ExpCache {
             ent.updated = now;
             ent.state = if revived {
                 ent.since = now;
+                ent.serial = next_serial(&mut self.serial);
                 ObjState::New
             } else {
                 ObjState::Alive
             };
             self.stats.updated += 1;
-            return Some((i as u64 | EXP_REF_TAG, revived));
+            return Some((ObjRef::new(Table::Exp, i, ent.serial), revived));
         }
+        let serial = next_serial(&mut self.serial);
         let ent = ExpEntry {
             exp: *e,
             state: ObjState::New,
             since: now,
             updated: now,
+            serial,
         };
         let i = match self.free.pop() {
             Some(i) => {
@@ -107,20 +106,21 @@ impl ExpCache {
         };
         self.index.insert(key, i);
         self.stats.created += 1;
-        Some((i as u64 | EXP_REF_TAG, true))
+        Some((ObjRef::new(Table::Exp, i, serial), true))
     }
 
     /// The reference of the cached expectation with `e`'s key.
-    pub fn find(&self, e: &Expect) -> Option<u64> {
+    pub fn find(&self, e: &Expect) -> Option<ObjRef> {
         let i = *self.index.get(&exp_key(e)?)?;
-        Some(i as u64 | EXP_REF_TAG)
+        let ent = self.slots.get(i as usize)?.as_ref()?;
+        Some(ObjRef::new(Table::Exp, i, ent.serial))
     }
 
     /// Marks an expectation DEAD (kept until the peer acknowledged it);
     /// returns its reference.
-    pub fn mark_dead(&mut self, e: &Expect) -> Option<u64> {
+    pub fn mark_dead(&mut self, e: &Expect) -> Option<ObjRef> {
         let r = self.find(e);
-        match r.and_then(|r| self.slots[r as u32 as usize].as_mut()) {
+        match r.and_then(|r| self.slots[r.pos() as usize].as_mut()) {
             Some(ent) if ent.state != ObjState::Dead => {
                 ent.state = ObjState::Dead;
                 self.stats.destroyed += 1;
@@ -148,11 +148,9 @@ impl ExpCache {
     }
 
     /// Removes the entry `r` refers to.
-    pub fn remove_ref(&mut self, r: u64) -> Option<Expect> {
-        if !is_exp_ref(r) {
-            return None;
-        }
-        let i = r as u32;
+    pub fn remove_ref(&mut self, r: ObjRef) -> Option<Expect> {
+        self.get(r)?;
+        let i = r.pos();
         let ent = self.slots.get_mut(i as usize)?.take()?;
         if let Some(k) = exp_key(&ent.exp) {
             self.index.remove(&k);
@@ -162,18 +160,21 @@ impl ExpCache {
     }
 
     /// The entry `r` refers to.
-    pub fn get(&self, r: u64) -> Option<&ExpEntry> {
-        if !is_exp_ref(r) {
+    pub fn get(&self, r: ObjRef) -> Option<&ExpEntry> {
+        if !r.is_exp() {
             return None;
         }
-        self.slots.get(r as u32 as usize)?.as_ref()
+        self.slots
+            .get(r.pos() as usize)?
+            .as_ref()
+            .filter(|e| r.names(e.serial))
     }
 
     /// Every entry with its reference.
-    pub fn for_each(&self, mut f: impl FnMut(u64, &ExpEntry)) {
+    pub fn for_each(&self, mut f: impl FnMut(ObjRef, &ExpEntry)) {
         for (i, e) in self.slots.iter().enumerate() {
             if let Some(e) = e {
-                f(i as u64 | EXP_REF_TAG, e);
+                f(ObjRef::new(Table::Exp, i as u32, e.serial), e);
             }
         }
     }
@@ -188,11 +189,11 @@ impl ExpCache {
     pub fn visit_from_at(
         &self,
         from: u32,
-        mut f: impl FnMut(u64, &ExpEntry) -> bool,
+        mut f: impl FnMut(ObjRef, &ExpEntry) -> bool,
     ) -> Option<u32> {
         for (i, e) in self.slots.iter().enumerate().skip(from as usize) {
             if let Some(e) = e {
-                if !f(i as u64 | EXP_REF_TAG, e) {
+                if !f(ObjRef::new(Table::Exp, i as u32, e.serial), e) {
                     return Some(i as u32 + 1);
                 }
             }
@@ -262,7 +263,7 @@ mod tests {
     fn life_cycle() {
         let mut c = ExpCache::new();
         let (r, new) = c.upsert(&exp(5000), 1).unwrap();
-        assert!(new && is_exp_ref(r));
+        assert!(new && r.is_exp());
         assert_eq!(c.upsert(&exp(5000), 2).unwrap(), (r, false));
         assert_eq!(c.get(r).unwrap().state, ObjState::Alive);
         let (r2, _) = c.upsert(&exp(5001), 2).unwrap();
@@ -271,8 +272,10 @@ mod tests {
         assert_eq!(c.mark_dead(&exp(5000)), Some(r));
         assert_eq!(c.len(), 1);
         assert_eq!(c.mark_dead(&exp(5000)), None, "already dead");
-        // revived before the ack: NEW again, same slot
-        assert_eq!(c.upsert(&exp(5000), 3).unwrap(), (r, true));
+        // revived before the ack: NEW again, same slot, another object
+        let (r3, new) = c.upsert(&exp(5000), 3).unwrap();
+        assert!(new && r3.pos() == r.pos() && r3 != r);
+        assert!(c.get(r).is_none() && c.get(r3).is_some());
         assert!(c.remove(&exp(5001)).is_some());
         assert!(c.get(r2).is_none());
         assert_eq!(c.len(), 1);

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::{Cache, Key, ObjState};
+use super::{Cache, Key, ObjRef, ObjState, Table};
 use crate::flow::{Flow, AF_INET6};
 
 /// What an event says happened to a flow.
@@ -63,7 +63,7 @@ impl Mirror {
     /// [`Cache::remove_ref`]). Returns the entry's reference when there is
     /// something to send (None: a DESTROY of an unknown or already DEAD
     /// entry, or a full cache).
-    pub fn on_event_keep_dead(&mut self, change: Change, f: &Flow, now: u32) -> Option<u64> {
+    pub fn on_event_keep_dead(&mut self, change: Change, f: &Flow, now: u32) -> Option<ObjRef> {
         match change {
             Change::New => self.cache.replace_ref(f, now, self.gen),
             Change::Update => self.cache.upsert_ref(f, now, self.gen),
@@ -73,17 +73,17 @@ impl Mirror {
 
     /// Ends a resync like [`end_resync`](Mirror::end_resync), but marks the
     /// entries the dump did not see DEAD and returns their references.
-    pub fn end_resync_keep_dead(&mut self) -> Vec<u64> {
+    pub fn end_resync_keep_dead(&mut self) -> Vec<ObjRef> {
         let gen = self.gen;
         let mut gone = Vec::new();
         self.cache.v4.for_each_at(|i, e| {
             if e.gen != gen && e.state != ObjState::Dead {
-                gone.push(i as u64);
+                gone.push(ObjRef::new(Table::V4, i, e.serial));
             }
         });
         self.cache.v6.for_each_at(|i, e| {
             if e.gen != gen && e.state != ObjState::Dead {
-                gone.push(i as u64 | 1 << 32);
+                gone.push(ObjRef::new(Table::V6, i, e.serial));
             }
         });
         for &r in &gone {

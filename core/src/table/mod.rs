@@ -6,11 +6,13 @@
 pub mod cache;
 pub mod expect;
 pub mod mirror;
+pub mod obj_ref;
 pub mod record;
 
 pub use cache::{CacheStats, Entry, FlowCache, ObjState};
-pub use expect::{is_exp_ref, ExpCache, ExpEntry};
+pub use expect::{ExpCache, ExpEntry};
 pub use mirror::{Change, FakeTable, KernelTable, Mirror};
+pub use obj_ref::{ObjRef, Table};
 pub use record::{Addr, Extra, Key, Record, Reply};
 
 use crate::flow::{Flow, AF_INET6};
@@ -139,88 +141,109 @@ impl Cache {
     }
 
     /// [`replace`](Self::replace), returning the object's reference.
-    pub fn replace_ref(&mut self, f: &Flow, now: u32, gen: u8) -> Option<u64> {
+    pub fn replace_ref(&mut self, f: &Flow, now: u32, gen: u8) -> Option<ObjRef> {
         if self.is_v6(f) {
             let r = Record::from_flow(f, now)?;
+            let i = self.v6.insert_slot(r, ObjState::New, gen)?;
             self.v6
-                .insert_slot(r, ObjState::New, gen)
-                .map(|i| i as u64 | 1 << 32)
+                .entry_at(i)
+                .map(|e| ObjRef::new(Table::V6, i, e.serial))
         } else {
             let r = Record::from_flow(f, now)?;
-            self.v4.insert_slot(r, ObjState::New, gen).map(|i| i as u64)
+            let i = self.v4.insert_slot(r, ObjState::New, gen)?;
+            self.v4
+                .entry_at(i)
+                .map(|e| ObjRef::new(Table::V4, i, e.serial))
         }
     }
 
     /// [`upsert`](Self::upsert), returning the object's reference.
-    pub fn upsert_ref(&mut self, f: &Flow, now: u32, gen: u8) -> Option<u64> {
+    pub fn upsert_ref(&mut self, f: &Flow, now: u32, gen: u8) -> Option<ObjRef> {
         if self.is_v6(f) {
+            let (_, i) = self.v6.upsert_slot(f, now, gen)?;
             self.v6
-                .upsert_slot(f, now, gen)
-                .map(|(_, i)| i as u64 | 1 << 32)
+                .entry_at(i)
+                .map(|e| ObjRef::new(Table::V6, i, e.serial))
         } else {
-            self.v4.upsert_slot(f, now, gen).map(|(_, i)| i as u64)
+            let (_, i) = self.v4.upsert_slot(f, now, gen)?;
+            self.v4
+                .entry_at(i)
+                .map(|e| ObjRef::new(Table::V4, i, e.serial))
         }
     }
 
-    /// A stable reference to the object of `f`'s key (slab position, with
-    /// bit 32 set for IPv6), for protocols that queue objects.
-    pub fn obj_ref(&self, f: &Flow) -> Option<u64> {
+    /// The reference of the object of `f`'s key, for protocols that queue
+    /// objects.
+    pub fn obj_ref(&self, f: &Flow) -> Option<ObjRef> {
         if Self::is_v6_ref(f) {
-            self.v6.slot_of(&Key::of(f)?).map(|i| i as u64 | 1 << 32)
+            let i = self.v6.slot_of(&Key::of(f)?)?;
+            self.v6
+                .entry_at(i)
+                .map(|e| ObjRef::new(Table::V6, i, e.serial))
         } else {
-            self.v4.slot_of(&Key::of(f)?).map(|i| i as u64)
+            let i = self.v4.slot_of(&Key::of(f)?)?;
+            self.v4
+                .entry_at(i)
+                .map(|e| ObjRef::new(Table::V4, i, e.serial))
         }
     }
 
-    /// The object behind a reference: (flow, state).
-    pub fn by_ref(&self, r: u64) -> Option<(Flow, ObjState)> {
-        let i = r as u32;
-        if r >> 32 == 1 {
-            self.v6.entry_at(i).map(|e| (e.rec.to_flow(), e.state))
-        } else {
-            self.v4.entry_at(i).map(|e| (e.rec.to_flow(), e.state))
-        }
+    /// The object behind a reference: (flow, state); `None` when it is
+    /// gone (its slot free or another object's).
+    pub fn by_ref(&self, r: ObjRef) -> Option<(Flow, ObjState)> {
+        let mut f = Flow::default();
+        let st = self.by_ref_into(r, &mut f)?;
+        Some((f, st))
     }
 
     /// [`by_ref`](Self::by_ref) into a flow the caller reuses.
-    pub fn by_ref_into(&self, r: u64, out: &mut Flow) -> Option<ObjState> {
-        let i = r as u32;
-        if r >> 32 == 1 {
-            let e = self.v6.entry_at(i)?;
-            e.rec.to_flow_into(out);
-            Some(e.state)
-        } else {
-            let e = self.v4.entry_at(i)?;
-            e.rec.to_flow_into(out);
-            Some(e.state)
+    pub fn by_ref_into(&self, r: ObjRef, out: &mut Flow) -> Option<ObjState> {
+        match r.table() {
+            Table::V4 => {
+                let e = self.v4.entry_named(r.pos(), r)?;
+                e.rec.to_flow_into(out);
+                Some(e.state)
+            }
+            Table::V6 => {
+                let e = self.v6.entry_named(r.pos(), r)?;
+                e.rec.to_flow_into(out);
+                Some(e.state)
+            }
+            Table::Exp => None,
         }
     }
 
     /// The state behind a reference.
-    pub fn state_of(&self, r: u64) -> Option<ObjState> {
-        let i = r as u32;
-        if r >> 32 == 1 {
-            self.v6.entry_at(i).map(|e| e.state)
-        } else {
-            self.v4.entry_at(i).map(|e| e.state)
+    pub fn state_of(&self, r: ObjRef) -> Option<ObjState> {
+        match r.table() {
+            Table::V4 => self.v4.entry_named(r.pos(), r).map(|e| e.state),
+            Table::V6 => self.v6.entry_named(r.pos(), r).map(|e| e.state),
+            Table::Exp => None,
         }
     }
 
     /// Marks the object of `f` DEAD (kept until its deletion is
     /// acknowledged); returns its reference if it was live.
-    pub fn mark_dead(&mut self, f: &Flow) -> Option<u64> {
+    pub fn mark_dead(&mut self, f: &Flow) -> Option<ObjRef> {
         let r = self.obj_ref(f)?;
         self.set_dead(r).then_some(r)
     }
 
     /// Marks the object behind a reference DEAD; false when it was already
     /// DEAD or is gone.
-    pub fn set_dead(&mut self, r: u64) -> bool {
-        let i = r as u32;
-        let st = if r >> 32 == 1 {
-            self.v6.entry_at_mut(i).map(|e| &mut e.state)
-        } else {
-            self.v4.entry_at_mut(i).map(|e| &mut e.state)
+    pub fn set_dead(&mut self, r: ObjRef) -> bool {
+        let st = match r.table() {
+            Table::V4 => self
+                .v4
+                .entry_at_mut(r.pos())
+                .filter(|e| r.names(e.serial))
+                .map(|e| &mut e.state),
+            Table::V6 => self
+                .v6
+                .entry_at_mut(r.pos())
+                .filter(|e| r.names(e.serial))
+                .map(|e| &mut e.state),
+            Table::Exp => return false,
         };
         match st {
             Some(st) if *st != ObjState::Dead => {
@@ -232,19 +255,21 @@ impl Cache {
     }
 
     /// Removes the object behind a reference.
-    pub fn remove_ref(&mut self, r: u64) -> Option<Flow> {
-        let i = r as u32;
-        if r >> 32 == 1 {
-            self.v6.remove_at(i).map(|e| e.rec.to_flow())
-        } else {
-            self.v4.remove_at(i).map(|e| e.rec.to_flow())
+    pub fn remove_ref(&mut self, r: ObjRef) -> Option<Flow> {
+        self.state_of(r)?;
+        match r.table() {
+            Table::V4 => self.v4.remove_at(r.pos()).map(|e| e.rec.to_flow()),
+            Table::V6 => self.v6.remove_at(r.pos()).map(|e| e.rec.to_flow()),
+            Table::Exp => None,
         }
     }
 
     /// Every object's reference and state.
-    pub fn refs(&self, mut f: impl FnMut(u64, ObjState)) {
-        self.v4.for_each_at(|i, e| f(i as u64, e.state));
-        self.v6.for_each_at(|i, e| f(i as u64 | 1 << 32, e.state));
+    pub fn refs(&self, mut f: impl FnMut(ObjRef, ObjState)) {
+        self.v4
+            .for_each_at(|i, e| f(ObjRef::new(Table::V4, i, e.serial), e.state));
+        self.v6
+            .for_each_at(|i, e| f(ObjRef::new(Table::V6, i, e.serial), e.state));
     }
 
     /// A copy of the live (not DEAD) objects, taken now: a control dump

@@ -13,7 +13,8 @@
 //!
 //! Like 1.4.x, the queues hold **references** to objects, not copies of
 //! messages: the caller names each internal-cache object with an opaque
-//! [`ObjRef`] (a `u64` it chooses, e.g. a slot index) and gives it to
+//! [`ObjRef`] (table, slab position and the object's serial: a reference
+//! to an object that left its slot goes stale) and gives it to
 //! [`Ftfw::on_local`] on every change. The message is built only when the
 //! object is (re)transmitted, from its state at that moment, which the
 //! caller returns from the `current` callback of [`Ftfw::transmit`]
@@ -110,7 +111,7 @@ use crate::wire::{
 };
 
 /// The caller's name for an internal-cache object.
-pub type ObjRef = u64;
+pub use ct_core::table::ObjRef;
 
 /// `ALIVE_INT`: an ACK or ALIVE is queued after this long without a tx run.
 pub const ALIVE_INTERVAL: Duration = Duration::from_secs(1);
@@ -947,13 +948,18 @@ mod tests {
         b[..n].to_vec()
     }
 
+    /// An object reference for object number `i`.
+    fn r(i: u32) -> ObjRef {
+        ObjRef::new(ct_core::table::Table::V4, i, 0)
+    }
+
     fn send_all(ft: &mut Ftfw, now: Instant) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         ft.transmit(
             now,
             1000,
             &mut |o, c| {
-                c.flow = flow(o as u16);
+                c.flow = flow(o.pos() as u16);
                 Some(Object::Ct(Op::New))
             },
             &mut |d| out.push(d.to_vec()),
@@ -972,11 +978,11 @@ mod tests {
             t,
         );
         for o in 1..=60 {
-            ft.on_local(o);
+            ft.on_local(r(o));
         }
         let mut out = Vec::new();
         let mut cur = |o: ObjRef, c: &mut Current| {
-            c.flow = flow(o as u16);
+            c.flow = flow(o.pos() as u16);
             Some(Object::Ct(Op::New))
         };
         ft.transmit_some(t, 1000, 2, &mut cur, &mut |d| out.push(d.to_vec()));
@@ -1009,9 +1015,9 @@ mod tests {
         let t = Instant::now();
         let mut ft = Ftfw::new(Config::default(), t);
         for o in 1..=4 {
-            ft.on_local(o);
+            ft.on_local(r(o));
         }
-        ft.on_local(2); // coalesced
+        ft.on_local(r(2)); // coalesced
         assert_eq!(ft.tx_len(), 4);
         let d = send_all(&mut ft, t);
         assert_eq!(d.len(), 1);
@@ -1034,8 +1040,8 @@ mod tests {
         assert_eq!(
             ft.tx_entries().collect::<Vec<_>>(),
             vec![
-                TxEntry::Object(2),
-                TxEntry::Object(3),
+                TxEntry::Object(r(2)),
+                TxEntry::Object(r(3)),
                 ack(Flags::ACK, 50, 50),
                 ack(Flags::NACK, 51, 51)
             ]
@@ -1045,7 +1051,10 @@ mod tests {
         send_all(&mut ft, t);
         // ACK everything up to 1004: objects 1, 4 and 2 are released.
         ft.on_datagram(&ctl(ControlRepr::ack(53, 990, 1004)), &mut nothing);
-        assert_eq!(ft.drain_released().collect::<Vec<_>>(), vec![1, 4, 2]);
+        assert_eq!(
+            ft.drain_released().collect::<Vec<_>>(),
+            vec![r(1), r(4), r(2)]
+        );
         let mut s = String::new();
         ft.write_rsqueue(&mut s);
         assert_eq!(
@@ -1204,7 +1213,7 @@ mod tests {
         ft.on_datagram(&ctl(ControlRepr::resync(16)), &mut apply);
         let mut h = ctl(ControlRepr::alive(1));
         h[1] |= Flags::HELLO.0;
-        ft.on_local(7);
+        ft.on_local(r(7));
         send_all(&mut ft, t);
         assert_eq!(ft.rs_len(), 3);
         // A HELLO (peer restart) empties the resend queue: the object goes
@@ -1245,11 +1254,11 @@ mod tests {
         };
         let mut ft = Ftfw::new(cfg, t);
         for o in 1..=3 {
-            ft.on_local(o);
+            ft.on_local(r(o));
         }
         send_all(&mut ft, t); // 1000, 1001, 1002: object 1 falls out
         assert_eq!(ft.rs_full(), 1);
-        assert_eq!(ft.drain_released().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(ft.drain_released().collect::<Vec<_>>(), vec![r(1)]);
         let mut got = Vec::new();
         ft.on_datagram(&ctl(ControlRepr::nack(5, 1000, 1001)), &mut |a| {
             got.push(format!("{a:?}"))
@@ -1266,7 +1275,7 @@ mod tests {
         );
         assert_eq!(
             ft.tx_entries().collect::<Vec<_>>(),
-            vec![TxEntry::Object(2)]
+            vec![TxEntry::Object(r(2))]
         );
         // Reported once.
         got.clear();

@@ -7,11 +7,13 @@
 //!   range are O(1) per entry; removed slots in the middle stay empty
 //!   until the front passes them.
 //! * [`Locs`], where each object is (tx queue, resend queue under which
-//!   number, or neither): object references are cache slab positions
-//!   (with the table's kind in bits 32 and up), so a vector per kind
-//!   indexed by position replaces a hash map.
+//!   number, or neither): object references name a table, a slab
+//!   position and the object's serial, so a vector per table indexed by
+//!   position (with the serial each entry is for) replaces a hash map.
 
 use std::collections::VecDeque;
+
+use ct_core::table::ObjRef;
 
 /// Entries by strictly growing 64-bit sequence number.
 #[derive(Debug, Clone)]
@@ -157,47 +159,59 @@ pub enum Loc {
     Rs(u64),
 }
 
-/// `Loc` of every object, by reference (`kind << 32 | position`).
+/// `Loc` of every object, by reference: per table, per slab position,
+/// the location and the serial of the object it is for. A reference with
+/// another serial (an object that left that slot, or the one that took
+/// it) is not located, and cannot move or remove the other's location.
 #[derive(Debug, Clone, Default)]
 pub struct Locs {
-    /// Per kind, per position: 0 = nowhere, 1 = tx, n + 2 = resend `n`.
-    kinds: Vec<Vec<u64>>,
+    /// Per table, per position: 0 = nowhere, 1 = tx, n + 2 = resend `n`.
+    tables: Vec<Vec<u64>>,
+    /// The serial each location is for.
+    serials: Vec<Vec<u32>>,
 }
 
-fn split(r: u64) -> (usize, usize) {
-    ((r >> 32) as usize, r as u32 as usize)
+fn split(r: ObjRef) -> (usize, usize) {
+    (r.table() as usize, r.pos() as usize)
 }
 
 impl Locs {
-    pub fn get(&self, r: u64) -> Option<Loc> {
+    pub fn get(&self, r: ObjRef) -> Option<Loc> {
         let (k, i) = split(r);
-        match self.kinds.get(k).and_then(|v| v.get(i)).copied() {
-            None | Some(0) => None,
-            Some(1) => Some(Loc::Tx),
-            Some(n) => Some(Loc::Rs(n - 2)),
+        let code = self.tables.get(k).and_then(|v| v.get(i)).copied()?;
+        if code == 0 || !r.names(self.serials[k][i]) {
+            return None;
+        }
+        match code {
+            1 => Some(Loc::Tx),
+            n => Some(Loc::Rs(n - 2)),
         }
     }
 
-    pub fn insert(&mut self, r: u64, l: Loc) {
+    pub fn insert(&mut self, r: ObjRef, l: Loc) {
         let (k, i) = split(r);
-        if self.kinds.len() <= k {
-            self.kinds.resize_with(k + 1, Vec::new);
+        if self.tables.len() <= k {
+            self.tables.resize_with(k + 1, Vec::new);
+            self.serials.resize_with(k + 1, Vec::new);
         }
-        let v = &mut self.kinds[k];
+        let v = &mut self.tables[k];
         if v.len() <= i {
-            v.resize((i + 1).max(v.len() * 2).max(1024), 0);
+            let n = (i + 1).max(v.len() * 2).max(1024);
+            v.resize(n, 0);
+            self.serials[k].resize(n, 0);
         }
         v[i] = match l {
             Loc::Tx => 1,
             Loc::Rs(n) => n + 2,
         };
+        self.serials[k][i] = r.serial();
     }
 
-    pub fn remove(&mut self, r: u64) -> Option<Loc> {
+    pub fn remove(&mut self, r: ObjRef) -> Option<Loc> {
         let l = self.get(r);
         if l.is_some() {
             let (k, i) = split(r);
-            self.kinds[k][i] = 0;
+            self.tables[k][i] = 0;
         }
         l
     }
@@ -257,16 +271,24 @@ mod tests {
     }
 
     #[test]
-    fn locs_by_kind_and_position() {
+    fn locs_by_table_position_and_serial() {
+        use ct_core::table::Table;
+        let r = |t, pos, serial| ObjRef::new(t, pos, serial);
         let mut l = Locs::default();
-        assert_eq!(l.get(5), None);
-        l.insert(5, Loc::Tx);
-        l.insert(1 << 32 | 7, Loc::Rs(1 << 32));
-        l.insert(2 << 32, Loc::Rs(9));
-        assert_eq!(l.get(5), Some(Loc::Tx));
-        assert_eq!(l.get(7), None);
-        assert_eq!(l.get(1 << 32 | 7), Some(Loc::Rs(1 << 32)));
-        assert_eq!(l.remove(2 << 32), Some(Loc::Rs(9)));
-        assert_eq!(l.get(2 << 32), None);
+        assert_eq!(l.get(r(Table::V4, 5, 1)), None);
+        l.insert(r(Table::V4, 5, 1), Loc::Tx);
+        l.insert(r(Table::V6, 7, 1), Loc::Rs(1 << 32));
+        l.insert(r(Table::Exp, 0, 3), Loc::Rs(9));
+        assert_eq!(l.get(r(Table::V4, 5, 1)), Some(Loc::Tx));
+        assert_eq!(l.get(r(Table::V4, 7, 1)), None);
+        assert_eq!(l.get(r(Table::V6, 7, 1)), Some(Loc::Rs(1 << 32)));
+        assert_eq!(l.remove(r(Table::Exp, 0, 3)), Some(Loc::Rs(9)));
+        assert_eq!(l.get(r(Table::Exp, 0, 3)), None);
+        // another object in the same slot: not located, and the old
+        // reference cannot remove the new one's location
+        assert_eq!(l.get(r(Table::V4, 5, 2)), None);
+        l.insert(r(Table::V4, 5, 2), Loc::Rs(4));
+        assert_eq!(l.remove(r(Table::V4, 5, 1)), None);
+        assert_eq!(l.get(r(Table::V4, 5, 2)), Some(Loc::Rs(4)));
     }
 }

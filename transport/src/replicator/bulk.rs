@@ -12,7 +12,7 @@ use std::collections::HashSet;
 
 use ct_core::flow::{Flow, Tuple};
 use ct_core::table::record::Addr;
-use ct_core::table::{Cache, Entry, ExpCache, FlowCache, ObjState};
+use ct_core::table::{Cache, Entry, ExpCache, FlowCache, ObjRef, ObjState, Table};
 
 use super::protocol::Protocol;
 use crate::wire::Op;
@@ -107,10 +107,18 @@ impl Bulk {
                     }
                     (i < self.queued.len()).then_some(i as u32)
                 }
-                V4 => visit(&cache.v4, 0, self.pos, proto, unix, &mut counted, &room),
+                V4 => visit(
+                    &cache.v4,
+                    Table::V4,
+                    self.pos,
+                    proto,
+                    unix,
+                    &mut counted,
+                    &room,
+                ),
                 V6 => visit(
                     &cache.v6,
-                    1 << 32,
+                    Table::V6,
                     self.pos,
                     proto,
                     unix,
@@ -150,11 +158,11 @@ impl Bulk {
     }
 }
 
-/// The objects of one family from `from` on (references tagged `tag`),
-/// while there is room.
+/// The objects of one family (`table`) from `from` on, while there is
+/// room.
 fn visit<A: Addr>(
     c: &FlowCache<A>,
-    tag: u64,
+    table: Table,
     from: u32,
     proto: &mut Protocol,
     unix: u32,
@@ -165,7 +173,7 @@ fn visit<A: Addr>(
     c.visit_from_at(from, |i, e: &Entry<A>| {
         if let Some(op) = op_of(e.state) {
             e.rec.to_flow_into(&mut f);
-            proto.local_ct(op, Some(i as u64 | tag), &f, unix, send);
+            proto.local_ct(op, Some(ObjRef::new(table, i, e.serial)), &f, unix, send);
         }
         room()
     })

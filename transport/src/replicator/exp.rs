@@ -5,7 +5,7 @@
 //! DisableExternalCache, go to the kernel through [`Io`](super::Io)).
 
 use ct_core::flow::{Expect, Flow};
-use ct_core::table::{Cache, ExpCache};
+use ct_core::table::{Cache, ExpCache, ObjRef};
 
 use crate::wire::Op;
 
@@ -79,7 +79,7 @@ impl ExpCaches {
         masters: &Cache,
         now: u64,
         sweep: bool,
-        gone: &mut Vec<u64>,
+        gone: &mut Vec<ObjRef>,
     ) -> usize {
         let mut keep = std::collections::HashSet::new();
         for e in seen {

@@ -35,7 +35,7 @@ use ct_core::flow::{Expect, Flow};
 use ct_core::netlink::ct::parse_flow_into;
 use ct_core::netlink::exp::parse_expect;
 use ct_core::netlink::msg::*;
-use ct_core::table::{Cache, Change, Mirror};
+use ct_core::table::{Cache, Change, Mirror, ObjRef};
 
 use crate::proto::notrack::Apply;
 use crate::wire::Op;
@@ -172,9 +172,9 @@ pub struct Replicator {
     counters: Counters,
     /// Reused buffers.
     flow: Flow,
-    released: Vec<u64>,
+    released: Vec<ObjRef>,
     exp_seen: Vec<Expect>,
-    gone: Vec<u64>,
+    gone: Vec<ObjRef>,
 }
 
 impl Replicator {
@@ -555,7 +555,7 @@ impl Replicator {
         // Expectations are refreshed the same way.
         if let Some(x) = self.exp.as_ref() {
             x.internal.for_each(|r, e| {
-                if e.state != ct_core::table::ObjState::Dead && (r as u32 as usize) % n == i {
+                if e.state != ct_core::table::ObjState::Dead && (r.pos() as usize) % n == i {
                     p.local_exp(op(e.state), None, &e.exp, now.unix, &mut send);
                 }
             });

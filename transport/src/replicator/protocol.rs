@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use ct_core::config::{SyncMode, SyncSection};
 use ct_core::flow::{Expect, Flow};
-use ct_core::table::{is_exp_ref, Cache, ExpCache, ObjState};
+use ct_core::table::{Cache, ExpCache, ObjRef, ObjState};
 
 use crate::proto::alarm::Alarm;
 use crate::proto::ftfw::{self, Ftfw, Object};
@@ -93,7 +93,7 @@ impl Protocol {
     pub fn local_ct(
         &mut self,
         op: Op,
-        obj: Option<u64>,
+        obj: Option<ObjRef>,
         f: &Flow,
         now_unix: u32,
         send: &mut dyn FnMut(&[u8]),
@@ -113,7 +113,7 @@ impl Protocol {
     pub fn local_exp(
         &mut self,
         op: Op,
-        obj: Option<u64>,
+        obj: Option<ObjRef>,
         e: &Expect,
         now_unix: u32,
         send: &mut dyn FnMut(&[u8]),
@@ -131,7 +131,7 @@ impl Protocol {
 
     /// An object left the internal cache without being sent (FT-FW drops
     /// its reference).
-    pub fn forget(&mut self, obj: u64) {
+    pub fn forget(&mut self, obj: ObjRef) {
         if let Protocol::Ftfw(p) = self {
             p.forget(obj);
         }
@@ -140,7 +140,7 @@ impl Protocol {
     /// FT-FW: queues an object whose state changed without an event (a
     /// resync found it gone: it is sent as DEL); the others encode flows
     /// and are given them instead.
-    pub fn local_ref(&mut self, obj: u64) {
+    pub fn local_ref(&mut self, obj: ObjRef) {
         if let Protocol::Ftfw(p) = self {
             p.on_local(obj);
         }
@@ -215,7 +215,7 @@ impl Protocol {
         budget: usize,
         cache: &mut Cache,
         mut exps: Option<&mut ExpCache>,
-        released: &mut Vec<u64>,
+        released: &mut Vec<ObjRef>,
         send: &mut dyn FnMut(&[u8]),
     ) {
         let p = match self {
@@ -236,7 +236,7 @@ impl Protocol {
                 now_unix,
                 budget,
                 &mut |obj, cur| {
-                    if is_exp_ref(obj) {
+                    if obj.is_exp() {
                         let e = exp_view?.get(obj)?;
                         cur.exp = e.exp;
                         return Some(Object::Exp(op_of(e.state)));
@@ -250,7 +250,7 @@ impl Protocol {
         released.clear();
         released.extend(p.drain_released());
         for &obj in released.iter() {
-            if is_exp_ref(obj) {
+            if obj.is_exp() {
                 if let Some(x) = exps.as_deref_mut() {
                     if x.get(obj).is_some_and(|e| e.state == ObjState::Dead) {
                         x.remove_ref(obj);

@@ -1,0 +1,705 @@
+//! The replicator in-process, without sockets: two lanes (a primary and a
+//! backup) joined by a simulated link, each with a fake kernel table
+//! ([`FakeTable`]) whose changes reach its replicator as real ctnetlink
+//! event bytes, with simulated time. Every sync mode is driven the way
+//! the daemon drives it (events, datagrams, the 1-second tick, the end of
+//! each loop iteration) and checked on what the user cares about: the
+//! backup's external cache equals the primary's kernel table after
+//! events, an overrun (events lost, then a resync), a bulk update sent in
+//! slices while events go on, a peer restart, a flush; a commit creates
+//! the external cache in the kernel, masters first.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use ct_core::config::{SyncMode, SyncSection};
+use ct_core::flow::{Expect, Flow, Tuple, AF_INET};
+use ct_core::netlink::msg::{NLM_F_CREATE, NLM_F_EXCL};
+use ct_core::netlink::request;
+use ct_core::netlink::writer::Writer;
+use ct_core::table::{Cache, Change, FakeTable, KernelTable, ObjState};
+use ct_transport::replicator::{Config, Io, LinkParams, Note, Now, Replicator, Role};
+use ct_transport::wire::{Op, Transport};
+
+const IPS_CONFIRMED: u32 = 1 << 3;
+const IPS_SEEN_REPLY: u32 = 1 << 1;
+
+/// A UDP flow `10.0.i.j:port -> 10.1.0.1:53` with a mark (its "state").
+fn flow(i: u32, mark: u32) -> Flow {
+    let src = IpAddr::V4(Ipv4Addr::new(10, 0, (i >> 8) as u8, i as u8));
+    let dst = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1));
+    let port = 1024 + (i % 50_000) as u16;
+    Flow {
+        family: AF_INET,
+        orig: Some(Tuple {
+            src: Some(src),
+            dst: Some(dst),
+            l4proto: Some(17),
+            src_port: Some(port),
+            dst_port: Some(53),
+            ..Tuple::default()
+        }),
+        reply: Some(Tuple {
+            src: Some(dst),
+            dst: Some(src),
+            l4proto: Some(17),
+            src_port: Some(53),
+            dst_port: Some(port),
+            ..Tuple::default()
+        }),
+        status: Some(IPS_CONFIRMED | IPS_SEEN_REPLY),
+        timeout: Some(120),
+        mark: Some(mark),
+        ..Flow::default()
+    }
+}
+
+/// What a flow is compared on: its original tuple and its mark.
+type View = BTreeMap<String, Option<u32>>;
+
+fn key(f: &Flow) -> String {
+    format!("{:?}", f.orig)
+}
+
+fn cache_view(c: &Cache) -> View {
+    let mut v = View::new();
+    c.for_each(|f, state, _| {
+        if state != ObjState::Dead {
+            v.insert(key(&f), f.mark);
+        }
+    });
+    v
+}
+
+fn kernel_view(k: &mut FakeTable) -> View {
+    let mut v = View::new();
+    k.dump(&mut |f| {
+        v.insert(key(f), f.mark);
+    })
+    .unwrap();
+    v
+}
+
+/// A kernel change as the event the kernel multicasts (`pid` of the
+/// handle that made it, 0 for packets).
+fn event_bytes(change: Change, f: &Flow, pid: u32) -> Vec<u8> {
+    let mut buf = Vec::new();
+    {
+        let mut w = Writer::new(&mut buf);
+        match change {
+            Change::New => request::ct_new(&mut w, 0, NLM_F_CREATE | NLM_F_EXCL, AF_INET, f),
+            Change::Update => request::ct_new(&mut w, 0, 0, AF_INET, f),
+            Change::Destroy => request::ct_delete(&mut w, 0, 0, f),
+        }
+    }
+    buf[12..16].copy_from_slice(&pid.to_ne_bytes());
+    buf
+}
+
+fn sync_section(mode: SyncMode) -> SyncSection {
+    let mut s = SyncSection::default();
+    match mode {
+        SyncMode::Ftfw => s.modes.ftfw = true,
+        SyncMode::Alarm => s.modes.alarm = true,
+        SyncMode::Notrack => s.modes.notrack = true,
+    }
+    s
+}
+
+/// One lane: its replicator, its kernel, what it sent and said.
+struct Node {
+    rep: Replicator,
+    kernel: FakeTable,
+    /// Events of the kernel already given to the replicator.
+    seen: usize,
+    out: Vec<Vec<u8>>,
+    notes: Vec<Note>,
+    ended: Vec<Flow>,
+    /// Datagrams sent per poll, while counting.
+    per_poll: Vec<usize>,
+    budget: usize,
+}
+
+struct SimIo<'a> {
+    out: &'a mut Vec<Vec<u8>>,
+    kernel: &'a mut FakeTable,
+    notes: &'a mut Vec<Note>,
+    ended: &'a mut Vec<Flow>,
+}
+
+impl Io for SimIo<'_> {
+    fn send(&mut self, d: &[u8]) {
+        self.out.push(d.to_vec());
+    }
+    fn inject(&mut self, op: Op, f: &Flow) {
+        let _ = self.kernel.delete(f);
+        if op != Op::Delete {
+            let _ = self.kernel.create(std::slice::from_ref(f));
+        }
+    }
+    fn inject_exp(&mut self, _op: Op, _e: &Expect) {}
+    fn dump(&mut self, out: &mut dyn FnMut(&Flow)) -> Result<(), i32> {
+        self.kernel.dump(out)
+    }
+    fn flow_ended(&mut self, f: &Flow) {
+        self.ended.push(*f);
+    }
+    fn note(&mut self, n: Note) {
+        self.notes.push(n);
+    }
+}
+
+impl Node {
+    fn new(role: Role, sync: Option<SyncSection>, t: Instant) -> Node {
+        let mut rep = Replicator::new(Config {
+            role,
+            buckets: 1024,
+            limit: 1 << 20,
+            filter: None,
+            sync,
+        });
+        rep.attach(
+            LinkParams {
+                mtu: 1500,
+                transport: Transport::Udp,
+                sealed: false,
+            },
+            t,
+        );
+        Node {
+            rep,
+            kernel: FakeTable::new(),
+            seen: 0,
+            out: Vec::new(),
+            notes: Vec::new(),
+            ended: Vec::new(),
+            per_poll: Vec::new(),
+            budget: 64,
+        }
+    }
+
+    fn parts(&mut self) -> (&mut Replicator, SimIo<'_>) {
+        (
+            &mut self.rep,
+            SimIo {
+                out: &mut self.out,
+                kernel: &mut self.kernel,
+                notes: &mut self.notes,
+                ended: &mut self.ended,
+            },
+        )
+    }
+
+    /// The kernel's new events reach the replicator.
+    fn deliver_events(&mut self, now: &Now) {
+        while self.seen < self.kernel.events.len() {
+            let (c, f) = self.kernel.events[self.seen];
+            self.seen += 1;
+            let bytes = event_bytes(c, &f, 0);
+            let (rep, mut io) = self.parts();
+            rep.on_kernel_events(now, &bytes, &mut io);
+        }
+    }
+
+    /// The kernel's entry of a key (see [`key`]).
+    fn kernel_flow(&mut self, k: &str) -> Option<Flow> {
+        let mut found = None;
+        self.kernel
+            .dump(&mut |f| {
+                if key(f) == k {
+                    found = Some(*f);
+                }
+            })
+            .unwrap();
+        found
+    }
+
+    /// The event socket overran: the kernel's new events are lost.
+    fn lose_events(&mut self) {
+        self.seen = self.kernel.events.len();
+    }
+
+    fn poll(&mut self, now: &Now) {
+        let before = self.out.len();
+        let budget = self.budget;
+        let (rep, mut io) = self.parts();
+        rep.poll(now, false, budget, &mut io);
+        self.per_poll.push(self.out.len() - before);
+    }
+
+    fn tick(&mut self, now: &Now) {
+        let (rep, mut io) = self.parts();
+        rep.on_tick(now, &mut io);
+    }
+
+    fn receive(&mut self, now: &Now, d: &[u8]) {
+        let (rep, mut io) = self.parts();
+        rep.on_datagram(now, d, None, &mut io);
+    }
+
+    fn resync(&mut self, now: &Now, sweep: bool) {
+        let (rep, mut io) = self.parts();
+        rep.resync(now, sweep, &mut io).unwrap();
+    }
+}
+
+/// Two lanes over a link that may lose datagrams; simulated time in
+/// milliseconds.
+struct Sim {
+    t0: Instant,
+    ms: u64,
+    a: Node,
+    b: Node,
+    /// Every n-th datagram (both ways) is lost; 0: none.
+    lose_every: u64,
+    sent: u64,
+}
+
+impl Sim {
+    fn new(mode: SyncMode, tweak: impl Fn(&mut SyncSection)) -> Sim {
+        let t0 = Instant::now();
+        let mut s = sync_section(mode);
+        tweak(&mut s);
+        Sim {
+            t0,
+            ms: 0,
+            a: Node::new(Role::Sync, Some(s.clone()), t0),
+            b: Node::new(Role::Sync, Some(s), t0),
+            lose_every: 0,
+            sent: 0,
+        }
+    }
+
+    fn now(&self) -> Now {
+        Now {
+            at: self.t0 + Duration::from_millis(self.ms),
+            secs: (self.ms / 1000) as u32,
+            unix: 1_700_000_000 + (self.ms / 1000) as u32,
+        }
+    }
+
+    /// One millisecond: events, datagrams both ways, the ends of both
+    /// loop iterations, the tick every second.
+    fn step(&mut self) {
+        self.ms += 1;
+        let now = self.now();
+        self.a.deliver_events(&now);
+        self.b.deliver_events(&now);
+        if self.ms.is_multiple_of(1000) {
+            self.a.tick(&now);
+            self.b.tick(&now);
+        }
+        self.a.poll(&now);
+        self.b.poll(&now);
+        for d in std::mem::take(&mut self.a.out) {
+            if self.delivered() {
+                self.b.receive(&now, &d);
+            }
+        }
+        for d in std::mem::take(&mut self.b.out) {
+            if self.delivered() {
+                self.a.receive(&now, &d);
+            }
+        }
+    }
+
+    fn delivered(&mut self) -> bool {
+        self.sent += 1;
+        self.lose_every == 0 || !self.sent.is_multiple_of(self.lose_every)
+    }
+
+    fn run(&mut self, ms: u64) {
+        for _ in 0..ms {
+            self.step();
+        }
+    }
+
+    /// The backup's external cache against the primary's kernel.
+    fn converged(&mut self) -> (View, View) {
+        (
+            cache_view(self.b.rep.external()),
+            kernel_view(&mut self.a.kernel),
+        )
+    }
+}
+
+const MODES: [SyncMode; 3] = [SyncMode::Notrack, SyncMode::Ftfw, SyncMode::Alarm];
+
+/// Creates, updates and deletes in the primary's kernel.
+fn churn(k: &mut FakeTable, base: u32, n: u32) {
+    for i in base..base + n {
+        k.upsert(flow(i, 1));
+    }
+    for i in (base..base + n).step_by(3) {
+        k.upsert(flow(i, 2));
+    }
+    for i in (base..base + n).step_by(7) {
+        k.expire(&flow(i, 0));
+    }
+}
+
+#[test]
+fn events_reach_the_peer_in_every_mode() {
+    for mode in MODES {
+        let mut s = Sim::new(mode, |_| {});
+        churn(&mut s.a.kernel, 0, 300);
+        s.run(3000);
+        let (ext, kernel) = s.converged();
+        assert_eq!(kernel.len(), 300 - 300usize.div_ceil(7), "{mode:?}");
+        assert_eq!(
+            ext, kernel,
+            "{mode:?}: the backup holds the primary's table"
+        );
+        // the primary's internal cache is the kernel's table; FT-FW has
+        // released every deleted object (acknowledged)
+        assert_eq!(cache_view(s.a.rep.internal()), kernel, "{mode:?}");
+        assert_eq!(
+            s.a.rep.internal().len(),
+            kernel.len(),
+            "{mode:?}: no DEAD left"
+        );
+        if let Some(p) = s.a.rep.protocol().and_then(|p| p.ftfw()) {
+            assert_eq!(p.tx_len(), 0);
+            assert!(
+                !p.rs_entries()
+                    .any(|e| matches!(e, ct_transport::proto::ftfw::RsEntry::Object { .. })),
+                "every object acknowledged"
+            );
+        }
+    }
+}
+
+#[test]
+fn ftfw_recovers_what_the_link_loses() {
+    let mut s = Sim::new(SyncMode::Ftfw, |_| {});
+    s.lose_every = 5;
+    churn(&mut s.a.kernel, 0, 500);
+    s.run(2000);
+    // updates after the loss started, then a quiet link
+    for i in 0..500 {
+        if i % 7 != 0 && i % 2 == 0 {
+            s.a.kernel.upsert(flow(i, 9));
+        }
+    }
+    s.run(1000);
+    s.lose_every = 0;
+    s.run(4000);
+    let (ext, kernel) = s.converged();
+    assert_eq!(ext, kernel);
+}
+
+#[test]
+fn an_overrun_resync_repairs_the_peer_in_every_mode() {
+    for mode in MODES {
+        let mut s = Sim::new(mode, |_| {});
+        churn(&mut s.a.kernel, 0, 200);
+        s.run(1500);
+        assert_eq!(s.converged().0, s.converged().1, "{mode:?} before");
+        // Overrun: changes whose events are lost.
+        for i in 0..30 {
+            if i % 7 != 0 {
+                s.a.kernel.expire(&flow(i, 0));
+            }
+        }
+        for i in 200..240 {
+            s.a.kernel.upsert(flow(i, 3));
+        }
+        for i in 100..120 {
+            if i % 7 != 0 {
+                s.a.kernel.upsert(flow(i, 4));
+            }
+        }
+        s.a.lose_events();
+        // what the driver does on the resync timer
+        let now = s.now();
+        s.a.resync(&now, true);
+        s.a.rep.send_bulk(false);
+        s.run(3000);
+        let (ext, kernel) = s.converged();
+        assert_eq!(ext, kernel, "{mode:?}: repaired");
+        assert!(
+            !s.a.notes.contains(&Note::SendingBulk),
+            "{mode:?}: an overrun's bulk update is not announced"
+        );
+    }
+}
+
+#[test]
+fn a_bulk_update_goes_in_slices_while_events_go_on() {
+    for mode in [SyncMode::Notrack, SyncMode::Ftfw] {
+        let mut s = Sim::new(mode, |_| {});
+        // The primary's table, never heard by the backup.
+        for i in 0..3000 {
+            s.a.kernel.upsert(flow(i, 1));
+        }
+        let now = s.now();
+        s.a.deliver_events(&now);
+        s.a.poll(&now);
+        s.a.out.clear();
+        s.a.rep.protocol(); // (the peer heard nothing)
+                            // The backup starts and asks for a resync (-n / StartupResync).
+        let t0 = s.t0;
+        s.b = Node::new(Role::Sync, Some(sync_section(mode)), t0);
+        s.b.rep.request_resync();
+        s.a.budget = 2;
+        s.a.per_poll.clear();
+        for k in 0..200u32 {
+            s.step();
+            // events keep coming during the update
+            if k % 10 == 0 {
+                s.a.kernel.upsert(flow(5000 + k, 7));
+                s.a.kernel.expire(&flow(k * 3, 0));
+            }
+        }
+        s.run(3000);
+        let (ext, kernel) = s.converged();
+        assert_eq!(ext, kernel, "{mode:?}");
+        assert!(s.a.notes.contains(&Note::ResyncRequested), "{mode:?}");
+        assert!(s.a.notes.contains(&Note::SendingBulk), "{mode:?}");
+        // 3000 flows do not fit in one slice: the update took many polls,
+        // none of which sent more than its budget and the datagram being
+        // filled (and the event datagrams of the moment)
+        let busy = s.a.per_poll.iter().filter(|&&n| n > 0).count();
+        assert!(busy > 20, "{mode:?}: {busy} polls sent");
+        let most = s.a.per_poll.iter().max().copied().unwrap_or(0);
+        assert!(most <= 2 + 2, "{mode:?}: a poll sent {most} datagrams");
+    }
+}
+
+#[test]
+fn a_restarted_backup_gets_everything_back() {
+    for mode in [SyncMode::Notrack, SyncMode::Ftfw] {
+        let mut s = Sim::new(mode, |_| {});
+        churn(&mut s.a.kernel, 0, 400);
+        s.run(1500);
+        let t0 = s.t0;
+        s.b = Node::new(Role::Sync, Some(sync_section(mode)), t0);
+        assert!(s.b.rep.external().is_empty());
+        s.b.rep.request_resync();
+        s.run(3000);
+        let (ext, kernel) = s.converged();
+        assert_eq!(ext, kernel, "{mode:?}");
+    }
+}
+
+#[test]
+fn a_restarted_primary_sends_its_table_on_request() {
+    let mut s = Sim::new(SyncMode::Ftfw, |_| {});
+    churn(&mut s.a.kernel, 0, 300);
+    s.run(1500);
+    // The primary restarts (same kernel table) with changes meanwhile.
+    let kernel = std::mem::take(&mut s.a.kernel);
+    s.a = Node::new(Role::Sync, Some(sync_section(SyncMode::Ftfw)), s.t0);
+    s.a.kernel = kernel;
+    for i in 300..350 {
+        s.a.kernel.upsert(flow(i, 5));
+    }
+    s.a.lose_events();
+    let now = s.now();
+    s.a.resync(&now, false);
+    s.run(1500);
+    // -B on the new primary
+    s.a.rep.send_bulk(true);
+    s.run(3000);
+    let (ext, kernel) = s.converged();
+    assert_eq!(ext, kernel);
+}
+
+#[test]
+fn our_commits_are_cached_but_not_sent_back() {
+    for mode in [SyncMode::Notrack, SyncMode::Ftfw] {
+        let mut s = Sim::new(mode, |_| {});
+        s.a.rep.own.commit = [77, 0, 0, 0];
+        let now = s.now();
+        for i in 0..20 {
+            let b = event_bytes(Change::New, &flow(i, 1), 77);
+            let (rep, mut io) = s.a.parts();
+            rep.on_kernel_events(&now, &b, &mut io);
+        }
+        s.run(1500);
+        assert_eq!(s.a.rep.internal().len(), 20, "{mode:?}: cached");
+        assert!(s.b.rep.external().is_empty(), "{mode:?}: not sent");
+        // and their destruction leaves no DEAD object behind
+        let now = s.now();
+        for i in 0..20 {
+            let b = event_bytes(Change::Destroy, &flow(i, 1), 77);
+            let (rep, mut io) = s.a.parts();
+            rep.on_kernel_events(&now, &b, &mut io);
+        }
+        assert!(s.a.rep.internal().is_empty(), "{mode:?}");
+    }
+}
+
+#[test]
+fn flushes_then_a_bulk_update_leave_consistent_caches() {
+    // Marks name their flow (i * 16 + wave): a state that reached the
+    // wrong key would show.
+    let mark = |i: u32, wave: u32| i * 16 + wave;
+    let mut s = Sim::new(SyncMode::Ftfw, |_| {});
+    for i in 0..200 {
+        s.a.kernel.upsert(flow(i, mark(i, 1)));
+    }
+    s.run(1500);
+    // Updates queued (events handled, nothing sent yet), then `-f
+    // internal`: the queued references point at freed slots, which new
+    // flows then take.
+    for i in 0..200 {
+        s.a.kernel.upsert(flow(i, mark(i, 2)));
+    }
+    let now = s.now();
+    s.a.deliver_events(&now);
+    s.a.rep.flush_internal();
+    for i in 1000..1050 {
+        s.a.kernel.upsert(flow(i, mark(i, 3)));
+    }
+    s.run(1500);
+    for (k, m) in cache_view(s.b.rep.external()) {
+        let f = s.a.kernel_flow(&k).expect("a flow of the primary");
+        assert_eq!(
+            m.map(|m| m / 16),
+            f.mark.map(|m| m / 16),
+            "{k}: another flow's state"
+        );
+    }
+    assert_eq!(s.b.rep.external().len(), 250);
+    // `-f external` on the backup, a resync and `-B` on the primary:
+    // equal again.
+    s.b.rep.flush_external();
+    assert!(s.b.rep.external().is_empty());
+    let now = s.now();
+    s.a.resync(&now, true);
+    s.a.rep.send_bulk(true);
+    s.run(3000);
+    let (ext, kernel) = s.converged();
+    assert_eq!(ext, kernel);
+}
+
+#[test]
+fn a_commit_creates_the_external_cache_masters_first() {
+    let mut s = Sim::new(SyncMode::Ftfw, |_| {});
+    for i in 0..100 {
+        s.a.kernel.upsert(flow(i, 1));
+    }
+    // related entries (an FTP data connection has its control one as
+    // master)
+    for i in 100..110 {
+        let mut f = flow(i, 1);
+        f.master = flow(i - 100, 1).orig;
+        s.a.kernel.upsert(f);
+    }
+    s.run(1500);
+    assert_eq!(s.b.rep.external().len(), 110);
+    // The backup's kernel already holds one of them (EEXIST: replaced).
+    s.b.kernel.upsert(flow(5, 99));
+    s.b.kernel.events.clear();
+    let now = s.now();
+    let (ok, failed) = s.b.rep.commit_into(&now, &mut s.b.kernel);
+    assert_eq!((ok, failed), (110, 0));
+    let created: Vec<Flow> =
+        s.b.kernel
+            .events
+            .iter()
+            .filter(|(c, _)| *c == Change::New)
+            .map(|(_, f)| *f)
+            .collect();
+    assert_eq!(created.len(), 110);
+    let first_related = created.iter().position(|f| f.master.is_some()).unwrap();
+    assert!(
+        created[..first_related].len() == 100
+            && created[first_related..].iter().all(|f| f.master.is_some()),
+        "masters first"
+    );
+    assert_eq!(kernel_view(&mut s.b.kernel), kernel_view(&mut s.a.kernel));
+    // committed as 1.4.7 does: EXPECTED cleared, timeout kept
+    assert!(created.iter().all(|f| f.status.unwrap() & (1 << 0) == 0));
+}
+
+#[test]
+fn disable_external_cache_injects_into_the_kernel() {
+    let mut s = Sim::new(SyncMode::Notrack, |x| x.disable_external_cache = true);
+    churn(&mut s.a.kernel, 0, 100);
+    s.run(1500);
+    assert!(s.b.rep.external().is_empty(), "no external cache");
+    assert_eq!(
+        kernel_view(&mut s.b.kernel),
+        kernel_view(&mut s.a.kernel),
+        "the backup's kernel holds the primary's table"
+    );
+}
+
+#[test]
+fn disable_internal_cache_sends_events_and_bulks_the_kernel_table() {
+    let mut s = Sim::new(SyncMode::Notrack, |x| x.disable_internal_cache = true);
+    churn(&mut s.a.kernel, 0, 100);
+    s.run(1500);
+    assert!(s.a.rep.internal().is_empty(), "no internal cache");
+    let b = s.a.rep.bypass().copied().unwrap();
+    assert_eq!((b.new, b.destroyed), (100, 100usize.div_ceil(7) as u64));
+    assert_eq!(s.converged().0, s.converged().1);
+    // -B: the kernel's table, dumped
+    s.b.rep.flush_external();
+    s.a.rep.send_bulk(true);
+    s.run(1500);
+    let (ext, kernel) = s.converged();
+    assert_eq!(ext, kernel);
+    assert!(
+        !s.a.notes.contains(&Note::SendingBulk),
+        "1.4.7 says nothing when it sends the kernel's table"
+    );
+}
+
+#[test]
+fn stats_mode_logs_ended_flows() {
+    let t0 = Instant::now();
+    let mut n = Node::new(Role::Stats, None, t0);
+    let now = Now {
+        at: t0,
+        secs: 0,
+        unix: 1_700_000_000,
+    };
+    for i in 0..10 {
+        n.kernel.upsert(flow(i, 1));
+    }
+    n.deliver_events(&now);
+    for i in 0..4 {
+        n.kernel.expire(&flow(i, 0));
+    }
+    n.deliver_events(&now);
+    assert_eq!(n.ended.len(), 4);
+    assert!(n.ended.iter().all(|f| f.timeout.is_none()));
+    assert_eq!(n.rep.internal().len(), 6);
+    // flows gone while events were lost: found by the resync's sweep
+    for i in 4..6 {
+        n.kernel.expire(&flow(i, 0));
+    }
+    n.lose_events();
+    n.resync(&now, true);
+    assert_eq!(n.ended.len(), 6);
+    assert_eq!(n.rep.internal().len(), 4);
+    assert!(n.out.is_empty(), "stats mode sends nothing");
+    assert_eq!(n.rep.counters().events_received, 14);
+}
+
+#[test]
+fn garbage_events_are_counted_not_applied() {
+    let t0 = Instant::now();
+    let mut n = Node::new(Role::Sync, Some(sync_section(SyncMode::Notrack)), t0);
+    let now = Now {
+        at: t0,
+        secs: 0,
+        unix: 1_700_000_000,
+    };
+    let good = event_bytes(Change::New, &flow(1, 1), 0);
+    for cut in 0..good.len() {
+        let (rep, mut io) = n.parts();
+        rep.on_kernel_events(&now, &good[..cut], &mut io);
+    }
+    let mut bad = good.clone();
+    bad[16] = 0xff; // nfgen family
+    bad[20..].fill(0xff);
+    let (rep, mut io) = n.parts();
+    rep.on_kernel_events(&now, &bad, &mut io);
+    assert!(n.rep.counters().catch_failed > 0);
+    assert!(n.rep.internal().len() <= 1);
+}
