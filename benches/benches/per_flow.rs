@@ -1,10 +1,11 @@
-//! The daemon's per-flow path without the kernel, as criterion benches
-//! (issue 12: "criterion benches of the replicator's per-flow path"):
+//! The replicator's per-flow path (`ct_transport::replicator`, what a
+//! daemon's lane runs), without the kernel, as criterion benches:
 //!
 //! * `primary_event_to_datagram`: a ctnetlink NEW event (bytes, as the
 //!   kernel sends them) is parsed, put in the internal cache, queued by
-//!   FT-FW and encoded into sync datagrams — what the primary does per
-//!   flow above the kernel's receive;
+//!   FT-FW and encoded into sync datagrams at the end of the loop
+//!   iteration — what the primary does per flow above the kernel's
+//!   receive;
 //! * `backup_datagram_to_cache`: FT-FW datagrams of real-looking flows
 //!   (TCP, status, timeout, mark, state) are received, sequence-checked
 //!   and applied to the external cache — what the backup does per flow.
@@ -16,13 +17,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ct_core::config::SyncSection;
 use ct_core::flow::*;
-use ct_core::netlink::ct::{emit_flow, parse_flow_into};
-use ct_core::netlink::msg::Messages;
+use ct_core::netlink::ct::emit_flow;
 use ct_core::netlink::writer::Writer;
-use ct_core::table::{Cache, Change, Mirror, ObjState};
-use ct_transport::proto::ftfw::{self, Apply, Ftfw, Object};
-use ct_transport::wire::{EmitOpts, Op, Transport};
+use ct_transport::replicator::{Config, Io, LinkParams, Now, Replicator, Role};
+use ct_transport::wire::Transport;
 
 const N: u32 = 100_000;
 
@@ -60,17 +60,43 @@ fn sample(i: u32) -> Flow {
     }
 }
 
-fn ftfw(now: Instant) -> Ftfw {
-    Ftfw::new(
-        ftfw::Config {
+/// A lane's replicator in FT-FW mode on a 1500-byte UDP link.
+fn replicator(now: Instant) -> Replicator {
+    let mut sync = SyncSection::default();
+    sync.modes.ftfw = true;
+    sync.resend_queue_size = 2 * N;
+    let mut r = Replicator::new(Config {
+        role: Role::Sync,
+        buckets: N as usize,
+        limit: 4 * N as usize,
+        filter: None,
+        sync: Some(sync),
+    });
+    r.attach(
+        LinkParams {
             mtu: 1500,
             transport: Transport::Udp,
-            opts: EmitOpts::default(),
-            window: 300,
-            resend_queue_size: 2 * N,
+            sealed: false,
         },
         now,
-    )
+    );
+    r
+}
+
+/// The datagrams a replicator sends, kept (up to a bound) for the
+/// backup's bench.
+struct Sink<'a> {
+    sent: usize,
+    keep: &'a mut Vec<Vec<u8>>,
+}
+
+impl Io for Sink<'_> {
+    fn send(&mut self, d: &[u8]) {
+        self.sent += 1;
+        if self.keep.len() < 20_000 {
+            self.keep.push(d.to_vec());
+        }
+    }
 }
 
 /// The kernel's NEW events for the flows, a few per netlink datagram.
@@ -93,65 +119,47 @@ fn events() -> Vec<Vec<u8>> {
     out
 }
 
-/// The primary's work for every event: parse, cache, queue, encode.
+/// The primary's work for every event datagram, as the daemon's loop
+/// does it: the replicator parses, caches and queues; the end of the
+/// iteration encodes and sends.
 fn primary(events: &[Vec<u8>], datagrams: &mut Vec<Vec<u8>>) -> usize {
-    let now = Instant::now();
-    let mut cache = Mirror::new(N as usize, 4 * N as usize);
-    let mut p = ftfw(now);
-    let mut flow = Flow::default();
-    let mut sent = 0;
+    let at = Instant::now();
+    let now = Now {
+        at,
+        secs: 1,
+        unix: 1_700_000_000,
+    };
+    let mut rep = replicator(at);
+    let mut io = Sink {
+        sent: 0,
+        keep: datagrams,
+    };
     for d in events {
-        for m in Messages::new(d) {
-            let m = m.unwrap();
-            let (g, attrs) = m.nfgen().unwrap();
-            parse_flow_into(&mut flow, g.family, attrs).unwrap();
-            if let Some(obj) = cache.on_event_keep_dead(Change::New, &flow, 1) {
-                p.on_local(obj);
-            }
-        }
-        let view: &Cache = &cache.cache;
-        p.transmit(
-            now,
-            1,
-            &mut |obj, cur| {
-                let st = view.by_ref_into(obj, &mut cur.flow)?;
-                let op = match st {
-                    ObjState::New => Op::New,
-                    ObjState::Alive => Op::Update,
-                    ObjState::Dead => Op::Delete,
-                };
-                Some(Object::Ct(op))
-            },
-            &mut |dg| {
-                sent += 1;
-                if datagrams.len() < 20_000 {
-                    datagrams.push(dg.to_vec());
-                }
-            },
-        );
+        rep.on_kernel_events(&now, d, &mut io);
+        rep.poll(&now, false, 64, &mut io);
     }
-    sent
+    io.sent
 }
 
-/// The backup's work for every datagram: sequence check, decode, apply.
+/// The backup's work for every datagram: sequence check, decode, apply
+/// to the external cache.
 fn backup(datagrams: &[Vec<u8>]) -> usize {
-    let mut p = ftfw(Instant::now());
-    let mut ext = Cache::new(N as usize, 4 * N as usize);
+    let at = Instant::now();
+    let now = Now {
+        at,
+        secs: 1,
+        unix: 1_700_000_000,
+    };
+    let mut rep = replicator(at);
+    let mut acks = Vec::new();
+    let mut io = Sink {
+        sent: 0,
+        keep: &mut acks,
+    };
     for d in datagrams {
-        p.on_datagram(d, &mut |a| match a {
-            Apply::Ct(Op::New, f) => {
-                ext.replace(f, 1, 0);
-            }
-            Apply::Ct(Op::Update, f) => {
-                ext.upsert(f, 1, 0);
-            }
-            Apply::Ct(Op::Delete, f) => {
-                ext.remove(f);
-            }
-            _ => {}
-        });
+        rep.on_datagram(&now, d, None, &mut io);
     }
-    ext.len()
+    rep.external().len()
 }
 
 fn bench(c: &mut Criterion) {

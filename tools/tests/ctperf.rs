@@ -538,6 +538,8 @@ fn bench_lists_its_scenarios_and_refuses_unknown_ones() {
         "loss-20-1m",
         "auth",
         "warm",
+        "lanes",
+        "lanes-paced",
         "failover",
     ] {
         assert!(

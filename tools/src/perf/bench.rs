@@ -51,6 +51,22 @@ pub const SCENARIOS: &[Scenario] = &[
         argv: &["perf/bench_latency.py", "--runs", "{runs}", "--out", "{out}"],
     },
     Scenario {
+        name: "lanes",
+        what: "FT-FW burst of 200k flat out: Lanes 1 against Lanes 2 (busiest thread, total CPU, complete time), and 1.4.7",
+        argv: &[
+            "perf/bench_sync.py", "--sizes", "200000", "--runs", "{runs}", "--mode", "FTFW",
+            "--lanes", "2",
+        ],
+    },
+    Scenario {
+        name: "lanes-paced",
+        what: "FT-FW, 200k flows paced at 100k/s: Lanes 1 against Lanes 2, and 1.4.7",
+        argv: &[
+            "perf/bench_sync.py", "--sizes", "200000", "--runs", "{runs}", "--mode", "FTFW",
+            "--lanes", "2", "--rate", "100000",
+        ],
+    },
+    Scenario {
         name: "loss-1",
         what: "FT-FW burst of 100k with 1% loss on the sync link (each way)",
         argv: &[

@@ -171,7 +171,7 @@ pub struct Replicator {
     pub own: Own,
     counters: Counters,
     /// Reused buffers.
-    flow: Flow,
+    flow: Option<Box<Flow>>,
     released: Vec<ObjRef>,
     exp_seen: Vec<Expect>,
     gone: Vec<ObjRef>,
@@ -205,7 +205,7 @@ impl Replicator {
             unsent_since: None,
             own: Own::default(),
             counters: Counters::default(),
-            flow: Flow::default(),
+            flow: Some(Box::default()),
             released: Vec::new(),
             exp_seen: Vec::new(),
             gone: Vec::new(),
@@ -270,7 +270,9 @@ impl Replicator {
     /// One datagram from the ctnetlink event socket.
     pub fn on_kernel_events(&mut self, now: &Now, data: &[u8], io: &mut dyn Io) {
         self.iter_events += 1;
-        let mut flow = std::mem::take(&mut self.flow);
+        // The scratch flow moves out by pointer (a `Flow` is large: a
+        // `mem::take` would initialise one per call).
+        let mut flow = self.flow.take().unwrap_or_default();
         for m in Messages::new(data) {
             let Ok(m) = m else {
                 self.counters.catch_failed += 1;
@@ -319,7 +321,7 @@ impl Replicator {
             }
             self.on_ct(now, change, &flow, own, io);
         }
-        self.flow = flow;
+        self.flow = Some(flow);
     }
 
     /// A conntrack event: into the internal cache and on to the peer.
