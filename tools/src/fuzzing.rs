@@ -132,6 +132,162 @@ pub fn snapshot(data: &[u8]) {
     }
 }
 
+/// The replicator of a daemon's lane (`ct_transport::replicator`): the
+/// first byte picks the mode, role, transport and options; then records
+/// (`op`, `len` as u16 little-endian, bytes) feed it kernel event bytes, peer datagrams (fresh
+/// or of a warm restart's generation), ticks, polls, resync requests,
+/// bulk sends, kernel dumps (of the last bytes seen, parsed as ctnetlink),
+/// flushes, commits and send failures, in any order, with time moving
+/// by the op's high bits. Nothing may panic, and neither cache may grow
+/// beyond its limit.
+pub fn replicator(data: &[u8]) {
+    use ct_core::config::SyncSection;
+    use ct_core::flow::{Expect, Flow};
+    use ct_core::table::FakeTable;
+    use ct_transport::replicator::{Config, Io, LinkParams, Now, Replicator, Role};
+    use std::time::{Duration, Instant};
+
+    struct FuzzIo<'a> {
+        last: &'a [u8],
+        fail_dumps: bool,
+    }
+    impl Io for FuzzIo<'_> {
+        fn send(&mut self, d: &[u8]) {
+            assert!(!d.is_empty());
+        }
+        fn dump(&mut self, out: &mut dyn FnMut(&Flow)) -> Result<(), i32> {
+            if self.fail_dumps {
+                return Err(-105);
+            }
+            for m in Messages::new(self.last).flatten() {
+                if let Ok((g, attrs)) = m.nfgen() {
+                    if let Ok(f) = parse_flow(g.family, attrs) {
+                        out(&f);
+                    }
+                }
+            }
+            Ok(())
+        }
+        fn dump_exp(&mut self, out: &mut dyn FnMut(&Expect)) -> Result<(), i32> {
+            for m in Messages::new(self.last).flatten() {
+                if let Ok((g, attrs)) = m.nfgen() {
+                    if let Ok(e) = parse_expect(g.family, attrs) {
+                        out(&e);
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+
+    let Some((&head, mut rest)) = data.split_first() else {
+        return;
+    };
+    let mut sync = SyncSection::default();
+    match head % 3 {
+        0 => sync.modes.ftfw = true,
+        1 => sync.modes.alarm = true,
+        _ => sync.modes.notrack = true,
+    }
+    sync.disable_external_cache = head & 4 != 0;
+    sync.disable_internal_cache = head & 8 != 0;
+    sync.expectation_sync.enabled = head & 16 != 0;
+    sync.resend_queue_size = 32;
+    sync.refresh_time = 2;
+    sync.cache_timeout = 3;
+    let role = if head & 32 != 0 {
+        Role::Stats
+    } else {
+        Role::Sync
+    };
+    const LIMIT: usize = 48;
+    let t0 = Instant::now();
+    let mut r = Replicator::new(Config {
+        role,
+        buckets: 16,
+        limit: LIMIT,
+        filter: None,
+        sync: Some(sync),
+    });
+    let transport = if head & 64 != 0 {
+        Transport::Tcp
+    } else {
+        Transport::Udp
+    };
+    r.attach(
+        LinkParams {
+            mtu: 576,
+            transport,
+            sealed: head & 128 != 0,
+        },
+        t0,
+    );
+    let mut table = FakeTable::default();
+    let mut io = FuzzIo {
+        last: &[],
+        fail_dumps: false,
+    };
+    let mut ms = 0u64;
+    while let Some((&op, tail)) = rest.split_first() {
+        let (n, tail) = match tail {
+            [a, b, t @ ..] => (u16::from_le_bytes([*a, *b]) as usize, t),
+            _ => (0, &[][..]),
+        };
+        let (chunk, next) = tail.split_at(n.min(tail.len()));
+        rest = next;
+        ms += u64::from(op >> 4) * 97;
+        let now = Now {
+            at: t0 + Duration::from_millis(ms),
+            secs: (ms / 1000) as u32,
+            unix: 1_700_000_000 + (ms / 1000) as u32,
+        };
+        if !chunk.is_empty() {
+            io.last = chunk;
+        }
+        match op & 15 {
+            0 => r.on_kernel_events(&now, chunk, &mut io),
+            1 => {
+                let _ = r.on_datagram(&now, chunk, None, &mut io);
+            }
+            2 => r.on_tick(&now, &mut io),
+            3 => r.poll(&now, false, 4, &mut io),
+            4 => r.poll(&now, true, 1, &mut io),
+            5 => r.request_resync(),
+            6 => r.send_bulk(chunk.first().is_some_and(|b| b & 1 != 0)),
+            7 => {
+                let _ = r.resync(&now, chunk.len() & 1 == 0, &mut io);
+            }
+            8 => {
+                let _ = r.resync_exp(&now, chunk.len() & 1 == 0, &mut io);
+            }
+            9 => r.flush_internal(),
+            10 => r.flush_external(),
+            11 => r.flush_exp(),
+            12 => {
+                let _ = r.commit_into(&now, &mut table);
+            }
+            13 => {
+                r.on_send_failed();
+                io.fail_dumps = !io.fail_dumps;
+            }
+            14 => {
+                let _ = r.on_datagram(&now, chunk, Some(1), &mut io);
+            }
+            _ => {
+                let _ = r.wait(now.at, Duration::from_secs(1));
+            }
+        }
+        assert!(
+            r.internal().len() <= LIMIT,
+            "internal cache beyond its limit"
+        );
+        assert!(
+            r.external().len() <= LIMIT,
+            "external cache beyond its limit"
+        );
+    }
+}
+
 /// Splits a packed corpus (`u32` little-endian length, then the bytes,
 /// repeated) into its inputs.
 pub fn unpack(mut packed: &[u8]) -> Vec<&[u8]> {

@@ -36,6 +36,11 @@ fn snapshot_corpus() {
 }
 
 #[test]
+fn replicator_corpus() {
+    replay("replicator", ct_tools::fuzzing::replicator);
+}
+
+#[test]
 fn config_corpus() {
     replay("config", ct_tools::fuzzing::config);
 }

@@ -1,5 +1,6 @@
-//! A flow cache: records in a chunked slab (fixed 64 Ki-record chunks, so
-//! growing never copies or doubles memory) and a `hashbrown::HashTable`
+//! A flow cache: records in a chunked slab (64 Ki-record chunks, so
+//! growing never copies or doubles memory; a chunk's room is reserved
+//! at once but filled, and so paid for, as records arrive) and a `hashbrown::HashTable`
 //! of 4-byte slab indices hashed with ahash over the key. One owner
 //! thread; no locks. `HashLimit` bounds the number of objects (refusals
 //! are counted), and the counters are those `conntrackd -s cache` shows.
@@ -61,7 +62,7 @@ pub struct CacheStats {
 
 /// The cache of one address family.
 pub struct FlowCache<A: Addr> {
-    chunks: Vec<Box<[Option<Entry<A>>]>>,
+    chunks: Vec<Vec<Option<Entry<A>>>>,
     free: Vec<u32>,
     next: u32,
     /// (slab index, 32-bit hash): growing the table rehashes from the
@@ -189,14 +190,17 @@ impl<A: Addr> FlowCache<A> {
             *self.slot_mut(i) = Some(e);
             return i;
         }
+        // A fresh position is the next one of the last chunk: pushed
+        // (the chunk's capacity is reserved, so it never moves), which
+        // touches only the memory of records that exist.
         let i = self.next;
         if i as usize / CHUNK >= self.chunks.len() {
-            let mut v = Vec::with_capacity(CHUNK);
-            v.resize_with(CHUNK, || None);
-            self.chunks.push(v.into_boxed_slice());
+            self.chunks.push(Vec::with_capacity(CHUNK));
         }
+        let last = self.chunks.last_mut().expect("a chunk for the position");
+        debug_assert_eq!(last.len(), i as usize % CHUNK);
+        last.push(Some(e));
         self.next += 1;
-        *self.slot_mut(i) = Some(e);
         i
     }
 
