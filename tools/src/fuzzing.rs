@@ -288,6 +288,28 @@ pub fn replicator(data: &[u8]) {
     }
 }
 
+/// nfnetlink objects of nfct: cttimeout policies and cthelper objects,
+/// viewed, decoded and printed; the bytes also as a bare attribute run.
+pub fn nfnl_objects(data: &[u8]) {
+    use ct_core::netlink::cthelper::HelperObj;
+    use ct_core::netlink::timeout::PolicyView;
+    let show = |attrs: Attrs<'_>| {
+        let mut s = String::new();
+        if let Ok(p) = PolicyView::parse(attrs.clone()).and_then(|v| v.decode()) {
+            p.write_text(&mut s);
+        }
+        if let Ok(h) = HelperObj::parse(attrs) {
+            h.write_text(&mut s);
+        }
+    };
+    for m in Messages::new(data).flatten() {
+        if let Ok((_, attrs)) = m.nfgen() {
+            show(attrs);
+        }
+    }
+    show(Attrs::new(data));
+}
+
 /// Splits a packed corpus (`u32` little-endian length, then the bytes,
 /// repeated) into its inputs.
 pub fn unpack(mut packed: &[u8]) -> Vec<&[u8]> {

@@ -6,5 +6,6 @@ pub mod cli;
 pub mod ct;
 pub mod daemon;
 pub mod fuzzing;
+pub mod nfct;
 pub mod nl;
 pub mod perf;

@@ -41,6 +41,11 @@ fn replicator_corpus() {
 }
 
 #[test]
+fn nfnl_objects_corpus() {
+    replay("nfnl_objects", ct_tools::fuzzing::nfnl_objects);
+}
+
+#[test]
 fn config_corpus() {
     replay("config", ct_tools::fuzzing::config);
 }

@@ -24,6 +24,7 @@ fn pages_format_cleanly_and_cover_the_commands() {
         "conntrackd.8",
         "conntrackd.conf.5",
         "ctperf.1",
+        "nfct.8",
     ];
     let mut text = Vec::new();
     for p in pages {
@@ -63,5 +64,28 @@ fn pages_format_cleanly_and_cover_the_commands() {
         "-c", "-f", "-F", "-i", "-e", "-s", "-R", "-n", "-B", "-t", "-k",
     ] {
         assert!(ctd.contains(req), "conntrackd.8 lacks {req}");
+    }
+    let nfct = norm(&text[4]);
+    for word in [
+        "list",
+        "add",
+        "delete",
+        "get",
+        "flush",
+        "default-set",
+        "default-get",
+        "disable",
+        "version",
+        "timeout",
+        "helper",
+        "tcp",
+        "udplite",
+        "icmpv6",
+        "sctp",
+        "dccp",
+        "gre",
+        "generic",
+    ] {
+        assert!(nfct.contains(word), "nfct.8 lacks {word}");
     }
 }

@@ -13,6 +13,7 @@ pub mod lanes;
 pub mod msg;
 pub mod request;
 pub mod stats;
+pub mod timeout;
 pub mod writer;
 
 /// Why a netlink message could not be decoded.

@@ -1,0 +1,9 @@
+//! `nfct`: a drop-in replacement for conntrack-tools 1.4.7's nfct
+//! (timeout policies and helper objects).
+
+fn main() {
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    std::process::exit(ct_tools::nfct::main_with_args(argv));
+}
