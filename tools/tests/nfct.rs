@@ -320,6 +320,18 @@ helper list
         " 7".into(),
     ]);
     v.push(vec!["list".into(), "timeout".into()]);
+    // a list longer than one 4096-byte read
+    for i in 0..120 {
+        v.push(
+            format!("add timeout many{i} inet tcp established {i}")
+                .split(' ')
+                .map(String::from)
+                .collect(),
+        );
+    }
+    v.push(vec!["list".into(), "timeout".into()]);
+    v.push(vec!["flush".into(), "timeout".into()]);
+    v.push(vec!["list".into(), "timeout".into()]);
     v
 }
 
@@ -344,6 +356,39 @@ fn every_command_prints_and_exits_as_1_4_7() {
                 t.stdout_str(),
                 t.stderr_str()
             ));
+        }
+    }
+    // without CAP_NET_ADMIN every request is refused (EPERM); as nobody
+    if find_tool("setpriv").is_some() {
+        let nobody = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "nfct",
+        ];
+        for args in [
+            &["list", "timeout"][..],
+            &["add", "timeout", "x", "inet", "udp", "replied", "1"],
+            &["version", "list"],
+        ] {
+            let run = |side: &Side| {
+                let mut argv = nobody.to_vec();
+                argv.extend_from_slice(args);
+                let path = format!("{}:/usr/sbin:/usr/bin:/bin", side.path);
+                side.ns
+                    .run_env(&argv, None, T, &[("PATH", &path), ("LC_ALL", "C")])
+            };
+            let (o, t) = (run(&ours), run(&theirs));
+            if (o.status, &o.stdout, &o.stderr) != (t.status, &t.stdout, &t.stderr) {
+                mismatches.push(format!(
+                    "as nobody: nfct {args:?}\n  ours:  {} {:?}\n  1.4.7: {} {:?}",
+                    o.status,
+                    o.stderr_str(),
+                    t.status,
+                    t.stderr_str()
+                ));
+            }
         }
     }
     assert!(
