@@ -164,6 +164,27 @@ impl NlSocket {
         let _ = self.setsockopt_int(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 0);
     }
 
+    /// A blocking receive gives up after `t` (SO_RCVTIMEO) and reports
+    /// [`RecvError::WouldBlock`]: a listener that must also notice a stop
+    /// flag waits in the kernel instead of polling.
+    pub fn set_recv_timeout(&self, t: std::time::Duration) -> io::Result<()> {
+        let tv = libc::timeval {
+            tv_sec: t.as_secs() as libc::time_t,
+            tv_usec: t.subsec_micros() as libc::suseconds_t,
+        };
+        // SAFETY: setsockopt with a timeval that lives for the call.
+        cvt(unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                &tv as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::timeval>() as u32,
+            )
+        })?;
+        Ok(())
+    }
+
     /// Switches O_NONBLOCK.
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         // SAFETY: fcntl on an fd we own.

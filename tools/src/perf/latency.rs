@@ -99,6 +99,9 @@ pub fn run(spec: &LatencySpec) -> Result<LatencyReport, String> {
             }
         };
         let _ = sock.set_rcvbuf(64 << 20);
+        // wait in the kernel (an event is timestamped when it wakes us,
+        // not after a polling sleep); look at the stop flag every 20 ms
+        let _ = sock.set_recv_timeout(Duration::from_millis(20));
         let _ = ready_tx.send(Ok(()));
         let mut hist = new_hist();
         let mut per: Vec<Histogram<u64>> = (0..secs).map(|_| new_hist()).collect();
@@ -106,13 +109,12 @@ pub fn run(spec: &LatencySpec) -> Result<LatencyReport, String> {
         let mut buf = vec![0u8; 1 << 16];
         let mut flow = Flow::default();
         loop {
-            let n = match sock.recv(&mut buf, true) {
+            let n = match sock.recv(&mut buf, false) {
                 Ok(n) => n,
                 Err(RecvError::WouldBlock) => {
                     if stop_l.load(Ordering::Relaxed) {
                         break;
                     }
-                    std::thread::sleep(Duration::from_micros(200));
                     continue;
                 }
                 Err(RecvError::Interrupted) => continue,

@@ -15,6 +15,26 @@ use ct_core::table::{Cache, KernelTable, ObjState};
 /// `EEXIST`.
 const EEXIST: i32 = 17;
 
+/// The ICMP (ICMPv6 for `AF_INET6`) type answering `t`, for the types the
+/// kernel tracks as connections: echo, timestamp, information and address
+/// mask requests and their replies (ICMPv6: echo and node information).
+pub fn icmp_reply_type(family: u8, t: u8) -> Option<u8> {
+    let pairs: &[(u8, u8)] = if family == ct_core::flow::AF_INET6 {
+        &[(128, 129), (139, 140)]
+    } else {
+        &[(8, 0), (13, 14), (15, 16), (17, 18)]
+    };
+    pairs.iter().find_map(|&(a, b)| {
+        if t == a {
+            Some(b)
+        } else if t == b {
+            Some(a)
+        } else {
+            None
+        }
+    })
+}
+
 /// The object to create for a cached entry last updated `age` seconds
 /// ago.
 pub fn commit_object(f: &Flow, sync: &SyncSection, age: u32) -> Flow {
@@ -58,7 +78,14 @@ pub fn commit_object(f: &Flow, sync: &SyncSection, age: u32) -> Flow {
         dst: o.src,
         src_port: o.dst_port,
         dst_port: o.src_port,
-        icmp_type: f.reply.and_then(|r| r.icmp_type).or(o.icmp_type),
+        // the reply of a request is its answer (echo 8 -> echo reply 0),
+        // as libnetfilter_conntrack inverts it for 1.4.7; the sync
+        // message carries the original type only
+        icmp_type: o
+            .icmp_type
+            .and_then(|t| icmp_reply_type(f.family, t))
+            .or(f.reply.and_then(|r| r.icmp_type))
+            .or(o.icmp_type),
         icmp_code: o.icmp_code,
         icmp_id: o.icmp_id,
         zone: f.reply.and_then(|r| r.zone),
@@ -143,4 +170,66 @@ pub fn commit_into(
         }
     }
     (ok, failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ct_core::flow::{Tuple, AF_INET, AF_INET6};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+    /// A flow as the sync wire decodes it: the original tuple only.
+    fn icmp(family: u8, ty: u8) -> Flow {
+        let (a, b, p) = if family == AF_INET6 {
+            (
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                58,
+            )
+        } else {
+            (
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                1,
+            )
+        };
+        Flow {
+            family,
+            orig: Some(Tuple {
+                src: Some(a),
+                dst: Some(b),
+                l4proto: Some(p),
+                icmp_type: Some(ty),
+                icmp_code: Some(0),
+                icmp_id: Some(77),
+                ..Tuple::default()
+            }),
+            timeout: Some(30),
+            ..Flow::default()
+        }
+    }
+
+    /// Issue 15: an echo request commits with an echo reply in its reply
+    /// tuple (1.4.7 through libnetfilter_conntrack, and the kernel, agree).
+    #[test]
+    fn icmp_requests_commit_with_their_reply_type() {
+        let sync = SyncSection::default();
+        for (fam, req, rep) in [
+            (AF_INET, 8, 0),
+            (AF_INET, 0, 8),
+            (AF_INET, 13, 14),
+            (AF_INET, 15, 16),
+            (AF_INET, 17, 18),
+            (AF_INET6, 128, 129),
+            (AF_INET6, 129, 128),
+            (AF_INET6, 139, 140),
+        ] {
+            let c = commit_object(&icmp(fam, req), &sync, 0);
+            let r = c.reply.unwrap();
+            assert_eq!(r.icmp_type, Some(rep), "type {req}");
+            assert_eq!((r.icmp_id, r.icmp_code), (Some(77), Some(0)));
+            assert_eq!(r.src, c.orig.unwrap().dst);
+        }
+        assert_eq!(icmp_reply_type(AF_INET, 3), None);
+    }
 }
