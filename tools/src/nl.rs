@@ -82,6 +82,43 @@ impl Session {
         r
     }
 
+    /// A fresh sequence number, for requests built by the caller.
+    pub fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    /// Sends `req`, `n` messages that each asked for an ACK, and hands
+    /// every answer to `each` as (the request's sequence number, errno or
+    /// 0), until `n` arrived.
+    pub fn run_acks(
+        &mut self,
+        req: &[u8],
+        n: usize,
+        mut each: impl FnMut(u32, i32),
+    ) -> Result<(), NlFail> {
+        self.sock.send(req).map_err(NlFail::Io)?;
+        let portid = self.sock.portid();
+        let mut left = n;
+        while left > 0 {
+            let got = match self.sock.recv(&mut self.rx, false) {
+                Ok(got) => got,
+                Err(RecvError::Interrupted) | Err(RecvError::WouldBlock) => continue,
+                Err(RecvError::Overrun) => return Err(NlFail::Kernel(libc::ENOBUFS)),
+                Err(RecvError::Io(e)) => return Err(NlFail::Io(e)),
+            };
+            for m in Messages::new(&self.rx[..got]) {
+                let Ok(m) = m else { break };
+                if m.ty != NLMSG_ERROR || (m.pid != 0 && m.pid != portid) {
+                    continue;
+                }
+                each(m.seq, m.error_code().unwrap_or(libc::EIO));
+                left = left.saturating_sub(1);
+            }
+        }
+        Ok(())
+    }
+
     /// Sends `req` (already built with sequence numbers starting at `seq`)
     /// and processes replies. The callback returns false to stop early.
     pub fn run(

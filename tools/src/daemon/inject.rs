@@ -7,6 +7,12 @@
 //! committed one (timeout from the message, BE_LIBERAL unless
 //! TCPWindowTracking, reply tuple regenerated). The handle's portid lets
 //! the engine ignore the events of these changes.
+//!
+//! The states of one datagram go out in one batch: every first attempt
+//! in one `sendmsg`, the ACKs read together. Only a failed attempt takes
+//! the slow path (1.4.7's fallbacks, one request at a time); the later
+//! states of the same flow in that batch are then applied again in order,
+//! so the kernel ends as if each state had been applied alone.
 
 use ct_core::config::SyncSection;
 use ct_core::ctl::stats::InjectStats;
@@ -14,8 +20,15 @@ use ct_core::flow::Flow;
 use ct_core::netlink::msg::{NLM_F_CREATE, NLM_F_EXCL};
 use ct_transport::wire::Op;
 
+use ct_core::netlink::msg::{NLM_F_ACK, NLM_F_REQUEST};
+use ct_core::netlink::request;
+use ct_core::netlink::writer::Writer;
+
 use crate::nl::Session;
 use ct_transport::replicator::commit_object;
+
+/// The most states of one batch (a datagram holds fewer).
+const BATCH: usize = 128;
 
 const EEXIST: i32 = 17;
 const ENOENT: i32 = 2;
@@ -24,6 +37,11 @@ const ENOENT: i32 = 2;
 pub struct Inject {
     sess: Session,
     pub stats: InjectStats,
+    /// States whose first attempt is in `req`: (op, prepared flow, seq).
+    batch: Vec<(Op, Flow, u32)>,
+    req: Vec<u8>,
+    /// The first attempts' results, by position in `batch`.
+    results: Vec<i32>,
 }
 
 impl Inject {
@@ -31,6 +49,9 @@ impl Inject {
         Ok(Inject {
             sess: Session::open()?,
             stats: InjectStats::default(),
+            batch: Vec::with_capacity(BATCH),
+            req: Vec::with_capacity(BATCH * 256),
+            results: Vec::with_capacity(BATCH),
         })
     }
 
@@ -47,15 +68,125 @@ impl Inject {
         super::kernel::destroy(&mut self.sess, f)
     }
 
-    /// Applies one received state; a failure is returned as the warning
-    /// 1.4.7 logs.
-    pub fn apply(&mut self, op: Op, f: &Flow, sync: &SyncSection) -> Result<(), String> {
+    /// The object a state is applied as: the committed form of a NEW or
+    /// UPDATE, the flow itself for a DELETE.
+    fn prepare(op: Op, f: &Flow, sync: &SyncSection) -> Flow {
+        match op {
+            Op::Delete => *f,
+            _ => commit_object(f, sync, 0),
+        }
+    }
+
+    /// Queues one received state; the batch goes out with [`flush`]
+    /// (called after each datagram), or now when it is full.
+    pub fn queue(&mut self, op: Op, f: &Flow, sync: &SyncSection, warn: &mut dyn FnMut(String)) {
+        let o = Self::prepare(op, f, sync);
+        let seq = self.sess.next_seq();
+        let mut w = Writer::new(&mut self.req);
+        match op {
+            Op::Delete => {
+                let t = o.orig.unwrap_or_default();
+                request::ct_delete_tuple(
+                    &mut w,
+                    seq,
+                    NLM_F_REQUEST | NLM_F_ACK,
+                    o.l3_family(),
+                    &t,
+                    o.zone,
+                )
+            }
+            _ => request::ct_new(
+                &mut w,
+                seq,
+                NLM_F_CREATE | NLM_F_EXCL | NLM_F_REQUEST | NLM_F_ACK,
+                o.l3_family(),
+                &o,
+            ),
+        }
+        self.batch.push((op, o, seq));
+        if self.batch.len() >= BATCH {
+            self.flush(warn);
+        }
+    }
+
+    /// Sends the queued states and finishes each: counted, or through the
+    /// slow path when its first attempt failed.
+    pub fn flush(&mut self, warn: &mut dyn FnMut(String)) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let first_seq = self.batch[0].2;
+        let n = self.batch.len();
+        self.results.clear();
+        self.results.resize(n, 0);
+        let results = &mut self.results;
+        let sent = self.sess.run_acks(&self.req, n, |seq, e| {
+            if let Some(r) = results.get_mut(seq.wrapping_sub(first_seq) as usize) {
+                *r = e;
+            }
+        });
+        self.req.clear();
+        let batch = std::mem::take(&mut self.batch);
+        if let Err(e) = sent {
+            // nothing is known of the batch: each state alone
+            let _ = e;
+            for (op, o, _) in &batch {
+                let r = self.first(*op, o);
+                if let Err(m) = self.finish(*op, o, r) {
+                    warn(m);
+                }
+            }
+        } else {
+            let mut redone = vec![false; n];
+            for i in 0..n {
+                if redone[i] {
+                    continue;
+                }
+                let (op, o, _) = &batch[i];
+                let r = match self.results[i] {
+                    0 => Ok(()),
+                    e => Err(e),
+                };
+                let failed = r.is_err();
+                if let Err(m) = self.finish(*op, o, r) {
+                    warn(m);
+                }
+                if failed {
+                    // the slow path ran after the later states of the
+                    // same flow: apply those again, in order
+                    for j in i + 1..n {
+                        let (op2, o2, _) = &batch[j];
+                        if !redone[j] && o2.orig == o.orig && o2.zone == o.zone {
+                            redone[j] = true;
+                            let r2 = self.first(*op2, o2);
+                            if let Err(m) = self.finish(*op2, o2, r2) {
+                                warn(m);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.batch = batch;
+        self.batch.clear();
+    }
+
+    /// The first attempt: a DELETE, or a create (NLM_F_EXCL).
+    fn first(&mut self, op: Op, o: &Flow) -> Result<(), i32> {
+        match op {
+            Op::Delete => self.destroy(o),
+            _ => self.send(o, NLM_F_CREATE | NLM_F_EXCL),
+        }
+    }
+
+    /// What follows the first attempt's result `r`, as 1.4.7 does it.
+    fn finish(&mut self, op: Op, o: &Flow, r: Result<(), i32>) -> Result<(), String> {
         let errno = |e: i32| std::io::Error::from_raw_os_error(e).to_string();
         let create = NLM_F_CREATE | NLM_F_EXCL;
+        let o = *o;
         match op {
             Op::New => {
-                let o = commit_object(f, sync, 0);
-                let r = match self.send(&o, create) {
+                let r = match r {
                     Err(EEXIST) => {
                         let _ = self.destroy(&o);
                         self.send(&o, create).map_err(|e| {
@@ -70,8 +201,7 @@ impl Inject {
                 count(&mut self.stats.created, &mut self.stats.create_failed, r)
             }
             Op::Update => {
-                let o = commit_object(f, sync, 0);
-                let r = match self.send(&o, create) {
+                let r = match r {
                     Err(EEXIST) => {
                         // In place: no NAT to re-apply, no CREATE.
                         let mut u = o;
@@ -101,7 +231,7 @@ impl Inject {
                 count(&mut self.stats.updated, &mut self.stats.update_failed, r)
             }
             Op::Delete => {
-                let r = match self.destroy(f) {
+                let r = match r {
                     Err(ENOENT) => Ok(()),
                     r => r.map_err(|e| format!("could not destroy ct entry: {}", errno(e))),
                 };

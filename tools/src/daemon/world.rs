@@ -47,13 +47,21 @@ impl<O: Outbox> Io for World<'_, O> {
 
     fn inject(&mut self, op: Op, f: &Flow) {
         if let (Some(i), Some(sync)) = (self.inject.as_deref_mut(), self.sync) {
-            if let Err(e) = i.apply(op, f, sync) {
-                self.log.warning(&e);
-            }
+            let log = &mut *self.log;
+            i.queue(op, f, sync, &mut |e| log.warning(&e));
+        }
+    }
+
+    fn inject_flush(&mut self) {
+        if let Some(i) = self.inject.as_deref_mut() {
+            let log = &mut *self.log;
+            i.flush(&mut |e| log.warning(&e));
         }
     }
 
     fn inject_exp(&mut self, op: Op, e: &Expect) {
+        // an expectation needs its master in the kernel first
+        self.inject_flush();
         if let Some(s) = self.exp_inject.as_deref_mut() {
             if let Err(e) = super::expect::inject(s, op, e) {
                 self.log.warning(&e);

@@ -13,8 +13,14 @@ pub trait Io {
     /// A datagram for the peer (at most the link's MTU).
     fn send(&mut self, datagram: &[u8]);
 
-    /// DisableExternalCache: a peer's change, for the kernel table.
+    /// DisableExternalCache: a peer's change, for the kernel table. The
+    /// changes of one datagram may be held back until
+    /// [`inject_flush`](Self::inject_flush), in their order.
     fn inject(&mut self, _op: Op, _f: &Flow) {}
+
+    /// The datagram's injections are all given: they must reach the
+    /// kernel now.
+    fn inject_flush(&mut self) {}
 
     /// DisableExternalCache with ExpectationSync: a peer's expectation
     /// change, for the kernel.

@@ -505,6 +505,9 @@ impl Replicator {
             Apply::Resync => resync = true,
             Apply::NeedBulk => need_bulk = true,
         });
+        if inject {
+            io.inject_flush();
+        }
         if resync {
             io.note(Note::ResyncRequested);
             self.bulk_pending = Some(true);
