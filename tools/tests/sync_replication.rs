@@ -1912,18 +1912,28 @@ const FIDELITY_FLOWS: &[&str] = &[
     "-I -p icmp -s 10.5.0.3 -d 10.6.0.1 --icmp-type 8 --icmp-code 0 --icmp-id 77 -t 30",
     "-I -p icmpv6 -s fd00::3 -d fd00::1 --icmpv6-type 128 --icmpv6-code 0 --icmpv6-id 78 -t 30",
     "-I -p sctp -s 10.5.0.4 -d 10.6.0.1 --sport 5000 --dport 6000 --state ESTABLISHED --orig-vtag 1 --reply-vtag 2 -t 300",
+    "-I -p sctp -s 10.5.0.8 -d 10.6.0.1 --sport 1 --dport 2 --state COOKIE_ECHOED --orig-vtag 5 --reply-vtag 6 -t 100",
+    "-I -p udplite -s 10.5.0.5 -d 10.6.0.1 --sport 7000 --dport 7001 -t 100",
+    "-I -p gre -s 10.5.0.6 -d 10.6.0.1 --srckey 0x11 --dstkey 0x22 -t 100",
+    "-I -p tcp -s 10.5.0.9 -d 10.6.0.1 --sport 1000 --dport 80 --state SYN_SENT -t 100",
+    "-I -p tcp -s 10.5.0.10 -d 10.6.0.1 --sport 1000 --dport 80 --state TIME_WAIT -t 100 -u ASSURED,SEEN_REPLY",
+    "-I -p tcp -s 10.5.0.11 -d 10.6.0.1 --sport 1000 --dport 80 --state CLOSE_WAIT -t 100 -u SEEN_REPLY",
+    "-I -p udp -s 10.5.0.13 -d 10.6.0.1 --sport 1 --dport 2 -t 100 -m 0xffffffff",
+    "-I -p icmp -s 10.5.0.14 -d 10.6.0.1 --icmp-type 13 --icmp-code 0 --icmp-id 5 -t 30",
+    "-I -p 253 -s 10.5.0.15 -d 10.6.0.1 -t 100",
+    "-I -p udp -s fd00::5 -d fd00::1 --sport 5 --dport 6 -t 100",
 ];
 
 /// The backup's table after the fail-over (`-c`, or injected as it
 /// arrives), as `conntrack -L -o extended` lines without the timeout
 /// left, sorted; and the primary's the same way.
-fn fidelity_run(b_bin: &str, tag: &str, inject: bool) -> (Vec<String>, Vec<String>) {
+fn fidelity_run(a_bin: &str, b_bin: &str, tag: &str, inject: bool) -> (Vec<String>, Vec<String>) {
     let mode = if inject {
         "FTFW { DisableExternalCache on }"
     } else {
         "FTFW { }"
     };
-    let (a, b) = pair(OURS, b_bin, tag, Tr::Udp, mode);
+    let (a, b) = pair(a_bin, b_bin, tag, Tr::Udp, mode);
     for f in FIDELITY_FLOWS {
         a.ct(f);
     }
@@ -1964,9 +1974,11 @@ fn fidelity_run(b_bin: &str, tag: &str, inject: bool) -> (Vec<String>, Vec<Strin
 }
 
 /// What a fail-over commits is the primary's flow, attribute for
-/// attribute (issue 15's first part): ICMP and ICMPv6 echo requests keep
-/// their reply type (echo reply), zones, marks, TCP and SCTP state, both
-/// through `-c` and through inject; and 1.4.7's backup commits the same.
+/// attribute (issue 15's first part): ICMP and ICMPv6 requests keep their
+/// reply type (echo reply), zones, marks, TCP and SCTP states, UDP-Lite
+/// ports and GRE keys (which 1.4.7 loses: ours sends them, and 1.4.7's
+/// backup then keeps them too), other protocols, IPv6, both through `-c`
+/// and through inject; 1.4.7's backup commits the same.
 #[test]
 fn commit_and_inject_keep_what_the_primary_had() {
     if !skip_unless_root_and(&["ip"]) {
@@ -1974,7 +1986,7 @@ fn commit_and_inject_keep_what_the_primary_had() {
     }
     for inject in [false, true] {
         let tag = if inject { "fdi" } else { "fdc" };
-        let (primary, ours) = fidelity_run(OURS, &format!("{tag}o"), inject);
+        let (primary, ours) = fidelity_run(OURS, OURS, &format!("{tag}o"), inject);
         assert_eq!(primary.len(), FIDELITY_FLOWS.len(), "{primary:#?}");
         // here every field but the timeout left comes back as it was
         assert_eq!(
@@ -1983,7 +1995,7 @@ fn commit_and_inject_keep_what_the_primary_had() {
         );
         let icmp = ours
             .iter()
-            .find(|l| l.contains("icmp 1"))
+            .find(|l| l.contains("id=77"))
             .cloned()
             .unwrap_or_default();
         assert!(
@@ -2003,10 +2015,18 @@ fn commit_and_inject_keep_what_the_primary_had() {
             eprintln!("SKIP (1.4.7 part): {REF} not installed");
             continue;
         }
-        let (_, theirs) = fidelity_run(REF, &format!("{tag}r"), inject);
+        let (_, theirs) = fidelity_run(OURS, REF, &format!("{tag}r"), inject);
         assert_eq!(
             ours, theirs,
             "inject {inject}: ours and 1.4.7's backups differ"
+        );
+        // behind a 1.4.7 primary (no UDP-Lite ports, no GRE keys on its
+        // wire) ours commits what 1.4.7's backup commits
+        let (_, ours_p) = fidelity_run(REF, OURS, &format!("{tag}p"), inject);
+        let (_, theirs_p) = fidelity_run(REF, REF, &format!("{tag}q"), inject);
+        assert_eq!(
+            ours_p, theirs_p,
+            "inject {inject}, 1.4.7 primary: the backups differ"
         );
         eprintln!(
             "inject {inject}: primary\n{}\nbackup\n{}",

@@ -41,6 +41,12 @@ fn has_ports(p: u8) -> bool {
     matches!(p, 6 | 17 | 132 | 33)
 }
 
+/// A conntrack message's original tuple also carries UDP-Lite ports and
+/// GRE keys (beyond 1.4.7).
+fn ct_ports(p: u8) -> bool {
+    has_ports(p) || matches!(p, 136 | 47)
+}
+
 /// An original (or master) tuple as the protocol carries it: both
 /// addresses, the protocol, ports exactly for the port protocols, ICMP
 /// type/code/id all or nothing for ICMP.
@@ -58,8 +64,8 @@ fn tuple(v6: bool) -> impl Strategy<Value = Tuple> {
                 src: Some(src),
                 dst: Some(dst),
                 l4proto: Some(p),
-                src_port: has_ports(p).then_some(sp),
-                dst_port: has_ports(p).then_some(dp),
+                src_port: ct_ports(p).then_some(sp),
+                dst_port: ct_ports(p).then_some(dp),
                 icmp_type: icmp.map(|i| i.0),
                 icmp_code: icmp.map(|i| i.1),
                 icmp_id: icmp.map(|i| i.2),

@@ -91,6 +91,16 @@ pub fn commit_object(f: &Flow, sync: &SyncSection, age: u32) -> Flow {
         zone: f.reply.and_then(|r| r.zone),
         ..o
     });
+    // A protocol whose tuple has ports gets them, zero when the message
+    // had none (a 1.4.x peer sends no UDP-Lite ports and no GRE keys; the
+    // kernel refuses such a tuple without them, 1.4.7 commits zeros).
+    let l4 = c.l4proto().unwrap_or(0);
+    if ct_core::proto::has_ports(l4) || l4 == ct_core::proto::IPPROTO_GRE {
+        for t in [c.orig.as_mut(), c.reply.as_mut()].into_iter().flatten() {
+            t.src_port = t.src_port.or(Some(0));
+            t.dst_port = t.dst_port.or(Some(0));
+        }
+    }
     if c.l4proto() == Some(ct_core::proto::IPPROTO_TCP) && !sync.tcp_window_tracking {
         let mut pi = c.protoinfo.unwrap_or_default();
         let mut t = pi.tcp.unwrap_or_default();

@@ -1,7 +1,8 @@
 //! Conntrack messages (types CT_NEW / CT_UPD / CT_DEL): their TLVs
 //! (`enum nta_attr`) decoded into a [`Flow`] (`msg2ct`) and a [`Flow`]
 //! encoded exactly as conntrackd 1.4.7's `ct2msg` does (upstream-facts
-//! §4.2, §4.3).
+//! §4.2, §4.3), except that UDP-Lite ports and GRE keys are sent too
+//! (`NTA_PORT`, which 1.4.7 parses for any protocol; it sends neither).
 //!
 //! # What a decoded flow holds
 //! `family` (from NTA_IPV4 / NTA_IPV6), the original tuple (addresses,
@@ -151,6 +152,15 @@ pub struct EmitOpts {
 /// Protocols whose ports are synced (`NTA_PORT`, `NTA_EXP_*_PORT`).
 pub(crate) const fn has_ports(l4: u8) -> bool {
     matches!(l4, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP | IPPROTO_DCCP)
+}
+
+/// Protocols whose ports a conntrack message carries: 1.4.7's, plus
+/// UDP-Lite's ports and GRE's keys (the kernel's tuple keeps both where
+/// it keeps ports). 1.4.7 sends neither, and its backups commit such
+/// flows with zeros; its parser takes `NTA_PORT` whatever the protocol,
+/// so a 1.4.x backup of ours commits them right.
+pub(crate) const fn sends_ports(l4: u8) -> bool {
+    has_ports(l4) || matches!(l4, IPPROTO_UDPLITE | IPPROTO_GRE)
 }
 
 /// Copies the first `N` bytes of a payload the size table has already
@@ -377,7 +387,7 @@ pub fn emit_ct_attrs(w: &mut AttrWriter, f: &Flow, opts: &EmitOpts) {
     let l4 = f.l4proto().unwrap_or(0);
     w.u8(nta::L4PROTO, l4);
     let pi = f.protoinfo.unwrap_or_default();
-    if has_ports(l4) {
+    if sends_ports(l4) {
         put_ports(w, nta::PORT, &orig);
     }
     match l4 {
