@@ -1928,14 +1928,46 @@ const FIDELITY_FLOWS: &[&str] = &[
 /// arrives), as `conntrack -L -o extended` lines without the timeout
 /// left, sorted; and the primary's the same way.
 fn fidelity_run(a_bin: &str, b_bin: &str, tag: &str, inject: bool) -> (Vec<String>, Vec<String>) {
+    fidelity_scene(
+        a_bin,
+        b_bin,
+        tag,
+        inject,
+        FIDELITY_FLOWS,
+        None,
+        FIDELITY_FLOWS.len(),
+        |_| true,
+    )
+}
+
+/// A fidelity scene: `flows` created with `conntrack -I` and `script` run
+/// (bash) in the primary's namespace, then `want` entries (those `keep`
+/// selects) waited for on the backup, committed unless injected; both
+/// tables as sorted `-o extended` lines without the timeout left and the
+/// kernel's reference count.
+#[allow(clippy::too_many_arguments)]
+fn fidelity_scene(
+    a_bin: &str,
+    b_bin: &str,
+    tag: &str,
+    inject: bool,
+    flows: &[&str],
+    script: Option<&str>,
+    want: usize,
+    keep: impl Fn(&str) -> bool,
+) -> (Vec<String>, Vec<String>) {
     let mode = if inject {
         "FTFW { DisableExternalCache on }"
     } else {
         "FTFW { }"
     };
     let (a, b) = pair(a_bin, b_bin, tag, Tr::Udp, mode);
-    for f in FIDELITY_FLOWS {
+    for f in flows {
         a.ct(f);
+    }
+    if let Some(sc) = script {
+        let r = a.ns.sh(sc, &[], T);
+        assert!(r.status.success(), "{tag}: {}", r.stderr_str());
     }
     let table = |n: &Node| -> Vec<String> {
         // both families
@@ -1944,9 +1976,14 @@ fn fidelity_run(a_bin: &str, b_bin: &str, tag: &str, inject: bool) -> (Vec<Strin
                 .stdout_str();
         let mut v: Vec<String> = o
             .lines()
+            .filter(|l| keep(l))
             .map(|l| {
-                // `ipv4 2 tcp 6 TIMEOUT ...`: the timeout left is the 5th word
-                let mut w: Vec<&str> = l.split_whitespace().collect();
+                // `ipv4 2 tcp 6 TIMEOUT ...`: the timeout left is the 5th
+                // word; `use=N` is the kernel's own count
+                let mut w: Vec<&str> = l
+                    .split_whitespace()
+                    .filter(|w| !w.starts_with("use="))
+                    .collect();
                 if w.len() > 4 {
                     w[4] = "T";
                 }
@@ -1956,10 +1993,11 @@ fn fidelity_run(a_bin: &str, b_bin: &str, tag: &str, inject: bool) -> (Vec<Strin
         v.sort();
         v
     };
-    let want = FIDELITY_FLOWS.len();
     if !inject {
         let t0 = Instant::now();
-        while b.ask(&["-e"]).lines().count() < want && t0.elapsed() < Duration::from_secs(10) {
+        while b.ask(&["-e"]).lines().filter(|l| keep(l)).count() < want
+            && t0.elapsed() < Duration::from_secs(10)
+        {
             std::thread::sleep(Duration::from_millis(100));
         }
         b.ask(&["-c"]);
@@ -1971,6 +2009,83 @@ fn fidelity_run(a_bin: &str, b_bin: &str, tag: &str, inject: bool) -> (Vec<Strin
         got = table(&b);
     }
     (table(&a), got)
+}
+
+/// NAT as it happens (issue 15): real packets through nftables DNAT (to a
+/// port, to an address), SNAT to an address and port range, and
+/// masquerade, in the primary's namespace; the backup's committed (or
+/// injected) entries carry the same translations (reply tuples).
+const NAT_SCENE: &str = r#"
+set -e
+ip link add d0 type veth peer name d1
+ip link set d1 up
+ip addr add 10.9.0.1/24 dev d0
+ip addr add 10.9.1.1/24 dev d0
+ip link set d0 up
+nft -f - <<'NFT'
+table ip nat {
+  chain out {
+    type nat hook output priority -100;
+    ip daddr 10.9.0.50 udp dport 5353 dnat to 10.9.0.1:53
+    ip daddr 10.9.0.51 tcp dport 80 dnat to 10.9.0.9
+  }
+  chain post {
+    type nat hook postrouting priority 100;
+    ip daddr 10.9.0.60 udp dport 9 snat to 10.9.0.77:40000-40010
+    ip daddr 10.9.0.61 masquerade
+  }
+}
+NFT
+echo x > /dev/udp/10.9.0.50/5353 || true
+echo x > /dev/udp/10.9.0.60/9 || true
+python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.9.1.1", 0)); s.sendto(b"x", ("10.9.0.61", 7))'
+(timeout 0.3 bash -c 'echo > /dev/tcp/10.9.0.51/80' || true) 2>/dev/null
+exit 0
+"#;
+
+#[test]
+fn nat_of_real_traffic_survives_the_fail_over() {
+    if !skip_unless_root_and(&["ip", "nft", "python3"]) {
+        return;
+    }
+    let nat = |l: &str| l.contains("src=10.9.");
+    let mut backups: Vec<(&str, &str)> = vec![(OURS, "o")];
+    if find_tool(REF).is_some() {
+        backups.push((REF, "r"));
+    } else {
+        eprintln!("SKIP (1.4.7 part): {REF} not installed");
+    }
+    for inject in [false, true] {
+        for (bin, t) in &backups {
+            let tag = format!("nat{}{t}", if inject { "i" } else { "c" });
+            let (primary, backup) =
+                fidelity_scene(OURS, bin, &tag, inject, &[], Some(NAT_SCENE), 4, nat);
+            assert_eq!(primary.len(), 4, "{primary:#?}");
+            // the translations are there to begin with
+            let all = primary.join("\n");
+            assert!(
+                all.contains("src=10.9.0.1 dst=10.9.0.1 sport=53"),
+                "DNAT to a port: {all}"
+            );
+            assert!(
+                all.contains("src=10.9.0.9 dst=10.9.0.1 sport=80"),
+                "DNAT: {all}"
+            );
+            assert!(
+                all.contains("dst=10.9.0.77 sport=9 dport=400"),
+                "SNAT with ports: {all}"
+            );
+            assert!(
+                all.contains("src=10.9.1.1 dst=10.9.0.61")
+                    && all.contains("src=10.9.0.61 dst=10.9.0.1 "),
+                "masquerade: {all}"
+            );
+            assert_eq!(
+                backup, primary,
+                "{tag}: the backup's entries differ from the primary's"
+            );
+        }
+    }
 }
 
 /// What a fail-over commits is the primary's flow, attribute for
