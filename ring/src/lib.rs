@@ -10,6 +10,7 @@ pub mod netlink;
 pub mod reactor;
 pub mod sockopt;
 pub mod tcp;
+pub mod udp;
 
 pub use reactor::{
     Backend, BackendChoice, Config, Ctx, Errno, Event, Outbox, Reactor, SendError, SockError,

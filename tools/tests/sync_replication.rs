@@ -80,6 +80,20 @@ enum Tr {
     Udp,
     Mcast,
     Tcp,
+    /// UDP between IPv6 link-local addresses (scope from `Interface`).
+    Udp6LinkLocal,
+    /// IPv6 multicast (`IPv6_address ff02::90`, then `Interface`).
+    Mcast6,
+    /// TCP over IPv6 (ULA addresses).
+    Tcp6,
+}
+
+/// The IPv6 addresses of a node whose IPv4 sync address is `v4`
+/// (10.99.N.H): link-local fe80::99:N:H and ULA fd99::99:N:H.
+fn v6_of(v4: &str) -> (String, String) {
+    let w: Vec<&str> = v4.split('.').collect();
+    let tail = format!("{}:{}:{}", w[1], w[2], w[3]);
+    (format!("fe80::{tail}"), format!("fd99::{tail}"))
 }
 
 /// With `second`, a second (redundant) UDP channel; the first is Default.
@@ -106,6 +120,19 @@ fn write_conf(
         ),
         Tr::Mcast => format!(
             "\tMulticast {{\n\t\tIPv4_address 225.0.0.50\n\t\tGroup 3780\n\t\tIPv4_interface {me}\n\t\tInterface {dev}\n\t}}\n"
+        ),
+        Tr::Udp6LinkLocal => format!(
+            "\tUDP {{\n\t\tIPv6_address {}\n\t\tIPv6_Destination_Address {}\n\t\tPort 3780\n\t\tInterface {dev}\n\t}}\n",
+            v6_of(me).0,
+            v6_of(peer).0
+        ),
+        Tr::Tcp6 => format!(
+            "\tTCP {{\n\t\tIPv6_address {}\n\t\tIPv6_Destination_Address {}\n\t\tPort 3780\n\t\tInterface {dev}\n\t}}\n",
+            v6_of(me).1,
+            v6_of(peer).1
+        ),
+        Tr::Mcast6 => format!(
+            "\tMulticast {{\n\t\tIPv6_address ff02::90\n\t\tGroup 3780\n\t\tInterface {dev}\n\t}}\n"
         ),
     };
     if let Some((me2, peer2, dev2)) = second {
@@ -166,6 +193,18 @@ fn pair_with(
     sh(&format!("-n {} link set {ia} up", a.name()));
     sh(&format!("-n {} addr add {ipb}/24 dev {ib}", b.name()));
     sh(&format!("-n {} link set {ib} up", b.name()));
+    // IPv6 on the link too, usable at once (no duplicate address detection)
+    for (ns, dev, v4) in [(&a, &ia, &ipa), (&b, &ib, &ipb)] {
+        let (ll, ula) = v6_of(v4);
+        sh(&format!(
+            "-n {} addr add {ll}/64 dev {dev} nodad",
+            ns.name()
+        ));
+        sh(&format!(
+            "-n {} addr add {ula}/64 dev {dev} nodad",
+            ns.name()
+        ));
+    }
     let base = std::env::temp_dir().join(format!("ctsync-{tag}-{}", std::process::id()));
     let (da, db) = (base.join("a"), base.join("b"));
     let (ia2, ib2) = (format!("sc{n}"), format!("sd{n}"));
@@ -233,7 +272,7 @@ fn pair_with(
     // client only (re)connects when it sends: its client connects with the
     // first flow, so the up-front check does not apply there.
     let alarm_ref = mode.starts_with("ALARM") && (a_bin == REF || b_bin == REF);
-    if tr == Tr::Tcp && !alarm_ref {
+    if matches!(tr, Tr::Tcp | Tr::Tcp6) && !alarm_ref {
         // Both directions connected (`server=connected client=connected`).
         let t0 = Instant::now();
         let up = |n: &Node| n.ask(&["-s"]).contains("server=connected client=connected");
@@ -2223,6 +2262,57 @@ fn committed_timers_follow_commit_timeout() {
                     "{tag}: timer {v} not in {lo}..={hi}:\n{k}"
                 );
             }
+        }
+    }
+}
+
+/// 20000 IPv4 flows and IPv6 ones over an IPv6 channel, FT-FW.
+fn ipv6_run(a_bin: &str, b_bin: &str, tag: &str, tr: Tr) {
+    let (a, b) = pair(a_bin, b_bin, tag, tr, "FTFW { }");
+    let f = a.ns.run(
+        &[PERF, "fill", "-n", "20000", "--rate", "10000"],
+        None,
+        Duration::from_secs(60),
+    );
+    assert!(f.status.success(), "{tag}: fill: {}", f.stderr_str());
+    a.ct("-I -p udp -s fd00::5 -d fd00::1 --sport 5 --dport 6 -t 300");
+    a.ct("-I -p tcp -s fd00::6 -d fd00::1 --sport 1000 --dport 443 --state ESTABLISHED -t 300 -u SEEN_REPLY,ASSURED");
+    let got = wait_count(&b, 20002, 60);
+    assert_eq!(
+        got,
+        20002,
+        "{tag}: the backup's external cache\n{}",
+        b.ask(&["-s"])
+    );
+    let e = b.ask(&["-e"]);
+    assert!(
+        e.contains("src=fd00::6 dst=fd00::1 sport=1000 dport=443"),
+        "{tag}"
+    );
+}
+
+/// IPv6 sync channels as 1.4.7 has them (issue 14): UDP between
+/// link-local addresses (the scope from `Interface`), IPv6 multicast
+/// (joined and sent on `Interface`), TCP over IPv6; ours to ours and both
+/// ways with 1.4.7, IPv4 and IPv6 flows.
+#[test]
+fn ipv6_channels_ours_and_with_1_4_7() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let with_ref = find_tool(REF).is_some();
+    if !with_ref {
+        eprintln!("SKIP (1.4.7 part): {REF} not installed");
+    }
+    for (tr, t) in [
+        (Tr::Udp6LinkLocal, "u6"),
+        (Tr::Mcast6, "m6"),
+        (Tr::Tcp6, "t6"),
+    ] {
+        ipv6_run(OURS, OURS, &format!("{t}o"), tr);
+        if with_ref {
+            ipv6_run(OURS, REF, &format!("{t}r"), tr);
+            ipv6_run(REF, OURS, &format!("{t}p"), tr);
         }
     }
 }

@@ -63,6 +63,12 @@ pub struct Channel {
     pub rcvbuf: u32,
     /// `Checksum` (on by default: UDP checksums are computed).
     pub checksum: bool,
+    /// IPv6 multicast: whether 1.4.7 knows the `Interface`'s index for
+    /// the group. It does when `Interface` follows `IPv6_address`; when it
+    /// comes first, 1.4.7 looks the group ADDRESS up as an interface name,
+    /// warns (`... is an invalid interface`) and joins with index 0 (the
+    /// routing table's choice).
+    pub v6_group_index: bool,
 }
 
 impl Channel {
@@ -80,6 +86,7 @@ impl Channel {
             sndbuf: 0,
             rcvbuf: 0,
             checksum: true,
+            v6_group_index: false,
         }
     }
 }

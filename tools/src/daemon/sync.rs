@@ -41,39 +41,6 @@ fn bind_retry<T>(mut bind: impl FnMut() -> std::io::Result<T>) -> std::io::Resul
     }
 }
 
-/// A UDP socket bound to `0.0.0.0:port` with SO_REUSEADDR.
-fn bind_reuse(port: u16) -> std::io::Result<UdpSocket> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: plain syscalls; the fd is owned by the UdpSocket at once.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let sock = UdpSocket::from_raw_fd(fd);
-        let one: i32 = 1;
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_REUSEADDR,
-            &one as *const i32 as *const libc::c_void,
-            4,
-        );
-        let mut sa: libc::sockaddr_in = std::mem::zeroed();
-        sa.sin_family = libc::AF_INET as u16;
-        sa.sin_port = port.to_be();
-        if libc::bind(
-            fd,
-            &sa as *const libc::sockaddr_in as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_in>() as u32,
-        ) < 0
-        {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(sock)
-    }
-}
-
 /// `SndSocketBuffer` / `RcvSocketBuffer` (SO_*BUFFORCE, falling back to
 /// the plain options), 0 = leave the system default.
 fn set_buffers(fd: std::os::fd::RawFd, snd: u32, rcv: u32) {
@@ -552,7 +519,10 @@ impl SyncLink {
         let dest = ch.destination.ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "no destination address")
         })?;
-        let listener = bind_retry(|| std::net::TcpListener::bind(SocketAddr::new(local, ch.port)))?;
+        let scope = Self::scope(ch);
+        let listener = bind_retry(|| {
+            std::net::TcpListener::bind(ct_ring::udp::scoped(local, ch.port, scope))
+        })?;
         listener.set_nonblocking(true)?;
         // RcvSocketBuffer on the listener (the accepted connection
         // inherits it), SndSocketBuffer and Checksum on our client, as
@@ -561,7 +531,7 @@ impl SyncLink {
         // A placeholder send target until the client connects: an unbound
         // UDP socket nobody reads (nothing is sent to it: datagrams wait
         // in the error queue).
-        let dummy = UdpSocket::bind(SocketAddr::new(local, 0))?;
+        let dummy = UdpSocket::bind(ct_ring::udp::scoped(local, 0, scope))?;
         let sock = r.register(dummy, SockOpts::udp().send_only())?;
         let mut tcp = TcpLink {
             listener,
@@ -586,7 +556,7 @@ impl SyncLink {
             last_error: None,
             report: None,
         };
-        let peer = SocketAddr::new(dest, ch.port);
+        let peer = ct_ring::udp::scoped(dest, ch.port, scope);
         tcp.maintain(r, peer);
         Ok(SyncLink {
             sock,
@@ -618,46 +588,65 @@ impl SyncLink {
     }
 
     /// A multicast channel: bound to the group's port (SO_REUSEADDR),
-    /// member of the group on `IPv4_interface`, sending through that
-    /// interface with loopback off and the default TTL (1), as 1.4.7.
+    /// member of the group and sending through the channel's interface
+    /// with loopback off and the default TTL or hop limit (1), as 1.4.7.
+    /// IPv4: the interface of `IPv4_interface`. IPv6: the index of
+    /// `Interface` (0, the routing table's choice, when 1.4.7 would not
+    /// have it: see [`Channel::v6_group_index`]).
     fn multicast(
         ch: &Channel,
         sync: &SyncSection,
         limit: u32,
         r: &mut Reactor,
     ) -> std::io::Result<SyncLink> {
-        let Some(IpAddr::V4(group)) = ch.address else {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::Unsupported,
-                "only IPv4 multicast groups are supported",
-            ));
-        };
-        let ifaddr = ch
-            .interface_address
-            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
-        let sock = bind_reuse(ch.port)?;
-        set_buffers(std::os::fd::AsRawFd::as_raw_fd(&sock), ch.sndbuf, ch.rcvbuf);
-        ct_ring::tcp::set_no_check(std::os::fd::AsRawFd::as_raw_fd(&sock), !ch.checksum)?;
-        sock.join_multicast_v4(&group, &ifaddr)?;
-        sock.set_multicast_loop_v4(false)?;
-        let a = libc::in_addr {
-            s_addr: u32::from_ne_bytes(ifaddr.octets()),
-        };
-        // SAFETY: a live socket and an in_addr of the size passed.
-        let rc = unsafe {
-            libc::setsockopt(
-                std::os::fd::AsRawFd::as_raw_fd(&sock),
-                libc::IPPROTO_IP,
-                libc::IP_MULTICAST_IF,
-                &a as *const libc::in_addr as *const libc::c_void,
-                std::mem::size_of::<libc::in_addr>() as u32,
+        use ct_ring::udp;
+        let no_group = || {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "no multicast group address",
             )
         };
-        if rc < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        let peer = SocketAddr::new(IpAddr::V4(group), ch.port);
+        let (sock, peer) = match ch.address.ok_or_else(no_group)? {
+            IpAddr::V4(group) => {
+                let ifaddr = ch
+                    .interface_address
+                    .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+                let any = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), ch.port);
+                let sock = udp::bind_reuse(any)?;
+                sock.join_multicast_v4(&group, &ifaddr)?;
+                sock.set_multicast_loop_v4(false)?;
+                udp::set_multicast_if_v4(&sock, ifaddr)?;
+                (sock, SocketAddr::new(IpAddr::V4(group), ch.port))
+            }
+            IpAddr::V6(group) => {
+                let index = if ch.v6_group_index {
+                    ch.interface
+                        .as_deref()
+                        .and_then(ct_ring::iface::index)
+                        .unwrap_or(0)
+                } else {
+                    0
+                };
+                let any = SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), ch.port);
+                let sock = udp::bind_reuse(any)?;
+                sock.join_multicast_v6(&group, index)?;
+                sock.set_multicast_loop_v6(false)?;
+                udp::set_multicast_if_v6(&sock, index)?;
+                (sock, udp::scoped(IpAddr::V6(group), ch.port, index))
+            }
+        };
+        set_buffers(std::os::fd::AsRawFd::as_raw_fd(&sock), ch.sndbuf, ch.rcvbuf);
+        ct_ring::tcp::set_no_check(std::os::fd::AsRawFd::as_raw_fd(&sock), !ch.checksum)?;
         Self::datagram(sock, peer, ch, sync, limit, r)
+    }
+
+    /// The IPv6 scope of the channel's addresses: the index of
+    /// `Interface`, as 1.4.7 takes it (used for link-local addresses).
+    fn scope(ch: &Channel) -> u32 {
+        ch.interface
+            .as_deref()
+            .and_then(ct_ring::iface::index)
+            .unwrap_or(0)
     }
 
     /// A UDP or multicast channel on its bound socket.
@@ -704,11 +693,13 @@ impl SyncLink {
         let dest = ch.destination.ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "no destination address")
         })?;
-        let sock = bind_retry(|| UdpSocket::bind(SocketAddr::new(local, ch.port)))?;
+        let scope = Self::scope(ch);
+        let sock = bind_retry(|| UdpSocket::bind(ct_ring::udp::scoped(local, ch.port, scope)))?;
         set_buffers(std::os::fd::AsRawFd::as_raw_fd(&sock), ch.sndbuf, ch.rcvbuf);
         // `Checksum off`: SO_NO_CHECK on the sending socket, as 1.4.7
         ct_ring::tcp::set_no_check(std::os::fd::AsRawFd::as_raw_fd(&sock), !ch.checksum)?;
-        Self::datagram(sock, SocketAddr::new(dest, ch.port), ch, sync, limit, r)
+        let peer = ct_ring::udp::scoped(dest, ch.port, scope);
+        Self::datagram(sock, peer, ch, sync, limit, r)
     }
 
     /// The TCP error queue (`-s queue`: errorq): (elements, elements

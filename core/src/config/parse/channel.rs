@@ -174,6 +174,7 @@ impl<'a> Parser<'a, '_> {
                         return Ok(true);
                     }
                     open.ifa_set = true;
+                    open.ch.v6_group_index = true;
                 }
             }
             K::Ipv4Interface => {
@@ -207,6 +208,7 @@ impl<'a> Parser<'a, '_> {
                 }
                 if open.ch.family == Some(Family::Ipv6) {
                     open.ifa_set = true;
+                    open.ch.v6_group_index = true;
                 }
             }
             K::Group => {
