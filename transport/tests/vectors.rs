@@ -390,15 +390,18 @@ fn ipv6_sctp_dccp_gre() {
     let n = emit_ct(&mut out, Op::New, Flags::NONE, 1, &f, &OPTS).unwrap();
     assert_eq!(parse_ct(&out[8..n]).unwrap(), f);
 
-    // GRE and UDPlite go without ports (trap 7).
+    // GRE keys and UDP-Lite ports: 1.4.7 sends neither (trap 7), so its
+    // backups commit zeros; ours sends them in NTA_PORT, which 1.4.7's
+    // parser takes for any protocol.
     for p in [47u8, 136] {
         let mut g = f;
         g.protoinfo = None;
         g.orig.as_mut().unwrap().l4proto = Some(p);
         let n = emit_ct(&mut out, Op::New, Flags::NONE, 1, &g, &OPTS).unwrap();
-        assert_eq!(n, 8 + 36 + 8 + 8);
+        assert_eq!(n, 8 + 36 + 8 + 8 + 8);
         let back = parse_ct(&out[8..n]).unwrap();
-        assert_eq!(back.orig.unwrap().src_port, None);
+        let o = back.orig.unwrap();
+        assert_eq!((o.src_port, o.dst_port), (Some(5000), Some(5001)));
     }
 }
 
