@@ -89,11 +89,14 @@ enum Tr {
 }
 
 /// The IPv6 addresses of a node whose IPv4 sync address is `v4`
-/// (10.99.N.H): link-local fe80::99:N:H and ULA fd99::99:N:H.
+/// (10.99.N.H): link-local fe80::99:N:H and ULA fd99:99:N::H (a /64 of
+/// its own per link, as the IPv4 subnets are).
 fn v6_of(v4: &str) -> (String, String) {
     let w: Vec<&str> = v4.split('.').collect();
-    let tail = format!("{}:{}:{}", w[1], w[2], w[3]);
-    (format!("fe80::{tail}"), format!("fd99::{tail}"))
+    (
+        format!("fe80::{}:{}:{}", w[1], w[2], w[3]),
+        format!("fd99:{}:{}::{}", w[1], w[2], w[3]),
+    )
 }
 
 /// With `second`, a second (redundant) UDP channel; the first is Default.
@@ -138,8 +141,9 @@ fn write_conf(
     if let Some((me2, peer2, dev2)) = second {
         let kw = if tr == Tr::Tcp { "TCP" } else { "UDP" };
         channel = channel.replacen(&format!("\t{kw} {{"), &format!("\t{kw} Default {{"), 1);
+        let v = if me2.contains(':') { "IPv6" } else { "IPv4" };
         channel.push_str(&format!(
-            "\t{kw} {{\n\t\tIPv4_address {me2}\n\t\tIPv4_Destination_Address {peer2}\n\t\tPort 3781\n\t\tInterface {dev2}\n\t}}\n"
+            "\t{kw} {{\n\t\t{v}_address {me2}\n\t\t{v}_Destination_Address {peer2}\n\t\tPort 3781\n\t\tInterface {dev2}\n\t}}\n"
         ));
     }
     std::fs::write(
@@ -154,7 +158,17 @@ fn write_conf(
 
 /// Two namespaces joined by a veth pair, a daemon in each.
 fn pair(a_bin: &str, b_bin: &str, tag: &str, tr: Tr, mode: &str) -> (Node, Node) {
-    pair_with(a_bin, b_bin, tag, tr, mode, false)
+    pair_with(a_bin, b_bin, tag, tr, mode, Second::None)
+}
+
+/// A second (redundant) link of a pair.
+#[derive(Clone, Copy, PartialEq)]
+enum Second {
+    None,
+    /// IPv4 addresses (10.98.x.0/24).
+    V4,
+    /// IPv6 link-local addresses (fe80::98:x:h, scope from Interface).
+    V6,
 }
 
 /// With `two_links`, a second veth pair (10.98.x.0/24) and a second UDP
@@ -165,8 +179,9 @@ fn pair_with(
     tag: &str,
     tr: Tr,
     mode: &str,
-    two_links: bool,
+    links: Second,
 ) -> (Node, Node) {
+    let two_links = links != Second::None;
     let n = SUBNET.fetch_add(1, Ordering::SeqCst) + std::process::id() % 100;
     let (a, b) = (
         NetNs::new(&format!("ctsa-{tag}")).unwrap(),
@@ -222,7 +237,25 @@ fn pair_with(
         sh(&format!("-n {} link set {ia2} up", a.name()));
         sh(&format!("-n {} addr add {ipb2}/24 dev {ib2}", b.name()));
         sh(&format!("-n {} link set {ib2} up", b.name()));
+        for (ns, dev, v4) in [(&a, &ia2, &ipa2), (&b, &ib2, &ipb2)] {
+            let (ll, ula) = v6_of(v4);
+            sh(&format!(
+                "-n {} addr add {ll}/64 dev {dev} nodad",
+                ns.name()
+            ));
+            sh(&format!(
+                "-n {} addr add {ula}/64 dev {dev} nodad",
+                ns.name()
+            ));
+        }
     }
+    // the second link's addresses as the channel block gives them: UDP
+    // over link-local, TCP over ULA (1.4.7's TCP channel takes no scope)
+    let (ipa2, ipb2) = match (links, tr) {
+        (Second::V6, Tr::Tcp) => (v6_of(&ipa2).1, v6_of(&ipb2).1),
+        (Second::V6, _) => (v6_of(&ipa2).0, v6_of(&ipb2).0),
+        _ => (ipa2, ipb2),
+    };
     let second = |me: &'static str| -> Option<(String, String, String)> {
         two_links.then(|| {
             if me == "a" {
@@ -697,9 +730,32 @@ fn redundant_links_fail_over_when_the_active_one_goes_down() {
     fail_over(REF, "rld", Tr::Tcp);
 }
 
+/// Redundant links mixing IPv4 and IPv6 (issue 14): the Default link is
+/// IPv4, the other IPv6 (UDP over link-local, TCP over ULA); 1.4.7 as the
+/// backup too.
+#[test]
+fn redundant_links_mix_ipv4_and_ipv6() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    fail_over_on(OURS, "mxu", Tr::Udp, Second::V6);
+    fail_over_on(OURS, "mxt", Tr::Tcp, Second::V6);
+    if find_tool(REF).is_none() {
+        eprintln!("SKIP (1.4.7 part): {REF} not installed");
+        return;
+    }
+    fail_over_on(REF, "mxr", Tr::Udp, Second::V6);
+    fail_over_on(REF, "mxs", Tr::Tcp, Second::V6);
+}
+
 /// Ours as the primary, `b_bin` as the backup, two UDP or TCP links.
 fn fail_over(b_bin: &str, tag: &str, tr: Tr) {
-    let (a, b) = pair_with(OURS, b_bin, tag, tr, "FTFW { }", true);
+    fail_over_on(b_bin, tag, tr, Second::V4)
+}
+
+/// [`fail_over`] with the second link of kind `second`.
+fn fail_over_on(b_bin: &str, tag: &str, tr: Tr, second: Second) {
+    let (a, b) = pair_with(OURS, b_bin, tag, tr, "FTFW { }", second);
     a.ct("-I -p udp -s 10.5.2.1 -d 10.6.2.1 --sport 1 --dport 2 -t 300");
     assert_eq!(wait_count(&b, 1, 10), 1, "over the Default link");
     let link = a.ask(&["-s", "link"]);
