@@ -1426,8 +1426,10 @@ fn metrics_have_replication_latency_and_lag() {
     let mut body = String::new();
     while t0.elapsed() < Duration::from_secs(10) {
         body = fetch_metrics(&a, 9478);
+        // the lag gauge is sampled on its own schedule: wait for it too
         if metric(&body, "conntrackd_sync_ack_seconds_count").unwrap_or(0.0) >= 1.0
             && metric(&body, "conntrackd_sync_unacked_messages") == Some(0.0)
+            && metric(&body, "conntrackd_sync_replication_lag_seconds") == Some(0.0)
         {
             break;
         }

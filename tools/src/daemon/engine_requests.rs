@@ -193,11 +193,15 @@ impl Engine {
                     snap.latency = Some(LatencyCounters {
                         send_delay: self.lat.send_delay.clone(),
                         ftfw: self.unacked_objects().map(|unacked| {
-                            (
-                                self.lat.ack.clone(),
-                                self.lat.lag(now).as_secs_f64(),
-                                unacked,
-                            )
+                            // nothing unacknowledged: no lag, even if the
+                            // tracker has not seen the last ACK yet (it
+                            // samples at most once a millisecond)
+                            let lag = if unacked == 0 {
+                                0.0
+                            } else {
+                                self.lat.lag(now).as_secs_f64()
+                            };
+                            (self.lat.ack.clone(), lag, unacked)
                         }),
                     });
                 }
