@@ -2374,3 +2374,81 @@ fn ipv6_channels_ours_and_with_1_4_7() {
         }
     }
 }
+
+/// Connection labels survive the fail-over (issue 15): set on the
+/// primary (`--label-add`, names from connlabel.conf), they reach the
+/// backup's kernel through `-c` and through inject, ours and 1.4.7 as the
+/// backup.
+#[test]
+fn connection_labels_survive_the_fail_over() {
+    if !skip_unless_root_and(&["ip", "nft"]) {
+        return;
+    }
+    let etc = std::env::temp_dir().join(format!("ctsync-labels-{}", std::process::id()));
+    std::fs::create_dir_all(etc.join("xtables")).unwrap();
+    std::fs::write(
+        etc.join("xtables/connlabel.conf"),
+        "0 zero\n5 five\n100 hundred\n",
+    )
+    .unwrap();
+    let mut backups = vec![(OURS, "o")];
+    if find_tool(REF).is_some() {
+        backups.push((REF, "r"));
+    }
+    for inject in [false, true] {
+        for (bin, t) in &backups {
+            let tag = format!("lb{}{t}", if inject { "i" } else { "c" });
+            let mode = if inject {
+                "FTFW { DisableExternalCache on }"
+            } else {
+                "FTFW { }"
+            };
+            let (mut a, mut b) = pair(OURS, bin, &tag, Tr::Udp, mode);
+            a.ns.set_etc_overlay(Some(etc.clone()));
+            b.ns.set_etc_overlay(Some(etc.clone()));
+            // the kernel keeps labels once a rule uses them in the namespace
+            for n in [&a, &b] {
+                let rule = "table ip lbl {\n chain c {\n  type filter hook prerouting priority 0;\n  ct label 127 accept\n }\n}\n";
+                let r = n.ns.run(&["nft", "-f", "-"], Some(rule.as_bytes()), T);
+                assert!(r.status.success(), "nft: {}", r.stderr_str());
+            }
+            a.ct("-I -p udp -s 10.5.0.2 -d 10.6.0.1 --sport 53 --dport 53 -t 300 --label-add five,hundred");
+            a.ct("-I -p tcp -s 10.5.0.1 -d 10.6.0.1 --sport 1000 --dport 443 --state ESTABLISHED -t 300 -u SEEN_REPLY,ASSURED --label-add zero");
+            if !inject {
+                wait_lines(&b, &["-e"], 2);
+                b.ask(&["-c"]);
+            }
+            let list = |n: &Node| {
+                let o = n.ns.run(&[CT, "-L", "-o", "labels"], None, T).stdout_str();
+                let mut v: Vec<String> = o
+                    .lines()
+                    .map(|l| {
+                        let mut w: Vec<&str> = l
+                            .split_whitespace()
+                            .filter(|w| !w.starts_with("use="))
+                            .collect();
+                        if w.len() > 2 {
+                            w[2] = "T";
+                        }
+                        w.join(" ")
+                    })
+                    .collect();
+                v.sort();
+                v
+            };
+            let want = list(&a);
+            assert!(
+                want.iter().any(|l| l.contains("labels=five,hundred")),
+                "{tag}: {want:#?}"
+            );
+            let t0 = Instant::now();
+            let mut got = list(&b);
+            while got != want && t0.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(100));
+                got = list(&b);
+            }
+            assert_eq!(got, want, "{tag}: labels on the backup");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&etc);
+}
