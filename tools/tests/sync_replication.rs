@@ -935,6 +935,22 @@ fn expect_run(a_bin: &str, b_bin: &str, tag: &str, mode: &str) {
         "{tag}: committed into the backup's kernel\n{k}\n{}",
         b.ns.run(&[CT, "-L"], None, T).stdout_str()
     );
+    // field for field as the primary's (issue 15), the timer aside (the
+    // first word), and the master with its helper
+    let words = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    let pk = a.ns.run(&[CT, "-L", "expect"], None, T).stdout_str();
+    assert_eq!(words(&k), words(&pk), "{tag}: the committed expectation");
+    let master =
+        b.ns.run(&[CT, "-L", "-p", "tcp", "--dport", "80"], None, T)
+            .stdout_str();
+    assert!(
+        master.contains("helper=ftp"),
+        "{tag}: the committed master\n{master}"
+    );
     a.ct("-F expect");
     let ext = wait_ask(&b, &["-e", "expect"], |s| s.is_empty());
     assert_eq!(ext, "", "{tag}: expectation deletion");
