@@ -460,4 +460,37 @@ mod tests {
         .write_text(&mut s);
         assert_eq!(s, "{\n\t.name = ftp,\n\t.queuenum = 0,\n\t.l3protonum = 2,\n\t.l4protonum = 6,\n\t.priv_data_len = 0,\n\t.status = enabled,\n};");
     }
+
+    proptest::proptest! {
+        /// Every nfct helper request decodes back to what it carries.
+        #[test]
+        fn nfct_requests_round_trip_for_any_name(
+            name in "[a-z0-9_-]{0,20}",
+            l3 in proptest::sample::select(vec![2u16, 10]),
+            l4 in proptest::sample::select(vec![6u8, 17]),
+            which in 0usize..4,
+        ) {
+            let req = match which {
+                0 => NfctRequest::Get(&name, Some((l3, l4))),
+                1 => NfctRequest::Delete(&name, Some((l3, 0))),
+                2 => NfctRequest::Disable(&name, l3, l4),
+                _ => NfctRequest::Get(&name, None),
+            };
+            let mut buf = Vec::new();
+            emit_nfct(&mut Writer::new(&mut buf), 9, &req);
+            let m = Messages::new(&buf).next().unwrap().unwrap();
+            proptest::prop_assert_eq!(m.len as usize, buf.len());
+            let (_, attrs) = m.nfgen().unwrap();
+            let h = HelperObj::parse(attrs).unwrap();
+            let cut: String = name.chars().take(NAME_MAX).collect();
+            proptest::prop_assert_eq!(&h.name, &cut);
+            match req {
+                NfctRequest::Get(_, Some((a, b))) | NfctRequest::Disable(_, a, b) => {
+                    proptest::prop_assert_eq!((h.l3, h.l4), (a, b))
+                }
+                NfctRequest::Delete(_, Some((a, _))) => proptest::prop_assert_eq!((h.l3, h.l4), (a, 0)),
+                _ => proptest::prop_assert_eq!((h.l3, h.l4), (0, 0)),
+            }
+        }
+    }
 }
