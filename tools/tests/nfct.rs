@@ -26,9 +26,9 @@ const OURS: &str = env!("CARGO_BIN_EXE_nfct");
 const T: Duration = Duration::from_secs(10);
 
 /// A directory whose `nfct` is our binary, so that both tools run as
-/// `nfct` (their messages print argv[0]).
-fn ours_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ct-nfct-ours-{}", std::process::id()));
+/// `nfct` (their messages print argv[0]); removed with the side.
+fn ours_dir(what: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("ct-nfct-ours-{what}-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&d);
     let link = d.join("nfct");
     let _ = std::fs::remove_file(&link);
@@ -39,6 +39,16 @@ fn ours_dir() -> PathBuf {
 struct Side {
     ns: NetNs,
     path: String,
+    /// Ours: the directory of the `nfct` link, removed on drop.
+    dir: Option<PathBuf>,
+}
+
+impl Drop for Side {
+    fn drop(&mut self) {
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 }
 
 impl Side {
@@ -60,13 +70,16 @@ fn sides(what: &str) -> Option<(Side, Side)> {
         eprintln!("SKIP: /usr/sbin/nfct (1.4.7) not installed");
         return None;
     }
+    let dir = ours_dir(what);
     let ours = Side {
         ns: NetNs::new(&format!("nfct-o-{what}")).ok()?,
-        path: format!("{}:/usr/bin:/bin", ours_dir().display()),
+        path: format!("{}:/usr/bin:/bin", dir.display()),
+        dir: Some(dir),
     };
     let theirs = Side {
         ns: NetNs::new(&format!("nfct-r-{what}")).ok()?,
         path: "/usr/sbin:/usr/bin:/bin".into(),
+        dir: None,
     };
     Some((ours, theirs))
 }

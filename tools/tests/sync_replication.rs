@@ -71,6 +71,10 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
+        // the pair's directory goes with its last node
+        if let Some(base) = self.dir.parent() {
+            let _ = std::fs::remove_dir(base);
+        }
     }
 }
 
