@@ -127,9 +127,8 @@ impl Inject {
         });
         self.req.clear();
         let batch = std::mem::take(&mut self.batch);
-        if let Err(e) = sent {
+        if sent.is_err() {
             // nothing is known of the batch: each state alone
-            let _ = e;
             for (op, o, _) in &batch {
                 let r = self.first(*op, o);
                 if let Err(m) = self.finish(*op, o, r) {

@@ -4,37 +4,29 @@
 //! printed as 1.4.7 prints it.
 
 use ct_core::netlink::cthelper::{builtin, emit_nfct, HelperObj, NfctRequest};
-use ct_core::netlink::writer::Writer;
+use ct_core::netlink::msg::Message;
 
 use super::words::{self, Cmd};
 use super::{Failed, Kernel, Output};
 
+/// A helper object of the reply, printed.
+fn print(m: &Message, out: &mut String) {
+    if let Ok(h) = m.nfgen().and_then(|(_, a)| HelperObj::parse(a)) {
+        h.write_text(out);
+        out.push('\n');
+    }
+}
+
+/// Sends `req`, printing the helpers of the reply when `show`.
 fn talk<K: Kernel>(
     k: &mut K,
     req: &NfctRequest<'_>,
     show: bool,
     out: &mut Output,
 ) -> Result<(), Failed> {
-    let mut buf = Vec::with_capacity(256);
-    let seq = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as u32);
-    emit_nfct(&mut Writer::new(&mut buf), seq, req);
-    let mut shown = String::new();
-    let r = k.talk(&buf, matches!(req, NfctRequest::List), &mut |m| {
-        if !show {
-            return;
-        }
-        if let Ok(h) = m.nfgen().and_then(|(_, a)| HelperObj::parse(a)) {
-            h.write_text(&mut shown);
-            shown.push('\n');
-        }
-    });
-    out.stdout.push_str(&shown);
-    r.map_err(|e| {
-        out.netlink_error(e);
-        Failed
-    })
+    let printer: Option<fn(&Message, &mut String)> = show.then_some(print);
+    let dump = matches!(req, NfctRequest::List);
+    super::talk(k, dump, |w, seq| emit_nfct(w, seq, req), printer, out)
 }
 
 /// A helper's family and protocol.

@@ -81,6 +81,34 @@ impl Output {
 /// The failure of a command (its message is already in the output).
 pub struct Failed;
 
+/// Builds one request with `build` (given a writer and nfct's sequence
+/// number, `time(NULL)`), sends it, and appends what `show` prints of each
+/// data message of the reply to stdout; a kernel error becomes
+/// `netlink error: ...`.
+fn talk<K: Kernel>(
+    k: &mut K,
+    dump: bool,
+    build: impl FnOnce(&mut ct_core::netlink::writer::Writer, u32),
+    show: Option<fn(&Message, &mut String)>,
+    out: &mut Output,
+) -> Result<(), Failed> {
+    let mut buf = Vec::with_capacity(256);
+    let seq = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32);
+    build(&mut ct_core::netlink::writer::Writer::new(&mut buf), seq);
+    let stdout = &mut out.stdout;
+    let r = k.talk(&buf, dump, &mut |m| {
+        if let Some(f) = show {
+            f(m, stdout);
+        }
+    });
+    r.map_err(|e| {
+        out.netlink_error(e);
+        Failed
+    })
+}
+
 /// `Usage: ARGV0 command subsystem [parameters]...`
 fn usage(out: &mut Output, argv0: &str) {
     out.stderr.push_str(&format!(

@@ -4,50 +4,29 @@
 
 use ct_core::netlink::msg::Message;
 use ct_core::netlink::timeout::{emit, state_attr, states, PolicyView, Request};
-use ct_core::netlink::writer::Writer;
 
 use super::words::{self, Cmd};
 use super::{Failed, Kernel, Output};
 
 /// `nfct_timeout_cb`: a data message of the reply, printed.
-fn print(m: &Message, out: &mut Output) {
+fn print(m: &Message, out: &mut String) {
     let Ok((_, attrs)) = m.nfgen() else { return };
     let Ok(p) = PolicyView::parse(attrs).and_then(|v| v.decode()) else {
         return;
     };
-    p.write_text(&mut out.stdout);
-    out.stdout.push('\n');
+    p.write_text(out);
+    out.push('\n');
 }
 
-/// Sends `req`; kernel errors become `netlink error: ...`.
+/// Sends `req`, printing the policies of the reply when `show`.
 fn talk<K: Kernel>(
     k: &mut K,
     req: &Request<'_>,
     show: bool,
     out: &mut Output,
 ) -> Result<(), Failed> {
-    let mut buf = Vec::with_capacity(256);
-    emit(&mut Writer::new(&mut buf), seq(), req);
-    let mut shown = String::new();
-    let r = k.talk(&buf, req.is_dump(), &mut |m| {
-        if show {
-            let mut o = Output::default();
-            print(m, &mut o);
-            shown.push_str(&o.stdout);
-        }
-    });
-    out.stdout.push_str(&shown);
-    r.map_err(|e| {
-        out.netlink_error(e);
-        Failed
-    })
-}
-
-/// `time(NULL)`, nfct's sequence number.
-fn seq() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as u32)
+    let printer: Option<fn(&Message, &mut String)> = show.then_some(print);
+    super::talk(k, req.is_dump(), |w, seq| emit(w, seq, req), printer, out)
 }
 
 /// FAMILY PROTO [STATE VALUE]...: (l3, l4, timeouts ascending).

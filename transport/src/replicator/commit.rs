@@ -16,23 +16,13 @@ use ct_core::table::{Cache, KernelTable, ObjState};
 const EEXIST: i32 = 17;
 
 /// The ICMP (ICMPv6 for `AF_INET6`) type answering `t`, for the types the
-/// kernel tracks as connections: echo, timestamp, information and address
-/// mask requests and their replies (ICMPv6: echo and node information).
+/// kernel tracks as connections (`ct_core::proto::icmp_reply_type`, which
+/// says 255 for the others).
 pub fn icmp_reply_type(family: u8, t: u8) -> Option<u8> {
-    let pairs: &[(u8, u8)] = if family == ct_core::flow::AF_INET6 {
-        &[(128, 129), (139, 140)]
-    } else {
-        &[(8, 0), (13, 14), (15, 16), (17, 18)]
-    };
-    pairs.iter().find_map(|&(a, b)| {
-        if t == a {
-            Some(b)
-        } else if t == b {
-            Some(a)
-        } else {
-            None
-        }
-    })
+    match ct_core::proto::icmp_reply_type(family == ct_core::flow::AF_INET6, t) {
+        255 => None,
+        r => Some(r),
+    }
 }
 
 /// The object to create for a cached entry last updated `age` seconds
