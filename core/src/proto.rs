@@ -93,6 +93,7 @@ pub fn dccp_state_name(s: u8) -> &'static str {
 }
 
 /// TCP protoinfo flag bits.
+pub const TCP_FLAG_WINDOW_SCALE: u8 = 0x01;
 pub const TCP_FLAG_SACK_PERM: u8 = 0x02;
 pub const TCP_FLAG_CLOSE_INIT: u8 = 0x04;
 pub const TCP_FLAG_BE_LIBERAL: u8 = 0x08;

@@ -2039,17 +2039,35 @@ const FIDELITY_FLOWS: &[&str] = &[
     "-I -p icmp -s 10.5.0.14 -d 10.6.0.1 --icmp-type 13 --icmp-code 0 --icmp-id 5 -t 30",
     "-I -p 253 -s 10.5.0.15 -d 10.6.0.1 -t 100",
     "-I -p udp -s fd00::5 -d fd00::1 --sport 5 --dport 6 -t 100",
+    "-I -p tcp -s 10.5.0.16 -d 10.6.0.1 --sport 1000 --dport 80 --state SYN_RECV -t 100",
+    "-I -p tcp -s 10.5.0.17 -d 10.6.0.1 --sport 1000 --dport 80 --state FIN_WAIT -t 100 -u SEEN_REPLY",
+    "-I -p tcp -s 10.5.0.18 -d 10.6.0.1 --sport 1000 --dport 80 --state LAST_ACK -t 100 -u SEEN_REPLY",
+    "-I -p tcp -s 10.5.0.19 -d 10.6.0.1 --sport 1000 --dport 80 --state CLOSE -t 100",
+    "-I -p sctp -s 10.5.0.20 -d 10.6.0.1 --sport 1 --dport 2 --state SHUTDOWN_SENT --orig-vtag 7 --reply-vtag 8 -t 100",
+    "-I -p icmp -s 10.5.0.21 -d 10.6.0.1 --icmp-type 17 --icmp-code 0 --icmp-id 6 -t 30",
+    "-I -p icmp -s 10.5.0.22 -d 10.6.0.1 --icmp-type 0 --icmp-code 0 --icmp-id 9 -t 30",
+    "-I -p icmpv6 -s fd00::7 -d fd00::1 --icmpv6-type 139 --icmpv6-code 0 --icmpv6-id 10 -t 30",
+];
+
+/// Entries zoned in one direction only: the exception. The sync message
+/// of 1.4.x has one zone (NTA_ZONE, the entry's, for both directions) and
+/// no attribute to spare (1.4.7 drops a message with an unknown one), so
+/// these commit in the default zone, with 1.4.7 as with ours.
+const DIRECTIONAL_ZONES: &[&str] = &[
+    "-I -p udp -s 10.5.0.23 -d 10.6.0.1 --sport 5 --dport 6 -t 100 --orig-zone 3",
+    "-I -p udp -s 10.5.0.24 -d 10.6.0.1 --sport 5 --dport 6 -t 100 --reply-zone 4",
 ];
 
 /// The backup's table after the fail-over (`-c`, or injected as it
 /// arrives), as `conntrack -L -o extended` lines without the timeout
 /// left, sorted; and the primary's the same way.
-fn fidelity_run(a_bin: &str, b_bin: &str, tag: &str, inject: bool) -> (Vec<String>, Vec<String>) {
+fn fidelity_run(a_bin: &str, b_bin: &str, tag: &str, mode: (&str, bool)) -> Fid {
     fidelity_scene(
         a_bin,
         b_bin,
         tag,
-        inject,
+        mode,
+        "",
         FIDELITY_FLOWS,
         None,
         FIDELITY_FLOWS.len(),
@@ -2057,11 +2075,20 @@ fn fidelity_run(a_bin: &str, b_bin: &str, tag: &str, inject: bool) -> (Vec<Strin
     )
 }
 
-/// A fidelity scene: `flows` created with `conntrack -I` and `script` run
-/// (bash) in the primary's namespace, then `want` entries (those `keep`
-/// selects) waited for on the backup, committed unless injected; both
-/// tables as sorted `-o extended` lines without the timeout left and the
-/// kernel's reference count.
+/// What a fidelity scene leaves in both kernels, as sorted lines without
+/// what the kernel gives each entry itself (the timeout left, the use
+/// count, the id): `-o extended`, `-o json` (every status bit, TCP flags
+/// and window scales, SCTP vtags, NAT sequence adjustments) and `-o xml`.
+#[derive(Debug, Default)]
+struct Fid {
+    primary: Vec<String>,
+    backup: Vec<String>,
+    primary_json: Vec<String>,
+    backup_json: Vec<String>,
+    primary_xml: Vec<String>,
+    backup_xml: Vec<String>,
+}
+
 /// `conntrack -L -o json` lines of the entries `keep` selects, without
 /// what the kernel gives each entry itself (id, timeout left, use count),
 /// sorted: every status bit, state, tuple, mark and zone.
@@ -2083,24 +2110,91 @@ fn json_table(n: &Node, keep: &dyn Fn(&str) -> bool) -> Vec<String> {
     v
 }
 
+/// `conntrack -L -o xml` flows whose original addresses are those of one
+/// of `kept` (`-o extended` lines), without `<timeout>`, `<use>`, `<id>`,
+/// sorted.
+fn xml_table(n: &Node, kept: &[String]) -> Vec<String> {
+    let pairs: Vec<String> = kept
+        .iter()
+        .filter_map(|l| {
+            let word = |k: &str| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix(k))
+                    .map(str::to_string)
+            };
+            Some(format!(
+                "<src>{}</src><dst>{}</dst>",
+                word("src=")?,
+                word("dst=")?
+            ))
+        })
+        .collect();
+    let o = n.ns.run(&[CT, "-L", "-o", "xml"], None, T).stdout_str();
+    let mut v: Vec<String> = o
+        .lines()
+        .filter(|l| l.starts_with("<flow>") && pairs.iter().any(|p| l.contains(p.as_str())))
+        .map(|l| {
+            let mut l = l.to_string();
+            for t in ["timeout", "use", "id"] {
+                let (open, close) = (format!("<{t}>"), format!("</{t}>"));
+                if let (Some(i), Some(j)) = (l.find(&open), l.find(&close)) {
+                    l.replace_range(i..j + close.len(), "");
+                }
+            }
+            l
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// What 1.4.7 commits for these `-o json` lines when TCPWindowTracking is
+/// off: it sets BE_LIBERAL (0x08) in the TCP flags of every entry, and
+/// in libnetfilter_conntrack's protocol-info union the original TCP
+/// flags' byte of an SCTP entry is the low byte of its original
+/// verification tag: the committed vtag_orig gets 0x08 ORed in (a bug
+/// of 1.4.7, written down as its exception; ours keeps the vtag).
+fn as_1_4_7_commits(lines: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            let mut j: serde_json::Value = serde_json::from_str(l).unwrap();
+            if let Some(t) = j.pointer_mut("/sctp/vtag_orig") {
+                *t = serde_json::json!(t.as_u64().unwrap() | 8);
+            }
+            j.to_string()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// A fidelity scene: `flows` created with `conntrack -I` and `script` run
+/// (bash) in the primary's namespace, then `want` entries (those `keep`
+/// selects) waited for on the backup, committed unless injected, in
+/// `sync_mode` (FTFW, NOTRACK or ALARM). `options`
+/// goes into the Sync section's `Options { }`.
 #[allow(clippy::too_many_arguments)]
-fn fidelity_scene(
+fn fidelity_collect(
     a_bin: &str,
     b_bin: &str,
     tag: &str,
-    inject: bool,
+    (sync_mode, inject): (&str, bool),
+    options: &str,
     flows: &[&str],
     script: Option<&str>,
     want: usize,
     keep: impl Fn(&str) -> bool,
-) -> (Vec<String>, Vec<String>) {
+) -> Fid {
     let keep = &keep;
-    let mode = if inject {
-        "FTFW { DisableExternalCache on }"
-    } else {
-        "FTFW { }"
+    let mut mode = match (sync_mode, inject) {
+        (m, true) => format!("{m} {{ DisableExternalCache on }}"),
+        (m, false) => format!("{m} {{ }}"),
     };
-    let (a, b) = pair(a_bin, b_bin, tag, Tr::Udp, mode);
+    if !options.is_empty() {
+        mode.push_str(&format!("\n\tOptions {{ {options} }}"));
+    }
+    let (a, b) = pair(a_bin, b_bin, tag, Tr::Udp, &mode);
     for f in flows {
         a.ct(f);
     }
@@ -2147,16 +2241,101 @@ fn fidelity_scene(
         std::thread::sleep(Duration::from_millis(100));
         got = table(&b);
     }
+    let primary = table(&a);
+    Fid {
+        primary_json: json_table(&a, keep),
+        backup_json: json_table(&b, keep),
+        primary_xml: xml_table(&a, &primary),
+        backup_xml: xml_table(&b, &got),
+        primary,
+        backup: got,
+    }
+}
+
+/// [`fidelity_collect`], then, with a primary of ours, the backup's
+/// `-o json` and `-o xml` checked against the primary's. The exceptions,
+/// written down here (conntrackd.conf(5) has them too):
+/// - unless `TCPWindowTracking on`, TCP entries are committed with
+///   BE_LIBERAL as their only TCP flag and no window scale (1.4.7 does so;
+///   the sync message carries no TCP flags): the `tcp` object is checked
+///   for exactly that and left out of the comparison; with it, the TCP
+///   flags are left out (the kernel sets its own), and the scales too for
+///   a 1.4.7 backup (it loses them);
+/// - SRC_NAT_DONE and DST_NAT_DONE of an entry without NAT (the kernel's
+///   NAT hooks set them as packets pass; a commit leaves them clear);
+/// - a 1.4.7 backup's SCTP vtag_orig ([`as_1_4_7_commits`]).
+#[allow(clippy::too_many_arguments)]
+fn fidelity_scene(
+    a_bin: &str,
+    b_bin: &str,
+    tag: &str,
+    mode: (&str, bool),
+    options: &str,
+    flows: &[&str],
+    script: Option<&str>,
+    want: usize,
+    keep: impl Fn(&str) -> bool,
+) -> Fid {
+    let fid = fidelity_collect(a_bin, b_bin, tag, mode, options, flows, script, want, &keep);
     // every status bit too (`-o extended` shows two of them); behind a
     // 1.4.7 primary UDP-Lite ports and GRE keys are lost on its wire
     if a_bin == OURS {
-        let (ja, jb) = (json_table(&a, keep), json_table(&b, keep));
+        let (mut ja, mut jb) = (fid.primary_json.clone(), fid.backup_json.clone());
+        let wt = options.contains("TCPWindowTracking on");
+        if b_bin == REF && !wt {
+            ja = as_1_4_7_commits(&ja);
+        }
+        let liberal = serde_json::json!({
+            "flags_orig": 8, "flags_reply": 8, "wscale_orig": 0, "wscale_reply": 0
+        });
+        let edit = |v: &mut Vec<String>, backup: bool| {
+            for l in v.iter_mut() {
+                let mut j: serde_json::Value = serde_json::from_str(l).unwrap();
+                let m = j.as_object_mut().unwrap();
+                // the kernel's NAT hooks set SRC_NAT_DONE and DST_NAT_DONE
+                // (a null binding) as packets pass; a commit without NAT
+                // leaves them clear, as 1.4.7's
+                if let Some(st) = m.get_mut("status").and_then(|s| s.as_array_mut()) {
+                    if !st.iter().any(|b| b == "SRC_NAT" || b == "DST_NAT") {
+                        st.retain(|b| b != "SRC_NAT_DONE" && b != "DST_NAT_DONE");
+                    }
+                }
+                if !wt {
+                    if let Some(t) = m.remove("tcp") {
+                        assert!(
+                            !backup || t == liberal,
+                            "{tag}: TCP flags on the backup: {l}"
+                        );
+                    }
+                } else if let Some(t) = m.get_mut("tcp").and_then(|t| t.as_object_mut()) {
+                    // the sync message carries no TCP flags: the kernel
+                    // sets its own on a commit (ours adds the window
+                    // scale flag to make it take the scales; 1.4.7 sends
+                    // the scales without it, and the kernel drops them)
+                    t.remove("flags_orig");
+                    t.remove("flags_reply");
+                    if b_bin == REF {
+                        t.remove("wscale_orig");
+                        t.remove("wscale_reply");
+                    }
+                }
+                *l = j.to_string();
+            }
+            v.sort();
+        };
+        edit(&mut ja, false);
+        edit(&mut jb, true);
         assert_eq!(
             jb, ja,
             "{tag}: -o json of the backup differs from the primary's"
         );
+        assert_eq!(
+            fid.backup_xml, fid.primary_xml,
+            "{tag}: -o xml of the backup differs from the primary's"
+        );
+        assert_eq!(fid.backup_xml.len(), want, "{tag}: {:#?}", fid.backup_xml);
     }
-    (table(&a), got)
+    fid
 }
 
 /// NAT as it happens (issue 15): real packets through nftables DNAT (to a
@@ -2206,8 +2385,19 @@ fn nat_of_real_traffic_survives_the_fail_over() {
     for inject in [false, true] {
         for (bin, t) in &backups {
             let tag = format!("nat{}{t}", if inject { "i" } else { "c" });
-            let (primary, backup) =
-                fidelity_scene(OURS, bin, &tag, inject, &[], Some(NAT_SCENE), 4, nat);
+            let Fid {
+                primary, backup, ..
+            } = fidelity_scene(
+                OURS,
+                bin,
+                &tag,
+                ("FTFW", inject),
+                "",
+                &[],
+                Some(NAT_SCENE),
+                4,
+                nat,
+            );
             assert_eq!(primary.len(), 4, "{primary:#?}");
             // the translations are there to begin with
             let all = primary.join("\n");
@@ -2236,25 +2426,166 @@ fn nat_of_real_traffic_survives_the_fail_over() {
     }
 }
 
+/// Real TCP in the primary's namespace (issue 15): a connection with
+/// window scaling (both sides scale by 10 on loopback) and an FTP control
+/// connection through SNAT whose `PORT` command the FTP NAT helper
+/// rewrites two bytes longer, so the entry carries a NAT sequence
+/// adjustment (SEQ_ADJUST, offset 2 after the PORT packet). Both end in
+/// TIME_WAIT (the script waits for its clients and servers).
+const TCP_SCENE: &str = r#"
+set -e
+ip link set lo up
+ip link add d0 type veth peer name d1
+ip link set d1 up
+ip addr add 10.9.0.1/24 dev d0
+ip addr add 10.9.1.1/24 dev d0
+ip link set d0 up
+nft -f - <<'NFT'
+table ip ftp {
+  ct helper ftp-std { type "ftp" protocol tcp; }
+  chain out {
+    type filter hook output priority 0;
+    tcp dport 21 ct helper set "ftp-std"
+  }
+}
+table ip nat {
+  chain post {
+    type nat hook postrouting priority 100;
+    ip daddr 10.9.0.1 tcp dport 21 snat to 10.9.0.177
+  }
+}
+NFT
+python3 - <<'PY'
+import socket, threading
+def serve(port):
+    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind(("10.9.0.1", port)); l.listen(1)
+    def run():
+        c, _ = l.accept()
+        c.sendall(b"220 ready\r\n")
+        while c.recv(4096): c.sendall(b"200 ok\r\n")
+        c.close()
+    t = threading.Thread(target=run); t.start(); return t
+ts = [serve(21), serve(8080)]
+for port, lines in ((21, [b"USER x\r\n", b"PORT 10,9,1,1,39,16\r\n", b"NOOP\r\n"]), (8080, [b"hello\r\n"])):
+    c = socket.socket(); c.bind(("10.9.1.1", 0)); c.connect(("10.9.0.1", port))
+    c.recv(100)
+    for x in lines:
+        c.sendall(x); c.recv(100)
+    c.close()
+for t in ts: t.join()
+PY
+"#;
+
+/// Window scale and NAT sequence adjustment survive the fail-over (issue
+/// 15): with `TCPWindowTracking on` the backup's entries carry the
+/// primary's window scales and its TCP flags as far as the kernel takes
+/// them from a commit; whatever the option, the FTP entry keeps its
+/// helper, its SNAT and its sequence adjustment, so the data after the
+/// rewritten PORT command still lines up after a fail-over. Ours and
+/// 1.4.7's backups, through `-c` and inject.
+#[test]
+fn window_scale_and_nat_sequence_adjustment_survive_the_fail_over() {
+    if !skip_unless_root_and(&["ip", "nft", "python3"]) {
+        return;
+    }
+    let mine = |l: &str| l.contains("10.9.1.1");
+    let mut backups: Vec<(&str, &str)> = vec![(OURS, "o")];
+    if find_tool(REF).is_some() {
+        backups.push((REF, "r"));
+    } else {
+        eprintln!("SKIP (1.4.7 part): {REF} not installed");
+    }
+    for wt in ["TCPWindowTracking on", ""] {
+        for inject in [false, true] {
+            for (bin, t) in &backups {
+                let tag = format!(
+                    "ws{}{}{t}",
+                    if wt.is_empty() { "f" } else { "n" },
+                    if inject { "i" } else { "c" }
+                );
+                let fid = fidelity_scene(
+                    OURS,
+                    bin,
+                    &tag,
+                    ("FTFW", inject),
+                    wt,
+                    &[],
+                    Some(TCP_SCENE),
+                    2,
+                    mine,
+                );
+                // the primary has what the test is about
+                let all = fid.primary_json.join("\n");
+                assert!(
+                    all.contains(r#""wscale_orig":10,"wscale_reply":10"#),
+                    "{all}"
+                );
+                assert!(
+                    all.contains(r#""seqadj_orig":{"correction_pos":"#)
+                        && all.contains(r#""offset_after":2,"offset_before":0}"#),
+                    "{all}"
+                );
+                assert!(all.contains(r#""SEQ_ADJUST""#), "{all}");
+                // and the backup the same (fidelity_scene compared -o
+                // json and -o xml with the primary's)
+                let b = fid.backup_json.join("\n");
+                assert!(
+                    b.contains(r#""offset_after":2,"offset_before":0}"#),
+                    "{tag}: {b}"
+                );
+                assert!(b.contains(r#""helper":"ftp""#), "{tag}: {b}");
+                // (1.4.7 sends the scales without the flag the kernel
+                // wants with them: its backup's scales are zero)
+                if !wt.is_empty() && *bin == OURS {
+                    assert!(
+                        b.contains(r#""wscale_orig":10,"wscale_reply":10"#),
+                        "{tag}: {b}"
+                    );
+                }
+                assert_eq!(fid.backup, fid.primary, "{tag}");
+            }
+        }
+    }
+}
+
 /// What a fail-over commits is the primary's flow, attribute for
 /// attribute (issue 15's first part): ICMP and ICMPv6 requests keep their
 /// reply type (echo reply), zones, marks, TCP and SCTP states, UDP-Lite
 /// ports and GRE keys (which 1.4.7 loses: ours sends them, and 1.4.7's
-/// backup then keeps them too), other protocols, IPv6, both through `-c`
-/// and through inject; 1.4.7's backup commits the same.
+/// backup then keeps them too), other protocols, IPv6, in every mode,
+/// through `-c` and through inject (ALARM has no inject); 1.4.7's backup
+/// commits the same.
 #[test]
 fn commit_and_inject_keep_what_the_primary_had() {
     if !skip_unless_root_and(&["ip"]) {
         return;
     }
-    for inject in [false, true] {
-        let tag = if inject { "fdi" } else { "fdc" };
-        let (primary, ours) = fidelity_run(OURS, OURS, &format!("{tag}o"), inject);
+    for mode in [
+        ("FTFW", false),
+        ("FTFW", true),
+        ("NOTRACK", false),
+        ("NOTRACK", true),
+        ("ALARM", false),
+    ] {
+        let (name, inject) = mode;
+        let tag = format!(
+            "fd{}{}",
+            &name[..1].to_lowercase(),
+            if inject { "i" } else { "c" }
+        );
+        let Fid {
+            primary,
+            backup: ours,
+            backup_json: ours_json,
+            backup_xml: ours_xml,
+            ..
+        } = fidelity_run(OURS, OURS, &format!("{tag}o"), mode);
         assert_eq!(primary.len(), FIDELITY_FLOWS.len(), "{primary:#?}");
         // here every field but the timeout left comes back as it was
         assert_eq!(
             ours, primary,
-            "inject {inject}: the backup's commit differs from the primary"
+            "{name} inject {inject}: the backup's commit differs from the primary"
         );
         let icmp = ours
             .iter()
@@ -2278,25 +2609,81 @@ fn commit_and_inject_keep_what_the_primary_had() {
             eprintln!("SKIP (1.4.7 part): {REF} not installed");
             continue;
         }
-        let (_, theirs) = fidelity_run(OURS, REF, &format!("{tag}r"), inject);
+        let theirs = fidelity_run(OURS, REF, &format!("{tag}r"), mode);
         assert_eq!(
-            ours, theirs,
-            "inject {inject}: ours and 1.4.7's backups differ"
+            ours, theirs.backup,
+            "{name} inject {inject}: ours and 1.4.7's backups differ"
+        );
+        assert_eq!(
+            as_1_4_7_commits(&ours_json),
+            theirs.backup_json,
+            "{name} inject {inject}: ours and 1.4.7's backups differ (-o json)"
+        );
+        assert_eq!(
+            ours_xml, theirs.backup_xml,
+            "{name} inject {inject}: ours and 1.4.7's backups differ (-o xml)"
         );
         // behind a 1.4.7 primary (no UDP-Lite ports, no GRE keys on its
         // wire) ours commits what 1.4.7's backup commits
-        let (_, ours_p) = fidelity_run(REF, OURS, &format!("{tag}p"), inject);
-        let (_, theirs_p) = fidelity_run(REF, REF, &format!("{tag}q"), inject);
+        let ours_p = fidelity_run(REF, OURS, &format!("{tag}p"), mode);
+        let theirs_p = fidelity_run(REF, REF, &format!("{tag}q"), mode);
         assert_eq!(
-            ours_p, theirs_p,
-            "inject {inject}, 1.4.7 primary: the backups differ"
+            (
+                ours_p.backup,
+                as_1_4_7_commits(&ours_p.backup_json),
+                ours_p.backup_xml
+            ),
+            (theirs_p.backup, theirs_p.backup_json, theirs_p.backup_xml),
+            "{name} inject {inject}, 1.4.7 primary: the backups differ"
         );
         eprintln!(
-            "inject {inject}: primary\n{}\nbackup\n{}",
+            "{name} inject {inject}: primary\n{}\nbackup\n{}",
             primary.join("\n"),
             ours.join("\n")
         );
     }
+}
+
+/// The written-down exception of [`DIRECTIONAL_ZONES`]: both backups
+/// commit such entries, in the default zone, and the same.
+#[test]
+fn directional_zones_commit_in_the_default_zone_as_with_1_4_7() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let mine = |l: &str| l.contains("10.5.0.2");
+    let run = |b_bin: &str, tag: &str| {
+        // the primary has its zones
+        let fid = fidelity_collect(
+            OURS,
+            b_bin,
+            tag,
+            ("FTFW", false),
+            "",
+            DIRECTIONAL_ZONES,
+            None,
+            2,
+            mine,
+        );
+        let all = fid.primary_json.join("\n");
+        assert!(
+            all.contains(r#""zone":3"#) && all.contains(r#""zone":4"#),
+            "{all}"
+        );
+        assert_eq!(fid.backup_json.len(), 2, "{tag}: {:#?}", fid.backup_json);
+        assert!(
+            !fid.backup_json.join("").contains("zone"),
+            "{tag}: {:#?}",
+            fid.backup_json
+        );
+        fid.backup_json
+    };
+    let ours = run(OURS, "dzo");
+    if find_tool(REF).is_none() {
+        eprintln!("SKIP (1.4.7 part): {REF} not installed");
+        return;
+    }
+    assert_eq!(ours, run(REF, "dzr"));
 }
 
 /// The committed entry's timer: `CommitTimeout` when set, else what the

@@ -82,8 +82,13 @@ fn kernel_view(k: &mut FakeTable) -> View {
 }
 
 /// A kernel change as the event the kernel multicasts (`pid` of the
-/// handle that made it, 0 for packets).
+/// handle that made it, 0 for packets): without the NAT sequence
+/// adjustment, which the kernel's events never carry.
 fn event_bytes(change: Change, f: &Flow, pid: u32) -> Vec<u8> {
+    let mut f = *f;
+    f.seq_adj_orig = None;
+    f.seq_adj_reply = None;
+    let f = &f;
     let mut buf = Vec::new();
     {
         let mut w = Writer::new(&mut buf);
@@ -141,6 +146,21 @@ impl Io for SimIo<'_> {
     fn inject_exp(&mut self, _op: Op, _e: &Expect) {}
     fn dump(&mut self, out: &mut dyn FnMut(&Flow)) -> Result<(), i32> {
         self.kernel.dump(out)
+    }
+    fn seq_adj(&mut self, f: &mut Flow) {
+        let k = key(f);
+        let mut found = None;
+        self.kernel
+            .dump(&mut |x| {
+                if key(x) == k {
+                    found = Some((x.seq_adj_orig, x.seq_adj_reply));
+                }
+            })
+            .unwrap();
+        if let Some((o, r)) = found {
+            f.seq_adj_orig = o;
+            f.seq_adj_reply = r;
+        }
     }
     fn flow_ended(&mut self, f: &Flow) {
         self.ended.push(*f);
@@ -504,6 +524,39 @@ fn a_restarted_primary_sends_its_table_on_request() {
     s.run(3000);
     let (ext, kernel) = s.converged();
     assert_eq!(ext, kernel);
+}
+
+/// An entry a NAT helper mangled (status SEQ_ADJUST) is read back from
+/// the kernel for its sequence adjustment, which no event carries, and
+/// reaches the peer with it; other entries are not read back.
+#[test]
+fn nat_sequence_adjustment_is_read_back_and_replicated() {
+    use ct_core::flow::SeqAdj;
+    for mode in MODES {
+        let mut s = Sim::new(mode, |_| {});
+        let adj = |pos, after| {
+            Some(SeqAdj {
+                correction_pos: Some(pos),
+                offset_before: Some(0),
+                offset_after: Some(after),
+            })
+        };
+        let mut f = flow(1, 1);
+        f.status = Some(IPS_CONFIRMED | IPS_SEEN_REPLY | ct_core::proto::status::SEQ_ADJUST);
+        f.seq_adj_orig = adj(1000, 2);
+        f.seq_adj_reply = adj(0, 0);
+        s.a.kernel.upsert(f);
+        s.a.kernel.upsert(flow(2, 1));
+        s.run(1500);
+        let mut got = None;
+        s.b.rep.external().for_each(|x, _, _| {
+            if key(&x) == key(&f) {
+                got = Some((x.seq_adj_orig, x.seq_adj_reply));
+            }
+        });
+        assert_eq!(got, Some((adj(1000, 2), adj(0, 0))), "{mode:?}");
+        assert_eq!(s.a.rep.counters().seq_adj_reads, 1, "{mode:?}");
+    }
 }
 
 #[test]

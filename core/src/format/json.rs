@@ -13,6 +13,9 @@
 //! | `protonum` | number | L4 protocol number |
 //! | `timeout`? | number | seconds left |
 //! | `state`? | string | TCP, SCTP or DCCP state name |
+//! | `tcp`? | object | `wscale_orig`?, `wscale_reply`?, `flags_orig`?, `flags_reply`? (numbers: window scale, `IP_CT_TCP_FLAG_*` bits) |
+//! | `sctp`? | object | `vtag_orig`?, `vtag_reply`? (verification tags) |
+//! | `dccp`? | object | `role`?, `handshake_seq`? |
 //! | `orig`?, `reply`? | object | tuples, see below |
 //! | `status`? | array of strings | names of the set status bits (`"SEEN_REPLY"`, `"ASSURED"`, ...; unnamed bits as `"BIT<n>"`) |
 //! | `mark`?, `secmark`? | number | |
@@ -24,6 +27,7 @@
 //! | `timestamp`? | object | `start`?, `stop`? in nanoseconds since the epoch |
 //! | `delta_time`? | number | seconds from start to stop (or now), when a start is known |
 //! | `labels`? | array of objects | `{"bit": n}` per set label bit, plus `"name"` when `connlabel.conf` names it |
+//! | `seqadj_orig`?, `seqadj_reply`? | object | NAT sequence adjustment: `correction_pos`?, `offset_before`?, `offset_after`? |
 //!
 //! A tuple object has `src`?, `dst`? (address strings, IPv6 as
 //! `inet_ntop` prints it) and, by protocol: `sport`?, `dport`? (TCP, UDP,
@@ -35,7 +39,7 @@
 use super::num::{dec, ip};
 use super::plain::delta_time;
 use super::{label_bit, label_bits, Env, EventKind};
-use crate::flow::{Counters, Flow, Tuple};
+use crate::flow::{Counters, Flow, ProtoInfo, Tuple};
 use crate::proto;
 
 const STATUS_BITS: [&str; 16] = [
@@ -152,6 +156,43 @@ fn tuple(out: &mut Vec<u8>, t: &Tuple, c: &Option<Counters>) {
     o.close();
 }
 
+/// The `tcp`, `sctp` and `dccp` objects: what CTA_PROTOINFO held beyond
+/// the state.
+fn protoinfo(o: &mut Obj, pi: &ProtoInfo) {
+    if let Some(t) = &pi.tcp {
+        if t.wscale_orig.is_some()
+            || t.wscale_reply.is_some()
+            || t.flags_orig.is_some()
+            || t.flags_reply.is_some()
+        {
+            let mut x = Obj::open(o.key("tcp"));
+            x.num("wscale_orig", t.wscale_orig.map(u64::from));
+            x.num("wscale_reply", t.wscale_reply.map(u64::from));
+            x.num("flags_orig", t.flags_orig.map(|(f, _)| u64::from(f)));
+            x.num("flags_reply", t.flags_reply.map(|(f, _)| u64::from(f)));
+            x.close();
+        }
+    }
+    if let Some(s) = pi
+        .sctp
+        .filter(|s| s.vtag_orig.is_some() || s.vtag_reply.is_some())
+    {
+        let mut x = Obj::open(o.key("sctp"));
+        x.num("vtag_orig", s.vtag_orig.map(u64::from));
+        x.num("vtag_reply", s.vtag_reply.map(u64::from));
+        x.close();
+    }
+    if let Some(d) = pi
+        .dccp
+        .filter(|d| d.role.is_some() || d.handshake_seq.is_some())
+    {
+        let mut x = Obj::open(o.key("dccp"));
+        x.num("role", d.role.map(u64::from));
+        x.num("handshake_seq", d.handshake_seq);
+        x.close();
+    }
+}
+
 /// Appends one JSON object and `'\n'` (schema in the module docs).
 pub fn write_json(out: &mut Vec<u8>, f: &Flow, ev: EventKind, env: &dyn Env) {
     let mut o = Obj::open(out);
@@ -179,6 +220,7 @@ pub fn write_json(out: &mut Vec<u8>, f: &Flow, ev: EventKind, env: &dyn Env) {
         .or_else(|| pi.sctp.and_then(|s| s.state).map(proto::sctp_state_name))
         .or_else(|| pi.dccp.and_then(|d| d.state).map(proto::dccp_state_name));
     o.str("state", state);
+    protoinfo(&mut o, &pi);
     if let Some(t) = &f.orig {
         tuple(o.key("orig"), t, &f.counters_orig);
     }
@@ -247,6 +289,18 @@ pub fn write_json(out: &mut Vec<u8>, f: &Flow, ev: EventKind, env: &dyn Env) {
         }
         k.push(b']');
     }
+    for (k, a) in [
+        ("seqadj_orig", &f.seq_adj_orig),
+        ("seqadj_reply", &f.seq_adj_reply),
+    ] {
+        if let Some(a) = a {
+            let mut t = Obj::open(o.key(k));
+            t.num("correction_pos", a.correction_pos.map(u64::from));
+            t.num("offset_before", a.offset_before.map(u64::from));
+            t.num("offset_after", a.offset_after.map(u64::from));
+            t.close();
+        }
+    }
     o.close();
     out.push(b'\n');
 }
@@ -296,6 +350,55 @@ mod tests {
                 "\n"
             )
         );
+    }
+
+    #[test]
+    fn protoinfo_and_seqadj() {
+        let mut f = flow(
+            AF_INET,
+            tp(IPPROTO_TCP, "1.1.1.1", "2.2.2.2", 10, 20),
+            tp(IPPROTO_TCP, "2.2.2.2", "1.1.1.1", 20, 10),
+            status::CONFIRMED | status::SEQ_ADJUST,
+            9,
+        );
+        f.protoinfo = Some(ProtoInfo {
+            tcp: Some(TcpInfo {
+                state: Some(3),
+                wscale_orig: Some(7),
+                wscale_reply: Some(9),
+                flags_orig: Some((0x23, 0x23)),
+                flags_reply: Some((0x01, 0xff)),
+            }),
+            ..ProtoInfo::default()
+        });
+        f.seq_adj_orig = Some(SeqAdj {
+            correction_pos: Some(1000),
+            offset_before: Some(0),
+            offset_after: Some(2),
+        });
+        let s = json(&f, EventKind::None);
+        assert!(
+            s.contains(r#""state":"ESTABLISHED","tcp":{"wscale_orig":7,"wscale_reply":9,"flags_orig":35,"flags_reply":1},"orig":"#),
+            "{s}"
+        );
+        assert!(
+            s.trim_end().ends_with(
+                r#","seqadj_orig":{"correction_pos":1000,"offset_before":0,"offset_after":2}}"#
+            ),
+            "{s}"
+        );
+        assert!(!s.contains("seqadj_reply"), "{s}");
+        f.protoinfo = Some(ProtoInfo {
+            sctp: Some(SctpInfo {
+                state: Some(3),
+                vtag_orig: Some(0xdead),
+                vtag_reply: None,
+            }),
+            ..ProtoInfo::default()
+        });
+        let s = json(&f, EventKind::None);
+        assert!(s.contains(r#","sctp":{"vtag_orig":57005},"#), "{s}");
+        assert!(!s.contains("\"tcp\":{"), "{s}");
     }
 
     #[test]

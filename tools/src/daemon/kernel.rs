@@ -61,6 +61,28 @@ impl KernelTable for NetlinkTable {
     }
 }
 
+/// Reads the kernel's entry of `fl`'s tuple (and zone) and copies its
+/// NAT sequence adjustment into `fl`.
+pub fn read_seq_adj(fl: &mut Flow) -> Result<(), i32> {
+    let mut sess = Session::open().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+    let mut got = Flow::default();
+    let ask = *fl;
+    sess.request(
+        Reply::Acks(1),
+        |w, s| request::ct_get(w, s, NLM_F_REQUEST | NLM_F_ACK, &ask),
+        |m| {
+            if let Ok((g, attrs)) = m.nfgen() {
+                let _ = parse_flow_into(&mut got, g.family, attrs);
+            }
+            true
+        },
+    )
+    .map_err(|e| e.errno())?;
+    fl.seq_adj_orig = got.seq_adj_orig;
+    fl.seq_adj_reply = got.seq_adj_reply;
+    Ok(())
+}
+
 /// Sends `fl` as IPCTNL_MSG_CT_NEW with `flags` (CREATE|EXCL to create,
 /// none to update) and waits for the ACK.
 pub fn ct_new(sess: &mut Session, fl: &Flow, flags: u16) -> Result<(), i32> {

@@ -90,6 +90,11 @@ impl<O: Outbox> Io for World<'_, O> {
         })
     }
 
+    fn seq_adj(&mut self, f: &mut Flow) {
+        // gone already, or no netlink socket: the entry goes without
+        let _ = super::kernel::read_seq_adj(f);
+    }
+
     fn flow_ended(&mut self, f: &Flow) {
         if let Some(fl) = self.flowlog.as_deref_mut() {
             self.line.clear();

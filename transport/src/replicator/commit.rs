@@ -1,7 +1,8 @@
 //! What a commit writes into the kernel (`conntrackd -c`): every live
 //! external entry as the object 1.4.7 creates for it (timeout estimated
 //! from the synced one, EXPECTED cleared, reply tuple regenerated,
-//! BE_LIBERAL forced unless window tracking, NAT re-applied through
+//! BE_LIBERAL forced unless window tracking (with it, the window scales
+//! flagged so that the kernel takes them), NAT re-applied through
 //! CTA_NAT_*), masters before related entries. The daemon's committers
 //! send these in batches over several netlink sockets at once;
 //! [`commit_into`] writes them into any [`KernelTable`] (the in-process
@@ -9,7 +10,7 @@
 
 use ct_core::config::SyncSection;
 use ct_core::flow::{Flow, Nat};
-use ct_core::proto::{status, TCP_FLAG_BE_LIBERAL};
+use ct_core::proto::{status, TCP_FLAG_BE_LIBERAL, TCP_FLAG_WINDOW_SCALE};
 use ct_core::table::{Cache, KernelTable, ObjState};
 
 /// `EEXIST`.
@@ -104,6 +105,27 @@ pub fn commit_object(f: &Flow, sync: &SyncSection, age: u32) -> Flow {
         t.wscale_reply = None;
         pi.tcp = Some(t);
         c.protoinfo = Some(pi);
+    } else if c.l4proto() == Some(ct_core::proto::IPPROTO_TCP) {
+        // With window tracking the scales must reach the kernel, which
+        // takes them only when both directions are flagged as scaling;
+        // the sync message has no TCP flags, and a scale other than zero
+        // means both sides negotiated it (1.4.7 sends the scales without
+        // the flag, and the kernel drops them).
+        if let Some(mut pi) = c.protoinfo {
+            if let Some(mut t) = pi.tcp {
+                if t.wscale_orig.unwrap_or(0) | t.wscale_reply.unwrap_or(0) != 0 {
+                    let w = TCP_FLAG_WINDOW_SCALE;
+                    let or = |x: Option<(u8, u8)>| {
+                        let (a, b) = x.unwrap_or((0, 0));
+                        Some((a | w, b | w))
+                    };
+                    t.flags_orig = or(t.flags_orig);
+                    t.flags_reply = or(t.flags_reply);
+                    pi.tcp = Some(t);
+                    c.protoinfo = Some(pi);
+                }
+            }
+        }
     }
     c
 }
@@ -231,5 +253,49 @@ mod tests {
             assert_eq!(r.src, c.orig.unwrap().dst);
         }
         assert_eq!(icmp_reply_type(AF_INET, 3), None);
+    }
+
+    /// TCP flags on commit: BE_LIBERAL (and no scales) without window
+    /// tracking, as 1.4.7; with it, the scales go with the window-scale
+    /// flag the kernel wants before it takes them, and none without
+    /// scales.
+    #[test]
+    fn tcp_flags_follow_window_tracking() {
+        use ct_core::flow::{ProtoInfo, TcpInfo};
+        let mut f = icmp(AF_INET, 8);
+        if let Some(t) = f.orig.as_mut() {
+            t.l4proto = Some(6);
+            t.icmp_type = None;
+            t.src_port = Some(1);
+            t.dst_port = Some(2);
+        }
+        let tcp = |wo, wr| {
+            Some(ProtoInfo {
+                tcp: Some(TcpInfo {
+                    state: Some(3),
+                    wscale_orig: wo,
+                    wscale_reply: wr,
+                    ..TcpInfo::default()
+                }),
+                ..ProtoInfo::default()
+            })
+        };
+        let got = |f: &Flow, wt: bool| {
+            let sync = SyncSection {
+                tcp_window_tracking: wt,
+                ..SyncSection::default()
+            };
+            commit_object(f, &sync, 0).protoinfo.unwrap().tcp.unwrap()
+        };
+        f.protoinfo = tcp(Some(7), Some(10));
+        let t = got(&f, false);
+        assert_eq!((t.flags_orig, t.flags_reply), (Some((8, 8)), Some((8, 8))));
+        assert_eq!((t.wscale_orig, t.wscale_reply), (None, None));
+        let t = got(&f, true);
+        assert_eq!((t.flags_orig, t.flags_reply), (Some((1, 1)), Some((1, 1))));
+        assert_eq!((t.wscale_orig, t.wscale_reply), (Some(7), Some(10)));
+        f.protoinfo = tcp(Some(0), Some(0));
+        let t = got(&f, true);
+        assert_eq!((t.flags_orig, t.flags_reply), (None, None));
     }
 }

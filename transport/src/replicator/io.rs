@@ -37,6 +37,12 @@ pub trait Io {
         Ok(())
     }
 
+    /// Fills in `f`'s NAT sequence adjustment (`seq_adj_orig`,
+    /// `seq_adj_reply`) from the kernel's entry of its tuple (a GET):
+    /// ctnetlink's events never carry it, though the status bit
+    /// SEQ_ADJUST says it is there. Nothing when it cannot.
+    fn seq_adj(&mut self, _f: &mut Flow) {}
+
     /// Stats mode: a flow ended (destroyed, or gone from the table at a
     /// resync), for the flow log.
     fn flow_ended(&mut self, _f: &Flow) {}

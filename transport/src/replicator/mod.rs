@@ -35,6 +35,7 @@ use ct_core::flow::{Expect, Flow};
 use ct_core::netlink::ct::parse_flow_into;
 use ct_core::netlink::exp::parse_expect;
 use ct_core::netlink::msg::*;
+use ct_core::proto::status;
 use ct_core::table::{Cache, Change, Mirror, ObjRef};
 
 use crate::proto::notrack::Apply;
@@ -107,6 +108,9 @@ pub struct Counters {
     /// Bytes and packets of the flows destroyed.
     pub traffic_bytes: u64,
     pub traffic_packets: u64,
+    /// Entries read back from the kernel for their NAT sequence
+    /// adjustment (events flagged SEQ_ADJUST do not carry it).
+    pub seq_adj_reads: u64,
 }
 
 /// Netlink port ids whose events are our own changes.
@@ -318,6 +322,18 @@ impl Replicator {
             {
                 self.counters.events_filtered += 1;
                 continue;
+            }
+            // The kernel's events do not carry the NAT sequence
+            // adjustment (nothing raises IPCT_SEQADJ): an entry a helper
+            // mangled (SEQ_ADJUST) is read back for it, so that a
+            // fail-over keeps it (the FTP data after a rewritten PORT).
+            if !own
+                && change != Change::Destroy
+                && flow.status.unwrap_or(0) & status::SEQ_ADJUST != 0
+                && flow.seq_adj_orig.is_none()
+            {
+                io.seq_adj(&mut flow);
+                self.counters.seq_adj_reads += 1;
             }
             self.on_ct(now, change, &flow, own, io);
         }
