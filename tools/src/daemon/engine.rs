@@ -8,6 +8,7 @@
 //! dumps, log lines. Overruns (grow the buffer, schedule a resync),
 //! timers, failover, TCP upkeep, snapshots and signals are the driver's.
 
+use std::net::IpAddr;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -261,7 +262,7 @@ impl Engine {
         let done = d.consumed();
         // (a read that held only part of a message is not a packet yet)
         if done > 0 {
-            self.on_sync(&buf[..done], o);
+            self.on_sync(&buf[..done], None, o);
         }
         buf.drain(..done);
         if let Some(tcp) = self.link.as_mut().and_then(|l| l.tcp.as_mut()) {
@@ -269,8 +270,9 @@ impl Engine {
         }
     }
 
-    /// A datagram from the sync link.
-    fn on_sync<O: Outbox>(&mut self, data: &[u8], o: &mut O) {
+    /// A datagram from the sync link; `from`: its sender, on a multicast
+    /// group (FT-FW tracks each node).
+    fn on_sync<O: Outbox>(&mut self, data: &[u8], from: Option<IpAddr>, o: &mut O) {
         let Some(link) = &mut self.link else { return };
         if let Some(w) = self.warm.as_mut() {
             w.on_heard(Instant::now());
@@ -292,7 +294,7 @@ impl Engine {
         let now = self.now();
         let got = self
             .rep
-            .on_datagram(&now, data, stale, &mut world!(self, o));
+            .on_datagram_from(&now, data, from, stale, &mut world!(self, o));
         if let Some(w) = self.warm.as_mut().filter(|_| got.confirmed) {
             w.on_confirm(Instant::now());
         }
@@ -397,11 +399,18 @@ impl Engine {
                     if (Some(sock) == link_sock
                         || self.link.as_ref().is_some_and(|l| l.is_other(sock)))
                         && !self.link.as_mut().is_some_and(|l| l.from_peer(sock, from)) => {}
-                Event::Recv { sock, data, .. }
-                    if Some(sock) == link_sock
-                        || self.link.as_ref().is_some_and(|l| l.is_other(sock)) =>
+                Event::Recv {
+                    sock, data, from, ..
+                } if Some(sock) == link_sock
+                    || self.link.as_ref().is_some_and(|l| l.is_other(sock)) =>
                 {
                     let Some(l) = self.link.as_mut() else { return };
+                    // One multicast group: a cluster of any number of
+                    // nodes, told apart by their addresses (with redundant
+                    // channels a node has several: two nodes, as 1.4.7).
+                    let sender = from
+                        .filter(|_| l.peer.ip().is_multicast() && !l.has_others())
+                        .map(|a| a.ip());
                     // Authentication: only authentic, fresh datagrams go on.
                     let Some(data) = l.open_datagram(data) else {
                         return;
@@ -410,7 +419,7 @@ impl Engine {
                     if Some(sock) != link_sock && !data.is_empty() {
                         l.follow(sock);
                     }
-                    self.on_sync(data, ctx)
+                    self.on_sync(data, sender, ctx)
                 }
                 Event::Recv { sock, data, .. } if Some(sock) == tcp_server => {
                     self.on_sync_stream(data, ctx)

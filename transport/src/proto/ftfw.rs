@@ -99,6 +99,7 @@
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use ct_core::flow::{Expect, Flow};
@@ -127,6 +128,15 @@ pub const JUMP_CONFIRM: u32 = 1 << 16;
 pub const DEFAULT_WINDOW: u32 = 300;
 /// Default `ResendQueueSize`.
 pub const DEFAULT_RESEND_QUEUE: u32 = 131_072;
+/// With more than one peer: a peer silent for this long (five missed
+/// ALIVEs) is dead: it stops holding the resend queue, and gets a bulk
+/// update when it is heard again.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Peers that can hold resend entries (one bit each).
+pub const MAX_PEERS: usize = 63;
+/// A resend entry sent while fewer than two peers were known: the first
+/// acknowledgement from anyone releases it (1.4.7's rule).
+const ANY: u64 = 1 << 63;
 
 /// Settings of one FT-FW instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +150,11 @@ pub struct Config {
     pub window: u32,
     /// `ResendQueueSize` (0: the default, 131072).
     pub resend_queue_size: u32,
+    /// Added to `now_unix` for the first sequence number (1.4.7 starts
+    /// at `time(NULL)`; a daemon gives a random one, so that the numbers
+    /// of the nodes of a cluster lie far apart and an acknowledgement
+    /// says by its numbers whose messages it is about).
+    pub seq_offset: u32,
 }
 
 impl Default for Config {
@@ -150,6 +165,7 @@ impl Default for Config {
             opts: EmitOpts::default(),
             window: DEFAULT_WINDOW,
             resend_queue_size: DEFAULT_RESEND_QUEUE,
+            seq_offset: 0,
         }
     }
 }
@@ -257,29 +273,100 @@ enum Verdict {
     Bad,
 }
 
-/// The FT-FW state of one daemon. See the module documentation.
-pub struct Ftfw {
-    window_size: i64,
-    rs_cap: usize,
-    opts: EmitOpts,
+/// What a sender on the channel is to us: the tracking of its sequence
+/// numbers and our acknowledgement window for it (1.4.7 has one of each
+/// per daemon, so two senders look like gaps and duplicates to it).
+#[derive(Debug, Clone)]
+struct Peer {
+    /// Its source address (`None`: the link's only peer).
+    addr: Option<IpAddr>,
+    rx: SeqTracker,
     window: i64,
     ack_from: u32,
     ack_from_set: bool,
-    hello: HelloState,
-    say_hello_back: bool,
     /// The last message received carried HELLO (a run of HELLOs is one
     /// peer restart).
     peer_hello: bool,
     /// A far jump ahead waiting for confirmation by the next message.
     jump: Option<u32>,
+    /// When a message of it last arrived.
+    heard: Instant,
+    /// Not silent past [`PEER_TIMEOUT`] (only with more than one peer).
+    live: bool,
+    /// NACKs it sent us, entries they moved back to the tx queue, bulk
+    /// updates it got for coming back.
+    nacks: u64,
+    resent: u64,
+    returns: u64,
+}
+
+impl Peer {
+    fn new(addr: Option<IpAddr>, window: i64, now: Instant) -> Peer {
+        Peer {
+            addr,
+            rx: SeqTracker::default(),
+            window,
+            ack_from: 0,
+            ack_from_set: false,
+            peer_hello: false,
+            jump: None,
+            heard: now,
+            live: true,
+            nacks: 0,
+            resent: 0,
+            returns: 0,
+        }
+    }
+}
+
+/// A peer as `-s` and the metrics show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerView {
+    pub addr: Option<IpAddr>,
+    pub live: bool,
+    /// The last sequence number accepted from it.
+    pub last_seq: Option<u32>,
+    /// `Packets lost` / `Packets before` of its numbering.
+    pub lost: u64,
+    pub before: u64,
+    /// Our objects in the resend queue waiting for its acknowledgement,
+    /// and how many messages behind our last one the oldest of them is.
+    pub unacked: usize,
+    pub lag: u64,
+    pub nacks: u64,
+    pub resent: u64,
+    pub returns: u64,
+}
+
+/// A resend queue entry and the peers (bits) whose acknowledgement it
+/// still waits for ([`ANY`]: anyone's).
+#[derive(Debug, Clone, Copy)]
+struct Rs {
+    e: RsEntry,
+    pending: u64,
+}
+
+/// The FT-FW state of one daemon. See the module documentation.
+pub struct Ftfw {
+    window_size: i64,
+    rs_cap: usize,
+    opts: EmitOpts,
+    hello: HelloState,
+    say_hello_back: bool,
+    /// The senders heard on the channel (one, unless the channel is a
+    /// multicast group of three or more nodes).
+    peers: Vec<Peer>,
+    /// The latest time given (datagrams carry none).
+    now: Instant,
+    seq_offset: u32,
     /// Next sequence number to send, extended to 64 bits (the low 32 bits
     /// are the wire value; starts at 2^32 + `now_unix`).
     next_seq: Option<u64>,
     tx: VecDeque<TxEntry>,
-    rs: SeqQueue<RsEntry>,
+    rs: SeqQueue<Rs>,
     objs: Locs,
     /// Reused by acknowledgements.
-    taken: Vec<(u64, RsEntry)>,
+    taken: Vec<(u64, Rs)>,
     /// Lent to the caller of `transmit` for each object's state.
     cur: Current,
     /// Received messages are decoded here.
@@ -291,8 +378,8 @@ pub struct Ftfw {
     alive_at: Instant,
     out: DatagramWriter<Vec<u8>>,
     rs_full: u64,
-    /// Receive sequence tracking (`Packets lost` / `Packets before`).
-    pub rx: SeqTracker,
+    /// A buried peer was heard again: it gets a bulk update.
+    returned: bool,
     /// The `recv:` error counters of `-s network`.
     pub recv_errors: RecvCounters,
     /// Counters of this implementation.
@@ -316,13 +403,11 @@ impl Ftfw {
             window_size,
             rs_cap,
             opts: cfg.opts,
-            window: window_size,
-            ack_from: 0,
-            ack_from_set: false,
             hello: HelloState::Init,
             say_hello_back: false,
-            peer_hello: false,
-            jump: None,
+            peers: Vec::new(),
+            now,
+            seq_offset: cfg.seq_offset,
             next_seq: None,
             tx: VecDeque::new(),
             rs: SeqQueue::default(),
@@ -335,7 +420,7 @@ impl Ftfw {
             alive_at: now + ALIVE_INTERVAL,
             out: DatagramWriter::with_mtu(vec![0u8; cfg.mtu.max(128)], cfg.mtu, cfg.transport),
             rs_full: 0,
-            rx: SeqTracker::default(),
+            returned: false,
             recv_errors: RecvCounters::default(),
             stats: Stats::default(),
         }
@@ -380,17 +465,87 @@ impl Ftfw {
     /// queue an ACK of what was received and not acknowledged yet, else an
     /// ALIVE; then re-arm for one second.
     pub fn on_timer(&mut self, now: Instant) {
+        self.now = now;
         if now < self.alive_at {
             return;
         }
-        match self.rx.last() {
-            Some(last) if self.ack_from_set => {
-                self.push_ctl(Flags::ACK, self.ack_from, last);
-                self.ack_from_set = false;
+        let mut acked = false;
+        for i in 0..self.peers.len() {
+            let p = &mut self.peers[i];
+            if let (Some(last), true) = (p.rx.last(), p.ack_from_set) {
+                let from = p.ack_from;
+                p.ack_from_set = false;
+                self.push_ctl(Flags::ACK, from, last);
+                acked = true;
             }
-            _ => self.push_ctl(Flags::ALIVE, 0, 0),
+        }
+        if !acked {
+            self.push_ctl(Flags::ALIVE, 0, 0);
         }
         self.alive_at = now + ALIVE_INTERVAL;
+        self.bury(now);
+    }
+
+    /// With more than one peer: those silent past [`PEER_TIMEOUT`] stop
+    /// holding the resend queue.
+    fn bury(&mut self, now: Instant) {
+        if self.peers.len() < 2 {
+            return;
+        }
+        for i in 0..self.peers.len().min(MAX_PEERS) {
+            let p = &mut self.peers[i];
+            if !p.live || now.saturating_duration_since(p.heard) < PEER_TIMEOUT {
+                continue;
+            }
+            p.live = false;
+            let bit = 1u64 << i;
+            let mut taken = std::mem::take(&mut self.taken);
+            let (lo, hi) = (self.rs.base_seq(), self.rs.end_seq());
+            self.rs.take_range_if(
+                lo,
+                hi,
+                |r: &mut Rs| {
+                    if r.pending & ANY != 0 {
+                        return false;
+                    }
+                    r.pending &= !bit;
+                    r.pending == 0
+                },
+                &mut taken,
+            );
+            self.release(&mut taken);
+            self.taken = taken;
+        }
+    }
+
+    /// Entries taken off the resend queue: their objects are released.
+    fn release(&mut self, taken: &mut Vec<(u64, Rs)>) {
+        for (_, r) in taken.drain(..) {
+            if let RsEntry::Object { obj, .. } = r.e {
+                self.objs.remove(obj);
+                self.released.push(obj);
+            }
+        }
+    }
+
+    /// The peers whose acknowledgement a message sent now waits for: the
+    /// live ones when there are two or more, else anyone's.
+    fn pending_mask(&self) -> u64 {
+        if self.peers.len() < 2 {
+            return ANY;
+        }
+        let m = self
+            .peers
+            .iter()
+            .take(MAX_PEERS)
+            .enumerate()
+            .filter(|(_, p)| p.live)
+            .fold(0u64, |m, (i, _)| m | 1 << i);
+        if m == 0 {
+            ANY
+        } else {
+            m
+        }
     }
 
     /// When [`on_timer`](Ftfw::on_timer) wants to run next.
@@ -434,6 +589,7 @@ impl Ftfw {
         current: &mut dyn FnMut(ObjRef, &mut Current) -> Option<Object>,
         send: &mut dyn FnMut(&[u8]),
     ) {
+        self.now = now;
         if self.tx.is_empty() {
             return;
         }
@@ -517,8 +673,26 @@ impl Ftfw {
 
     /// Processes a received datagram (`ftfw_recv` for each message); data
     /// and requests go to `apply`. Returns the number of errors counted in
-    /// [`recv_errors`](Ftfw::recv_errors).
+    /// [`recv_errors`](Ftfw::recv_errors). The link's only peer: see
+    /// [`on_datagram_from`](Self::on_datagram_from).
     pub fn on_datagram(&mut self, data: &[u8], apply: &mut dyn FnMut(Apply)) -> usize {
+        self.on_datagram_from(self.now, None, data, apply)
+    }
+
+    /// [`on_datagram`](Self::on_datagram) from the sender at `from` (on
+    /// a multicast channel, each node of the cluster; `None`: the link's
+    /// only peer), at `now`. Each sender has its own sequence tracking
+    /// and acknowledgement window; with two or more, a message we send
+    /// stays in the resend queue until every live one acknowledged it.
+    pub fn on_datagram_from(
+        &mut self,
+        now: Instant,
+        from: Option<IpAddr>,
+        data: &[u8],
+        apply: &mut dyn FnMut(Apply),
+    ) -> usize {
+        self.now = now;
+        let p = self.peer_of(from, now);
         let mut errors = 0;
         for m in Datagram::new(data) {
             let m = match m {
@@ -532,7 +706,7 @@ impl Ftfw {
                     continue;
                 }
             };
-            match self.recv_one(&m, apply) {
+            match self.recv_one(p, &m, apply) {
                 Verdict::Bad => {
                     self.recv_errors.record(&RecvError::MalformedHeader {
                         ty: m.msg_type().0,
@@ -554,7 +728,36 @@ impl Ftfw {
         errors
     }
 
-    fn recv_one(&mut self, m: &Message, apply: &mut dyn FnMut(Apply)) -> Verdict {
+    /// The peer at `from`, known or new. One that comes back after it was
+    /// buried starts afresh and gets a bulk update (reported as
+    /// [`Apply::NeedBulk`] by the next message).
+    fn peer_of(&mut self, from: Option<IpAddr>, now: Instant) -> usize {
+        let i = match self.peers.iter().position(|p| p.addr == from) {
+            Some(i) => i,
+            None => {
+                self.peers.push(Peer::new(from, self.window_size, now));
+                self.peers.len() - 1
+            }
+        };
+        let p = &mut self.peers[i];
+        p.heard = now;
+        if !p.live {
+            *p = Peer {
+                returns: p.returns + 1,
+                nacks: p.nacks,
+                resent: p.resent,
+                ..Peer::new(from, self.window_size, now)
+            };
+            self.returned = true;
+        }
+        i
+    }
+
+    fn recv_one(&mut self, p: usize, m: &Message, apply: &mut dyn FnMut(Apply)) -> Verdict {
+        if std::mem::take(&mut self.returned) {
+            self.stats.need_bulk += 1;
+            apply(Apply::NeedBulk { from: 0, to: 0 });
+        }
         let seq = m.seq();
         let flags = m.flags();
         let mut hello = false;
@@ -577,27 +780,26 @@ impl Ftfw {
         // the new run's first messages, a RESYNC request among them, were
         // dropped as old). A HELLO that merely arrives late is handled the
         // same way and costs a NACK of what follows.
-        let behind = self
+        let behind = self.peers[p]
             .rx
             .last()
             .is_some_and(|l| before(seq, l.wrapping_add(1)));
-        let restart = hello && (!self.peer_hello || behind);
-        self.peer_hello = hello;
+        let restart = hello && (!self.peers[p].peer_hello || behind);
+        self.peers[p].peer_hello = hello;
         let v = if restart {
-            if restart {
-                self.stats.hello_received += 1;
-                // What the restarted peer did not acknowledge is sent
-                // again (see the module doc).
-                self.rs_requeue_all();
+            self.stats.hello_received += 1;
+            // What the restarted peer did not acknowledge is sent again
+            // (see the module doc).
+            self.rs_requeue_all();
+            let pr = &mut self.peers[p];
+            if pr.ack_from_set && before(seq, pr.ack_from) {
+                pr.window = self.window_size - 1;
+                pr.ack_from = seq;
             }
-            if self.ack_from_set && before(seq, self.ack_from) {
-                self.window = self.window_size - 1;
-                self.ack_from = seq;
-            }
-            self.jump = None;
-            self.in_sync(m, seq, apply)
+            pr.jump = None;
+            self.in_sync(p, m, seq, apply)
         } else {
-            let mut expected = self.rx.last().map(|l| l.wrapping_add(1));
+            let mut expected = self.peers[p].rx.last().map(|l| l.wrapping_add(1));
             if let Some(e) = expected {
                 let d = seq.wrapping_sub(e);
                 if d > MAX_JUMP && d < MAX_JUMP.wrapping_neg() {
@@ -607,70 +809,83 @@ impl Ftfw {
                     // only when the next message follows it; then the
                     // sequence restarts just before the first of the two,
                     // which is NACKed as a gap.
-                    let first = self
+                    let first = self.peers[p]
                         .jump
                         .filter(|&j| seq.wrapping_sub(j).wrapping_sub(1) < JUMP_CONFIRM);
-                    self.jump = Some(seq);
+                    self.peers[p].jump = Some(seq);
                     let Some(j) = first else {
                         self.stats.seq_suspect += 1;
                         return Verdict::Drop;
                     };
-                    if let Some(last) = self.rx.last().filter(|_| self.ack_from_set) {
-                        self.push_ctl(Flags::ACK, self.ack_from, last);
+                    let pr = &self.peers[p];
+                    if let Some(last) = pr.rx.last().filter(|_| pr.ack_from_set) {
+                        let from = pr.ack_from;
+                        self.push_ctl(Flags::ACK, from, last);
                     }
-                    self.ack_from_set = false;
-                    self.window = self.window_size;
-                    self.rx.accept(j.wrapping_sub(1));
+                    let pr = &mut self.peers[p];
+                    pr.ack_from_set = false;
+                    pr.window = self.window_size;
+                    pr.rx.accept(j.wrapping_sub(1));
                     expected = Some(j);
                 }
             }
-            self.jump = None;
-            match self.rx.classify(seq) {
+            self.peers[p].jump = None;
+            match self.peers[p].rx.classify(seq) {
                 SeqClass::After => {
                     let expected = expected.unwrap_or(seq);
-                    let v = self.digest(m, apply);
+                    let v = self.digest(p, m, apply);
                     if v == Verdict::Bad {
                         return Verdict::Bad;
                     }
-                    if self.ack_from_set {
-                        self.push_ctl(Flags::ACK, self.ack_from, expected.wrapping_sub(1));
-                        self.ack_from_set = false;
+                    if self.peers[p].ack_from_set {
+                        let from = self.peers[p].ack_from;
+                        self.push_ctl(Flags::ACK, from, expected.wrapping_sub(1));
                     }
                     self.push_ctl(Flags::NACK, expected, seq.wrapping_sub(1));
-                    self.window = self.window_size - 1;
-                    self.ack_from = seq;
-                    self.ack_from_set = true;
+                    let pr = &mut self.peers[p];
+                    pr.window = self.window_size - 1;
+                    pr.ack_from = seq;
+                    pr.ack_from_set = true;
                     v
                 }
                 SeqClass::Before => Verdict::Drop,
-                SeqClass::Unset | SeqClass::InSync => self.in_sync(m, seq, apply),
+                SeqClass::Unset | SeqClass::InSync => self.in_sync(p, m, seq, apply),
             }
         };
         if matches!(v, Verdict::Data | Verdict::Ctl) {
-            self.rx.accept(seq);
+            self.peers[p].rx.accept(seq);
         }
         v
     }
 
-    fn in_sync(&mut self, m: &Message, seq: u32, apply: &mut dyn FnMut(Apply)) -> Verdict {
-        let v = self.digest(m, apply);
+    fn in_sync(
+        &mut self,
+        p: usize,
+        m: &Message,
+        seq: u32,
+        apply: &mut dyn FnMut(Apply),
+    ) -> Verdict {
+        let v = self.digest(p, m, apply);
         if v == Verdict::Bad {
             return v;
         }
-        if !self.ack_from_set {
-            self.ack_from_set = true;
-            self.ack_from = seq;
+        let window_size = self.window_size;
+        let pr = &mut self.peers[p];
+        if !pr.ack_from_set {
+            pr.ack_from_set = true;
+            pr.ack_from = seq;
         }
-        self.window -= 1;
-        if self.window <= 0 {
-            self.push_ctl(Flags::ACK, self.ack_from, seq);
-            self.window = self.window_size;
-            self.ack_from_set = false;
+        pr.window -= 1;
+        if pr.window <= 0 {
+            let from = pr.ack_from;
+            pr.window = window_size;
+            pr.ack_from_set = false;
+            self.push_ctl(Flags::ACK, from, seq);
         }
         v
     }
 
-    fn digest(&mut self, m: &Message, apply: &mut dyn FnMut(Apply)) -> Verdict {
+    fn digest(&mut self, p: usize, m: &Message, apply: &mut dyn FnMut(Apply)) -> Verdict {
         match m.kind() {
             Kind::Data => Verdict::Data,
             Kind::Ack | Kind::Nack => {
@@ -679,9 +894,10 @@ impl Ftfw {
                     return Verdict::Bad;
                 }
                 if m.kind() == Kind::Ack {
-                    self.rs_ack(c.from, c.to);
+                    self.rs_ack(p, c.from, c.to);
                 } else {
-                    self.rs_nack(c.from, c.to, apply);
+                    self.peers[p].nacks += 1;
+                    self.rs_nack(p, c.from, c.to, apply);
                 }
                 Verdict::Ctl
             }
@@ -694,7 +910,35 @@ impl Ftfw {
         }
     }
 
+    /// With more than one peer, whether peer `p`'s acknowledgement up to
+    /// `to` is about our messages: the ACK of one sender's messages
+    /// reaches every node of the group, and nothing in it says whose they
+    /// are but the numbers. It is ours when `to` lies nearer our last
+    /// number than the last number of any other sender (the daemons start
+    /// their numbering at random points, far apart).
+    fn acks_for_us(&self, p: usize, to: u32) -> bool {
+        if self.peers.len() < 2 {
+            return true;
+        }
+        let Some(ours) = self.next_seq.map(|n| n.wrapping_sub(1) as u32) else {
+            return false;
+        };
+        let dist = |a: u32, b: u32| a.wrapping_sub(b).min(b.wrapping_sub(a));
+        let mine = dist(to, ours);
+        self.peers
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != p)
+            .filter_map(|(_, q)| q.rx.last())
+            .all(|l| dist(to, l) > mine)
+    }
+
     // ------------------------------------------------------------ statistics
+
+    /// The latest time given to the state machine.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
 
     /// The handshake state.
     pub fn hello_state(&self) -> HelloState {
@@ -722,8 +966,48 @@ impl Ftfw {
     pub fn oldest_unacked(&self) -> Option<u64> {
         self.rs
             .iter()
-            .find(|(_, e)| matches!(e, RsEntry::Object { .. }))
+            .find(|(_, r)| matches!(r.e, RsEntry::Object { .. }))
             .map(|(s, _)| s)
+    }
+
+    /// `Packets lost` / `Packets before` over every peer (and the last
+    /// number accepted, of the first peer).
+    pub fn rx(&self) -> SeqTracker {
+        SeqTracker::merged(self.peers.iter().map(|p| &p.rx))
+    }
+
+    /// The senders heard on the channel, in the order they were first
+    /// heard.
+    pub fn peers(&self) -> impl Iterator<Item = PeerView> + '_ {
+        let last = self.next_seq.map(|n| n.wrapping_sub(1));
+        self.peers.iter().enumerate().map(move |(i, p)| {
+            let bit = if i < MAX_PEERS { 1u64 << i } else { 0 };
+            let waits = |r: &&Rs| r.pending & ANY != 0 || r.pending & bit != 0;
+            let oldest = self
+                .rs
+                .iter()
+                .find(|(_, r)| waits(r) && matches!(r.e, RsEntry::Object { .. }))
+                .map(|(s, _)| s);
+            PeerView {
+                addr: p.addr,
+                live: p.live,
+                last_seq: p.rx.last(),
+                lost: p.rx.lost,
+                before: p.rx.before,
+                unacked: self
+                    .rs
+                    .values()
+                    .filter(|r| waits(r) && matches!(r.e, RsEntry::Object { .. }))
+                    .count(),
+                lag: match (last, oldest) {
+                    (Some(l), Some(o)) => l.saturating_sub(o) + 1,
+                    _ => 0,
+                },
+                nacks: p.nacks,
+                resent: p.resent,
+                returns: p.returns,
+            }
+        })
     }
 
     pub fn rs_len(&self) -> usize {
@@ -739,13 +1023,13 @@ impl Ftfw {
     }
     /// The resend queue, oldest first.
     pub fn rs_entries(&self) -> impl Iterator<Item = RsEntry> + '_ {
-        self.rs.values().copied()
+        self.rs.values().map(|r| r.e)
     }
     /// `conntrackd -s rsqueue`, as 1.4.7 prints it.
     pub fn write_rsqueue(&self, out: &mut String) {
         let _ = writeln!(out, "resent queue (len={})", self.rs.len());
-        for e in self.rs.values() {
-            let _ = match e {
+        for r in self.rs.values() {
+            let _ = match &r.e {
                 RsEntry::Control { seq, flags, .. } => {
                     writeln!(out, "control -> seq:{} flags:{}", seq, flags.0)
                 }
@@ -775,7 +1059,9 @@ impl Ftfw {
     }
 
     fn next_seq(&mut self, now_unix: u32) -> u64 {
-        let s = self.next_seq.unwrap_or((1u64 << 32) + now_unix as u64);
+        let s = self
+            .next_seq
+            .unwrap_or((1u64 << 32) + now_unix.wrapping_add(self.seq_offset) as u64);
         self.next_seq = Some(s + 1);
         self.stats.sent += 1;
         s
@@ -806,7 +1092,7 @@ impl Ftfw {
         // freed slots behind it would pile up).
         while self.rs.len() >= self.rs_cap || self.rs.span() >= 4 * self.rs_cap.max(1024) {
             self.rs_full += 1;
-            match self.rs.pop_first() {
+            match self.rs.pop_first().map(|(s, r)| (s, r.e)) {
                 Some((s, RsEntry::Object { obj, .. })) => {
                     self.objs.remove(obj);
                     self.released.push(obj);
@@ -822,7 +1108,8 @@ impl Ftfw {
                 break;
             }
         }
-        self.rs.insert(seq, e);
+        let pending = self.pending_mask();
+        self.rs.insert(seq, Rs { e, pending });
     }
 
     /// Our 64-bit sequence range for a peer's `[from, to]` (`to` not
@@ -835,30 +1122,46 @@ impl Ftfw {
         Some((from64, to64))
     }
 
-    fn rs_ack(&mut self, from: u32, to: u32) {
+    /// Peer `p` acknowledged `[from, to]`: the entries wait no longer for
+    /// it, and those that waited for nobody else leave the queue.
+    fn rs_ack(&mut self, p: usize, from: u32, to: u32) {
         let Some((lo, hi)) = self.range64(from, to) else {
             return;
         };
-        let mut taken = std::mem::take(&mut self.taken);
-        self.rs.take_range(lo, hi, &mut taken);
-        for (_, e) in taken.drain(..) {
-            if let RsEntry::Object { obj, .. } = e {
-                self.objs.remove(obj);
-                self.released.push(obj);
-            }
+        if !self.acks_for_us(p, to) {
+            return;
         }
+        let bit = if p < MAX_PEERS { 1u64 << p } else { 0 };
+        let mut taken = std::mem::take(&mut self.taken);
+        self.rs.take_range_if(
+            lo,
+            hi,
+            |r: &mut Rs| {
+                if r.pending & ANY != 0 {
+                    return true;
+                }
+                r.pending &= !bit;
+                r.pending == 0
+            },
+            &mut taken,
+        );
+        self.release(&mut taken);
         self.taken = taken;
     }
 
-    fn rs_nack(&mut self, from: u32, to: u32, apply: &mut dyn FnMut(Apply)) {
+    /// Peer `p` asks for `[from, to]` again: the entries go back to the tx
+    /// queue (a NACK about another sender's numbers that happen to be
+    /// ours costs duplicates, never a loss).
+    fn rs_nack(&mut self, p: usize, from: u32, to: u32, apply: &mut dyn FnMut(Apply)) {
         let Some((lo, hi)) = self.range64(from, to) else {
             return;
         };
         let mut taken = std::mem::take(&mut self.taken);
         self.rs.take_range(lo, hi, &mut taken);
-        for (_, e) in taken.drain(..) {
+        self.peers[p].resent += taken.len() as u64;
+        for (_, r) in taken.drain(..) {
             self.stats.nacked += 1;
-            match e {
+            match r.e {
                 RsEntry::Object { obj, .. } => {
                     self.objs.insert(obj, Loc::Tx);
                     self.tx.push_back(TxEntry::Object(obj));
@@ -893,8 +1196,8 @@ impl Ftfw {
     }
 
     fn rs_requeue_all(&mut self) {
-        for (_, e) in self.rs.take_all() {
-            if let RsEntry::Object { obj, .. } = e {
+        for (_, r) in self.rs.take_all() {
+            if let RsEntry::Object { obj, .. } = r.e {
                 self.objs.insert(obj, Loc::Tx);
                 self.tx.push_back(TxEntry::Object(obj));
             }
@@ -906,15 +1209,12 @@ impl Ftfw {
 impl std::fmt::Debug for Ftfw {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ftfw")
-            .field("window", &self.window)
-            .field("ack_from", &self.ack_from)
-            .field("ack_from_set", &self.ack_from_set)
+            .field("peers", &self.peers)
             .field("hello", &self.hello)
             .field("say_hello_back", &self.say_hello_back)
             .field("next_seq", &self.next_seq.map(|s| s as u32))
             .field("tx_len", &self.tx.len())
             .field("rs_len", &self.rs.len())
-            .field("rx", &self.rx)
             .finish()
     }
 }
@@ -1093,18 +1393,18 @@ mod tests {
         // 102 arrives with its number overwritten (lab `netem corrupt`).
         ft.on_datagram(&ctl(ControlRepr::alive(0xdead_beef)), &mut none);
         assert_eq!(ft.stats.seq_suspect, 1);
-        assert_eq!(ft.rx.last(), Some(b + 101));
+        assert_eq!(ft.rx().last(), Some(b + 101));
         // 103 is not taken as old: the gap of 102 is NACKed.
         ft.on_datagram(&ctl(ControlRepr::alive(b + 103)), &mut none);
-        assert_eq!(ft.rx.last(), Some(b + 103));
+        assert_eq!(ft.rx().last(), Some(b + 103));
         assert_eq!(nacks(&ft), vec![(b + 102, b + 102)]);
         // A genuine far jump is followed by its successor: believed, and
         // the first message of the two, dropped, is NACKed.
         let far = b + 103 + (1 << 23);
         ft.on_datagram(&ctl(ControlRepr::alive(far)), &mut none);
-        assert_eq!(ft.rx.last(), Some(b + 103));
+        assert_eq!(ft.rx().last(), Some(b + 103));
         ft.on_datagram(&ctl(ControlRepr::alive(far + 1)), &mut none);
-        assert_eq!(ft.rx.last(), Some(far + 1));
+        assert_eq!(ft.rx().last(), Some(far + 1));
         assert_eq!(ft.stats.seq_suspect, 2);
         assert_eq!(nacks(&ft), vec![(b + 102, b + 102), (far, far)]);
         // Once a corrupted number was accepted (it came first of a HELLO
@@ -1114,7 +1414,7 @@ mod tests {
         for q in [b + 1, b + 2, b + 3] {
             ft.on_datagram(&ctl(ControlRepr::alive(q)), &mut none);
         }
-        assert_eq!(ft.rx.last(), Some(b + 3));
+        assert_eq!(ft.rx().last(), Some(b + 3));
         assert_eq!(nacks(&ft), vec![(b + 1, b + 1)]);
     }
 
@@ -1144,7 +1444,7 @@ mod tests {
         ft.on_datagram(&hello(0xdead_beef), &mut none);
         ft.on_datagram(&hello(b + 1), &mut none);
         ft.on_datagram(&hello(b + 2), &mut none);
-        assert_eq!(ft.rx.last(), Some(b + 2));
+        assert_eq!(ft.rx().last(), Some(b + 2));
     }
 
     /// The peer stops while it still says HELLO (no HELLO_BACK reached
@@ -1170,9 +1470,9 @@ mod tests {
             resync |= matches!(a, Apply::Resync)
         });
         assert!(resync, "the new run's RESYNC is applied");
-        assert_eq!(ft.rx.last(), Some(b + 2));
+        assert_eq!(ft.rx().last(), Some(b + 2));
         assert_eq!(ft.stats.hello_received, 2, "two runs");
-        assert_eq!(ft.rx.before, 0, "nothing taken as old");
+        assert_eq!(ft.rx().before, 0, "nothing taken as old");
     }
 
     #[test]
@@ -1193,7 +1493,7 @@ mod tests {
         // 15: gap, NACK [13, 14]; 14 then is old and dropped.
         ft.on_datagram(&ctl(ControlRepr::alive(15)), &mut apply);
         ft.on_datagram(&ctl(ControlRepr::alive(14)), &mut apply);
-        assert_eq!((ft.rx.lost, ft.rx.before), (4, 1));
+        assert_eq!((ft.rx().lost, ft.rx().before), (4, 1));
         let ranges: Vec<_> = ft.tx_entries().collect();
         assert_eq!(
             ranges,
@@ -1283,5 +1583,149 @@ mod tests {
             got.push(format!("{a:?}"))
         });
         assert!(got.is_empty());
+    }
+
+    /// Three nodes on one multicast group: every datagram reaches the two
+    /// others (20 % of those to node 2 lost); each node tracks each
+    /// sender, acknowledges each, and keeps its messages until both
+    /// others acknowledged them. Everyone ends with the others' objects
+    /// and empty resend queues.
+    #[test]
+    fn three_nodes_on_one_group() {
+        let t0 = Instant::now();
+        let addr = |i: usize| Some(IpAddr::V4(Ipv4Addr::new(10, 97, 0, i as u8 + 1)));
+        let mut nodes: Vec<Ftfw> = (0..3)
+            .map(|i| {
+                Ftfw::new(
+                    Config {
+                        seq_offset: (i as u32) << 30,
+                        ..Config::default()
+                    },
+                    t0,
+                )
+            })
+            .collect();
+        let mut got: Vec<std::collections::BTreeSet<u16>> = vec![Default::default(); 3];
+        for (i, n) in nodes.iter_mut().enumerate() {
+            for k in 0..100 {
+                n.on_local(r(i as u32 * 1000 + k));
+            }
+        }
+        let mut dropped = 0u64;
+        for ms in (0..30_000).step_by(10) {
+            let now = t0 + Duration::from_millis(ms);
+            for i in 0..3 {
+                nodes[i].on_timer(now);
+                let mut out = Vec::new();
+                nodes[i].transmit(
+                    now,
+                    1000,
+                    &mut |o, c| {
+                        c.flow = flow(o.pos() as u16);
+                        Some(Object::Ct(Op::New))
+                    },
+                    &mut |d| out.push(d.to_vec()),
+                );
+                nodes[i].drain_released().for_each(drop);
+                for d in out {
+                    for j in (0..3).filter(|&j| j != i) {
+                        dropped += 1;
+                        if j == 2 && dropped.is_multiple_of(5) {
+                            continue;
+                        }
+                        let g = &mut got[j];
+                        nodes[j].on_datagram_from(now, addr(i), &d, &mut |a| {
+                            if let Apply::Ct(_, f) = a {
+                                g.insert(f.orig.unwrap().src_port.unwrap());
+                            }
+                        });
+                    }
+                }
+            }
+        }
+        for (j, g) in got.iter().enumerate() {
+            let want: std::collections::BTreeSet<u16> = (0..3)
+                .filter(|&i| i != j)
+                .flat_map(|i| (0..100).map(move |k| (i * 1000 + k) as u16))
+                .collect();
+            assert_eq!(*g, want, "node {j}");
+            // (the last ACKs wait for theirs, as with two nodes)
+            let objects = nodes[j]
+                .rs_entries()
+                .filter(|e| matches!(e, RsEntry::Object { .. }))
+                .count();
+            assert_eq!(objects, 0, "node {j}: {:?}", nodes[j]);
+            let peers: Vec<PeerView> = nodes[j].peers().collect();
+            assert_eq!(peers.len(), 2, "{peers:?}");
+            assert!(peers.iter().all(|p| p.live && p.unacked == 0), "{peers:?}");
+        }
+        assert!(nodes[0].peers().any(|p| p.nacks > 0) || nodes[1].peers().any(|p| p.nacks > 0));
+    }
+
+    /// With three nodes, one that falls silent stops holding the resend
+    /// queue after PEER_TIMEOUT, and when it is heard again it asks for a
+    /// bulk update (NeedBulk) and holds the queue again.
+    #[test]
+    fn a_silent_peer_stops_holding_the_queue_and_is_resynced() {
+        let t0 = Instant::now();
+        let a = |i: u8| Some(IpAddr::V4(Ipv4Addr::new(10, 97, 0, i)));
+        let mut me = Ftfw::new(Config::default(), t0);
+        let mut b = Ftfw::new(
+            Config {
+                seq_offset: 1 << 30,
+                ..Config::default()
+            },
+            t0,
+        );
+        let mut c = Ftfw::new(
+            Config {
+                seq_offset: 2 << 30,
+                ..Config::default()
+            },
+            t0,
+        );
+        // both peers are heard
+        for (p, from) in [(&mut b, a(2)), (&mut c, a(3))] {
+            p.on_timer(t0 + ALIVE_INTERVAL);
+            let out = send_all(p, t0);
+            for d in out {
+                me.on_datagram_from(t0, from, &d, &mut |_| {});
+            }
+        }
+        me.on_local(r(1));
+        let out = send_all(&mut me, t0);
+        assert_eq!(me.rs_len(), 1);
+        // b acknowledges, c is silent
+        for d in &out {
+            b.on_datagram_from(t0, a(1), d, &mut |_| {});
+        }
+        b.on_timer(t0 + ALIVE_INTERVAL * 2);
+        for d in send_all(&mut b, t0 + ALIVE_INTERVAL * 2) {
+            me.on_datagram_from(t0 + ALIVE_INTERVAL * 2, a(2), &d, &mut |_| {});
+        }
+        assert_eq!(me.rs_len(), 1, "c has not acknowledged");
+        let later = t0 + PEER_TIMEOUT + ALIVE_INTERVAL * 3;
+        // b keeps talking; c does not
+        b.on_timer(later);
+        for d in send_all(&mut b, later) {
+            me.on_datagram_from(later, a(2), &d, &mut |_| {});
+        }
+        me.on_timer(later);
+        assert_eq!(me.rs_len(), 0, "a dead peer holds nothing");
+        assert_eq!(me.drain_released().collect::<Vec<_>>(), vec![r(1)]);
+        assert!(me.peers().any(|p| p.addr == a(3) && !p.live));
+        // c is heard again: a bulk update for it
+        c.on_timer(later);
+        let mut bulk = 0;
+        for d in send_all(&mut c, later) {
+            me.on_datagram_from(later, a(3), &d, &mut |x| {
+                if matches!(x, Apply::NeedBulk { .. }) {
+                    bulk += 1;
+                }
+            });
+        }
+        assert_eq!(bulk, 1);
+        assert!(me.peers().all(|p| p.live));
+        assert_eq!(me.peers().find(|p| p.addr == a(3)).unwrap().returns, 1);
     }
 }

@@ -124,6 +124,43 @@ impl<T: Copy> SeqQueue<T> {
         self.trim();
     }
 
+    /// Takes the entries numbered in `lo..=hi` for which `done` says so
+    /// (it may change the others), oldest first, into `out`.
+    pub fn take_range_if(
+        &mut self,
+        lo: u64,
+        hi: u64,
+        mut done: impl FnMut(&mut T) -> bool,
+        out: &mut Vec<(u64, T)>,
+    ) {
+        let from = lo.max(self.base);
+        let to = hi.min(self.end().saturating_sub(1));
+        if self.slots.is_empty() || from > to {
+            return;
+        }
+        for seq in from..=to {
+            let slot = &mut self.slots[(seq - self.base) as usize];
+            if let Some(e) = slot.as_mut() {
+                if done(e) {
+                    out.push((seq, *e));
+                    *slot = None;
+                    self.live -= 1;
+                }
+            }
+        }
+        self.trim();
+    }
+
+    /// The number after the newest slot (the first of an empty queue: 0).
+    pub fn end_seq(&self) -> u64 {
+        self.end()
+    }
+
+    /// The number of the oldest slot.
+    pub fn base_seq(&self) -> u64 {
+        self.base
+    }
+
     /// Takes every entry, oldest first.
     pub fn take_all(&mut self) -> Vec<(u64, T)> {
         let base = self.base;

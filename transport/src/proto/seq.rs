@@ -74,6 +74,20 @@ impl SeqTracker {
     pub fn last(&self) -> Option<u32> {
         self.last
     }
+
+    /// The counters of several trackers added up; the last number is the
+    /// first one's.
+    pub fn merged<'a>(parts: impl IntoIterator<Item = &'a SeqTracker>) -> SeqTracker {
+        let mut m = SeqTracker::default();
+        for (i, t) in parts.into_iter().enumerate() {
+            if i == 0 {
+                m.last = t.last;
+            }
+            m.lost += t.lost;
+            m.before += t.before;
+        }
+        m
+    }
 }
 
 #[cfg(test)]

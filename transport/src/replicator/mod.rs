@@ -485,6 +485,20 @@ impl Replicator {
         stale: Option<u8>,
         io: &mut dyn Io,
     ) -> Received {
+        self.on_datagram_from(now, data, None, stale, io)
+    }
+
+    /// [`on_datagram`](Self::on_datagram) from the node at `from`: on a
+    /// multicast channel FT-FW keeps track of each node of the group (its
+    /// numbering, its acknowledgements); `None`: the link's only peer.
+    pub fn on_datagram_from(
+        &mut self,
+        now: &Now,
+        data: &[u8],
+        from: Option<std::net::IpAddr>,
+        stale: Option<u8>,
+        io: &mut dyn Io,
+    ) -> Received {
         let mut res = Received::default();
         let Some(p) = self.proto.as_mut() else {
             return res;
@@ -493,7 +507,7 @@ impl Replicator {
         let ext = &mut self.external;
         let inject = self.inject;
         let mut exps = self.exp.as_mut();
-        p.on_datagram(data, &mut |a| match a {
+        p.on_datagram_from(from.map(|a| (a, now.at)), data, &mut |a| match a {
             Apply::Ct(op, f) if inject => io.inject(op, f),
             Apply::Ct(op, f) => {
                 res.confirmed |= stale.is_some() && ext.gen_of(f) == stale;

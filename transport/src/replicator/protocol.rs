@@ -27,6 +27,20 @@ pub struct LinkParams {
     pub sealed: bool,
 }
 
+/// A random start for FT-FW's numbering (see
+/// [`ftfw::Config::seq_offset`]): the standard library's per-process
+/// random hash keys.
+fn random_seq_offset() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    );
+    h.finish() as u32
+}
+
 /// The protocol of a link.
 pub enum Protocol {
     Notrack(Notrack),
@@ -56,6 +70,7 @@ impl Protocol {
                     opts,
                     window: sync.ack_window_size,
                     resend_queue_size: sync.resend_queue_size,
+                    seq_offset: random_seq_offset(),
                 },
                 now,
             ))),
@@ -264,17 +279,35 @@ impl Protocol {
 
     /// A received datagram: its changes and requests go to `apply`.
     pub fn on_datagram(&mut self, data: &[u8], apply: &mut dyn FnMut(Apply)) -> usize {
+        self.on_datagram_from(None, data, apply)
+    }
+
+    /// [`on_datagram`](Self::on_datagram) from the sender at `from` (FT-FW
+    /// tracks each node of a multicast group on its own; `None`: the
+    /// link's only peer).
+    pub fn on_datagram_from(
+        &mut self,
+        from: Option<(std::net::IpAddr, Instant)>,
+        data: &[u8],
+        apply: &mut dyn FnMut(Apply),
+    ) -> usize {
         match self {
             Protocol::Notrack(p) => p.on_datagram(data, apply),
             Protocol::Alarm(p) => p.on_datagram(data, apply),
-            Protocol::Ftfw(p) => p.on_datagram(data, &mut |a| {
-                apply(match a {
-                    ftfw::Apply::Ct(op, f) => Apply::Ct(op, f),
-                    ftfw::Apply::Exp(op, x) => Apply::Exp(op, x),
-                    ftfw::Apply::Resync => Apply::Resync,
-                    ftfw::Apply::NeedBulk { .. } => Apply::NeedBulk,
+            Protocol::Ftfw(p) => {
+                let (addr, now) = match from {
+                    Some((a, t)) => (Some(a), t),
+                    None => (None, p.now()),
+                };
+                p.on_datagram_from(now, addr, data, &mut |a| {
+                    apply(match a {
+                        ftfw::Apply::Ct(op, f) => Apply::Ct(op, f),
+                        ftfw::Apply::Exp(op, x) => Apply::Exp(op, x),
+                        ftfw::Apply::Resync => Apply::Resync,
+                        ftfw::Apply::NeedBulk { .. } => Apply::NeedBulk,
+                    })
                 })
-            }),
+            }
         }
     }
 
@@ -284,7 +317,10 @@ impl Protocol {
         match self {
             Protocol::Notrack(p) => (&p.recv_errors, p.rx.lost, p.rx.before),
             Protocol::Alarm(p) => (&p.recv_errors, 0, 0),
-            Protocol::Ftfw(p) => (&p.recv_errors, p.rx.lost, p.rx.before),
+            Protocol::Ftfw(p) => {
+                let rx = p.rx();
+                (&p.recv_errors, rx.lost, rx.before)
+            }
         }
     }
 }
