@@ -227,6 +227,16 @@ fn ftfw_cluster(tag: &str, loss: Option<u32>) {
         )
     });
     assert!(took < Duration::from_secs(60));
+    // each node tracks the two others (`-s peers`)
+    for m in &c.nodes {
+        let p = m.ask(&["-s", "peers"]);
+        assert_eq!(p.matches("FT-FW peer 10.97.").count(), 2, "{tag}:\n{p}");
+        assert_eq!(p.matches("(alive)").count(), 2, "{tag}:\n{p}");
+    }
+    if loss.is_some() {
+        let p = c.nodes[0].ask(&["-s", "peers"]);
+        eprintln!("{tag}: node 0:\n{p}");
+    }
     std::thread::sleep(Duration::from_secs(5));
     let later: Vec<usize> = c.nodes.iter().map(Member::external).collect();
     assert!(
@@ -257,7 +267,8 @@ fn three_nodes_ftfw_with_loss_on_one_port() {
 
 /// One node is killed (-9) and started again: it gets the other two's
 /// flows back (it asks every peer at start, StartupResync), and its own
-/// reach the others again (they never lost them).
+/// reach the others again (they never lost them). Then another empties
+/// its external cache and asks with `-n`: both others answer.
 #[test]
 fn a_killed_node_gets_everything_back() {
     if !skip_unless_root_and(&["ip"]) {
@@ -272,6 +283,13 @@ fn a_killed_node_gets_everything_back() {
     let took = c.converge(60);
     eprintln!("fk: after the restart: {took:?}");
     took.expect("after the restart");
+    // `-n` asks every node: an emptied external cache fills again
+    c.nodes[1].ask(&["-f", "external"]);
+    assert_eq!(c.nodes[1].external(), 0);
+    c.nodes[1].ask(&["-n"]);
+    let took = c.converge(30);
+    eprintln!("fk: after -f external and -n: {took:?}");
+    took.expect("after -n");
 }
 
 /// NOTRACK and ALARM reach every node too.

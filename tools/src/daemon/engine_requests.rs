@@ -188,6 +188,22 @@ impl Engine {
                         snap.rsqueue = Some((lines.len() as u64, lines));
                     }
                 }
+                if let Some(p) = self.rep.protocol().and_then(|p| p.ftfw()) {
+                    snap.peers = p
+                        .peers()
+                        .map(|v| super::stats::PeerCounters {
+                            addr: v.addr.map_or_else(|| "peer".to_string(), |a| a.to_string()),
+                            live: v.live,
+                            lost: v.lost,
+                            before: v.before,
+                            unacked: v.unacked as u64,
+                            lag: v.lag,
+                            nacks: v.nacks,
+                            resent: v.resent,
+                            returns: v.returns,
+                        })
+                        .collect();
+                }
                 if self.link.is_some() {
                     let now = Instant::now();
                     snap.latency = Some(LatencyCounters {

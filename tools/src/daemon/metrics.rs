@@ -306,6 +306,61 @@ impl Collector for Snapshot {
                 None,
                 n.before,
             )?;
+            let peer = |p: &super::stats::PeerCounters| l(&[("peer", p.addr.as_str())]);
+            let gauges = |f: fn(&super::stats::PeerCounters) -> f64| {
+                self.peers
+                    .iter()
+                    .map(|p| (peer(p), f(p)))
+                    .collect::<Vec<_>>()
+            };
+            let counters = |f: fn(&super::stats::PeerCounters) -> u64| {
+                self.peers
+                    .iter()
+                    .map(|p| (peer(p), f(p)))
+                    .collect::<Vec<_>>()
+            };
+            o.gauges(
+                "conntrackd_ftfw_peer_up",
+                "FT-FW: 1 while the node is heard (silent 5 s: 0, it no longer holds the resend queue).",
+                None,
+                &gauges(|p| if p.live { 1.0 } else { 0.0 }),
+            )?;
+            o.gauges(
+                "conntrackd_ftfw_peer_unacked_objects",
+                "FT-FW: object messages waiting for this node's acknowledgement.",
+                None,
+                &gauges(|p| p.unacked as f64),
+            )?;
+            o.gauges(
+                "conntrackd_ftfw_peer_lag_messages",
+                "FT-FW: how many messages behind our last one the oldest this node has not acknowledged is.",
+                None,
+                &gauges(|p| p.lag as f64),
+            )?;
+            o.counters(
+                "conntrackd_ftfw_peer_resend_requests",
+                "FT-FW: NACKs this node sent us.",
+                None,
+                &counters(|p| p.nacks),
+            )?;
+            o.counters(
+                "conntrackd_ftfw_peer_resent_messages",
+                "FT-FW: messages sent again on this node's NACKs.",
+                None,
+                &counters(|p| p.resent),
+            )?;
+            o.counters(
+                "conntrackd_ftfw_peer_lost_messages",
+                "FT-FW: gaps in this node's numbering (messages).",
+                None,
+                &counters(|p| p.lost),
+            )?;
+            o.counters(
+                "conntrackd_ftfw_peer_returns",
+                "FT-FW: bulk updates sent because this node was heard again after falling silent.",
+                None,
+                &counters(|p| p.returns),
+            )?;
             o.counter(
                 "conntrackd_sync_unknown_peer_datagrams",
                 "Datagrams and TCP connections from an address that is not the peer, dropped.",

@@ -64,6 +64,27 @@ pub struct LatencyCounters {
     pub ftfw: Option<(Hist, f64, u64)>,
 }
 
+/// FT-FW: one node of the channel as we track it (`-s peers`, the
+/// metrics), summed over the lanes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerCounters {
+    /// Its address (`peer` when the link has one peer).
+    pub addr: String,
+    /// Not silent past FT-FW's peer timeout.
+    pub live: bool,
+    pub lost: u64,
+    pub before: u64,
+    /// Our object messages waiting for its acknowledgement, and how far
+    /// behind our last message the oldest of them is (messages).
+    pub unacked: u64,
+    pub lag: u64,
+    /// NACKs it sent, messages they made us send again, bulk updates it
+    /// got for coming back.
+    pub nacks: u64,
+    pub resent: u64,
+    pub returns: u64,
+}
+
 /// Everything `-s` and the metrics endpoint show, taken at one instant
 /// (of one lane, or the sum of all).
 #[derive(Debug, Clone, Default)]
@@ -90,6 +111,8 @@ pub struct Stats {
     /// per entry.
     pub rsqueue: Option<(u64, Vec<String>)>,
     pub latency: Option<LatencyCounters>,
+    /// FT-FW: the nodes heard on the channel.
+    pub peers: Vec<PeerCounters>,
 }
 
 fn add_cache(a: &mut CacheStats, b: &CacheStats) {
@@ -189,6 +212,21 @@ impl Stats {
         }
         self.traffic_bytes += o.traffic_bytes;
         self.traffic_packets += o.traffic_packets;
+        for p in &o.peers {
+            match self.peers.iter_mut().find(|x| x.addr == p.addr) {
+                Some(x) => {
+                    x.live &= p.live;
+                    x.lost += p.lost;
+                    x.before += p.before;
+                    x.unacked += p.unacked;
+                    x.lag = x.lag.max(p.lag);
+                    x.nacks += p.nacks;
+                    x.resent += p.resent;
+                    x.returns += p.returns;
+                }
+                None => self.peers.push(p.clone()),
+            }
+        }
         if let Some(n) = &o.net {
             add_net(self.net.get_or_insert_with(Default::default), n);
         }
@@ -247,6 +285,28 @@ impl Stats {
         }
     }
 
+    /// `-s peers`, FT-FW: one block per node heard on the channel.
+    fn ftfw_peers(&self, s: &mut String) {
+        use std::fmt::Write as _;
+        for p in &self.peers {
+            let _ = write!(
+                s,
+                "FT-FW peer {} ({}):\n\tmessages lost:\t\t{:>20}\n\tmessages before:\t{:>20}\n\
+\tunacknowledged objects:\t{:>20}\n\tlag (messages):\t\t{:>20}\n\tresend requests:\t{:>20}\n\
+\tmessages resent:\t{:>20}\n\tcame back:\t\t{:>20}\n\n",
+                p.addr,
+                if p.live { "alive" } else { "silent" },
+                p.lost,
+                p.before,
+                p.unacked,
+                p.lag,
+                p.nacks,
+                p.resent,
+                p.returns
+            );
+        }
+    }
+
     fn tracking(&self, s: &mut String) {
         let net = self.net.unwrap_or_default();
         stats::tracking_block(s, net.malformed, net.lost);
@@ -301,6 +361,7 @@ impl Stats {
             }
             (Kind::Sync, Request::StatsPeers) => {
                 stats::peers_block(&mut s, &self.net.unwrap_or_default());
+                self.ftfw_peers(&mut s);
             }
             (Kind::Sync, Request::StatsLink) => {
                 for c in &self.channels {
