@@ -103,12 +103,12 @@ class Lab:
 DEVS = ("lan0", "wan0", "ha0", "sync0")
 
 
-def cut_links(lab, cut):
-    """Cuts (or restores) every link of fw1: all packets dropped at netdev
-    ingress and egress. Taking the veths down instead would also take the
-    carrier off their peers (fw2's ha0 and sync0), which a switched network
-    does not do, and keepalived on fw2 would go to FAULT."""
-    lab.run("fw1", "nft", "delete", "table", "netdev", "cut")
+def cut_links(lab, cut, fw="fw1"):
+    """Cuts (or restores) every link of fw (fw1): all packets dropped at
+    netdev ingress and egress. Taking the veths down instead would also take
+    the carrier off their peers (fw2's ha0 and sync0), which a switched
+    network does not do, and keepalived on fw2 would go to FAULT."""
+    lab.run(fw, "nft", "delete", "table", "netdev", "cut")
     if not cut:
         return
     rules = ["table netdev cut {"]
@@ -117,8 +117,126 @@ def cut_links(lab, cut):
             rules.append('  chain %s_%s { type filter hook %s device "%s" priority -500; policy drop; }'
                          % (hook, dev, hook, dev))
     rules.append("}")
-    subprocess.run(["ip", "netns", "exec", lab.ns("fw1"), "nft", "-f", "-"],
+    subprocess.run(["ip", "netns", "exec", lab.ns(fw), "nft", "-f", "-"],
                    input="\n".join(rules), text=True, check=True)
+
+
+def kill_fw(lab, fw):
+    """A hard failure of fw: it goes silent first (links cut: no last
+    advert, no goodbye), then its keepalived and conntrackd die (-9)."""
+    cut_links(lab, True, fw)
+    for pidfile in ("keepalived.pid", "ka.pid", "conntrackd.pid"):
+        try:
+            with open(os.path.join(lab.state, fw, pidfile)) as f:
+                os.kill(int(f.read().strip()), 9)
+        except (OSError, ValueError):
+            pass
+    for p in subprocess.run(["ip", "netns", "pids", lab.ns(fw)], capture_output=True,
+                            text=True).stdout.split():
+        try:
+            with open("/proc/%s/comm" % p) as f:
+                if f.read().strip() in ("keepalived", "conntrackd"):
+                    os.kill(int(p), 9)
+        except OSError:
+            pass
+
+
+CTPERF = os.path.join(ROOT, "target", "release", "ctperf")
+THIRD = "dst=10.255.255.254 "
+
+
+def scenario3(lab, binary, secs, label):
+    """Three firewalls (LAB_FWS=3), FT-FW over one multicast group, one
+    VRRP instance with priorities 150/100/50. fw3 has flows of its own in
+    its table; a TCP stream and UDP flows go through fw1. fw1 dies (-9,
+    links cut): fw2 takes over and commits a state that includes fw3's
+    flows; then fw2 dies the same way: fw3 takes over. The streams must
+    live through both fail-overs."""
+    res = {"label": label, "conntrackd": binary, "firewalls": 3, "failure": "kill, kill"}
+    env = {"LAB_CONNTRACKD": binary}
+    fws = ("fw1", "fw2", "fw3")
+    lab.sh("ka", "stop", check=False)
+    for fw in fws:
+        try:
+            os.remove(os.path.join(lab.state, fw, "notify.log"))
+        except OSError:
+            pass
+        lab.run(fw, "conntrack", "-F")
+        cut_links(lab, False, fw)
+    lab.sh("sync", "ftfw", "mcast", env=env)
+    t0 = time.time()
+    lab.sh("ka", "start", env=dict(env, LAB_KA_CONNTRACKD="1"))
+    if lab.wait_notify("fw1", "INSTANCE LAB MASTER", t0, 20) is None:
+        res["error"] = "fw1 never became MASTER"
+        return res
+    if lab.wait_notify("fw1", "primary-backup.sh-primary-done", t0, 20) is None:
+        res["error"] = "fw1's primary-backup.sh primary did not finish"
+        return res
+    # the third node's own flows
+    fill = lab.run("fw3", CTPERF, "fill", "-n", "200", "--start", "700000")
+    res["fw3_own_flows"] = 200 if fill.returncode == 0 else ("fill failed: " + fill.stderr[-300:])
+    say("%s: fw1 is master; fw3 has 200 flows of its own; conntrackd on all three" % label)
+    servers = [
+        lab.spawn("ctsv", "python3", FLOWGEN, "echo-server", "--bind", SV_IP, "--port", "7",
+                  "--time", str(secs + 10)),
+        lab.spawn("ctsv", "python3", FLOWGEN, "udp-echo-server", "--bind", SV_IP, "--port", "7",
+                  "--time", str(secs + 10)),
+    ]
+    time.sleep(0.5)
+    tcp = lab.spawn("ctcl", "python3", FLOWGEN, "tcp-stream", "--dst", SV_IP, "--port", "7",
+                    "--secs", str(secs), "--interval", "0.1")
+    udp = lab.spawn("ctcl", "python3", FLOWGEN, "udp-stream", "--dst", SV_IP, "--port", "7",
+                    "--flows", "8", "--secs", str(secs), "--interval", "0.1")
+    time.sleep(3)
+    for fw in ("fw2", "fw3"):
+        ext = lab.ctl(fw, binary, "-e")
+        res[fw + "_external_streams"] = sum(1 for l in ext.splitlines() if "dport=7 " in l)
+    res["fw2_external_fw3_flows"] = sum(1 for l in lab.ctl("fw2", binary, "-e").splitlines()
+                                        if THIRD in l)
+    # first fail-over
+    t1 = time.time()
+    kill_fw(lab, "fw1")
+    say("fw1 dies (links cut, keepalived and conntrackd killed -9)")
+    t = lab.wait_notify("fw2", "INSTANCE LAB MASTER", t1, 15)
+    res["fw2_master_after_s"] = round(t - t1, 3) if t else None
+    t = lab.wait_notify("fw2", "primary-backup.sh-primary-done", t1, 30)
+    res["fw2_primary_done_after_s"] = round(t - t1, 3) if t else None
+    k = lab.run("fw2", "conntrack", "-L").stdout
+    res["fw2_kernel_fw3_flows"] = sum(1 for l in k.splitlines() if THIRD in l)
+    res["fw3_stayed_backup"] = lab.wait_notify("fw3", "INSTANCE LAB MASTER", t1, 0.1) is None
+    say("fw2 took over %ss after, committed %s of fw3's flows" % (
+        res["fw2_master_after_s"], res["fw2_kernel_fw3_flows"]))
+    time.sleep(3)
+    ext = lab.ctl("fw3", binary, "-e")
+    res["fw3_external_streams_before_second"] = sum(1 for l in ext.splitlines() if "dport=7 " in l)
+    # second fail-over
+    t2 = time.time()
+    kill_fw(lab, "fw2")
+    say("fw2 dies the same way")
+    t = lab.wait_notify("fw3", "INSTANCE LAB MASTER", t2, 15)
+    res["fw3_master_after_s"] = round(t - t2, 3) if t else None
+    t = lab.wait_notify("fw3", "primary-backup.sh-primary-done", t2, 30)
+    res["fw3_primary_done_after_s"] = round(t - t2, 3) if t else None
+    for name, p in (("tcp", tcp), ("udp", udp)):
+        try:
+            out, _ = p.communicate(timeout=secs + 30)
+            res[name] = json.loads(out.strip().splitlines()[-1])
+        except Exception as e:  # noqa: BLE001 - reported in the result
+            res[name] = {"error": str(e)}
+    for s in servers:
+        s.kill()
+        s.wait()
+    k = lab.run("fw3", "conntrack", "-L", "-p", "tcp", "--dport", "7").stdout
+    res["stream_entry_on_fw3"] = k.strip().splitlines()[0] if k.strip() else None
+    for name in ("tcp", "udp"):
+        r = res.get(name, {})
+        say("%s: %s/%s probes answered, longest gap %ss, %s" % (
+            name.upper(), r.get("answered"), r.get("probes"), r.get("max_gap_s"),
+            "lived through both fail-overs" if r.get("survived") else "DIED (%s)" % r.get("died")))
+    lab.sh("ka", "stop", check=False)
+    for fw in fws:
+        cut_links(lab, False, fw)
+    return res
 
 
 def scenario(lab, binary, failure, sync, failback, secs, label):
@@ -275,6 +393,8 @@ def main():
     ap.add_argument("--only-control", action="store_true",
                     help="run only the scenario without conntrackd")
     ap.add_argument("--narrate", action="store_true", help="say what happens (the demo)")
+    ap.add_argument("--firewalls", type=int, default=2, choices=(2, 3),
+                    help="3: three firewalls, two fail-overs in a row (FT-FW over multicast)")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
     global NARRATE
@@ -285,7 +405,11 @@ def main():
         if subprocess.run(["sh", "-c", "command -v " + tool], capture_output=True).returncode:
             sys.exit("failover.py: %s is not installed" % tool)
     state = "/tmp/ctlab-%s" % a.prefix.rstrip("-")
+    os.environ["LAB_FWS"] = str(a.firewalls)
     lab = Lab(a.prefix, state, a.verbose)
+    global CTPERF
+    if not os.path.exists(CTPERF):
+        CTPERF = os.path.join(os.path.dirname(os.path.abspath(a.conntrackd)), "ctperf")
     # nf_conntrack_tcp_loose=0: without state a mid-stream packet is INVALID
     binaries = [("ours", a.conntrackd)]
     if a.compare:
@@ -294,9 +418,15 @@ def main():
     ok = True
     try:
         lab.sh("up")
-        for fw in ("fw1", "fw2"):
+        for fw in ("fw1", "fw2", "fw3")[:a.firewalls]:
             lab.run(fw, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0", check=True)
-        for failure in a.failure.split(","):
+        if a.firewalls == 3:
+            for name, binary in binaries:
+                r = scenario3(lab, binary, a.secs, "%s 3 firewalls" % name)
+                print(json.dumps(r), flush=True)
+                results.append(r)
+                ok &= survived(r)
+        for failure in ([] if a.firewalls == 3 else a.failure.split(",")):
             for name, binary in ([] if a.only_control else binaries):
                 r = scenario(lab, binary, failure, True, a.failback, a.secs, "%s %s" % (name, failure))
                 print(json.dumps(r), flush=True)

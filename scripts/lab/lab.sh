@@ -13,6 +13,12 @@
 #   fw1 lan0 10.77.10.1  fw2 lan0 10.77.10.2  VIP 10.77.10.254 (gateway of ctcl)
 #   fw1 wan0 10.77.20.1  fw2 wan0 10.77.20.2  VIP 10.77.20.254 (gateway of ctsv)
 #
+# LAB_FWS=3: a third firewall fw3 (.3 on every link, lan3/wan3 on the
+# client's and server's bridges); the sync and VRRP links are then bridges
+# (sync / ha) in a hub namespace (<prefix>cthub) with every firewall's
+# sync0 / ha0 on them, conntrackd syncs over multicast only, and keepalived
+# runs one VRRP instance with priorities 150 / 100 / 50.
+#
 # Usage: lab.sh <command> [args]
 #   up                       create namespaces/links/nft rules (idempotent)
 #   down                     stop everything started here, delete namespaces,
@@ -61,11 +67,19 @@ ctd_bin() { local v="LAB_CONNTRACKD_${1^^}"; echo "${!v:-$CONNTRACKD}"; }
 # LAB_PREFIX: prefix of every namespace name (several labs side by side,
 # e.g. one per test run); fw1/fw2 stay the role names used below.
 P=${LAB_PREFIX:-}
-nsn() { case "$1" in fw1|fw2) echo "$P$1";; *) echo "$1";; esac; }
+nsn() { case "$1" in fw1|fw2|fw3) echo "$P$1";; *) echo "$1";; esac; }
 CL=${LAB_CL_NS:-${P}ctcl}
 SV=${LAB_SV_NS:-${P}ctsv}
-NSS=("${P}fw1" "${P}fw2" "$CL" "$SV")
-FWS=(fw1 fw2)
+HUB=${P}cthub
+NFW=${LAB_FWS:-2}
+case "$NFW" in 2|3) ;; *) echo "[lab] ERROR: LAB_FWS must be 2 or 3" >&2; exit 1;; esac
+if [ "$NFW" = 3 ]; then
+	NSS=("${P}fw1" "${P}fw2" "${P}fw3" "$CL" "$SV" "$HUB")
+	FWS=(fw1 fw2 fw3)
+else
+	NSS=("${P}fw1" "${P}fw2" "$CL" "$SV")
+	FWS=(fw1 fw2)
+fi
 SYNC_DEV=sync0
 HA_DEV=ha0
 VIP_LAN=10.77.10.254
@@ -73,12 +87,13 @@ VIP_WAN=10.77.20.254
 SYNC_PORT=3780
 MCAST_GROUP=225.0.0.50
 
-declare -A SYNC_IP=([fw1]=10.77.1.1 [fw2]=10.77.1.2)
-declare -A HA_IP=([fw1]=10.77.2.1 [fw2]=10.77.2.2)
-declare -A LAN_IP=([fw1]=10.77.10.1 [fw2]=10.77.10.2)
-declare -A WAN_IP=([fw1]=10.77.20.1 [fw2]=10.77.20.2)
-declare -A PEER=([fw1]=fw2 [fw2]=fw1)
-declare -A IDX=([fw1]=1 [fw2]=2)
+declare -A SYNC_IP=([fw1]=10.77.1.1 [fw2]=10.77.1.2 [fw3]=10.77.1.3)
+declare -A HA_IP=([fw1]=10.77.2.1 [fw2]=10.77.2.2 [fw3]=10.77.2.3)
+declare -A LAN_IP=([fw1]=10.77.10.1 [fw2]=10.77.10.2 [fw3]=10.77.10.3)
+declare -A WAN_IP=([fw1]=10.77.20.1 [fw2]=10.77.20.2 [fw3]=10.77.20.3)
+declare -A PEER=([fw1]=fw2 [fw2]=fw1 [fw3]=fw1)
+declare -A IDX=([fw1]=1 [fw2]=2 [fw3]=3)
+declare -A PRIO=([fw1]=150 [fw2]=100 [fw3]=50)
 CL_IP=10.77.10.100
 SV_IP=10.77.20.100
 
@@ -184,24 +199,45 @@ cmd_up() {
 		ipn "$ns" link set lo up
 	done
 	# links
-	veth_pair fw1 "$SYNC_DEV" fw2 "$SYNC_DEV"
-	veth_pair fw1 "$HA_DEV" fw2 "$HA_DEV"
-	veth_pair "$CL" lan1 fw1 lan0
-	veth_pair "$CL" lan2 fw2 lan0
-	veth_pair "$SV" wan1 fw1 wan0
-	veth_pair "$SV" wan2 fw2 wan0
+	if [ "$NFW" = 3 ]; then
+		# sync and VRRP segments: bridges in the hub namespace
+		local br
+		for br in sync ha; do
+			link_exists "$HUB" "$br" || ipn "$HUB" link add "$br" type bridge forward_delay 0 stp_state 0 mcast_snooping 0
+			ipn "$HUB" link set "$br" up
+		done
+		local f
+		for f in "${FWS[@]}"; do
+			veth_pair "$HUB" "s${IDX[$f]}" "$f" "$SYNC_DEV"
+			veth_pair "$HUB" "h${IDX[$f]}" "$f" "$HA_DEV"
+			ipn "$HUB" link set "s${IDX[$f]}" master sync
+			ipn "$HUB" link set "h${IDX[$f]}" master ha
+			ipn "$HUB" link set "s${IDX[$f]}" up
+			ipn "$HUB" link set "h${IDX[$f]}" up
+		done
+	else
+		veth_pair fw1 "$SYNC_DEV" fw2 "$SYNC_DEV"
+		veth_pair fw1 "$HA_DEV" fw2 "$HA_DEV"
+	fi
+	local f
+	for f in "${FWS[@]}"; do
+		veth_pair "$CL" "lan${IDX[$f]}" "$f" lan0
+		veth_pair "$SV" "wan${IDX[$f]}" "$f" wan0
+	done
 	# bridges in cl / sv (the shared L2 segments on which the VIPs float)
 	local side
 	for side in "$CL" "$SV"; do
 		link_exists "$side" br0 || ipn "$side" link add br0 type bridge forward_delay 0 stp_state 0
 		ipn "$side" link set br0 up
 	done
-	ip -n "$CL" link set lan1 master br0; ip -n "$CL" link set lan2 master br0
-	ip -n "$SV" link set wan1 master br0; ip -n "$SV" link set wan2 master br0
+	for f in "${FWS[@]}"; do
+		ip -n "$CL" link set "lan${IDX[$f]}" master br0
+		ip -n "$SV" link set "wan${IDX[$f]}" master br0
+		ip -n "$CL" link set "lan${IDX[$f]}" up
+		ip -n "$SV" link set "wan${IDX[$f]}" up
+	done
 	ip -n "$CL" addr replace "$CL_IP/24" dev br0
 	ip -n "$SV" addr replace "$SV_IP/24" dev br0
-	for dev in lan1 lan2; do ip -n "$CL" link set "$dev" up; done
-	for dev in wan1 wan2; do ip -n "$SV" link set "$dev" up; done
 	# only lab-internal routes, never a default route
 	ip -n "$CL" route replace 10.77.20.0/24 via "$VIP_LAN" dev br0 onlink
 	ip -n "$SV" route replace 10.77.10.0/24 via "$VIP_WAN" dev br0 onlink
@@ -226,7 +262,7 @@ cmd_up() {
 # ------------------------------------------------------------------------ vip
 cmd_vip() {
 	local who=${1:-}
-	case "$who" in fw1|fw2|none) ;; *) die "usage: vip fw1|fw2|none";; esac
+	case "$who" in fw1|fw2|fw3|none) ;; *) die "usage: vip fw1|fw2|fw3|none";; esac
 	local fw
 	for fw in "${FWS[@]}"; do
 		ipn "$fw" addr del "$VIP_LAN/24" dev lan0 2>/dev/null || true
@@ -351,6 +387,7 @@ gen_conf() { # fw mode transport
 	local bufs="		SndSocketBuffer ${LAB_SOCK_BUF:-24985600}
 		RcvSocketBuffer ${LAB_SOCK_BUF:-24985600}
 		Checksum on"
+	if [ "$NFW" = 3 ] && [ "$tr" != mcast ]; then die "three firewalls sync over multicast only (sync MODE mcast)"; fi
 	case "$tr" in
 	udp) trblk="	UDP {
 		IPv4_address ${SYNC_IP[$fw]}
@@ -416,6 +453,8 @@ General {
 			IPv4_address ${LAN_IP[fw2]}
 			IPv4_address ${WAN_IP[fw1]}
 			IPv4_address ${WAN_IP[fw2]}
+			IPv4_address ${LAN_IP[fw3]}
+			IPv4_address ${WAN_IP[fw3]}
 			IPv4_address $VIP_LAN
 			IPv4_address $VIP_WAN
 		}
@@ -478,7 +517,9 @@ cmd_sync() {
 		done
 		[ $ok = 1 ] && log "tcp channel connected" || log "warning: tcp channel not connected after 10s"
 	fi
-	echo "sync: $mode/$tr running (fw1 pid $(cat "$STATE/fw1/conntrackd.pid"), fw2 pid $(cat "$STATE/fw2/conntrackd.pid"))"
+	local pids="" f
+	for f in "${FWS[@]}"; do pids="$pids $f pid $(cat "$STATE/$f/conntrackd.pid")"; done
+	echo "sync: $mode/$tr running ($pids )"
 }
 
 cmd_stop() {
@@ -504,7 +545,7 @@ cmd_stop() {
 
 cmd_ctl() {
 	local fw=${1:-}; shift || true
-	case "$fw" in fw1|fw2) ;; *) die "usage: ctl fw1|fw2 ARGS";; esac
+	case "$fw" in fw1|fw2|fw3) ;; *) die "usage: ctl fw1|fw2|fw3 ARGS";; esac
 	nsx "$fw" "$(ctd_bin "$fw")" -C "$(conf_path "$fw")" "$@"
 }
 
@@ -548,7 +589,7 @@ vrrp_instance LAB {
 	nopreempt
 	unicast_src_ip ${HA_IP[$fw]}
 	unicast_peer {
-		${HA_IP[${PEER[$fw]}]}
+$(for f in "${FWS[@]}"; do [ "$f" != "$fw" ] && printf '\t\t%s\n' "${HA_IP[$f]}"; done)
 	}
 	virtual_ipaddress {
 		$VIP_LAN/24 dev lan0
@@ -582,7 +623,7 @@ cmd_ka() {
 			local d="$STATE/$fw" pid
 			pid=$(ka_pid "$fw")
 			if pid_alive "$pid"; then log "$fw: keepalived already running ($pid)"; continue; fi
-			if [ "$fw" = fw1 ]; then ka_conf fw1 150 BACKUP; else ka_conf fw2 100 BACKUP; fi
+			ka_conf "$fw" "${PRIO[$fw]}" BACKUP
 			nsx "$fw" keepalived -f "$d/keepalived.conf" -p "$d/keepalived.pid" \
 				-r "$d/vrrp.pid" -c "$d/checkers.pid" -D -l -n \
 				--vrrp </dev/null >>"$d/keepalived.out" 2>&1 &
@@ -698,7 +739,7 @@ netem) cmd_netem "$@";;
 sync) cmd_sync "$@";;
 stop) cmd_stop "$@";;
 ctl) cmd_ctl "$@";;
-conf) conf_path "${1:?fw1|fw2}";;
+conf) conf_path "${1:?fw1|fw2|fw3}";;
 vip) cmd_vip "$@";;
 flows) cmd_flows "$@";;
 fill) cmd_fill "$@";;

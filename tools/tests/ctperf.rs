@@ -541,6 +541,7 @@ fn bench_lists_its_scenarios_and_refuses_unknown_ones() {
         "lanes",
         "lanes-paced",
         "failover",
+        "failover-3fw",
     ] {
         assert!(
             list.lines().any(|l| l.starts_with(s)),

@@ -6,7 +6,10 @@
 //! hard (links cut, keepalived and conntrackd killed -9), each time with a
 //! fail-back to fw1; every stream must live on. Without state sync, the
 //! same TCP stream must die (the control that shows the setting is
-//! stateful). Skips without root, keepalived, nft or python3.
+//! stateful). With three firewalls (one VRRP instance, priorities
+//! 150/100/50, FT-FW over one multicast group) the streams live through
+//! two fail-overs in a row, and the second firewall's commit has the
+//! third's flows. Skips without root, keepalived, nft or python3.
 
 mod common;
 
@@ -86,6 +89,48 @@ fn without_state_sync_the_stream_dies() {
         res[0]["tcp"]["survived"].as_bool(),
         Some(false),
         "without conntrackd the TCP stream should not survive"
+    );
+    assert!(ok, "failover.py reported a failure");
+}
+
+#[test]
+fn three_firewalls_survive_two_fail_overs() {
+    if !skip_unless_root_and(&["ip", "nft", "keepalived", "python3"]) {
+        return;
+    }
+    let (ok, res) = run("t", &["--firewalls", "3", "--secs", "22"]);
+    assert_eq!(res.len(), 1, "one scenario");
+    let r = &res[0];
+    for stream in ["tcp", "udp"] {
+        assert_eq!(
+            r[stream]["survived"].as_bool(),
+            Some(true),
+            "the {stream} flows died: {r}"
+        );
+    }
+    assert_eq!(r["fw3_own_flows"].as_u64(), Some(200), "{r}");
+    assert_eq!(
+        r["fw2_external_fw3_flows"].as_u64(),
+        Some(200),
+        "fw3's flows reached fw2: {r}"
+    );
+    assert_eq!(
+        r["fw2_kernel_fw3_flows"].as_u64(),
+        Some(200),
+        "fw2's commit has fw3's flows: {r}"
+    );
+    assert_eq!(r["fw3_stayed_backup"].as_bool(), Some(true), "{r}");
+    assert!(r["fw3_master_after_s"].is_number(), "fw3 master: {r}");
+    assert!(
+        r["fw3_primary_done_after_s"].is_number(),
+        "fw3 committed: {r}"
+    );
+    assert!(
+        r["fw3_external_streams_before_second"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1,
+        "fw2's state reached fw3: {r}"
     );
     assert!(ok, "failover.py reported a failure");
 }

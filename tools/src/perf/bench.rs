@@ -113,6 +113,14 @@ pub const SCENARIOS: &[Scenario] = &[
             "{out}/failover.json",
         ],
     },
+    Scenario {
+        name: "failover-3fw",
+        what: "three firewalls (FT-FW over multicast, VRRP 150/100/50): two kill -9 fail-overs in a row, streams' gaps, ours/1.4.7",
+        argv: &[
+            "scripts/failover.py", "--firewalls", "3", "--compare", "--secs", "25", "--json",
+            "{out}/failover-3fw.json",
+        ],
+    },
 ];
 
 /// The repository: `CT_ROOT`, else the directory above `target/` of this
