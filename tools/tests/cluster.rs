@@ -217,11 +217,29 @@ fn ftfw_cluster(tag: &str, loss: Option<u32>) {
     let took = c.converge(60);
     eprintln!("{tag}: three nodes, {N} flows each, loss {loss:?}: {took:?}");
     let took = took.unwrap_or_else(|have| {
+        // whose flows are missing where
+        let by_origin: Vec<Vec<(String, usize)>> = c
+            .nodes
+            .iter()
+            .map(|m| {
+                let mut o = std::collections::BTreeMap::<String, usize>::new();
+                for l in m
+                    .ask(&["-e"])
+                    .lines()
+                    .filter(|l| l.contains("dst=10.255.255.254"))
+                {
+                    if let Some(src) = l.split_whitespace().find(|w| w.starts_with("src=")) {
+                        *o.entry(src.to_string()).or_default() += 1;
+                    }
+                }
+                o.into_iter().collect()
+            })
+            .collect();
         panic!(
-            "{tag}: external caches after 60 s: {have:?}\n{}",
+            "{tag}: external caches after 60 s: {have:?}, by origin {by_origin:?}\n{}",
             c.nodes
                 .iter()
-                .map(|m| m.ask(&["-s", "network"]))
+                .map(|m| m.ask(&["-s", "peers"]) + &m.ask(&["-s", "queue"]))
                 .collect::<Vec<_>>()
                 .join("\n")
         )

@@ -293,6 +293,8 @@ struct Peer {
     heard: Instant,
     /// Not silent past [`PEER_TIMEOUT`] (only with more than one peer).
     live: bool,
+    /// The newest of our (64-bit) numbers it acknowledged.
+    acked_upto: Option<u64>,
     /// NACKs it sent us, entries they moved back to the tx queue, bulk
     /// updates it got for coming back.
     nacks: u64,
@@ -312,6 +314,7 @@ impl Peer {
             jump: None,
             heard: now,
             live: true,
+            acked_upto: None,
             nacks: 0,
             resent: 0,
             returns: 0,
@@ -378,8 +381,13 @@ pub struct Ftfw {
     alive_at: Instant,
     out: DatagramWriter<Vec<u8>>,
     rs_full: u64,
-    /// A buried peer was heard again: it gets a bulk update.
+    /// A buried peer was heard again, or a second one appeared: a bulk
+    /// update is due.
     returned: bool,
+    /// Objects left the resend queue on the acknowledgement of anyone
+    /// (fewer than two peers known): a peer heard for the first time
+    /// after that may have missed them.
+    any_released: bool,
     /// The `recv:` error counters of `-s network`.
     pub recv_errors: RecvCounters,
     /// Counters of this implementation.
@@ -421,6 +429,7 @@ impl Ftfw {
             out: DatagramWriter::with_mtu(vec![0u8; cfg.mtu.max(128)], cfg.mtu, cfg.transport),
             rs_full: 0,
             returned: false,
+            any_released: false,
             recv_errors: RecvCounters::default(),
             stats: Stats::default(),
         }
@@ -484,6 +493,47 @@ impl Ftfw {
         }
         self.alive_at = now + ALIVE_INTERVAL;
         self.bury(now);
+        self.resend_skipped();
+    }
+
+    /// With more than one peer: what a live peer acknowledged past without
+    /// acknowledging it goes out again. It never saw those messages and
+    /// will not ask for them: they went before its first message reached
+    /// us (its tracking of our numbers starts at what it first sees), or
+    /// its NACK and the resends were lost along the way.
+    fn resend_skipped(&mut self) {
+        if self.peers.len() < 2 {
+            return;
+        }
+        let mut taken = std::mem::take(&mut self.taken);
+        for i in 0..self.peers.len().min(MAX_PEERS) {
+            let (live, upto) = (self.peers[i].live, self.peers[i].acked_upto);
+            let Some(upto) = upto.filter(|_| live) else {
+                continue;
+            };
+            let bit = 1u64 << i;
+            let base = self.rs.base_seq();
+            self.rs.take_range_if(
+                base,
+                upto.saturating_sub(1),
+                |r: &mut Rs| r.pending & ANY == 0 && r.pending & bit != 0,
+                &mut taken,
+            );
+            self.peers[i].resent += taken.len() as u64;
+            for (_, r) in taken.drain(..) {
+                self.stats.nacked += 1;
+                match r.e {
+                    RsEntry::Object { obj, .. } => {
+                        self.objs.insert(obj, Loc::Tx);
+                        self.tx.push_back(TxEntry::Object(obj));
+                    }
+                    RsEntry::Control {
+                        flags, from, to, ..
+                    } => self.tx.push_back(TxEntry::Control { flags, from, to }),
+                }
+            }
+        }
+        self.taken = taken;
     }
 
     /// With more than one peer: those silent past [`PEER_TIMEOUT`] stop
@@ -736,6 +786,13 @@ impl Ftfw {
             Some(i) => i,
             None => {
                 self.peers.push(Peer::new(from, self.window_size, now));
+                // A new node: what we sent before it was known may have
+                // been acknowledged by the others alone (a node joining a
+                // running cluster, or one whose first messages were
+                // lost): it gets a bulk update.
+                if self.peers.len() >= 2 && std::mem::take(&mut self.any_released) {
+                    self.returned = true;
+                }
                 self.peers.len() - 1
             }
         };
@@ -1131,13 +1188,17 @@ impl Ftfw {
         if !self.acks_for_us(p, to) {
             return;
         }
+        let a = &mut self.peers[p].acked_upto;
+        *a = Some(a.map_or(hi, |x| x.max(hi)));
         let bit = if p < MAX_PEERS { 1u64 << p } else { 0 };
         let mut taken = std::mem::take(&mut self.taken);
+        let mut any = false;
         self.rs.take_range_if(
             lo,
             hi,
             |r: &mut Rs| {
                 if r.pending & ANY != 0 {
+                    any |= matches!(r.e, RsEntry::Object { .. });
                     return true;
                 }
                 r.pending &= !bit;
@@ -1145,6 +1206,7 @@ impl Ftfw {
             },
             &mut taken,
         );
+        self.any_released |= any;
         self.release(&mut taken);
         self.taken = taken;
     }
@@ -1727,5 +1789,123 @@ mod tests {
         assert_eq!(bulk, 1);
         assert!(me.peers().all(|p| p.live));
         assert_eq!(me.peers().find(|p| p.addr == a(3)).unwrap().returns, 1);
+    }
+
+    /// Objects acknowledged while only one peer was known leave the
+    /// resend queue at once (1.4.7's rule); a node heard for the first
+    /// time after that gets a bulk update (NeedBulk), as one joining a
+    /// running cluster would need.
+    #[test]
+    fn a_node_heard_after_objects_were_released_gets_a_bulk_update() {
+        let t0 = Instant::now();
+        let a = |i: u8| Some(IpAddr::V4(Ipv4Addr::new(10, 97, 0, i)));
+        let mut me = Ftfw::new(Config::default(), t0);
+        let mut b = Ftfw::new(
+            Config {
+                seq_offset: 1 << 30,
+                ..Config::default()
+            },
+            t0,
+        );
+        let mut c = Ftfw::new(
+            Config {
+                seq_offset: 2 << 30,
+                ..Config::default()
+            },
+            t0,
+        );
+        // b is heard first (its HELLO run), then me sends an object
+        b.on_timer(t0 + ALIVE_INTERVAL);
+        for d in send_all(&mut b, t0) {
+            me.on_datagram_from(t0, a(2), &d, &mut |_| {});
+        }
+        me.on_local(r(1));
+        for d in send_all(&mut me, t0) {
+            b.on_datagram_from(t0, a(1), &d, &mut |_| {});
+        }
+        b.on_timer(t0 + ALIVE_INTERVAL * 2);
+        let mut bulk = 0;
+        for d in send_all(&mut b, t0 + ALIVE_INTERVAL) {
+            me.on_datagram_from(t0 + ALIVE_INTERVAL, a(2), &d, &mut |x| {
+                bulk += matches!(x, Apply::NeedBulk { .. }) as u32;
+            });
+        }
+        assert_eq!(me.rs_len(), 0, "acknowledged by the only peer");
+        assert_eq!(bulk, 0);
+        c.on_timer(t0 + ALIVE_INTERVAL);
+        for d in send_all(&mut c, t0 + ALIVE_INTERVAL) {
+            me.on_datagram_from(t0 + ALIVE_INTERVAL, a(3), &d, &mut |x| {
+                bulk += matches!(x, Apply::NeedBulk { .. }) as u32;
+            });
+        }
+        assert_eq!(bulk, 1, "the new node gets a bulk update: {me:?}");
+        // and once: the next messages of either do not ask again
+        c.on_timer(t0 + ALIVE_INTERVAL * 2);
+        for d in send_all(&mut c, t0 + ALIVE_INTERVAL * 2) {
+            me.on_datagram_from(t0 + ALIVE_INTERVAL * 2, a(3), &d, &mut |x| {
+                bulk += matches!(x, Apply::NeedBulk { .. }) as u32;
+            });
+        }
+        assert_eq!(bulk, 1);
+    }
+
+    /// A peer that acknowledges past one of our messages without having
+    /// it (it went before that peer's tracking of our numbers started)
+    /// gets it again at the next tick.
+    #[test]
+    fn what_a_peer_acknowledged_past_goes_out_again() {
+        let t0 = Instant::now();
+        let a = |i: u8| Some(IpAddr::V4(Ipv4Addr::new(10, 97, 0, i)));
+        let cfg = |k: u32| Config {
+            seq_offset: k << 30,
+            ..Config::default()
+        };
+        let mut me = Ftfw::new(cfg(0), t0);
+        let mut b = Ftfw::new(cfg(1), t0);
+        let mut c = Ftfw::new(cfg(2), t0);
+        // both peers are known
+        for (p, from) in [(&mut b, a(2)), (&mut c, a(3))] {
+            p.on_timer(t0 + ALIVE_INTERVAL);
+            for d in send_all(p, t0) {
+                me.on_datagram_from(t0, from, &d, &mut |_| {});
+            }
+        }
+        let mut got_c = Vec::new();
+        // r(1) reaches b only; r(2) both (c starts tracking us there)
+        me.on_local(r(1));
+        for d in send_all(&mut me, t0) {
+            b.on_datagram_from(t0, a(1), &d, &mut |_| {});
+        }
+        me.on_local(r(2));
+        for d in send_all(&mut me, t0) {
+            b.on_datagram_from(t0, a(1), &d, &mut |_| {});
+            c.on_datagram_from(t0, a(1), &d, &mut |x| {
+                if let Apply::Ct(_, f) = x {
+                    got_c.push(f.orig.unwrap().src_port.unwrap());
+                }
+            });
+        }
+        assert_eq!(got_c, vec![2]);
+        let t1 = t0 + ALIVE_INTERVAL * 2;
+        for (p, from) in [(&mut b, a(2)), (&mut c, a(3))] {
+            p.on_timer(t1);
+            for d in send_all(p, t1) {
+                me.on_datagram_from(t1, from, &d, &mut |_| {});
+            }
+        }
+        let waiting: Vec<RsEntry> = me
+            .rs_entries()
+            .filter(|e| matches!(e, RsEntry::Object { .. }))
+            .collect();
+        assert_eq!(waiting.len(), 1, "r(1) waits for c: {me:?}");
+        me.on_timer(t1 + ALIVE_INTERVAL);
+        for d in send_all(&mut me, t1 + ALIVE_INTERVAL) {
+            c.on_datagram_from(t1, a(1), &d, &mut |x| {
+                if let Apply::Ct(_, f) = x {
+                    got_c.push(f.orig.unwrap().src_port.unwrap());
+                }
+            });
+        }
+        assert_eq!(got_c, vec![2, 1], "sent again");
     }
 }
