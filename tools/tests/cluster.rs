@@ -4,7 +4,8 @@
 //! creates its own flows (`ctperf fill`, each node its own addresses) at
 //! the same time; every node's external cache must end up with the flows
 //! of the two others, also with 20 % loss on one node's port, and a node
-//! killed and started again gets everything back. Skips without root.
+//! killed and started again gets everything back; `-s peers` and the
+//! metrics show each node. Skips without root.
 
 mod common;
 
@@ -47,7 +48,16 @@ impl Member {
     fn start(&mut self) {
         let c = self.conf();
         let _ = std::fs::remove_file(self.dir.join("lock"));
-        let p = self.ns.spawn(&[OURS, "-C", &c], None).expect("daemon");
+        // the first node serves its metrics (on its own loopback)
+        let env: &[(&str, &str)] = if self.dir.ends_with("n0") {
+            &[("CONNTRACKD_METRICS", "127.0.0.1:9479")]
+        } else {
+            &[]
+        };
+        let p = self
+            .ns
+            .spawn_env(&[OURS, "-C", &c], None, env)
+            .expect("daemon");
         self.proc = Some(p);
         let t0 = Instant::now();
         while !self.dir.join("ctl").exists() && t0.elapsed() < Duration::from_secs(10) {
@@ -251,6 +261,31 @@ fn ftfw_cluster(tag: &str, loss: Option<u32>) {
         assert_eq!(p.matches("FT-FW peer 10.97.").count(), 2, "{tag}:\n{p}");
         assert_eq!(p.matches("(alive)").count(), 2, "{tag}:\n{p}");
     }
+    // and its metrics, per node
+    let code = "import socket;s=socket.create_connection(('127.0.0.1',9479));\
+         s.sendall(b'GET /metrics HTTP/1.0\\r\\n\\r\\n');import sys;\
+         d=b''\nwhile True:\n c=s.recv(65536)\n if not c: break\n d+=c\nsys.stdout.write(d.decode())";
+    let body = c.nodes[0]
+        .ns
+        .run(&["python3", "-c", code], None, T)
+        .stdout_str();
+    for kind in [
+        "conntrackd_ftfw_peer_up{",
+        "conntrackd_ftfw_peer_unacked_objects{",
+        "conntrackd_ftfw_peer_lag_messages{",
+        "conntrackd_ftfw_peer_resend_requests_total{",
+        "conntrackd_ftfw_peer_resent_messages_total{",
+    ] {
+        let n = body.lines().filter(|l| l.starts_with(kind)).count();
+        assert_eq!(n, 2, "{tag}: {kind} for both peers:\n{body}");
+    }
+    assert_eq!(
+        body.lines()
+            .filter(|l| l.starts_with("conntrackd_ftfw_peer_up{") && l.ends_with(" 1.0"))
+            .count(),
+        2,
+        "{tag}: both up:\n{body}"
+    );
     if loss.is_some() {
         let p = c.nodes[0].ask(&["-s", "peers"]);
         eprintln!("{tag}: node 0:\n{p}");
@@ -268,7 +303,7 @@ fn ftfw_cluster(tag: &str, loss: Option<u32>) {
 /// (it takes seconds), and still 5 s later.
 #[test]
 fn three_nodes_ftfw_on_one_multicast_group() {
-    if !skip_unless_root_and(&["ip"]) {
+    if !skip_unless_root_and(&["ip", "python3"]) {
         return;
     }
     ftfw_cluster("ft", None);
@@ -277,7 +312,7 @@ fn three_nodes_ftfw_on_one_multicast_group() {
 /// The same with 20 % of the datagrams into and out of one node dropped.
 #[test]
 fn three_nodes_ftfw_with_loss_on_one_port() {
-    if !skip_unless_root_and(&["ip", "nft"]) {
+    if !skip_unless_root_and(&["ip", "nft", "python3"]) {
         return;
     }
     ftfw_cluster("fl", Some(20));
