@@ -17,6 +17,7 @@ use common::netns::{skip_unless_root_and, Exit, NetNs, Spawned};
 
 const OURS: &str = env!("CARGO_BIN_EXE_conntrackd");
 const PERF: &str = env!("CARGO_BIN_EXE_ctperf");
+const REF: &str = "/usr/sbin/conntrackd";
 const T: Duration = Duration::from_secs(60);
 static SUBNET: AtomicU32 = AtomicU32::new(0);
 
@@ -25,6 +26,7 @@ const N: u32 = 20_000;
 
 struct Member {
     ns: NetNs,
+    bin: String,
     dir: PathBuf,
     proc: Option<Spawned>,
 }
@@ -38,7 +40,7 @@ impl Member {
         let c = self.conf();
         let mut argv = vec!["-C", c.as_str()];
         argv.extend(args);
-        let o = std::process::Command::new(OURS)
+        let o = std::process::Command::new(&self.bin)
             .args(&argv)
             .output()
             .expect("client");
@@ -56,7 +58,7 @@ impl Member {
         };
         let p = self
             .ns
-            .spawn_env(&[OURS, "-C", &c], None, env)
+            .spawn_env(&[&self.bin, "-C", &c], None, env)
             .expect("daemon");
         self.proc = Some(p);
         let t0 = Instant::now();
@@ -108,6 +110,12 @@ struct Cluster {
 /// `n` namespaces on a bridge, a daemon in each with `mode` (the text of
 /// `Mode ... { }`).
 fn cluster(tag: &str, n: usize, mode: &str) -> Cluster {
+    cluster_of(tag, &vec![OURS; n], mode)
+}
+
+/// [`cluster`] with the daemon `bins[i]` on node i.
+fn cluster_of(tag: &str, bins: &[&str], mode: &str) -> Cluster {
+    let n = bins.len();
     let s = SUBNET.fetch_add(1, Ordering::SeqCst) + std::process::id() % 100;
     let hub = NetNs::new(&format!("ctch-{tag}")).unwrap();
     let ip = |args: &str| {
@@ -143,13 +151,20 @@ fn cluster(tag: &str, n: usize, mode: &str) -> Cluster {
         std::fs::write(
             dir.join("c.conf"),
             format!(
-                "Sync {{\n\tMode {mode}\n\tMulticast {{\n\t\tIPv4_address 225.0.0.50\n\t\tGroup 3780\n\t\tIPv4_interface {addr}\n\t\tInterface {inner}\n\t\tSndSocketBuffer 8388608\n\t\tRcvSocketBuffer 8388608\n\t}}\n}}\nGeneral {{\n\tSystemd off\n\tLockFile {d}/lock\n\tUNIX {{ Path {d}/ctl }}\n\tNetlinkBufferSize 8388608\n\tNetlinkBufferSizeMaxGrowth 16777216\n}}\n",
-                d = dir.display()
+                "Sync {{\n\tMode {mode}\n\tMulticast {{\n\t\tIPv4_address 225.0.0.50\n\t\tGroup 3780\n\t\tIPv4_interface {addr}\n\t\tInterface {inner}\n\t\tSndSocketBuffer 8388608\n\t\tRcvSocketBuffer 8388608\n\t}}\n}}\nGeneral {{\n\tSystemd off\n\tLockFile {d}/lock\n\tUNIX {{ Path {d}/ctl }}\n\tNetlinkBufferSize 8388608\n\tNetlinkBufferSizeMaxGrowth 16777216\n{lanes}}}\n",
+                d = dir.display(),
+                // one lane toward a 1.4.7 node (the Lanes 2 pass of CI)
+                lanes = if bins.contains(&REF) && bins[i] != REF {
+                    "\tLanes 1\n"
+                } else {
+                    ""
+                }
             ),
         )
         .unwrap();
         let mut m = Member {
             ns,
+            bin: bins[i].to_string(),
             dir,
             proc: None,
         };
@@ -209,7 +224,7 @@ impl Cluster {
     /// `loss` % of the sync datagrams into and out of node `i` dropped.
     fn impair(&self, i: usize, loss: u32) {
         let rules = format!(
-            "table inet imp {{\n chain in {{ type filter hook input priority -300; udp dport 3780 numgen random mod 100 < {loss} drop\n }}\n chain out {{ type filter hook output priority -300; udp dport 3780 numgen random mod 100 < {loss} drop\n }}\n}}\n"
+            "table inet imp {{\n chain in {{ type filter hook input priority -300; udp dport 3780-3795 numgen random mod 100 < {loss} drop\n }}\n chain out {{ type filter hook output priority -300; udp dport 3780-3795 numgen random mod 100 < {loss} drop\n }}\n}}\n"
         );
         let r = self.nodes[i]
             .ns
@@ -343,6 +358,42 @@ fn a_killed_node_gets_everything_back() {
     let took = c.converge(30);
     eprintln!("fk: after -f external and -n: {took:?}");
     took.expect("after -n");
+}
+
+/// A mixed cluster: two of ours and conntrackd 1.4.7 on one group. Ours
+/// get everything (they track the 1.4.7 node as any other); the 1.4.7
+/// node keeps its limits (one receive sequence for two senders), so its
+/// count is only reported (conntrackd.conf(5)).
+#[test]
+fn mixed_cluster_ours_get_the_1_4_7_nodes_flows() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    if common::netns::find_tool(REF).is_none() {
+        eprintln!("SKIP: {REF} not installed");
+        return;
+    }
+    let c = cluster_of("mx", &[OURS, OURS, REF], "FTFW { }");
+    c.fill();
+    let want = 2 * N as usize;
+    let t0 = Instant::now();
+    let mut have = Vec::new();
+    while t0.elapsed() < Duration::from_secs(60) {
+        have = c.nodes.iter().map(Member::external).collect();
+        if have[0] == want && have[1] == want {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!(
+        "mx: ours, ours, 1.4.7 after {:?}: {have:?} (1.4.7's own limits on the last)",
+        t0.elapsed()
+    );
+    assert_eq!(
+        &have[..2],
+        &[want, want],
+        "ours hold every other node's flows"
+    );
 }
 
 /// NOTRACK and ALARM reach every node too.
