@@ -516,7 +516,7 @@ impl Ftfw {
             self.rs.take_range_if(
                 base,
                 upto.saturating_sub(1),
-                |r: &mut Rs| r.pending & ANY == 0 && r.pending & bit != 0,
+                |r: &mut Rs| r.pending & (ANY | bit) != 0,
                 &mut taken,
             );
             self.peers[i].resent += taken.len() as u64;
@@ -1191,6 +1191,7 @@ impl Ftfw {
         let a = &mut self.peers[p].acked_upto;
         *a = Some(a.map_or(hi, |x| x.max(hi)));
         let bit = if p < MAX_PEERS { 1u64 << p } else { 0 };
+        let live = self.pending_mask();
         let mut taken = std::mem::take(&mut self.taken);
         let mut any = false;
         self.rs.take_range_if(
@@ -1198,8 +1199,13 @@ impl Ftfw {
             hi,
             |r: &mut Rs| {
                 if r.pending & ANY != 0 {
-                    any |= matches!(r.e, RsEntry::Object { .. });
-                    return true;
+                    if live == ANY {
+                        any |= matches!(r.e, RsEntry::Object { .. });
+                        return true;
+                    }
+                    // sent while one peer was known, acknowledged now that
+                    // there are more: it waits for the others too
+                    r.pending = live;
                 }
                 r.pending &= !bit;
                 r.pending == 0
@@ -1907,5 +1913,60 @@ mod tests {
             });
         }
         assert_eq!(got_c, vec![2, 1], "sent again");
+    }
+
+    /// Sent while one peer was known, acknowledged by it after a second
+    /// one was heard (not by its HELLO run, which would send everything
+    /// again): the message waits for the second one too.
+    #[test]
+    fn a_message_sent_with_one_peer_known_waits_for_a_later_one() {
+        let t0 = Instant::now();
+        let a = |i: u8| Some(IpAddr::V4(Ipv4Addr::new(10, 97, 0, i)));
+        let cfg = |k: u32| Config {
+            seq_offset: k << 30,
+            ..Config::default()
+        };
+        let (mut me, mut b, mut c) = (
+            Ftfw::new(cfg(0), t0),
+            Ftfw::new(cfg(1), t0),
+            Ftfw::new(cfg(2), t0),
+        );
+        b.on_timer(t0 + ALIVE_INTERVAL);
+        for d in send_all(&mut b, t0) {
+            me.on_datagram_from(t0, a(2), &d, &mut |_| {});
+        }
+        // sent while only b is known
+        me.on_local(r(1));
+        let held = send_all(&mut me, t0);
+        // c is heard, and not by its HELLO run (those datagrams were lost
+        // on the way to us; b answered them)
+        c.on_timer(t0 + ALIVE_INTERVAL);
+        for d in send_all(&mut c, t0) {
+            b.on_datagram_from(t0, a(3), &d, &mut |_| {});
+        }
+        b.on_timer(t0 + ALIVE_INTERVAL * 2);
+        for d in send_all(&mut b, t0) {
+            c.on_datagram_from(t0, a(2), &d, &mut |_| {});
+        }
+        assert_eq!(c.hello_state(), HelloState::Done);
+        c.on_timer(t0 + ALIVE_INTERVAL * 2);
+        for d in send_all(&mut c, t0) {
+            me.on_datagram_from(t0, a(3), &d, &mut |_| {});
+        }
+        // b gets the message and acknowledges it
+        for d in &held {
+            b.on_datagram_from(t0, a(1), d, &mut |_| {});
+        }
+        b.on_timer(t0 + ALIVE_INTERVAL * 3);
+        for d in send_all(&mut b, t0 + ALIVE_INTERVAL) {
+            me.on_datagram_from(t0 + ALIVE_INTERVAL, a(2), &d, &mut |_| {});
+        }
+        assert!(b.peers().all(|p| p.unacked == 0));
+        let waiting = me
+            .rs_entries()
+            .filter(|e| matches!(e, RsEntry::Object { .. }))
+            .count();
+        assert_eq!(waiting, 1, "still waits for c: {me:?}");
+        assert!(me.drain_released().next().is_none());
     }
 }
