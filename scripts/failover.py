@@ -141,6 +141,37 @@ def kill_fw(lab, fw):
             pass
 
 
+def start_streams(lab, secs):
+    """The echo servers, a TCP stream and 8 UDP flows from the client to
+    the server through the active firewall (a probe every 0.1 s)."""
+    servers = [
+        lab.spawn("ctsv", "python3", FLOWGEN, "echo-server", "--bind", SV_IP, "--port", "7",
+                  "--time", str(secs + 10)),
+        lab.spawn("ctsv", "python3", FLOWGEN, "udp-echo-server", "--bind", SV_IP, "--port", "7",
+                  "--time", str(secs + 10)),
+    ]
+    time.sleep(0.5)
+    tcp = lab.spawn("ctcl", "python3", FLOWGEN, "tcp-stream", "--dst", SV_IP, "--port", "7",
+                    "--secs", str(secs), "--interval", "0.1")
+    udp = lab.spawn("ctcl", "python3", FLOWGEN, "udp-stream", "--dst", SV_IP, "--port", "7",
+                    "--flows", "8", "--secs", str(secs), "--interval", "0.1")
+    return servers, tcp, udp
+
+
+def end_streams(res, servers, tcp, udp, secs):
+    """Waits for the streams' verdicts (into res["tcp"], res["udp"]) and
+    stops the servers."""
+    for name, p in (("tcp", tcp), ("udp", udp)):
+        try:
+            out, _ = p.communicate(timeout=secs + 30)
+            res[name] = json.loads(out.strip().splitlines()[-1])
+        except Exception as e:  # noqa: BLE001 - reported in the result
+            res[name] = {"error": str(e)}
+    for s in servers:
+        s.kill()
+        s.wait()
+
+
 CTPERF = os.path.join(ROOT, "target", "release", "ctperf")
 THIRD = "dst=10.255.255.254 "
 
@@ -176,17 +207,7 @@ def scenario3(lab, binary, secs, label):
     fill = lab.run("fw3", CTPERF, "fill", "-n", "200", "--start", "700000")
     res["fw3_own_flows"] = 200 if fill.returncode == 0 else ("fill failed: " + fill.stderr[-300:])
     say("%s: fw1 is master; fw3 has 200 flows of its own; conntrackd on all three" % label)
-    servers = [
-        lab.spawn("ctsv", "python3", FLOWGEN, "echo-server", "--bind", SV_IP, "--port", "7",
-                  "--time", str(secs + 10)),
-        lab.spawn("ctsv", "python3", FLOWGEN, "udp-echo-server", "--bind", SV_IP, "--port", "7",
-                  "--time", str(secs + 10)),
-    ]
-    time.sleep(0.5)
-    tcp = lab.spawn("ctcl", "python3", FLOWGEN, "tcp-stream", "--dst", SV_IP, "--port", "7",
-                    "--secs", str(secs), "--interval", "0.1")
-    udp = lab.spawn("ctcl", "python3", FLOWGEN, "udp-stream", "--dst", SV_IP, "--port", "7",
-                    "--flows", "8", "--secs", str(secs), "--interval", "0.1")
+    servers, tcp, udp = start_streams(lab, secs)
     time.sleep(3)
     for fw in ("fw2", "fw3"):
         ext = lab.ctl(fw, binary, "-e")
@@ -217,15 +238,7 @@ def scenario3(lab, binary, secs, label):
     res["fw3_master_after_s"] = round(t - t2, 3) if t else None
     t = lab.wait_notify("fw3", "primary-backup.sh-primary-done", t2, 30)
     res["fw3_primary_done_after_s"] = round(t - t2, 3) if t else None
-    for name, p in (("tcp", tcp), ("udp", udp)):
-        try:
-            out, _ = p.communicate(timeout=secs + 30)
-            res[name] = json.loads(out.strip().splitlines()[-1])
-        except Exception as e:  # noqa: BLE001 - reported in the result
-            res[name] = {"error": str(e)}
-    for s in servers:
-        s.kill()
-        s.wait()
+    end_streams(res, servers, tcp, udp, secs)
     k = lab.run("fw3", "conntrack", "-L", "-p", "tcp", "--dport", "7").stdout
     res["stream_entry_on_fw3"] = k.strip().splitlines()[0] if k.strip() else None
     for name in ("tcp", "udp"):
@@ -265,17 +278,7 @@ def scenario(lab, binary, failure, sync, failback, secs, label):
         return res
     say("%s: fw1 is VRRP master and holds the virtual IPs; conntrackd %s on both firewalls"
         % (label, "runs" if sync else "does NOT run"))
-    servers = [
-        lab.spawn("ctsv", "python3", FLOWGEN, "echo-server", "--bind", SV_IP, "--port", "7",
-                  "--time", str(secs + 10)),
-        lab.spawn("ctsv", "python3", FLOWGEN, "udp-echo-server", "--bind", SV_IP, "--port", "7",
-                  "--time", str(secs + 10)),
-    ]
-    time.sleep(0.5)
-    tcp = lab.spawn("ctcl", "python3", FLOWGEN, "tcp-stream", "--dst", SV_IP, "--port", "7",
-                    "--secs", str(secs), "--interval", "0.1")
-    udp = lab.spawn("ctcl", "python3", FLOWGEN, "udp-stream", "--dst", SV_IP, "--port", "7",
-                    "--flows", "8", "--secs", str(secs), "--interval", "0.1")
+    servers, tcp, udp = start_streams(lab, secs)
     say("a TCP stream and 8 UDP flows run from the client to the server through fw1 "
         "(a probe every 0.1 s, each must be echoed)")
     time.sleep(3)
@@ -290,23 +293,7 @@ def scenario(lab, binary, failure, sync, failback, secs, label):
     if failure == "graceful":
         lab.sh("ka", "stop", "fw1")
     else:
-        # hard failure: fw1 goes silent first (links cut: no last advert,
-        # no goodbye), then its keepalived and conntrackd die
-        cut_links(lab, True)
-        for pidfile in ("keepalived.pid", "ka.pid", "conntrackd.pid"):
-            try:
-                with open(os.path.join(lab.state, "fw1", pidfile)) as f:
-                    os.kill(int(f.read().strip()), 9)
-            except (OSError, ValueError):
-                pass
-        for p in subprocess.run(["ip", "netns", "pids", lab.ns("fw1")], capture_output=True,
-                                text=True).stdout.split():
-            try:
-                with open("/proc/%s/comm" % p) as f:
-                    if f.read().strip() in ("keepalived", "conntrackd"):
-                        os.kill(int(p), 9)
-            except OSError:
-                pass
+        kill_fw(lab, "fw1")
     say("fw1 fails (%s)" % ("keepalived stopped" if failure == "graceful" else
                              "links cut, keepalived and conntrackd killed -9"))
     t_m2 = lab.wait_notify("fw2", "INSTANCE LAB MASTER", t_fail, 15)
@@ -352,15 +339,7 @@ def scenario(lab, binary, failure, sync, failback, secs, label):
         say("fail-back: fw1 held %s of the flows again after the resync; fw2's keepalived "
             "stopped, fw1 master %ss later" % (res.get("fw1_external_after_resync"),
                                                 res["fw1_master_again_after_s"]))
-    for name, p in (("tcp", tcp), ("udp", udp)):
-        try:
-            out, _ = p.communicate(timeout=secs + 30)
-            res[name] = json.loads(out.strip().splitlines()[-1])
-        except Exception as e:  # noqa: BLE001 - reported in the result
-            res[name] = {"error": str(e)}
-    for s in servers:
-        s.kill()
-        s.wait()
+    end_streams(res, servers, tcp, udp, secs)
     for name in ("tcp", "udp"):
         r = res.get(name, {})
         say("%s: %s/%s probes answered, longest gap %ss, %s" % (

@@ -37,14 +37,7 @@ impl Member {
     }
 
     fn ask(&self, args: &[&str]) -> String {
-        let c = self.conf();
-        let mut argv = vec!["-C", c.as_str()];
-        argv.extend(args);
-        let o = std::process::Command::new(&self.bin)
-            .args(&argv)
-            .output()
-            .expect("client");
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        common::ctl(&self.bin, &self.conf(), args)
     }
 
     fn start(&mut self) {

@@ -37,14 +37,7 @@ impl Node {
     }
 
     fn ask(&self, args: &[&str]) -> String {
-        let c = self.conf();
-        let mut argv = vec!["-C", c.as_str()];
-        argv.extend(args);
-        let o = std::process::Command::new(&self.bin)
-            .args(&argv)
-            .output()
-            .expect("client");
-        String::from_utf8_lossy(&o.stdout).into_owned()
+        common::ctl(&self.bin, &self.conf(), args)
     }
 
     fn ct(&self, args: &str) {
@@ -2353,6 +2346,17 @@ fn fidelity_scene(
     fid
 }
 
+/// Our daemon and, when installed, 1.4.7's, with a tag letter each.
+fn ours_and_1_4_7() -> Vec<(&'static str, &'static str)> {
+    let mut v = vec![(OURS, "o")];
+    if find_tool(REF).is_some() {
+        v.push((REF, "r"));
+    } else {
+        eprintln!("SKIP (1.4.7 part): {REF} not installed");
+    }
+    v
+}
+
 /// NAT as it happens (issue 15): real packets through nftables DNAT (to a
 /// port, to an address), SNAT to an address and port range, and
 /// masquerade, in the primary's namespace; the backup's committed (or
@@ -2391,12 +2395,7 @@ fn nat_of_real_traffic_survives_the_fail_over() {
         return;
     }
     let nat = |l: &str| l.contains("src=10.9.");
-    let mut backups: Vec<(&str, &str)> = vec![(OURS, "o")];
-    if find_tool(REF).is_some() {
-        backups.push((REF, "r"));
-    } else {
-        eprintln!("SKIP (1.4.7 part): {REF} not installed");
-    }
+    let backups = ours_and_1_4_7();
     for inject in [false, true] {
         for (bin, t) in &backups {
             let tag = format!("nat{}{t}", if inject { "i" } else { "c" });
@@ -2505,12 +2504,7 @@ fn window_scale_and_nat_sequence_adjustment_survive_the_fail_over() {
         return;
     }
     let mine = |l: &str| l.contains("10.9.1.1");
-    let mut backups: Vec<(&str, &str)> = vec![(OURS, "o")];
-    if find_tool(REF).is_some() {
-        backups.push((REF, "r"));
-    } else {
-        eprintln!("SKIP (1.4.7 part): {REF} not installed");
-    }
+    let backups = ours_and_1_4_7();
     for wt in ["TCPWindowTracking on", ""] {
         for inject in [false, true] {
             for (bin, t) in &backups {
@@ -2709,10 +2703,7 @@ fn committed_timers_follow_commit_timeout() {
     if !skip_unless_root_and(&["ip"]) {
         return;
     }
-    let mut bins = vec![(OURS, "o")];
-    if find_tool(REF).is_some() {
-        bins.push((REF, "r"));
-    }
+    let bins = ours_and_1_4_7();
     for (bin, t) in bins {
         for (mode, lo, hi) in [
             ("FTFW {\n\t\tCommitTimeout 180\n\t}", 170, 180),
@@ -2813,10 +2804,7 @@ fn connection_labels_survive_the_fail_over() {
         "0 zero\n5 five\n100 hundred\n",
     )
     .unwrap();
-    let mut backups = vec![(OURS, "o")];
-    if find_tool(REF).is_some() {
-        backups.push((REF, "r"));
-    }
+    let backups = ours_and_1_4_7();
     for inject in [false, true] {
         for (bin, t) in &backups {
             let tag = format!("lb{}{t}", if inject { "i" } else { "c" });

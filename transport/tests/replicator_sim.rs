@@ -72,6 +72,18 @@ fn cache_view(c: &Cache) -> View {
     v
 }
 
+/// The kernel's entry of a key (see [`key`]).
+fn kernel_entry(k: &mut FakeTable, key_of: &str) -> Option<Flow> {
+    let mut found = None;
+    k.dump(&mut |f| {
+        if key(f) == key_of {
+            found = Some(*f);
+        }
+    })
+    .unwrap();
+    found
+}
+
 fn kernel_view(k: &mut FakeTable) -> View {
     let mut v = View::new();
     k.dump(&mut |f| {
@@ -148,18 +160,9 @@ impl Io for SimIo<'_> {
         self.kernel.dump(out)
     }
     fn seq_adj(&mut self, f: &mut Flow) {
-        let k = key(f);
-        let mut found = None;
-        self.kernel
-            .dump(&mut |x| {
-                if key(x) == k {
-                    found = Some((x.seq_adj_orig, x.seq_adj_reply));
-                }
-            })
-            .unwrap();
-        if let Some((o, r)) = found {
-            f.seq_adj_orig = o;
-            f.seq_adj_reply = r;
+        if let Some(k) = kernel_entry(self.kernel, &key(f)) {
+            f.seq_adj_orig = k.seq_adj_orig;
+            f.seq_adj_reply = k.seq_adj_reply;
         }
     }
     fn flow_ended(&mut self, f: &Flow) {
@@ -224,15 +227,7 @@ impl Node {
 
     /// The kernel's entry of a key (see [`key`]).
     fn kernel_flow(&mut self, k: &str) -> Option<Flow> {
-        let mut found = None;
-        self.kernel
-            .dump(&mut |f| {
-                if key(f) == k {
-                    found = Some(*f);
-                }
-            })
-            .unwrap();
-        found
+        kernel_entry(&mut self.kernel, k)
     }
 
     /// The event socket overran: the kernel's new events are lost.

@@ -12,3 +12,15 @@ pub fn stat(text: &str, label: &str) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(u64::MAX)
 }
+
+/// `BIN -C CONF ARGS...` (a conntrackd client request), its standard
+/// output.
+pub fn ctl(bin: &str, conf: &str, args: &[&str]) -> String {
+    let o = std::process::Command::new(bin)
+        .arg("-C")
+        .arg(conf)
+        .args(args)
+        .output()
+        .expect("conntrackd client");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

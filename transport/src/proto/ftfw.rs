@@ -134,6 +134,15 @@ pub const DEFAULT_RESEND_QUEUE: u32 = 131_072;
 pub const PEER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Peers that can hold resend entries (one bit each).
 pub const MAX_PEERS: usize = 63;
+/// Peer `i`'s bit in a resend entry's pending set (none past [`MAX_PEERS`]).
+fn peer_bit(i: usize) -> u64 {
+    if i < MAX_PEERS {
+        1 << i
+    } else {
+        0
+    }
+}
+
 /// A resend entry sent while fewer than two peers were known: the first
 /// acknowledgement from anyone releases it (1.4.7's rule).
 const ANY: u64 = 1 << 63;
@@ -520,20 +529,26 @@ impl Ftfw {
                 &mut taken,
             );
             self.peers[i].resent += taken.len() as u64;
-            for (_, r) in taken.drain(..) {
-                self.stats.nacked += 1;
-                match r.e {
-                    RsEntry::Object { obj, .. } => {
-                        self.objs.insert(obj, Loc::Tx);
-                        self.tx.push_back(TxEntry::Object(obj));
-                    }
-                    RsEntry::Control {
-                        flags, from, to, ..
-                    } => self.tx.push_back(TxEntry::Control { flags, from, to }),
-                }
-            }
+            self.requeue(&mut taken);
         }
         self.taken = taken;
+    }
+
+    /// Resend entries taken off the queue go back to the tx queue, to be
+    /// sent again with new numbers (objects with their state then).
+    fn requeue(&mut self, taken: &mut Vec<(u64, Rs)>) {
+        for (_, r) in taken.drain(..) {
+            self.stats.nacked += 1;
+            match r.e {
+                RsEntry::Object { obj, .. } => {
+                    self.objs.insert(obj, Loc::Tx);
+                    self.tx.push_back(TxEntry::Object(obj));
+                }
+                RsEntry::Control {
+                    flags, from, to, ..
+                } => self.tx.push_back(TxEntry::Control { flags, from, to }),
+            }
+        }
     }
 
     /// With more than one peer: those silent past [`PEER_TIMEOUT`] stop
@@ -1038,7 +1053,7 @@ impl Ftfw {
     pub fn peers(&self) -> impl Iterator<Item = PeerView> + '_ {
         let last = self.next_seq.map(|n| n.wrapping_sub(1));
         self.peers.iter().enumerate().map(move |(i, p)| {
-            let bit = if i < MAX_PEERS { 1u64 << i } else { 0 };
+            let bit = peer_bit(i);
             let waits = |r: &&Rs| r.pending & ANY != 0 || r.pending & bit != 0;
             let oldest = self
                 .rs
@@ -1190,7 +1205,7 @@ impl Ftfw {
         }
         let a = &mut self.peers[p].acked_upto;
         *a = Some(a.map_or(hi, |x| x.max(hi)));
-        let bit = if p < MAX_PEERS { 1u64 << p } else { 0 };
+        let bit = peer_bit(p);
         let live = self.pending_mask();
         let mut taken = std::mem::take(&mut self.taken);
         let mut any = false;
@@ -1227,20 +1242,7 @@ impl Ftfw {
         let mut taken = std::mem::take(&mut self.taken);
         self.rs.take_range(lo, hi, &mut taken);
         self.peers[p].resent += taken.len() as u64;
-        for (_, r) in taken.drain(..) {
-            self.stats.nacked += 1;
-            match r.e {
-                RsEntry::Object { obj, .. } => {
-                    self.objs.insert(obj, Loc::Tx);
-                    self.tx.push_back(TxEntry::Object(obj));
-                }
-                RsEntry::Control {
-                    flags, from, to, ..
-                } => {
-                    self.tx.push_back(TxEntry::Control { flags, from, to });
-                }
-            }
-        }
+        self.requeue(&mut taken);
         self.taken = taken;
         if let Some((llo, lhi)) = self.lost {
             if llo <= hi && lo <= lhi {
@@ -1319,6 +1321,25 @@ mod tests {
     /// An object reference for object number `i`.
     fn r(i: u32) -> ObjRef {
         ObjRef::new(ct_core::table::Table::V4, i, 0)
+    }
+
+    /// The address of node `i` of a test group (10.97.0.i).
+    fn at(i: u8) -> Option<IpAddr> {
+        Some(IpAddr::V4(Ipv4Addr::new(10, 97, 0, i)))
+    }
+
+    /// Three nodes (at 1, 2 and 3) whose numberings start far apart.
+    fn trio(t0: Instant) -> (Ftfw, Ftfw, Ftfw) {
+        let node = |k: u32| {
+            Ftfw::new(
+                Config {
+                    seq_offset: k << 30,
+                    ..Config::default()
+                },
+                t0,
+            )
+        };
+        (node(0), node(1), node(2))
     }
 
     fn send_all(ft: &mut Ftfw, now: Instant) -> Vec<Vec<u8>> {
@@ -1736,22 +1757,8 @@ mod tests {
     #[test]
     fn a_silent_peer_stops_holding_the_queue_and_is_resynced() {
         let t0 = Instant::now();
-        let a = |i: u8| Some(IpAddr::V4(Ipv4Addr::new(10, 97, 0, i)));
-        let mut me = Ftfw::new(Config::default(), t0);
-        let mut b = Ftfw::new(
-            Config {
-                seq_offset: 1 << 30,
-                ..Config::default()
-            },
-            t0,
-        );
-        let mut c = Ftfw::new(
-            Config {
-                seq_offset: 2 << 30,
-                ..Config::default()
-            },
-            t0,
-        );
+        let a = at;
+        let (mut me, mut b, mut c) = trio(t0);
         // both peers are heard
         for (p, from) in [(&mut b, a(2)), (&mut c, a(3))] {
             p.on_timer(t0 + ALIVE_INTERVAL);
@@ -1804,22 +1811,8 @@ mod tests {
     #[test]
     fn a_node_heard_after_objects_were_released_gets_a_bulk_update() {
         let t0 = Instant::now();
-        let a = |i: u8| Some(IpAddr::V4(Ipv4Addr::new(10, 97, 0, i)));
-        let mut me = Ftfw::new(Config::default(), t0);
-        let mut b = Ftfw::new(
-            Config {
-                seq_offset: 1 << 30,
-                ..Config::default()
-            },
-            t0,
-        );
-        let mut c = Ftfw::new(
-            Config {
-                seq_offset: 2 << 30,
-                ..Config::default()
-            },
-            t0,
-        );
+        let a = at;
+        let (mut me, mut b, mut c) = trio(t0);
         // b is heard first (its HELLO run), then me sends an object
         b.on_timer(t0 + ALIVE_INTERVAL);
         for d in send_all(&mut b, t0) {
@@ -1861,14 +1854,8 @@ mod tests {
     #[test]
     fn what_a_peer_acknowledged_past_goes_out_again() {
         let t0 = Instant::now();
-        let a = |i: u8| Some(IpAddr::V4(Ipv4Addr::new(10, 97, 0, i)));
-        let cfg = |k: u32| Config {
-            seq_offset: k << 30,
-            ..Config::default()
-        };
-        let mut me = Ftfw::new(cfg(0), t0);
-        let mut b = Ftfw::new(cfg(1), t0);
-        let mut c = Ftfw::new(cfg(2), t0);
+        let a = at;
+        let (mut me, mut b, mut c) = trio(t0);
         // both peers are known
         for (p, from) in [(&mut b, a(2)), (&mut c, a(3))] {
             p.on_timer(t0 + ALIVE_INTERVAL);
@@ -1921,16 +1908,8 @@ mod tests {
     #[test]
     fn a_message_sent_with_one_peer_known_waits_for_a_later_one() {
         let t0 = Instant::now();
-        let a = |i: u8| Some(IpAddr::V4(Ipv4Addr::new(10, 97, 0, i)));
-        let cfg = |k: u32| Config {
-            seq_offset: k << 30,
-            ..Config::default()
-        };
-        let (mut me, mut b, mut c) = (
-            Ftfw::new(cfg(0), t0),
-            Ftfw::new(cfg(1), t0),
-            Ftfw::new(cfg(2), t0),
-        );
+        let a = at;
+        let (mut me, mut b, mut c) = trio(t0);
         b.on_timer(t0 + ALIVE_INTERVAL);
         for d in send_all(&mut b, t0) {
             me.on_datagram_from(t0, a(2), &d, &mut |_| {});

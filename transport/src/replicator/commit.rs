@@ -26,6 +26,14 @@ pub fn icmp_reply_type(family: u8, t: u8) -> Option<u8> {
     }
 }
 
+/// Sets `flag` (in flags and mask) for both directions.
+fn or_tcp_flag(t: &mut ct_core::flow::TcpInfo, flag: u8) {
+    for f in [&mut t.flags_orig, &mut t.flags_reply] {
+        let (a, m) = f.unwrap_or((0, 0));
+        *f = Some((a | flag, m | flag));
+    }
+}
+
 /// The object to create for a cached entry last updated `age` seconds
 /// ago.
 pub fn commit_object(f: &Flow, sync: &SyncSection, age: u32) -> Flow {
@@ -92,40 +100,25 @@ pub fn commit_object(f: &Flow, sync: &SyncSection, age: u32) -> Flow {
             t.dst_port = t.dst_port.or(Some(0));
         }
     }
-    if c.l4proto() == Some(ct_core::proto::IPPROTO_TCP) && !sync.tcp_window_tracking {
+    if c.l4proto() == Some(ct_core::proto::IPPROTO_TCP) {
         let mut pi = c.protoinfo.unwrap_or_default();
         let mut t = pi.tcp.unwrap_or_default();
-        let or = |x: Option<(u8, u8)>| {
-            let (a, b) = x.unwrap_or((0, 0));
-            Some((a | TCP_FLAG_BE_LIBERAL, b | TCP_FLAG_BE_LIBERAL))
-        };
-        t.flags_orig = or(t.flags_orig);
-        t.flags_reply = or(t.flags_reply);
-        t.wscale_orig = None;
-        t.wscale_reply = None;
+        if !sync.tcp_window_tracking {
+            or_tcp_flag(&mut t, TCP_FLAG_BE_LIBERAL);
+            t.wscale_orig = None;
+            t.wscale_reply = None;
+        } else if t.wscale_orig.unwrap_or(0) | t.wscale_reply.unwrap_or(0) != 0 {
+            // With window tracking the scales must reach the kernel, which
+            // takes them only when both directions are flagged as scaling;
+            // the sync message has no TCP flags, and a scale other than
+            // zero means both sides negotiated it (1.4.7 sends the scales
+            // without the flag, and the kernel drops them).
+            or_tcp_flag(&mut t, TCP_FLAG_WINDOW_SCALE);
+        } else {
+            return c;
+        }
         pi.tcp = Some(t);
         c.protoinfo = Some(pi);
-    } else if c.l4proto() == Some(ct_core::proto::IPPROTO_TCP) {
-        // With window tracking the scales must reach the kernel, which
-        // takes them only when both directions are flagged as scaling;
-        // the sync message has no TCP flags, and a scale other than zero
-        // means both sides negotiated it (1.4.7 sends the scales without
-        // the flag, and the kernel drops them).
-        if let Some(mut pi) = c.protoinfo {
-            if let Some(mut t) = pi.tcp {
-                if t.wscale_orig.unwrap_or(0) | t.wscale_reply.unwrap_or(0) != 0 {
-                    let w = TCP_FLAG_WINDOW_SCALE;
-                    let or = |x: Option<(u8, u8)>| {
-                        let (a, b) = x.unwrap_or((0, 0));
-                        Some((a | w, b | w))
-                    };
-                    t.flags_orig = or(t.flags_orig);
-                    t.flags_reply = or(t.flags_reply);
-                    pi.tcp = Some(t);
-                    c.protoinfo = Some(pi);
-                }
-            }
-        }
     }
     c
 }
