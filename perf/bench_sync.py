@@ -13,7 +13,7 @@ N (or "never" within 60 s, with the count reached), CPU seconds of each
 daemon, bytes on the sync link per flow (both directions, from the veth
 counters), datagrams sent by the primary, and the time `-c` takes to
 commit the backup's external cache into its kernel (with the entries the
-kernel then holds). JSON lines go to
+kernel then holds), after the primary was killed as in a fail-over. JSON lines go to
 perf/results/bench_sync.jsonl. Raises nf_conntrack_max in the host
 namespace when needed and restores it.
 
@@ -186,9 +186,13 @@ def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False, la
         bytes1, pk1 = link_bytes(a, "bsa")
         cpu_a, cpu_b = cpu(ia) - c0a, cpu(ib) - c0b
         busy_a, busy_b = busiest(t0a, threads_cpu(ia)), busiest(t0b, threads_cpu(ib))
-        # Fail-over: commit the external cache into the backup's kernel.
+        # Fail-over: the primary is gone (killed, as when its firewall
+        # dies), then the backup commits its external cache into its
+        # kernel.
         commit, committed = None, 0
         if done is not None:
+            os.kill(ia, 9)
+            time.sleep(0.5)
             t1 = time.time()
             subprocess.run(["ip", "netns", "exec", b, bin_, "-C", cb, "-c"], capture_output=True)
             commit = time.time() - t1

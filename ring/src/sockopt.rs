@@ -1,6 +1,7 @@
 //! Socket options a reactor user needs on a registered socket (through
 //! [`Reactor::fd`](crate::Reactor::fd)): the receive buffer, which a
-//! netlink listener grows after an overrun, and the kernel's drop counter.
+//! netlink listener grows after an overrun, the kernel's drop counter,
+//! a BPF filter and netlink group membership.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -29,6 +30,21 @@ pub fn rcvbuf(fd: BorrowedFd<'_>) -> io::Result<usize> {
 /// not queue for it (0 when unavailable).
 pub fn drops(fd: BorrowedFd<'_>) -> u32 {
     sys::sock_drops(fd.as_raw_fd())
+}
+
+/// Joins (`true`) or leaves netlink multicast group `group`
+/// (NETLINK_ADD_MEMBERSHIP / NETLINK_DROP_MEMBERSHIP). While no socket
+/// of a network namespace is in a group, the kernel does not even build
+/// that group's messages.
+pub fn netlink_group(fd: BorrowedFd<'_>, group: u32, join: bool) -> io::Result<()> {
+    const NETLINK_ADD_MEMBERSHIP: i32 = 1;
+    const NETLINK_DROP_MEMBERSHIP: i32 = 2;
+    let name = if join {
+        NETLINK_ADD_MEMBERSHIP
+    } else {
+        NETLINK_DROP_MEMBERSHIP
+    };
+    sys::setsockopt_int(fd.as_raw_fd(), libc::SOL_NETLINK, name, group as i32)
 }
 
 /// Attaches a classic BPF program (`SO_ATTACH_FILTER`): the kernel runs

@@ -382,6 +382,15 @@ fn replicate_mode(a_bin: &str, b_bin: &str, tag: &str, tr: Tr, mode: &str) {
         "{k}"
     );
     assert!(k.contains("ESTABLISHED src=10.5.0.1"), "{k}");
+    // The committed entries reach the backup's internal cache: 1.4.7's
+    // through the commit's NEW events, ours (which commits without
+    // listening to them: quiet_commit.rs) through the resync it owes a
+    // second later when no -f or -R came.
+    let int = wait_lines(&b, &["-i"], 2);
+    assert!(
+        int.lines().count() == 2 && int.contains("mark=9"),
+        "{tag}: internal cache after the commit\n{int}"
+    );
     // A second commit meets EEXIST for every entry: each is deleted and
     // created again, none lost.
     let _ = b.ask(&["-c"]);

@@ -84,6 +84,8 @@ pub struct Engine {
     /// Timer changes asked by control requests, applied by the loop.
     pub(super) arm_purge: bool,
     pub(super) cancel_purge: bool,
+    /// `-c` without NEW events, and the resync it owes.
+    pub(super) quiet: super::quiet_commit::QuietCommit,
     grow_warned: bool,
     pub kill: bool,
     /// Which lane this engine is (`Lanes`).
@@ -172,6 +174,7 @@ impl Engine {
             purge_timer: None,
             arm_purge: false,
             cancel_purge: false,
+            quiet: Default::default(),
             grow_warned: false,
             kill: false,
             lane,
@@ -352,6 +355,7 @@ impl Engine {
             let timer = self.resync_timer;
             let ptimer = self.purge_timer;
             let poll = self.poll_timer;
+            let qtimer = self.quiet.timer();
             let link_sock = self.link.as_ref().map(|l| l.sock);
             let tcp_server = self
                 .link
@@ -457,6 +461,8 @@ impl Engine {
                 Event::Timer(t) if Some(t) == timer => resync = true,
                 Event::Timer(t) if Some(t) == ptimer => purge = true,
                 Event::Timer(t) if Some(t) == poll => resync = true,
+                // (what a quiet commit owes: as after an overrun)
+                Event::Timer(t) if Some(t) == qtimer => resync = true,
                 _ => {}
             })?;
             let woke = Instant::now();
@@ -546,6 +552,7 @@ impl Engine {
                     ControlMsg::ReadFailed => self.rt.local_read_failed += 1,
                 }
             }
+            self.quiet.apply(r);
             let sending = self.rep.bulk_running()
                 || self
                     .rep

@@ -47,6 +47,12 @@ impl Engine {
             .buf_size(2048)
             .buf_count(1024)
             .max_per_wake(g.event_iteration_limit);
+        // Quiet commits (`quiet_commit`): where NEW events feed an
+        // internal cache that a resync can refill.
+        if self.mode == super::engine::Mode::Sync && self.rep.bypass().is_none() {
+            use std::os::fd::AsFd;
+            self.quiet = super::quiet_commit::QuietCommit::new(sock.as_fd().try_clone_to_owned()?);
+        }
         let id = r.register(sock, opts)?;
         self.ev_sock = Some(id);
         Ok(())

@@ -252,6 +252,7 @@ impl Engine {
                 self.log.notice("resync is unsupported in this mode");
             }
             CtResyncMaster | AllResyncMaster => {
+                self.quiet.settled();
                 self.log.notice("resync with master conntrack table");
                 self.rt.resync_kernel += 1;
                 if let Err(e) = self.resync(false) {
@@ -325,6 +326,7 @@ impl Engine {
             }
             CtFlushIntCache if self.mode == Mode::Sync => {
                 self.cancel_purge = true;
+                self.quiet.settled();
                 self.log.notice("flushing internal cache");
                 self.rep.flush_internal();
             }
@@ -334,6 +336,7 @@ impl Engine {
             }
             AllFlushCache | CtFlushCache if self.mode == Mode::Sync => {
                 self.cancel_purge = true;
+                self.quiet.settled();
                 self.log.notice("flushing caches");
                 self.rep.flush_internal();
                 self.rep.flush_external();
@@ -384,7 +387,13 @@ impl Engine {
                 let started = Instant::now();
                 // (the lanes commit at once: they share the cores)
                 let workers = super::commit::workers(self.lane.count);
-                match commit(self.rep.external(), &sync, now_secs(self.epoch), workers) {
+                let quiet = self.quiet.begin();
+                let res = commit(self.rep.external(), &sync, now_secs(self.epoch), workers);
+                if let Err(e) = self.quiet.end(quiet) {
+                    self.log
+                        .error(&format!("cannot listen to new conntrack events again: {e}"));
+                }
+                match res {
                     Ok(CommitReport {
                         ok,
                         failed,

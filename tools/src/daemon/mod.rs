@@ -23,6 +23,7 @@ pub mod latency;
 pub mod log;
 pub mod metrics;
 pub mod notify;
+mod quiet_commit;
 pub mod stats;
 pub mod sync;
 pub mod warm;

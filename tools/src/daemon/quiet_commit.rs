@@ -1,0 +1,105 @@
+//! Commits without event building: ctnetlink creates entries one at a
+//! time under the nfnetlink subsystem mutex (`NFNL_CB_MUTEX`), so
+//! committers in parallel (ours, one per core or per lane) queue on it,
+//! and building the NEW event of each created entry for the listeners
+//! was 40 % of the time it is held (`perf record -a` of a 100k commit).
+//! The kernel builds no event for a group no socket listens to (in any
+//! network namespace: it keeps one map of listeners per protocol, so on
+//! a lab's shared kernel another namespace's daemon keeps them built;
+//! on a firewall of its own after a fail-over, nobody does), and the daemon's own commit's NEW events would only have
+//! refreshed its internal cache with what it just wrote. So a lane leaves
+//! NFNLGRP_CONNTRACK_NEW for the time of its commit and joins it again
+//! after; the NEW events of other changes in that window are lost to it,
+//! so its internal cache is resynced from the kernel (as after an
+//! overrun) [`RESYNC_AFTER`] later, unless a flush (`-f`) or a resync
+//! (`-R`) comes first: primary-backup.sh sends both at once after `-c`.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use ct_ring::reactor::{Reactor, TimerId};
+
+/// How long after a quiet commit the internal cache is resynced when no
+/// `-f` or `-R` came in between.
+pub const RESYNC_AFTER: Duration = Duration::from_secs(1);
+
+/// NFNLGRP_CONNTRACK_NEW.
+const GROUP_NEW: u32 = 1;
+
+/// A lane's quiet commits and the resync they owe.
+#[derive(Debug, Default)]
+pub struct QuietCommit {
+    /// The event socket (a duplicate of the reactor's descriptor); None
+    /// where commits stay as they are (no event socket, no internal
+    /// cache).
+    fd: Option<OwnedFd>,
+    /// The resync to schedule (set by a commit, armed by the loop).
+    arm: Option<Instant>,
+    /// A flush or resync made the owed resync unnecessary.
+    cancel: bool,
+    timer: Option<TimerId>,
+    /// Commits run without the NEW group (for the tests, `-s runtime`).
+    pub count: u64,
+}
+
+impl QuietCommit {
+    /// For the lane whose event socket is `fd`.
+    pub fn new(fd: OwnedFd) -> QuietCommit {
+        QuietCommit {
+            fd: Some(fd),
+            ..QuietCommit::default()
+        }
+    }
+
+    /// Leaves the NEW group before a commit; whether it did (then
+    /// [`end`](QuietCommit::end) must follow).
+    pub fn begin(&mut self) -> bool {
+        self.fd
+            .as_ref()
+            .is_some_and(|fd| ct_ring::sockopt::netlink_group(fd.as_fd(), GROUP_NEW, false).is_ok())
+    }
+
+    /// Joins the NEW group again after a commit that `begin` quieted, and
+    /// owes a resync; an error (the socket cannot join) is returned for
+    /// the log.
+    pub fn end(&mut self, began: bool) -> std::io::Result<()> {
+        if !began {
+            return Ok(());
+        }
+        self.count += 1;
+        self.arm = Some(Instant::now() + RESYNC_AFTER);
+        self.cancel = false;
+        match &self.fd {
+            Some(fd) => ct_ring::sockopt::netlink_group(fd.as_fd(), GROUP_NEW, true),
+            None => Ok(()),
+        }
+    }
+
+    /// A flush of the internal cache or a resync with the kernel: the
+    /// owed resync is not needed any more.
+    pub fn settled(&mut self) {
+        self.arm = None;
+        self.cancel = true;
+    }
+
+    /// Applies what requests asked to the loop's timer.
+    pub fn apply(&mut self, r: &mut Reactor) {
+        if let Some(at) = self.arm.take() {
+            match self.timer {
+                Some(t) => {
+                    r.timer_reset(t, Some(at));
+                }
+                None => self.timer = Some(r.timer_add(Some(at), None)),
+            }
+        } else if std::mem::take(&mut self.cancel) {
+            if let Some(t) = self.timer.take() {
+                r.timer_remove(t);
+            }
+        }
+    }
+
+    /// The owed resync's timer.
+    pub fn timer(&self) -> Option<TimerId> {
+        self.timer
+    }
+}
