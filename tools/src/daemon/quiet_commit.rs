@@ -6,8 +6,9 @@
 //! The kernel builds no event for a group no socket listens to (in any
 //! network namespace: it keeps one map of listeners per protocol, so on
 //! a lab's shared kernel another namespace's daemon keeps them built;
-//! on a firewall of its own after a fail-over, nobody does), and the daemon's own commit's NEW events would only have
-//! refreshed its internal cache with what it just wrote. So a lane leaves
+//! on a firewall of its own after a fail-over, nobody does), and the
+//! daemon's own commit's NEW events would only have refreshed its
+//! internal cache with what it just wrote. So a lane leaves
 //! NFNLGRP_CONNTRACK_NEW for the time of its commit and joins it again
 //! after; the NEW events of other changes in that window are lost to it,
 //! so its internal cache is resynced from the kernel (as after an
