@@ -127,7 +127,12 @@ impl<A: Addr> FlowCache<A> {
     }
 
     fn find(&self, k: &Key<A>) -> Option<u32> {
-        let h = self.hash(k);
+        self.find_hashed(k, self.hash(k))
+    }
+
+    /// [`find`](Self::find) with the key's hash already computed (an
+    /// insert after a miss reuses it).
+    fn find_hashed(&self, k: &Key<A>, h: u64) -> Option<u32> {
         let h32 = h as u32;
         self.index
             .find(h, |&(i, hh)| {
@@ -212,7 +217,8 @@ impl<A: Addr> FlowCache<A> {
 
     /// [`insert`](Self::insert), returning the object's slab position.
     pub fn insert_slot(&mut self, rec: Record<A>, state: ObjState, gen: u8) -> Option<u32> {
-        if let Some(i) = self.find(&rec.key) {
+        let h = self.hash(&rec.key);
+        if let Some(i) = self.find_hashed(&rec.key, h) {
             let serial = super::obj_ref::next_serial(&mut self.serial);
             *self.slot_mut(i) = Some(Entry {
                 rec,
@@ -223,17 +229,16 @@ impl<A: Addr> FlowCache<A> {
             self.stats.created += 1;
             return Some(i);
         }
-        self.insert_absent(rec, state, gen)
+        self.insert_absent(rec, h, state, gen)
     }
 
-    /// Inserts an object whose key is known to be absent.
-    fn insert_absent(&mut self, rec: Record<A>, state: ObjState, gen: u8) -> Option<u32> {
+    /// Inserts an object whose key (of hash `h`) is known to be absent.
+    fn insert_absent(&mut self, rec: Record<A>, h: u64, state: ObjState, gen: u8) -> Option<u32> {
         if self.len >= self.limit {
             self.stats.create_failed += 1;
             self.stats.no_space += 1;
             return None;
         }
-        let h = self.hash(&rec.key);
         let serial = super::obj_ref::next_serial(&mut self.serial);
         let i = self.alloc(Entry {
             rec,
@@ -259,7 +264,8 @@ impl<A: Addr> FlowCache<A> {
     /// hash lookup).
     pub fn upsert_slot(&mut self, f: &Flow, now: u32, gen: u8) -> Option<(ObjState, u32)> {
         let key = Key::<A>::of(f)?;
-        match self.find(&key) {
+        let h = self.hash(&key);
+        match self.find_hashed(&key, h) {
             Some(i) => {
                 let e = self.slot_mut(i).as_mut()?;
                 if e.state != ObjState::Dead {
@@ -283,7 +289,7 @@ impl<A: Addr> FlowCache<A> {
             }
             None => {
                 let rec = Record::from_flow(f, now)?;
-                self.insert_absent(rec, ObjState::New, gen)
+                self.insert_absent(rec, h, ObjState::New, gen)
                     .map(|i| (ObjState::New, i))
             }
         }
