@@ -67,6 +67,11 @@ pub const SCENARIOS: &[Scenario] = &[
         ],
     },
     Scenario {
+        name: "backup-rate",
+        what: "one backup fed the same 200k flows by `ctperf sync source` flat out, at 150k/s and 50k/s: its CPU per flow by arrival rate, ours and 1.4.7",
+        argv: &["perf/bench_backup_rate.py", "--runs", "{runs}"],
+    },
+    Scenario {
         name: "loss-1",
         what: "FT-FW burst of 100k with 1% loss on the sync link (each way)",
         argv: &[
