@@ -71,6 +71,7 @@ impl Protocol {
                     window: sync.ack_window_size,
                     resend_queue_size: sync.resend_queue_size,
                     seq_offset: random_seq_offset(),
+                    resend_skipped: true,
                 },
                 now,
             ))),
