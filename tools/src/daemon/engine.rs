@@ -102,6 +102,16 @@ pub(super) fn now_secs(epoch: Instant) -> u32 {
     epoch.elapsed().as_secs() as u32
 }
 
+/// Sets one-shot timer `t` to fire at `at`, adding it the first time.
+pub(super) fn rearm(r: &mut Reactor, t: &mut Option<TimerId>, at: Instant) {
+    match *t {
+        Some(id) => {
+            r.timer_reset(id, Some(at));
+        }
+        None => *t = Some(r.timer_add(Some(at), None)),
+    }
+}
+
 /// How often a TCP connect in progress is checked.
 const CONNECT_POLL: Duration = Duration::from_millis(10);
 
@@ -326,12 +336,7 @@ impl Engine {
         }
         if let Some(secs) = self.cfg.general.overrun_resync_secs() {
             let at = Instant::now() + Duration::from_secs(secs as u64);
-            match self.resync_timer {
-                Some(t) => {
-                    r.timer_reset(t, Some(at));
-                }
-                None => self.resync_timer = Some(r.timer_add(Some(at), None)),
-            }
+            rearm(r, &mut self.resync_timer, at);
         }
     }
 

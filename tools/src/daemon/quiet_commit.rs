@@ -39,8 +39,6 @@ pub struct QuietCommit {
     /// A flush or resync made the owed resync unnecessary.
     cancel: bool,
     timer: Option<TimerId>,
-    /// Commits run without the NEW group (for the tests, `-s runtime`).
-    pub count: u64,
 }
 
 impl QuietCommit {
@@ -67,7 +65,6 @@ impl QuietCommit {
         if !began {
             return Ok(());
         }
-        self.count += 1;
         self.arm = Some(Instant::now() + RESYNC_AFTER);
         self.cancel = false;
         match &self.fd {
@@ -86,12 +83,7 @@ impl QuietCommit {
     /// Applies what requests asked to the loop's timer.
     pub fn apply(&mut self, r: &mut Reactor) {
         if let Some(at) = self.arm.take() {
-            match self.timer {
-                Some(t) => {
-                    r.timer_reset(t, Some(at));
-                }
-                None => self.timer = Some(r.timer_add(Some(at), None)),
-            }
+            super::engine::rearm(r, &mut self.timer, at);
         } else if std::mem::take(&mut self.cancel) {
             if let Some(t) = self.timer.take() {
                 r.timer_remove(t);

@@ -1723,16 +1723,7 @@ mod tests {
             let now = t0 + Duration::from_millis(ms);
             for i in 0..3 {
                 nodes[i].on_timer(now);
-                let mut out = Vec::new();
-                nodes[i].transmit(
-                    now,
-                    1000,
-                    &mut |o, c| {
-                        c.flow = flow(o.pos() as u16);
-                        Some(Object::Ct(Op::New))
-                    },
-                    &mut |d| out.push(d.to_vec()),
-                );
+                let out = send_all(&mut nodes[i], now);
                 nodes[i].drain_released().for_each(drop);
                 for d in out {
                     for j in (0..3).filter(|&j| j != i) {
@@ -2071,16 +2062,7 @@ mod tests {
                         made[i] += 1;
                     }
                     nodes[i].on_timer(now);
-                    let mut out = Vec::new();
-                    nodes[i].transmit(
-                        now,
-                        1000,
-                        &mut |o, c| {
-                            c.flow = flow(o.pos() as u16);
-                            Some(Object::Ct(Op::New))
-                        },
-                        &mut |d| out.push(d.to_vec()),
-                    );
+                    let out = send_all(&mut nodes[i], now);
                     nodes[i].drain_released().for_each(drop);
                     for d in out {
                         for j in (0..3).filter(|&j| j != i && ms >= start[j]) {
