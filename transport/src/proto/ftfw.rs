@@ -82,10 +82,12 @@
 //! Fourth, a sequence number more than [`MAX_JUMP`] away from the expected
 //! one (ahead or behind) is believed only when the next message follows
 //! it; alone it is dropped as corrupted (counted in
-//! [`Stats::seq_suspect`]). 1.4.7 accepts a far-ahead one, after which
-//! every genuine message looks old and is dropped until the peer
-//! restarts: one flipped header stalls the link for good. (A HELLO run
-//! whose first message was corrupted is repaired the same way.)
+//! [`Stats::seq_suspect`]). Confirmed, a jump ahead of up to [`MAX_GAP`]
+//! is NACKed from the expected number like any gap. 1.4.7 accepts a
+//! far-ahead one, after which every genuine message looks old and is
+//! dropped until the peer restarts: one flipped header stalls the link
+//! for good. (A HELLO run whose first message was corrupted is repaired
+//! the same way.)
 //!
 //! Fifth, a lost NACK: the peer's tracking moves past the gap, so it
 //! never asks again, and 1.4.7 keeps the hole for good (its lossy CI run
@@ -124,12 +126,23 @@ pub use ct_core::table::ObjRef;
 
 /// `ALIVE_INT`: an ACK or ALIVE is queued after this long without a tx run.
 pub const ALIVE_INTERVAL: Duration = Duration::from_secs(1);
-/// A sequence number further than this from the expected one, ahead (a
-/// gap of more messages than any resend queue holds) or behind, is
-/// believed only if the next message confirms it (it follows within
-/// [`JUMP_CONFIRM`]); alone it is taken as a corrupted header and dropped
-/// (the gap it leaves is NACKed as usual).
-pub const MAX_JUMP: u32 = 1 << 22;
+/// A sequence number further than this from the expected one, ahead or
+/// behind, is believed only if the next message confirms it (it follows
+/// within [`JUMP_CONFIRM`]); alone it is taken as a corrupted header and
+/// dropped (the gap it leaves is NACKed as usual). Small, so that a
+/// corrupted number is taken for a plain gap with odds of 2^-22: once
+/// believed, a number ahead of the sender's makes every genuine message
+/// look old until the sender catches up (it was 2^22 here, and a CI run
+/// whose corruption wrote 0xdeadbeef 2.28M ahead of a lane's randomly
+/// started numbers lost 124 of 300 flows that way). A genuine gap this
+/// long (dozens of datagrams lost in a row) costs the delay of its first
+/// message until the next one arrives.
+pub const MAX_JUMP: u32 = 1 << 10;
+/// A confirmed jump ahead of at most this many messages is a gap, NACKed
+/// from the expected number; a longer one (more than any resend queue
+/// holds) or one behind starts the sequence again at the first message of
+/// the two.
+pub const MAX_GAP: u32 = 1 << 22;
 /// See [`MAX_JUMP`].
 pub const JUMP_CONFIRM: u32 = 1 << 16;
 /// Default `ACKWindowSize`.
@@ -907,16 +920,18 @@ impl Ftfw {
                         self.stats.seq_suspect += 1;
                         return Verdict::Drop;
                     };
-                    let pr = &self.peers[p];
-                    if let Some(last) = pr.rx.last().filter(|_| pr.ack_from_set) {
-                        let from = pr.ack_from;
-                        self.push_ctl(Flags::ACK, from, last);
+                    if j.wrapping_sub(e) > MAX_GAP {
+                        let pr = &self.peers[p];
+                        if let Some(last) = pr.rx.last().filter(|_| pr.ack_from_set) {
+                            let from = pr.ack_from;
+                            self.push_ctl(Flags::ACK, from, last);
+                        }
+                        let pr = &mut self.peers[p];
+                        pr.ack_from_set = false;
+                        pr.window = self.window_size;
+                        pr.rx.accept(j.wrapping_sub(1));
+                        expected = Some(j);
                     }
-                    let pr = &mut self.peers[p];
-                    pr.ack_from_set = false;
-                    pr.window = self.window_size;
-                    pr.rx.accept(j.wrapping_sub(1));
-                    expected = Some(j);
                 }
             }
             self.peers[p].jump = None;
@@ -1505,15 +1520,35 @@ mod tests {
         ft.on_datagram(&ctl(ControlRepr::alive(b + 103)), &mut none);
         assert_eq!(ft.rx().last(), Some(b + 103));
         assert_eq!(nacks(&ft), vec![(b + 102, b + 102)]);
-        // A genuine far jump is followed by its successor: believed, and
-        // the first message of the two, dropped, is NACKed.
-        let far = b + 103 + (1 << 23);
+        // A number a few million ahead (the corruption that stalled a CI
+        // run, when the sender's numbers started there) is not believed
+        // either.
+        ft.on_datagram(&ctl(ControlRepr::alive(b + 103 + 2_284_272)), &mut none);
+        assert_eq!(ft.stats.seq_suspect, 2);
+        ft.on_datagram(&ctl(ControlRepr::alive(b + 104)), &mut none);
+        assert_eq!(ft.rx().last(), Some(b + 104));
+        // A genuine gap longer than MAX_JUMP is believed once the next
+        // message follows; the whole gap is NACKed.
+        let gap = b + 105 + 5000;
+        ft.on_datagram(&ctl(ControlRepr::alive(gap)), &mut none);
+        assert_eq!(ft.rx().last(), Some(b + 104));
+        ft.on_datagram(&ctl(ControlRepr::alive(gap + 1)), &mut none);
+        assert_eq!(ft.rx().last(), Some(gap + 1));
+        assert_eq!(ft.stats.seq_suspect, 3);
+        assert_eq!(nacks(&ft), vec![(b + 102, b + 102), (b + 105, gap)]);
+        // A genuine jump further than any resend queue holds is followed
+        // by its successor: believed, and the first message of the two,
+        // dropped, is NACKed.
+        let far = gap + 1 + (1 << 23);
         ft.on_datagram(&ctl(ControlRepr::alive(far)), &mut none);
-        assert_eq!(ft.rx().last(), Some(b + 103));
+        assert_eq!(ft.rx().last(), Some(gap + 1));
         ft.on_datagram(&ctl(ControlRepr::alive(far + 1)), &mut none);
         assert_eq!(ft.rx().last(), Some(far + 1));
-        assert_eq!(ft.stats.seq_suspect, 2);
-        assert_eq!(nacks(&ft), vec![(b + 102, b + 102), (far, far)]);
+        assert_eq!(ft.stats.seq_suspect, 4);
+        assert_eq!(
+            nacks(&ft),
+            vec![(b + 102, b + 102), (b + 105, gap), (far, far)]
+        );
         // Once a corrupted number was accepted (it came first of a HELLO
         // run, say), genuine numbers far behind it restart the sequence.
         let mut ft = Ftfw::new(Config::default(), t);
