@@ -2027,6 +2027,38 @@ fn lanes_share_the_flows_and_add_up() {
     drop((a, b));
 }
 
+/// A peer that runs fewer lanes never gets the flows of the others (lane
+/// i talks to the peer's lane i only): the lane that hears nothing says
+/// so in the log, and says again when it hears its peer.
+#[test]
+fn a_lane_without_a_peer_lane_says_so() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let mode = "FTFW { } ;; Lanes 2\n\tLogFile @DIR@/log";
+    let (a, mut b) = pair(OURS, OURS, "lmis", Tr::Udp, mode);
+    b.restart_with(|c| c.replacen("Lanes 2", "Lanes 1", 1));
+    let warned = |n: &Node| {
+        n.log()
+            .contains("lane 1 of 2 has heard nothing from the peer")
+    };
+    let t0 = Instant::now();
+    while !warned(&a) && t0.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(warned(&a), "A's log:\n{}", a.log());
+    assert!(!b.log().contains("has heard nothing"), "{}", b.log());
+    // The peer runs two lanes again: A's lane 1 hears it.
+    b.restart_with(|c| c.replacen("Lanes 1", "Lanes 2", 1));
+    let hears = |n: &Node| n.log().contains("lane 1 hears the peer on its channel now");
+    let t0 = Instant::now();
+    while !hears(&a) && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(hears(&a), "A's log:\n{}", a.log());
+    assert!(!b.log().contains("has heard nothing"), "{}", b.log());
+}
+
 /// The flows of the fidelity check (issue 15, first part): what the
 /// primary's table holds, created with `conntrack -I`.
 ///

@@ -90,6 +90,8 @@ pub struct Engine {
     pub kill: bool,
     /// Which lane this engine is (`Lanes`).
     pub lane: super::lanes::Lane,
+    /// Whether this lane hears its peer (a peer with fewer lanes).
+    lane_peer: super::lane_peer::Watch,
     /// SIGHUPs handled (the count in `daemon::REOPEN`).
     hups_seen: u64,
     /// Control connections kept open until shutdown has finished (`-k`
@@ -188,6 +190,7 @@ impl Engine {
             grow_warned: false,
             kill: false,
             lane,
+            lane_peer: super::lane_peer::Watch::new(lane, &super::lane_peer::FIRST_HEARD),
             hups_seen: 0,
             held: Vec::new(),
             line: Vec::with_capacity(1024),
@@ -289,6 +292,9 @@ impl Engine {
         let Some(link) = &mut self.link else { return };
         if let Some(w) = self.warm.as_mut() {
             w.on_heard(Instant::now());
+        }
+        if let Some(m) = self.lane_peer.on_heard(Instant::now) {
+            self.log.notice(&m);
         }
         // (an empty datagram counts as a received packet, as in 1.4.7,
         // and carries nothing)
@@ -508,6 +514,9 @@ impl Engine {
             }
             if tick {
                 self.warm_tick();
+                if let Some(m) = self.lane_peer.tick(Instant::now()) {
+                    self.log.warning(&m);
+                }
                 if let Some(w) = self
                     .link
                     .as_mut()

@@ -18,6 +18,7 @@ pub mod expect;
 pub mod helper;
 pub mod inject;
 pub mod kernel;
+pub mod lane_peer;
 pub mod lanes;
 pub mod latency;
 pub mod log;
