@@ -661,6 +661,19 @@ fn a_commit_creates_the_external_cache_masters_first() {
     assert_eq!(kernel_view(&mut s.b.kernel), kernel_view(&mut s.a.kernel));
     // committed as 1.4.7 does: EXPECTED cleared, timeout kept
     assert!(created.iter().all(|f| f.status.unwrap() & (1 << 0) == 0));
+    // A commit without listening to its NEW events (the daemon's quiet
+    // commit: the kernel builds none): what it wrote goes into the
+    // internal cache, and is not sent to the peer.
+    s.b.kernel.events.clear();
+    assert!(s.b.rep.internal().is_empty());
+    s.b.rep.mirror_committed(&now);
+    assert_eq!(s.b.rep.internal().len(), 110);
+    assert_eq!(
+        cache_view(s.b.rep.internal()),
+        cache_view(s.b.rep.external())
+    );
+    s.run(1500);
+    assert!(s.a.rep.external().is_empty(), "not sent back");
 }
 
 #[test]

@@ -558,7 +558,16 @@ impl Engine {
             // Control requests (the control thread also wakes the reactor).
             while let Ok(m) = ctl.try_recv() {
                 match m {
-                    ControlMsg::Request(req, reply) => self.on_request(req, &reply),
+                    ControlMsg::Request(req, reply) => {
+                        self.on_request(req, &reply);
+                        // (the client has its answer before the lane
+                        // mirrors a quiet commit)
+                        drop(reply);
+                        if self.quiet.take_mirror() {
+                            let now = self.now();
+                            self.rep.mirror_committed(&now);
+                        }
+                    }
                     ControlMsg::Metrics(tx) => {
                         let _ = tx.send(self.stats());
                     }

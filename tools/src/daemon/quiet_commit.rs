@@ -14,6 +14,10 @@
 //! so its internal cache is resynced from the kernel (as after an
 //! overrun) [`RESYNC_AFTER`] later, unless a flush (`-f`) or a resync
 //! (`-R`) comes first: primary-backup.sh sends both at once after `-c`.
+//! What the commit wrote goes into the internal cache at once, as its
+//! events would have put it (after the client has its answer), so `-i`
+//! right after `-c` shows it, and a DESTROY event of a committed entry
+//! within that second finds it.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -38,6 +42,9 @@ pub struct QuietCommit {
     arm: Option<Instant>,
     /// A flush or resync made the owed resync unnecessary.
     cancel: bool,
+    /// What was committed is still to be put into the internal cache
+    /// (after the client has its answer).
+    mirror: bool,
     timer: Option<TimerId>,
 }
 
@@ -67,6 +74,7 @@ impl QuietCommit {
         }
         self.arm = Some(Instant::now() + RESYNC_AFTER);
         self.cancel = false;
+        self.mirror = true;
         match &self.fd {
             Some(fd) => ct_ring::sockopt::netlink_group(fd.as_fd(), GROUP_NEW, true),
             None => Ok(()),
@@ -78,6 +86,13 @@ impl QuietCommit {
     pub fn settled(&mut self) {
         self.arm = None;
         self.cancel = true;
+    }
+
+    /// Whether what a quiet commit wrote is still to be put into the
+    /// internal cache (once: its NEW events would have, at once; the
+    /// owed resync then only reconciles).
+    pub fn take_mirror(&mut self) -> bool {
+        std::mem::take(&mut self.mirror)
     }
 
     /// Applies what requests asked to the loop's timer.

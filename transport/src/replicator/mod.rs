@@ -816,6 +816,24 @@ impl Replicator {
         }
     }
 
+    /// What a commit of the external cache wrote into the kernel, into
+    /// the internal cache, without sending it: the commit's own NEW
+    /// events would have put it there (1.4.7's do), and a daemon that
+    /// commits without listening to them (tools' quiet_commit.rs) gets no
+    /// such events. Entries the kernel refused are swept by the next
+    /// resync.
+    pub fn mirror_committed(&mut self, now: &Now) {
+        if self.bypass.is_some() || self.role != Role::Sync {
+            return;
+        }
+        let (external, internal) = (&self.external, &mut self.internal);
+        for related in [false, true] {
+            commit_objects(external, &self.sync, now.secs, related, (0, 1), &mut |f| {
+                internal.resync_entry(&f, now.secs)
+            });
+        }
+    }
+
     /// Commits the external cache into `table`, masters first (the
     /// daemon's committers do the same over several sockets with
     /// [`commit_objects`]): `(created, failed)`.
