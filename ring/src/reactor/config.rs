@@ -88,7 +88,8 @@ pub struct Config {
     /// io_uring completion queue entries.
     pub cq_entries: u32,
     /// Wake-up moderation (io_uring only): while traffic is steady (the
-    /// last round handled at least an eighth of this many, and 2), a
+    /// rounds handled at least an eighth of this many, and 2, on a moving
+    /// average), a
     /// blocking poll first waits until this many completions are ready or
     /// this long has passed, so that a busy socket is handled in batches
     /// (fewer wake-ups, less CPU) at the cost of at most that delay; a

@@ -87,15 +87,25 @@ pub(crate) struct UringBackend {
     shutting_down: bool,
     /// See [`Config::moderation`].
     moderation: Option<(u32, Duration)>,
-    /// Completions handled by the last `process` (moderation engages only
-    /// while traffic is steady: at least `want / 8` of them).
-    last_batch: usize,
+    /// Completions handled per `process`, a moving average (weight 1/4,
+    /// in eighths): moderation engages only while traffic is steady, at
+    /// least `want / 8` of them on average. (On the last round alone, a
+    /// cluster of a few events at 5k flows/s engaged it, and the next
+    /// events then waited up to its delay: perf/RESULTS.md, session 11.)
+    batch_avg8: usize,
     /// `CT_RING_TRACE` set: print every receive completion that carries
     /// no data (errors, ends of multishot) to stderr.
     trace: bool,
     pub(crate) setup: &'static str,
     /// Set up with DEFER_TASKRUN and TASKRUN_FLAG (see `work_pending`).
     taskrun_flag: bool,
+}
+
+/// The moving average of completions per round (in eighths) after a
+/// round of `got`: avg + (got - avg) / 4.
+fn batch_avg8(avg8: usize, got: usize) -> usize {
+    let x = got.min(1 << 16) * 8;
+    (avg8 * 3 + x) / 4
 }
 
 fn fatal(errno: i32) -> bool {
@@ -125,7 +135,7 @@ impl UringBackend {
             woken: Vec::new(),
             shutting_down: false,
             moderation: cfg.moderation,
-            last_batch: 0,
+            batch_avg8: 0,
             trace: std::env::var_os("CT_RING_TRACE").is_some(),
             setup: opened.setup,
             taskrun_flag: opened.setup.contains("defer_taskrun"),
@@ -344,7 +354,7 @@ impl UringBackend {
                 // falls through to the plain wait below.
                 Some((want, max))
                     if t != Some(Duration::ZERO)
-                        && self.last_batch >= (want as usize / 8).max(2) =>
+                        && self.batch_avg8 >= 8 * (want as usize / 8).max(2) =>
                 {
                     let m = t.map_or(max, |t| t.min(max));
                     self.enter_n(want, Some(m))?;
@@ -359,7 +369,7 @@ impl UringBackend {
             }
             sh.now = Instant::now();
             let got = self.process(sh, handler)?;
-            self.last_batch = got;
+            self.batch_avg8 = batch_avg8(self.batch_avg8, got);
             n += got;
             self.flush(sh)?;
             let expired = deadline.is_some_and(|d| sh.now >= d);
@@ -607,5 +617,24 @@ impl UringBackend {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod moderation_tests {
+    use super::batch_avg8;
+
+    /// The steady rounds of a busy socket engage moderation (an average
+    /// of 4 or more), an occasional cluster in a trickle does not.
+    #[test]
+    fn moderation_follows_the_average_round_not_the_last() {
+        let run = |rounds: &[usize]| rounds.iter().fold(0, |a, &g| batch_avg8(a, g));
+        let engaged = |avg8: usize| avg8 >= 8 * 4;
+        assert!(engaged(run(&[5, 6, 4, 7, 5, 6])));
+        assert!(!engaged(run(&[1, 2, 1, 1, 4])), "one cluster of 4");
+        assert!(!engaged(run(&[1, 1, 2, 1, 6, 1])));
+        // idle again: it disengages within a few rounds
+        assert!(!engaged(run(&[8, 8, 8, 8, 1, 1, 1])));
+        assert_eq!(batch_avg8(0, usize::MAX), (1 << 16) * 8 / 4);
     }
 }
