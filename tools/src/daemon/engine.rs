@@ -92,6 +92,8 @@ pub struct Engine {
     pub lane: super::lanes::Lane,
     /// Whether this lane hears its peer (a peer with fewer lanes).
     lane_peer: super::lane_peer::Watch,
+    /// Reads entries back (the NAT sequence adjustment); see World.
+    getter: Option<crate::nl::Session>,
     /// SIGHUPs handled (the count in `daemon::REOPEN`).
     hups_seen: u64,
     /// Control connections kept open until shutdown has finished (`-k`
@@ -133,6 +135,7 @@ macro_rules! world {
             log: &mut $e.log,
             flowlog: $e.flowlog.as_mut(),
             line: &mut $e.line,
+            getter: &mut $e.getter,
         }
     };
 }
@@ -191,6 +194,7 @@ impl Engine {
             kill: false,
             lane,
             lane_peer: super::lane_peer::Watch::new(lane, &super::lane_peer::FIRST_HEARD),
+            getter: None,
             hups_seen: 0,
             held: Vec::new(),
             line: Vec::with_capacity(1024),

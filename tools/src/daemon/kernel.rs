@@ -61,10 +61,10 @@ impl KernelTable for NetlinkTable {
     }
 }
 
-/// Reads the kernel's entry of `fl`'s tuple (and zone) and copies its
-/// NAT sequence adjustment into `fl`.
-pub fn read_seq_adj(fl: &mut Flow) -> Result<(), i32> {
-    let mut sess = Session::open().map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+/// Reads the kernel's entry of `fl`'s tuple (and zone) over `sess` (the
+/// lane keeps one: an event of a helper-mangled entry comes with each of
+/// its changes) and copies its NAT sequence adjustment into `fl`.
+pub fn read_seq_adj(sess: &mut Session, fl: &mut Flow) -> Result<(), i32> {
     let mut got = Flow::default();
     let ask = *fl;
     sess.request(

@@ -36,6 +36,9 @@ pub struct World<'a, O: Outbox> {
     pub log: &'a mut Logger,
     pub flowlog: Option<&'a mut FlowLog>,
     pub line: &'a mut Vec<u8>,
+    /// The lane's request socket for reading entries back (opened on
+    /// first use, dropped after an error other than ENOENT).
+    pub getter: &'a mut Option<Session>,
 }
 
 impl<O: Outbox> Io for World<'_, O> {
@@ -92,7 +95,17 @@ impl<O: Outbox> Io for World<'_, O> {
 
     fn seq_adj(&mut self, f: &mut Flow) {
         // gone already, or no netlink socket: the entry goes without
-        let _ = super::kernel::read_seq_adj(f);
+        if self.getter.is_none() {
+            *self.getter = Session::open().ok();
+        }
+        let Some(s) = self.getter.as_mut() else {
+            return;
+        };
+        if let Err(e) = super::kernel::read_seq_adj(s, f) {
+            if e != libc::ENOENT {
+                *self.getter = None;
+            }
+        }
     }
 
     fn flow_ended(&mut self, f: &Flow) {
