@@ -193,7 +193,13 @@ impl Engine {
             grow_warned: false,
             kill: false,
             lane,
-            lane_peer: super::lane_peer::Watch::new(lane, &super::lane_peer::FIRST_HEARD),
+            lane_peer: super::lane_peer::Watch::new(
+                lane,
+                &super::lane_peer::FIRST_HEARD,
+                cfg.sync
+                    .as_ref()
+                    .is_some_and(|s| s.mode() != ct_core::config::SyncMode::Alarm),
+            ),
             getter: None,
             hups_seen: 0,
             held: Vec::new(),

@@ -3,7 +3,8 @@
 //! and nothing on the wire says so (a 1.4.x peer runs one lane). Each
 //! lane notes when it first hears its peer; a lane after the first that
 //! has heard nothing [`GRACE`] after lane 0 first heard its peer (a peer
-//! sends something every second in NOTRACK and FT-FW) says so in the log,
+//! sends something every second in NOTRACK and FT-FW; in ALARM an idle
+//! peer lane sends nothing, so there it never warns) says so in the log,
 //! once, and again once it does hear it. The lanes share one word per
 //! lane, written once and read on the 1-second tick: nothing on the
 //! per-event path.
@@ -37,17 +38,21 @@ fn epoch() -> Instant {
 pub struct Watch {
     lane: Lane,
     shared: &'static FirstHeard,
+    /// The mode's peer speaks while idle (NOTRACK, FT-FW): silence means
+    /// something.
+    idle_peer_speaks: bool,
     heard: bool,
     warned: bool,
 }
 
 impl Watch {
-    pub fn new(lane: Lane, shared: &'static FirstHeard) -> Watch {
+    pub fn new(lane: Lane, shared: &'static FirstHeard, idle_peer_speaks: bool) -> Watch {
         shared[lane.index as usize].store(0, Ordering::Relaxed);
         epoch();
         Watch {
             lane,
             shared,
+            idle_peer_speaks,
             heard: false,
             warned: false,
         }
@@ -70,7 +75,7 @@ impl Watch {
     /// The 1-second tick: the warning, once, when lane 0 has heard its
     /// peer for [`GRACE`] and this lane never.
     pub fn tick(&mut self, now: Instant) -> Option<String> {
-        if self.lane.first() || self.heard || self.warned {
+        if self.lane.first() || self.heard || self.warned || !self.idle_peer_speaks {
             return None;
         }
         let first = self.shared[0].load(Ordering::Relaxed);
@@ -102,8 +107,8 @@ mod tests {
     fn a_silent_lane_warns_once_after_lane_0_heard_and_says_when_it_hears() {
         static W: FirstHeard = [const { AtomicU64::new(0) }; MAX_LANES as usize];
         let t = Instant::now();
-        let mut l0 = Watch::new(Lane { index: 0, count: 2 }, &W);
-        let mut l1 = Watch::new(Lane { index: 1, count: 2 }, &W);
+        let mut l0 = Watch::new(Lane { index: 0, count: 2 }, &W, true);
+        let mut l1 = Watch::new(Lane { index: 1, count: 2 }, &W, true);
         // Nobody heard anything: no warning, however long.
         assert_eq!(l1.tick(t + Duration::from_secs(60)), None);
         assert_eq!(l0.on_heard(|| t + Duration::from_secs(60)), None);
@@ -118,8 +123,11 @@ mod tests {
         assert!(h.contains("lane 1 hears"), "{h}");
         assert_eq!(l1.on_heard(|| t + Duration::from_secs(69)), None);
         // A lane that hears its peer in time never warns.
-        let mut l1 = Watch::new(Lane { index: 1, count: 2 }, &W);
+        let mut l1 = Watch::new(Lane { index: 1, count: 2 }, &W, true);
         assert_eq!(l1.on_heard(|| t + Duration::from_secs(61)), None);
+        assert_eq!(l1.tick(t + Duration::from_secs(90)), None);
+        // ALARM: an idle peer lane sends nothing; no warning.
+        let mut l1 = Watch::new(Lane { index: 1, count: 2 }, &W, false);
         assert_eq!(l1.tick(t + Duration::from_secs(90)), None);
     }
 }
