@@ -389,7 +389,7 @@ impl Engine {
                 let workers = super::commit::workers(self.lane.count);
                 let quiet = self.quiet.begin();
                 let res = commit(self.rep.external(), &sync, now_secs(self.epoch), workers);
-                if let Err(e) = self.quiet.end(quiet) {
+                if let Err(e) = self.quiet.end(quiet, res.is_ok()) {
                     self.log
                         .error(&format!("cannot listen to new conntrack events again: {e}"));
                 }

@@ -66,15 +66,16 @@ impl QuietCommit {
     }
 
     /// Joins the NEW group again after a commit that `begin` quieted, and
-    /// owes a resync; an error (the socket cannot join) is returned for
-    /// the log.
-    pub fn end(&mut self, began: bool) -> std::io::Result<()> {
+    /// owes a resync; `committed`: the commit ran (its entries are to be
+    /// mirrored; after a socket error nothing is). An error (the socket
+    /// cannot join) is returned for the log.
+    pub fn end(&mut self, began: bool, committed: bool) -> std::io::Result<()> {
         if !began {
             return Ok(());
         }
         self.arm = Some(Instant::now() + RESYNC_AFTER);
         self.cancel = false;
-        self.mirror = true;
+        self.mirror = committed;
         match &self.fd {
             Some(fd) => ct_ring::sockopt::netlink_group(fd.as_fd(), GROUP_NEW, true),
             None => Ok(()),
@@ -109,5 +110,26 @@ impl QuietCommit {
     /// The owed resync's timer.
     pub fn timer(&self) -> Option<TimerId> {
         self.timer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_quiet_commit_that_ran_is_mirrored_once() {
+        let mut q = QuietCommit::default();
+        // not quieted (no event socket): its NEW events fill the cache
+        assert!(!q.begin());
+        q.end(false, true).unwrap();
+        assert!(!q.take_mirror());
+        // quieted, and the commit ran: mirrored once
+        q.end(true, true).unwrap();
+        assert!(q.take_mirror());
+        assert!(!q.take_mirror());
+        // quieted, but the commit failed on its socket: nothing to mirror
+        q.end(true, false).unwrap();
+        assert!(!q.take_mirror());
     }
 }
