@@ -1528,6 +1528,18 @@ impl Node {
             .and(std::fs::read_to_string(self.dir.join("log")).ok())
             .unwrap_or_default()
     }
+
+    /// Polls the log until it holds `text` (`secs` at most).
+    fn wait_log(&self, text: &str, secs: u64) -> bool {
+        let t0 = Instant::now();
+        while !self.log().contains(text) {
+            if t0.elapsed() > Duration::from_secs(secs) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        true
+    }
 }
 
 /// Adds `LogFile DIR/log` to a node's General section.
@@ -2041,24 +2053,19 @@ fn a_lane_without_a_peer_lane_says_so() {
     let mode = "FTFW { } ;; Lanes 2\n\tLogFile @DIR@/log";
     let (a, mut b) = pair(OURS, OURS, "lmis", Tr::Udp, mode);
     b.restart_with(|c| c.replacen("Lanes 2", "Lanes 1", 1));
-    let warned = |n: &Node| {
-        n.log()
-            .contains("lane 1 of 2 has heard nothing from the peer")
-    };
-    let t0 = Instant::now();
-    while !warned(&a) && t0.elapsed() < Duration::from_secs(15) {
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    assert!(warned(&a), "A's log:\n{}", a.log());
+    assert!(
+        a.wait_log("lane 1 of 2 has heard nothing from the peer", 15),
+        "A's log:\n{}",
+        a.log()
+    );
     assert!(!b.log().contains("has heard nothing"), "{}", b.log());
     // The peer runs two lanes again: A's lane 1 hears it.
     b.restart_with(|c| c.replacen("Lanes 1", "Lanes 2", 1));
-    let hears = |n: &Node| n.log().contains("lane 1 hears the peer on its channel now");
-    let t0 = Instant::now();
-    while !hears(&a) && t0.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    assert!(hears(&a), "A's log:\n{}", a.log());
+    assert!(
+        a.wait_log("lane 1 hears the peer on its channel now", 10),
+        "A's log:\n{}",
+        a.log()
+    );
     assert!(!b.log().contains("has heard nothing"), "{}", b.log());
 }
 

@@ -165,7 +165,9 @@ impl Committer {
         k: usize,
         n: usize,
     ) {
-        commit_objects(cache, sync, now, related, (k, n), &mut |f| self.push(f));
+        commit_objects(cache, sync, now, Some(related), (k, n), &mut |f| {
+            self.push(f)
+        });
         self.flush();
     }
 

@@ -41,7 +41,6 @@ pub struct Watch {
     /// The mode's peer speaks while idle (NOTRACK, FT-FW): silence means
     /// something.
     idle_peer_speaks: bool,
-    heard: bool,
     warned: bool,
 }
 
@@ -53,19 +52,22 @@ impl Watch {
             lane,
             shared,
             idle_peer_speaks,
-            heard: false,
             warned: false,
         }
+    }
+
+    /// Whether this lane heard its peer (its word is set).
+    fn heard(&self) -> bool {
+        self.shared[self.lane.index as usize].load(Ordering::Relaxed) != 0
     }
 
     /// Something from the peer on this lane's channel (`now` is read the
     /// first time only). Returns the line to log when this lane had
     /// warned.
     pub fn on_heard(&mut self, now: impl FnOnce() -> Instant) -> Option<String> {
-        if self.heard {
+        if self.heard() {
             return None;
         }
-        self.heard = true;
         let ms = now().saturating_duration_since(epoch()).as_millis() as u64 + 1;
         self.shared[self.lane.index as usize].store(ms, Ordering::Relaxed);
         self.warned
@@ -75,7 +77,7 @@ impl Watch {
     /// The 1-second tick: the warning, once, when lane 0 has heard its
     /// peer for [`GRACE`] and this lane never.
     pub fn tick(&mut self, now: Instant) -> Option<String> {
-        if self.lane.first() || self.heard || self.warned || !self.idle_peer_speaks {
+        if self.lane.first() || self.heard() || self.warned || !self.idle_peer_speaks {
             return None;
         }
         let first = self.shared[0].load(Ordering::Relaxed);

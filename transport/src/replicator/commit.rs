@@ -124,13 +124,14 @@ pub fn commit_object(f: &Flow, sync: &SyncSection, age: u32) -> Flow {
 }
 
 /// The commit objects of slice `k` of `n` of the cache (every `n`-th live
-/// entry, from the `k`-th), the masters only or (with `related`) the
-/// entries with a master only; `now` is the cache clock.
+/// entry, from the `k`-th): with `related` `Some(false)` the masters only,
+/// `Some(true)` the entries with a master only, `None` all of them; `now`
+/// is the cache clock.
 pub fn commit_objects(
     cache: &Cache,
     sync: &SyncSection,
     now: u32,
-    related: bool,
+    related: Option<bool>,
     (k, n): (usize, usize),
     out: &mut dyn FnMut(Flow),
 ) {
@@ -141,7 +142,7 @@ pub fn commit_objects(
         state != ObjState::Dead && i % n == k
     };
     let mut each = |f: Flow, updated: u32| {
-        if f.master.is_some() == related {
+        if related.is_none_or(|r| f.master.is_some() == r) {
             out(commit_object(&f, sync, now.saturating_sub(updated)));
         }
     };
@@ -169,7 +170,9 @@ pub fn commit_into(
     let (mut ok, mut failed) = (0, 0);
     for related in [false, true] {
         let mut batch = Vec::new();
-        commit_objects(cache, sync, now, related, (0, 1), &mut |f| batch.push(f));
+        commit_objects(cache, sync, now, Some(related), (0, 1), &mut |f| {
+            batch.push(f)
+        });
         for (f, r) in batch.iter().zip(table.create(&batch)) {
             let r = match r {
                 Err(EEXIST) => {

@@ -826,12 +826,16 @@ impl Replicator {
         if self.bypass.is_some() || self.role != Role::Sync {
             return;
         }
-        let (external, internal) = (&self.external, &mut self.internal);
-        for related in [false, true] {
-            commit_objects(external, &self.sync, now.secs, related, (0, 1), &mut |f| {
-                internal.resync_entry(&f, now.secs)
-            });
-        }
+        // (one pass: unlike the kernel, the cache needs no masters first)
+        let internal = &mut self.internal;
+        commit_objects(
+            &self.external,
+            &self.sync,
+            now.secs,
+            None,
+            (0, 1),
+            &mut |f| internal.resync_entry(&f, now.secs),
+        );
     }
 
     /// Commits the external cache into `table`, masters first (the
