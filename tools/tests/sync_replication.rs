@@ -2042,31 +2042,114 @@ fn lanes_share_the_flows_and_add_up() {
     drop((a, b));
 }
 
-/// A peer that runs fewer lanes never gets the flows of the others (lane
-/// i talks to the peer's lane i only): the lane that hears nothing says
-/// so in the log, and says again when it hears its peer.
+/// Creates `n` flows in a node's kernel, numbered from `start`.
+fn fill_from(node: &Node, start: u32, n: u32) {
+    let (n, start) = (n.to_string(), start.to_string());
+    let f = node
+        .ns
+        .run(&[CTPERF, "fill", "-n", &n, "--start", &start], None, T);
+    assert!(f.status.success(), "{}", f.stderr_str());
+}
+
+/// Waits up to `secs` for `args` to answer `want` lines.
+fn wait_lines_for(n: &Node, args: &[&str], want: usize, secs: u64) -> usize {
+    let t0 = Instant::now();
+    loop {
+        let got = n.ask(args).lines().count();
+        if got == want || t0.elapsed() > Duration::from_secs(secs) {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A peer that runs fewer lanes (lane i talks to the peer's lane i): the
+/// lanes follow it. Lane 0 notices that the peer's lane 1 is silent, says
+/// so, and takes over lane 1's flows, so every flow, old and new, reaches
+/// a one-lane peer; when the peer runs two lanes again both lanes sync.
 #[test]
-fn a_lane_without_a_peer_lane_says_so() {
+fn lanes_follow_a_peer_with_fewer_lanes_and_back() {
     if !skip_unless_root_and(&["ip"]) {
         return;
     }
     let mode = "FTFW { } ;; Lanes 2\n\tLogFile @DIR@/log";
     let (a, mut b) = pair(OURS, OURS, "lmis", Tr::Udp, mode);
+    fill_from(&a, 0, 300);
+    assert_eq!(wait_lines_for(&b, &["-e"], 300, 10), 300);
     b.restart_with(|c| c.replacen("Lanes 2", "Lanes 1", 1));
     assert!(
-        a.wait_log("lane 1 of 2 has heard nothing from the peer", 15),
+        a.wait_log("lane 1 of 2 heard nothing from the peer", 15),
         "A's log:\n{}",
         a.log()
     );
-    assert!(!b.log().contains("has heard nothing"), "{}", b.log());
-    // The peer runs two lanes again: A's lane 1 hears it.
+    fill_from(&a, 300, 300);
+    assert_eq!(
+        wait_lines_for(&b, &["-e"], 600, 10),
+        600,
+        "every flow reaches the one-lane peer; A's log:\n{}",
+        a.log()
+    );
+    assert!(!b.log().contains("heard nothing"), "{}", b.log());
+    // The peer runs two lanes again: both lanes sync, and what the peer
+    // lost in its restart comes back with the resync.
     b.restart_with(|c| c.replacen("Lanes 1", "Lanes 2", 1));
     assert!(
-        a.wait_log("lane 1 hears the peer on its channel now", 10),
+        a.wait_log("heard on the channel of lane 1 too: 2 of 2 lanes", 15),
         "A's log:\n{}",
         a.log()
     );
-    assert!(!b.log().contains("has heard nothing"), "{}", b.log());
+    fill_from(&a, 600, 200);
+    assert_eq!(wait_lines_for(&b, &["-e"], 800, 10), 800, "{}", a.log());
+    assert!(!b.log().contains("heard nothing"), "{}", b.log());
+    // each lane carries its own share again: each of the peer's lanes
+    // commits about half
+    let _ = b.ask(&["-c"]);
+    let log = b.log();
+    let committed: Vec<u64> = log
+        .lines()
+        .filter_map(|l| l.split("Committed ").nth(1))
+        .filter_map(|r| r.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert_eq!(committed.len(), 2, "one commit per lane: {log}");
+    assert_eq!(committed.iter().sum::<u64>(), 800);
+    assert!(committed.iter().all(|&c| c > 200), "{committed:?}");
+}
+
+/// `Lanes 2` against conntrackd 1.4.7, both ways (FT-FW over UDP, NOTRACK
+/// over TCP): the 1.4.7 peer gets every flow (our lane 0 takes over lane
+/// 1's), and ours gets all of the 1.4.7 peer's (its one channel is our
+/// lane 0's).
+#[test]
+fn two_lanes_against_1_4_7_sync_as_one() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    if find_tool(REF).is_none() {
+        eprintln!("SKIP: {REF} not installed");
+        return;
+    }
+    for (tag, tr, mode) in [
+        ("l147", Tr::Udp, "FTFW { } ;; LogFile @DIR@/log"),
+        ("l147t", Tr::Tcp, "NOTRACK { } ;; LogFile @DIR@/log"),
+    ] {
+        let (mut a, b) = pair(OURS, REF, tag, tr, mode);
+        a.restart_with(|c| c.replacen("Lanes 1", "Lanes 2", 1));
+        assert!(
+            a.wait_log("lane 1 of 2 heard nothing from the peer", 15),
+            "{tag}, ours:\n{}",
+            a.log()
+        );
+        fill_from(&a, 0, 300);
+        assert_eq!(
+            wait_lines_for(&b, &["-e"], 300, 10),
+            300,
+            "{tag}, ours:\n{}",
+            a.log()
+        );
+        fill_from(&b, 1000, 100);
+        assert_eq!(wait_lines_for(&a, &["-e"], 100, 10), 100, "{tag}");
+        drop((a, b));
+    }
 }
 
 /// The flows of the fidelity check (issue 15, first part): what the

@@ -90,8 +90,11 @@ pub struct Engine {
     pub kill: bool,
     /// Which lane this engine is (`Lanes`).
     pub lane: super::lanes::Lane,
-    /// Whether this lane hears its peer (a peer with fewer lanes).
+    /// Whether this lane's peer lane is there (a peer with fewer lanes).
     lane_peer: super::lane_peer::Watch,
+    /// With lanes: the event socket, to give the lane a new share of the
+    /// events when the lanes follow the peer.
+    pub(super) ev_fd: Option<std::os::fd::OwnedFd>,
     /// Reads entries back (the NAT sequence adjustment); see World.
     getter: Option<crate::nl::Session>,
     /// SIGHUPs handled (the count in `daemon::REOPEN`).
@@ -195,11 +198,12 @@ impl Engine {
             lane,
             lane_peer: super::lane_peer::Watch::new(
                 lane,
-                &super::lane_peer::FIRST_HEARD,
+                &super::lane_peer::SHARED,
                 cfg.sync
                     .as_ref()
                     .is_some_and(|s| s.mode() != ct_core::config::SyncMode::Alarm),
             ),
+            ev_fd: None,
             getter: None,
             hups_seen: 0,
             held: Vec::new(),
@@ -303,9 +307,7 @@ impl Engine {
         if let Some(w) = self.warm.as_mut() {
             w.on_heard(Instant::now());
         }
-        if let Some(m) = self.lane_peer.on_heard(Instant::now) {
-            self.log.notice(&m);
-        }
+        self.lane_peer.on_heard();
         // (an empty datagram counts as a received packet, as in 1.4.7,
         // and carries nothing)
         link.chan.bytes_recv += data.len() as u64;
@@ -524,8 +526,19 @@ impl Engine {
             }
             if tick {
                 self.warm_tick();
-                if let Some(m) = self.lane_peer.tick(Instant::now()) {
+                let t = self.lane_peer.tick(Instant::now());
+                if let Some(m) = t.warning {
                     self.log.warning(&m);
+                }
+                if let Some(m) = t.notice {
+                    self.log.notice(&m);
+                }
+                if let Some(active) = t.follow {
+                    // a new share of the events, then a resync from the
+                    // kernel: what the lane now owns goes out, what it
+                    // no longer owns is withdrawn
+                    self.follow_peer_lanes(active);
+                    resync = true;
                 }
                 if let Some(w) = self
                     .link

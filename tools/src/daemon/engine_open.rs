@@ -20,7 +20,11 @@ impl Engine {
     pub fn open_events(&mut self, r: &mut Reactor) -> std::io::Result<()> {
         // Groups are joined once the kernel filter (if any) is in place.
         let sock = NlSocket::open(NETLINK_NETFILTER, 0)?;
-        self.attach_kernel_filter(&sock)?;
+        use std::os::fd::AsFd;
+        self.attach_kernel_filter(sock.as_fd())?;
+        if self.lane.count > 1 {
+            self.ev_fd = Some(sock.as_fd().try_clone_to_owned()?);
+        }
         // NFNLGRP_CONNTRACK_NEW, _UPDATE, _DESTROY (+ EXP_NEW, _UPDATE,
         // _DESTROY with ExpectationSync)
         let groups = if self.rep.exp().is_some() { 6 } else { 3 };
@@ -50,7 +54,6 @@ impl Engine {
         // Quiet commits (`quiet_commit`): where NEW events feed an
         // internal cache that a resync can refill.
         if self.mode == super::engine::Mode::Sync && self.rep.bypass().is_none() {
-            use std::os::fd::AsFd;
             self.quiet = super::quiet_commit::QuietCommit::new(sock.as_fd().try_clone_to_owned()?);
         }
         let id = r.register(sock, opts)?;
@@ -63,8 +66,9 @@ impl Engine {
     /// (dumps and resyncs still use it). On failure 1.4.7 logs and runs
     /// unfiltered; we log the same error and filter events in user space.
     /// With lanes, the lane's program follows (the kernel gives each lane
-    /// its share); a lane whose program cannot be attached cannot run.
-    fn attach_kernel_filter(&mut self, sock: &NlSocket) -> std::io::Result<()> {
+    /// its share of the lanes that sync); a lane whose program cannot be
+    /// attached cannot run.
+    fn attach_kernel_filter(&mut self, sock: std::os::fd::BorrowedFd) -> std::io::Result<()> {
         let flt = self
             .cfg
             .general
@@ -84,7 +88,7 @@ impl Engine {
             }
         };
         let lane_prog = (self.lane.count > 1)
-            .then(|| ct_core::netlink::lanes::program(self.lane.index, self.lane.count));
+            .then(|| ct_core::netlink::lanes::program(self.lane.index, self.lane.active));
         let (prog, with_filter) = match (filter_prog, lane_prog) {
             (None, None) => return Ok(()),
             (Some(f), None) => (f, true),
@@ -107,8 +111,7 @@ impl Engine {
                 k: i.k,
             })
             .collect();
-        use std::os::fd::AsFd;
-        match ct_ring::sockopt::attach_filter(sock.as_fd(), &raw) {
+        match ct_ring::sockopt::attach_filter(sock, &raw) {
             Ok(()) => {
                 if with_filter {
                     self.rep.set_kernel_filtered(true);
@@ -124,6 +127,20 @@ impl Engine {
                 Ok(())
             }
         }
+    }
+
+    /// The lanes follow the peer (`lane_peer`): this lane syncs as one of
+    /// `active` lanes, with the share of the kernel's events that goes
+    /// with it (the caller resyncs from the kernel).
+    pub(super) fn follow_peer_lanes(&mut self, active: u32) {
+        self.lane.active = active;
+        let Some(fd) = self.ev_fd.take() else { return };
+        use std::os::fd::AsFd;
+        if let Err(e) = self.attach_kernel_filter(fd.as_fd()) {
+            // the old share stays; the resync still follows the new one
+            self.log.error(&e.to_string());
+        }
+        self.ev_fd = Some(fd);
     }
 
     /// Opens the sync link, starts its protocol and the 1-second alive

@@ -5,24 +5,37 @@
 //! (`ct_core::netlink::lanes`): the kernel gives each lane its share of
 //! the events (a BPF program on its socket), dumps are filtered the same
 //! way, and lane i syncs with the peer's lane i over its own channels,
-//! on the configured ports plus i. Both ends must run this daemon with
-//! the same N; a 1.4.x peer speaks to one lane (`Lanes 1`, the default).
-//! The control socket asks every lane and merges the answers.
+//! on the configured ports plus i. When the peer runs fewer lanes (a
+//! 1.4.x peer runs one), the lanes follow it (`lane_peer`): only as many
+//! lanes as the peer hears sync, the others hand their flows over. The
+//! control socket asks every lane and merges the answers.
 
 /// Which lane an engine is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lane {
     pub index: u32,
     pub count: u32,
+    /// The lanes that sync (`lane_peer`): `count` unless the peer runs
+    /// fewer; a lane at or past it owns no flow.
+    pub active: u32,
 }
 
 impl Lane {
     /// The only lane of a daemon without lanes.
-    pub const ONE: Lane = Lane { index: 0, count: 1 };
+    pub const ONE: Lane = Lane::new(0, 1);
+
+    /// Lane `index` of `count`, all of them syncing.
+    pub const fn new(index: u32, count: u32) -> Lane {
+        Lane {
+            index,
+            count,
+            active: count,
+        }
+    }
 
     /// Whether a flow with this original tuple is this lane's.
     pub fn owns(&self, orig: Option<&ct_core::flow::Tuple>) -> bool {
-        self.count <= 1 || ct_core::netlink::lanes::lane_of(orig, self.count) == self.index
+        self.count <= 1 || ct_core::netlink::lanes::lane_of(orig, self.active) == self.index
     }
 
     /// Whether this lane does what must be done once per daemon (kernel

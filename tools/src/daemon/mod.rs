@@ -414,7 +414,7 @@ fn serve(
     let mut threads = Vec::new();
     for i in 1..n {
         let (cfg, lane_log, tx, g) = (cfg.clone(), log.for_lane(i), init_tx.clone(), gate.clone());
-        let lane = lanes::Lane { index: i, count: n };
+        let lane = lanes::Lane::new(i, n);
         match std::thread::Builder::new()
             .name(format!("lane{i}"))
             .spawn(move || lane_main(cfg, lane_log, lane, tx, g))
@@ -426,7 +426,7 @@ fn serve(
         }
     }
     drop(init_tx);
-    let lane0 = lanes::Lane { index: 0, count: n };
+    let lane0 = lanes::Lane::new(0, n);
     let mut r = match reactor(n) {
         Ok(r) => r,
         Err(e) => {
