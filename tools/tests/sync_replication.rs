@@ -2078,7 +2078,10 @@ fn lanes_follow_a_peer_with_fewer_lanes_and_back() {
     assert_eq!(wait_lines_for(&b, &["-e"], 300, 10), 300);
     b.restart_with(|c| c.replacen("Lanes 2", "Lanes 1", 1));
     assert!(
-        a.wait_log("lane 1 of 2 heard nothing from the peer", 15),
+        a.wait_log(
+            "1 of 2 lanes sync now: the peer was not heard on the channel of lane 1",
+            25
+        ),
         "A's log:\n{}",
         a.log()
     );
@@ -2089,7 +2092,7 @@ fn lanes_follow_a_peer_with_fewer_lanes_and_back() {
         "every flow reaches the one-lane peer; A's log:\n{}",
         a.log()
     );
-    assert!(!b.log().contains("heard nothing"), "{}", b.log());
+    assert!(!b.log().contains("lanes sync now"), "{}", b.log());
     // The peer runs two lanes again: both lanes sync, and what the peer
     // lost in its restart comes back with the resync.
     b.restart_with(|c| c.replacen("Lanes 1", "Lanes 2", 1));
@@ -2100,7 +2103,7 @@ fn lanes_follow_a_peer_with_fewer_lanes_and_back() {
     );
     fill_from(&a, 600, 200);
     assert_eq!(wait_lines_for(&b, &["-e"], 800, 10), 800, "{}", a.log());
-    assert!(!b.log().contains("heard nothing"), "{}", b.log());
+    assert!(!b.log().contains("lanes sync now"), "{}", b.log());
     // each lane carries its own share again: each of the peer's lanes
     // commits about half
     let _ = b.ask(&["-c"]);
@@ -2113,6 +2116,63 @@ fn lanes_follow_a_peer_with_fewer_lanes_and_back() {
     assert_eq!(committed.len(), 2, "one commit per lane: {log}");
     assert_eq!(committed.iter().sum::<u64>(), 800);
     assert!(committed.iter().all(|&c| c > 200), "{committed:?}");
+}
+
+/// Waits up to `secs` for a node's kernel table to hold `want` entries.
+fn wait_kernel_count(n: &Node, want: u64, secs: u64) -> u64 {
+    let t0 = Instant::now();
+    loop {
+        let got = n.ns.run(&[CT, "-C"], None, T).stdout_str();
+        let got = got.trim().parse::<u64>().unwrap_or(0);
+        if got == want || t0.elapsed() > Duration::from_secs(secs) {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The lanes follow a peer that injects what it receives
+/// (`DisableExternalCache`): when the peer runs two lanes again, lane 0
+/// withdraws (DEL) the flows it gives to lane 1 before lane 1 sends them
+/// over its own channel, so the peer's kernel ends with every flow rather
+/// than those whose DEL came last.
+#[test]
+fn lanes_follow_an_injecting_peer_without_losing_flows() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let mode = "FTFW { DisableExternalCache on } ;; Lanes 2\n\tLogFile @DIR@/log";
+    let (a, mut b) = pair(OURS, OURS, "linj", Tr::Udp, mode);
+    b.restart_with(|c| c.replacen("Lanes 2", "Lanes 1", 1));
+    assert!(
+        a.wait_log("1 of 2 lanes sync now", 25),
+        "A's log:\n{}",
+        a.log()
+    );
+    fill_from(&a, 0, 400);
+    assert_eq!(wait_kernel_count(&b, 400, 10), 400);
+    b.restart_with(|c| c.replacen("Lanes 1", "Lanes 2", 1));
+    assert!(
+        a.wait_log("2 of 2 lanes sync now", 15),
+        "A's log:\n{}",
+        a.log()
+    );
+    // both lanes have applied the count two ticks later; then the kernel
+    // must hold every flow again, and keep them
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        wait_kernel_count(&b, 400, 10),
+        400,
+        "A's log:\n{}\nB's log:\n{}\nA -s:\n{}\nB -s:\n{}",
+        a.log(),
+        b.log(),
+        a.ask(&["-s"]),
+        b.ask(&["-s"])
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(wait_kernel_count(&b, 400, 1), 400);
+    fill_from(&a, 400, 100);
+    assert_eq!(wait_kernel_count(&b, 500, 10), 500);
 }
 
 /// `Lanes 2` against conntrackd 1.4.7, both ways (FT-FW over UDP, NOTRACK
@@ -2135,7 +2195,10 @@ fn two_lanes_against_1_4_7_sync_as_one() {
         let (mut a, b) = pair(OURS, REF, tag, tr, mode);
         a.restart_with(|c| c.replacen("Lanes 1", "Lanes 2", 1));
         assert!(
-            a.wait_log("lane 1 of 2 heard nothing from the peer", 15),
+            a.wait_log(
+                "1 of 2 lanes sync now: the peer was not heard on the channel of lane 1",
+                25
+            ),
             "{tag}, ours:\n{}",
             a.log()
         );

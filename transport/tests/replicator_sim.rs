@@ -764,3 +764,35 @@ fn garbage_events_are_counted_not_applied() {
     assert!(n.rep.counters().catch_failed > 0);
     assert!(n.rep.internal().len() <= 1);
 }
+
+/// A lane whose share changed (the lanes follow a peer with fewer lanes)
+/// may still find events of its old share queued in its socket: with
+/// `set_share` it keeps only its new share, in every mode.
+#[test]
+fn a_lane_keeps_only_its_share_of_the_events() {
+    use ct_core::netlink::lanes::lane_of;
+    for mode in MODES {
+        let t0 = Instant::now();
+        let mut a = Node::new(Role::Sync, Some(sync_section(mode)), t0);
+        a.rep.set_share(1, 2);
+        for i in 0..200 {
+            a.kernel.upsert(flow(i, 1));
+        }
+        let now = Now {
+            at: t0,
+            secs: 0,
+            unix: 1_700_000_000,
+        };
+        a.deliver_events(&now);
+        let mine = (0..200)
+            .filter(|&i| lane_of(flow(i, 1).orig.as_ref(), 2) == 1)
+            .count();
+        assert!(mine > 50 && mine < 150, "{mine}");
+        assert_eq!(a.rep.internal().len(), mine, "{mode:?}");
+        let mut all = true;
+        a.rep.internal().for_each(|f, _, _| {
+            all &= lane_of(f.orig.as_ref(), 2) == 1;
+        });
+        assert!(all, "{mode:?}: only lane 1's flows");
+    }
+}

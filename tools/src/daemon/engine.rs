@@ -526,6 +526,13 @@ impl Engine {
             }
             if tick {
                 self.warm_tick();
+                if self.lane.count > 1 && self.inject.is_some() {
+                    // (the lanes open their links at once: read again
+                    // until every lane's handle is there)
+                    let mut v = std::mem::take(&mut self.rep.own.inject_lanes);
+                    super::lanes::other_inject_pids(self.lane, &mut v);
+                    self.rep.own.inject_lanes = v;
+                }
                 let t = self.lane_peer.tick(Instant::now());
                 if let Some(m) = t.warning {
                     self.log.warning(&m);

@@ -134,11 +134,28 @@ impl Engine {
     /// with it (the caller resyncs from the kernel).
     pub(super) fn follow_peer_lanes(&mut self, active: u32) {
         self.lane.active = active;
+        // events queued under the old share are checked in user space
+        self.rep.set_share(self.lane.index, active);
         let Some(fd) = self.ev_fd.take() else { return };
         use std::os::fd::AsFd;
         if let Err(e) = self.attach_kernel_filter(fd.as_fd()) {
-            // the old share stays; the resync still follows the new one
+            // (the kernel charges the new program before it frees the old
+            // one: a long Filter may not fit twice) every event then, the
+            // share and the Filter checked in user space
             self.log.error(&e.to_string());
+            let all = [libc::sock_filter {
+                code: ct_core::netlink::bpf::RET_K,
+                jt: 0,
+                jf: 0,
+                k: u32::MAX,
+            }];
+            match ct_ring::sockopt::attach_filter(fd.as_fd(), &all) {
+                Ok(()) => self.rep.set_kernel_filtered(false),
+                Err(e) => self.log.error(&format!(
+                    "lane {}: the old share of the events stays: {e}",
+                    self.lane.index
+                )),
+            }
         }
         self.ev_fd = Some(fd);
     }
@@ -153,6 +170,8 @@ impl Engine {
             self.log.notice("disabling external cache");
             let inject = Inject::open()?;
             self.rep.own.inject = inject.portid();
+            super::lanes::INJECT_PIDS[self.lane.index as usize]
+                .store(inject.portid(), std::sync::atomic::Ordering::Relaxed);
             self.inject = Some(inject);
             if self.rep.exp().is_some() {
                 self.exp_inject = Some(super::expect::open_inject(&mut self.rep.own.exp)?);

@@ -2,21 +2,28 @@
 //! i), and nothing on the wire says how many lanes the peer runs (a 1.4.x
 //! peer runs one). So the lanes follow what they hear. In NOTRACK and
 //! FT-FW every peer lane sends something at least every second, idle or
-//! not; lane 0 watches every lane's count of datagrams from its peer,
-//! and once lane 0 has heard its peer steadily for [`GRACE`], the lanes
-//! that sync are the leading lanes whose peer lane was heard within
-//! [`GRACE`]: the *active* count. Lane 0 publishes it; each lane applies
-//! it on its next 1-second tick (lane 0 one tick after the others, so a
-//! flow is owned twice for a moment rather than by nobody): its share of
-//! the kernel's events (its BPF program) becomes `lane_of(tuple, active)`
-//! (nothing for a lane at or past `active`), and a resync from the kernel
-//! sends what it now owns and withdraws what it no longer does. So a
-//! 1.4.x peer sees one ordinary peer however many lanes this daemon runs,
-//! a peer restarted with fewer lanes loses nothing, and a peer back with
-//! more lanes is followed again. Lane 0 logs each change. A peer that
-//! falls silent on every lane (down, link lost) changes nothing. In ALARM
-//! an idle peer lane sends nothing, so silence means nothing and the lanes
-//! stay as configured.
+//! not; lane 0 watches every lane's count of datagrams from its peer. Once
+//! lane 0 has heard its peer steadily for [`SILENCE`], the lanes that sync
+//! (the *active* count) are the leading lanes, from lane 0 on, whose peer
+//! lane is there: a syncing lane while its peer lane was heard within
+//! [`SILENCE`], a lane that does not sync once its peer lane was heard on
+//! two ticks within [`RISE`] (one stray datagram does not bring it back).
+//! Lane 0 publishes the count; each lane applies it on a tick: its share
+//! of the kernel's events (its BPF program) becomes `lane_of(tuple,
+//! active)` (nothing for a lane at or past `active`, and the same check in
+//! user space for events already queued), and a resync from the kernel
+//! sends what it now owns and withdraws (DEL) what it no longer does. A
+//! lane that only gives flows away applies the count on the first tick
+//! that sees it, a lane that takes flows over one tick later, so the
+//! peer gets the withdrawal before the flow arrives on its other channel
+//! (exact when one count divides the other, as 2 and 1, or 4 and 2; from
+//! 4 to 3 flows move both ways at once). So a 1.4.x peer sees one
+//! ordinary peer however many lanes this daemon runs, a peer restarted
+//! with fewer lanes loses nothing, and a peer back with more lanes is
+//! followed again. Lane 0 logs each change. A peer that falls silent on
+//! every lane (down, link lost) changes nothing. In ALARM an idle peer
+//! lane sends nothing, so silence means nothing and the lanes stay as
+//! configured.
 //!
 //! What the lanes share: one padded counter per lane, written by its lane
 //! per datagram from the peer (a relaxed store to a line no other thread
@@ -29,9 +36,14 @@ use ct_core::netlink::lanes::MAX_LANES;
 
 use super::lanes::Lane;
 
-/// How long lane 0 must hear its peer, and a silent lane be silent,
-/// before the active count goes down.
-pub const GRACE: Duration = Duration::from_secs(5);
+/// How long lane 0 must hear its peer, and a syncing lane's peer lane be
+/// silent, before that lane stops syncing (ten alive messages lost in a
+/// row on a lossy link: rare).
+pub const SILENCE: Duration = Duration::from_secs(10);
+
+/// A lane that does not sync does again once its peer lane is heard on
+/// two ticks within this.
+pub const RISE: Duration = Duration::from_secs(5);
 
 /// A counter on a cache line of its own.
 #[derive(Debug)]
@@ -76,11 +88,25 @@ pub struct Tick {
     pub follow: Option<u32>,
 }
 
-/// Lane 0's view of one lane: its last count and when it changed.
+/// Lane 0's view of one lane: its last count, and the last two ticks on
+/// which it had changed.
 #[derive(Debug, Clone, Copy, Default)]
 struct Seen {
     count: u64,
     at: Option<Instant>,
+    before: Option<Instant>,
+}
+
+impl Seen {
+    fn within(at: Option<Instant>, now: Instant, d: Duration) -> bool {
+        at.is_some_and(|at| now.saturating_duration_since(at) <= d)
+    }
+}
+
+/// Whether lane `i` only gives flows away when `old` lanes become `new`
+/// (its share under `new` is within its share under `old`).
+fn only_gives(i: u32, old: u32, new: u32) -> bool {
+    i >= new || (new.is_multiple_of(old) && i < old)
 }
 
 /// One lane's side.
@@ -96,11 +122,11 @@ pub struct Watch {
     /// The active count this lane applies.
     applied: u32,
     /// Lane 0: every lane's count as last seen, and since when lane 0
-    /// has heard its peer without a gap of [`GRACE`].
+    /// has heard its peer without a gap of [`SILENCE`].
     seen: Vec<Seen>,
     steady_since: Option<Instant>,
-    /// Lane 0: the count it decided and has not applied yet.
-    decided: Option<u32>,
+    /// A count this lane takes flows over with, on its next tick.
+    pending: Option<u32>,
 }
 
 impl Watch {
@@ -122,7 +148,7 @@ impl Watch {
                 Vec::new()
             },
             steady_since: None,
-            decided: None,
+            pending: None,
         }
     }
 
@@ -143,21 +169,22 @@ impl Watch {
         if self.lane.count <= 1 || !self.idle_peer_speaks {
             return t;
         }
+        // a count this lane takes flows over with, seen on its last tick
+        // (the lanes that give them away have applied it since)
+        if let Some(a) = self.pending.take().filter(|&a| a != self.applied) {
+            self.applied = a;
+            t.follow = Some(a);
+        }
         if self.lane.first() {
-            // what lane 0 decided on its last tick, now that the other
-            // lanes have had a tick to apply it
-            if let Some(a) = self.decided.take() {
-                if a != self.applied {
-                    self.applied = a;
-                    t.follow = Some(a);
-                }
-            }
             self.decide(now, &mut t);
-        } else {
-            let a = self.shared.active.load(Ordering::Relaxed);
-            if a != 0 && a != self.applied {
+        }
+        let a = self.shared.active.load(Ordering::Relaxed);
+        if a != 0 && a != self.applied {
+            if t.follow.is_none() && only_gives(self.lane.index, self.applied, a) {
                 self.applied = a;
                 t.follow = Some(a);
+            } else {
+                self.pending = Some(a);
             }
         }
         t
@@ -171,47 +198,54 @@ impl Watch {
                 *s = Seen {
                     count: c,
                     at: Some(now),
+                    before: s.at,
                 };
             }
         }
-        let recent = |s: &Seen| {
-            s.at.is_some_and(|at| now.saturating_duration_since(at) <= GRACE)
-        };
-        if !recent(&self.seen[0]) {
+        if !Seen::within(self.seen[0].at, now, SILENCE) {
             // the peer is silent on every lane we can tell: no change
             self.steady_since = None;
             return;
         }
         let since = *self.steady_since.get_or_insert(now);
-        if now.saturating_duration_since(since) < GRACE {
+        if now.saturating_duration_since(since) < SILENCE {
             return;
         }
         let n = self.lane.count;
-        let m = 1 + self.seen[1..].iter().take_while(|s| recent(s)).count() as u32;
         let current = match self.shared.active.load(Ordering::Relaxed) {
             0 => n,
             a => a,
         };
+        let there = |(i, s): &(usize, &Seen)| {
+            if (*i as u32) < current {
+                Seen::within(s.at, now, SILENCE)
+            } else {
+                Seen::within(s.before, now, RISE)
+            }
+        };
+        let m = 1 + self
+            .seen
+            .iter()
+            .enumerate()
+            .skip(1)
+            .take_while(there)
+            .count() as u32;
         if m == current {
             return;
         }
         self.shared.active.store(m, Ordering::Relaxed);
-        self.decided = Some(m);
         let lanes = |a: u32, b: u32| match b - a {
             1 => format!("lane {a}"),
             _ => format!("lanes {a}-{}", b - 1),
         };
         if m < current {
             t.warning = Some(format!(
-                "{} of {n} heard nothing from the peer on {} channel (the configured \
-                 port + lane) for {} s while lane 0 heard it: the peer runs {m} \
-                 lane{} (conntrackd 1.4.x runs one), so {m} of {n} lanes sync now: \
-                 the flows of {} go over {} (a resync from the kernel); the same \
-                 Lanes on both ends spreads the load again",
-                lanes(m, current),
-                if current - m == 1 { "its" } else { "their" },
-                GRACE.as_secs(),
-                if m == 1 { "" } else { "s" },
+                "{m} of {n} lanes sync now: the peer was not heard on the channel of \
+                 lane {m} (the configured port + {m}) for {} s while lane 0 heard it \
+                 (the peer runs fewer lanes; conntrackd 1.4.x runs one), so the flows \
+                 of {} go over {} (a resync from the kernel); the same Lanes on both \
+                 ends spreads the load again",
+                SILENCE.as_secs(),
                 lanes(m, current),
                 lanes(0, m),
             ));
@@ -247,6 +281,21 @@ mod tests {
         ticks.iter().map(|t| t.follow).collect()
     }
 
+    fn quiet(
+        w: &mut [Watch],
+        at: impl Fn(u64) -> Instant,
+        secs: std::ops::Range<u64>,
+        hear: &[usize],
+    ) {
+        for s in secs {
+            let ticks = second(w, at(s), hear);
+            assert!(
+                ticks.iter().all(|t| *t == Tick::default()),
+                "{s}: {ticks:?}"
+            );
+        }
+    }
+
     #[test]
     fn lanes_follow_a_peer_with_fewer_lanes_and_back() {
         static S: Shared = Shared::new();
@@ -254,52 +303,43 @@ mod tests {
         let at = |s: u64| t0 + Duration::from_secs(s);
         let mut w = lanes(&S, 2);
         // Nobody heard anything: nothing changes, however long.
-        for s in 0..30 {
-            let ticks = second(&mut w, at(s), &[]);
-            assert!(ticks.iter().all(|t| *t == Tick::default()), "{ticks:?}");
-        }
+        quiet(&mut w, at, 0..30, &[]);
         // The peer runs one lane: lane 0 hears it, lane 1 nothing. Within
-        // GRACE of lane 0 hearing it, nothing changes.
-        for s in 30..35 {
-            let ticks = second(&mut w, at(s), &[0]);
-            assert!(
-                ticks.iter().all(|t| *t == Tick::default()),
-                "{s}: {ticks:?}"
-            );
-        }
-        let ticks = second(&mut w, at(35), &[0]);
+        // SILENCE of lane 0 hearing it, nothing changes.
+        quiet(&mut w, at, 30..40, &[0]);
+        let ticks = second(&mut w, at(40), &[0]);
         let warn = ticks[0].warning.as_deref().expect("lane 0 warns");
         assert!(
-            warn.contains("lane 1 of 2 heard nothing") && warn.contains("1 of 2 lanes sync now"),
+            warn.starts_with(
+                "1 of 2 lanes sync now: the peer was not heard on the channel of lane 1"
+            ),
             "{warn}"
         );
-        // lane 1 follows at once, lane 0 on its next tick
+        // lane 1 gives its flows away at once, lane 0 takes them over on
+        // its next tick
         assert_eq!(follows(&ticks), [None, Some(1)]);
-        let ticks = second(&mut w, at(36), &[0]);
+        let ticks = second(&mut w, at(41), &[0]);
         assert_eq!(follows(&ticks), [Some(1), None]);
         assert!(ticks[0].warning.is_none(), "once");
-        for s in 37..60 {
-            let ticks = second(&mut w, at(s), &[0]);
-            assert!(
-                ticks.iter().all(|t| *t == Tick::default()),
-                "{s}: {ticks:?}"
-            );
-        }
-        // The peer is back with two lanes: the next tick of lane 0 says so.
-        let ticks = second(&mut w, at(60), &[0, 1]);
+        quiet(&mut w, at, 42..60, &[0]);
+        // One stray datagram on lane 1's channel changes nothing.
+        quiet(&mut w, at, 60..61, &[0, 1]);
+        quiet(&mut w, at, 61..80, &[0]);
+        // The peer is back with two lanes: lane 1 heard on two ticks.
+        quiet(&mut w, at, 80..81, &[0, 1]);
+        let ticks = second(&mut w, at(81), &[0, 1]);
         let n = ticks[0].notice.as_deref().expect("lane 0 says so");
         assert!(n.contains("channel of lane 1 too: 2 of 2 lanes"), "{n}");
-        assert_eq!(follows(&ticks), [None, Some(2)]);
-        let ticks = second(&mut w, at(61), &[0, 1]);
+        // now lane 0 gives flows away (at once), lane 1 takes them over
         assert_eq!(follows(&ticks), [Some(2), None]);
+        let ticks = second(&mut w, at(82), &[0, 1]);
+        assert_eq!(follows(&ticks), [None, Some(2)]);
         // The whole peer goes silent (down, or the link): nothing changes.
-        for s in 62..120 {
-            let ticks = second(&mut w, at(s), &[]);
-            assert!(
-                ticks.iter().all(|t| *t == Tick::default()),
-                "{s}: {ticks:?}"
-            );
-        }
+        quiet(&mut w, at, 83..150, &[]);
+        // A syncing lane's peer lane silent for less than SILENCE: nothing.
+        quiet(&mut w, at, 150..170, &[0, 1]);
+        quiet(&mut w, at, 170..180, &[0]);
+        quiet(&mut w, at, 180..200, &[0, 1]);
     }
 
     #[test]
@@ -308,51 +348,47 @@ mod tests {
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
         let mut w = lanes(&S, 4);
-        // Lane 3 of the peer comes up 3 s after lane 0: within GRACE.
-        for s in 0..3 {
-            second(&mut w, at(s), &[0, 1, 2]);
-        }
-        for s in 3..20 {
-            let ticks = second(&mut w, at(s), &[0, 1, 2, 3]);
-            assert!(
-                ticks.iter().all(|t| *t == Tick::default()),
-                "{s}: {ticks:?}"
-            );
-        }
-        // The peer restarts with two lanes (lane 0 never silent for GRACE).
-        for s in 20..25 {
-            let ticks = second(&mut w, at(s), &[0, 1]);
-            assert!(
-                ticks.iter().all(|t| *t == Tick::default()),
-                "{s}: {ticks:?}"
-            );
-        }
-        let ticks = second(&mut w, at(25), &[0, 1]);
+        // Lane 3 of the peer comes up 5 s after lane 0: within SILENCE.
+        quiet(&mut w, at, 0..5, &[0, 1, 2]);
+        quiet(&mut w, at, 5..30, &[0, 1, 2, 3]);
+        // The peer restarts with two lanes (lane 0 never silent long).
+        quiet(&mut w, at, 30..40, &[0, 1]);
+        let ticks = second(&mut w, at(40), &[0, 1]);
         let warn = ticks[0].warning.as_deref().expect("lane 0 warns");
         assert!(
-            warn.contains("lanes 2-3 of 4") && warn.contains("runs 2 lanes"),
+            warn.starts_with("2 of 4 lanes sync now")
+                && warn.contains("flows of lanes 2-3 go over lanes 0-1"),
             "{warn}"
         );
-        assert_eq!(follows(&ticks), [None, Some(2), Some(2), Some(2)]);
-        assert_eq!(follows(&second(&mut w, at(26), &[0, 1]))[0], Some(2));
+        // 2 divides 4: lanes 2 and 3 give, lanes 0 and 1 take a tick later
+        assert_eq!(follows(&ticks), [None, None, Some(2), Some(2)]);
+        let ticks = second(&mut w, at(41), &[0, 1]);
+        assert_eq!(follows(&ticks), [Some(2), Some(2), None, None]);
+    }
+
+    #[test]
+    fn who_gives_and_who_takes() {
+        // 2 -> 1: lane 1 gives, lane 0 takes; 1 -> 2 the other way round
+        assert!(only_gives(1, 2, 1) && !only_gives(0, 2, 1));
+        assert!(only_gives(0, 1, 2) && !only_gives(1, 1, 2));
+        // 2 -> 4: lanes 0 and 1 give to 2 and 3
+        assert!(only_gives(0, 2, 4) && only_gives(1, 2, 4));
+        assert!(!only_gives(2, 2, 4) && !only_gives(3, 2, 4));
+        // 4 -> 3: lanes 0-2 give and take (a tick later), lane 3 gives
+        assert!(!only_gives(0, 4, 3) && !only_gives(2, 4, 3) && only_gives(3, 4, 3));
     }
 
     #[test]
     fn alarm_and_one_lane_never_change() {
         static S: Shared = Shared::new();
         let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
         let mut w: Vec<Watch> = (0..2)
             .map(|i| Watch::new(Lane::new(i, 2), &S, false))
             .collect();
-        for s in 0..30 {
-            let ticks = second(&mut w, t0 + Duration::from_secs(s), &[0]);
-            assert!(ticks.iter().all(|t| *t == Tick::default()), "{ticks:?}");
-        }
+        quiet(&mut w, at, 0..30, &[0]);
         static S1: Shared = Shared::new();
         let mut one = vec![Watch::new(Lane::ONE, &S1, true)];
-        for s in 0..30 {
-            let ticks = second(&mut one, t0 + Duration::from_secs(s), &[0]);
-            assert_eq!(ticks, [Tick::default()]);
-        }
+        quiet(&mut one, at, 0..30, &[0]);
     }
 }

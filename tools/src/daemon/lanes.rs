@@ -10,6 +10,24 @@
 //! lanes as the peer hears sync, the others hand their flows over. The
 //! control socket asks every lane and merges the answers.
 
+/// Per lane: the port id of its DisableExternalCache inject handle (0:
+/// none), written once when the lane opens its link, read on its ticks by
+/// the other lanes (`Own::inject_lanes`).
+pub static INJECT_PIDS: [std::sync::atomic::AtomicU32;
+    ct_core::netlink::lanes::MAX_LANES as usize] =
+    [const { std::sync::atomic::AtomicU32::new(0) }; ct_core::netlink::lanes::MAX_LANES as usize];
+
+/// The other lanes' inject handles, into `out` (cleared first).
+pub fn other_inject_pids(me: Lane, out: &mut Vec<u32>) {
+    out.clear();
+    for (i, p) in INJECT_PIDS.iter().enumerate().take(me.count as usize) {
+        let p = p.load(std::sync::atomic::Ordering::Relaxed);
+        if i as u32 != me.index && p != 0 {
+            out.push(p);
+        }
+    }
+}
+
 /// Which lane an engine is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lane {

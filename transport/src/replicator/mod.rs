@@ -119,6 +119,11 @@ pub struct Own {
     /// DisableExternalCache's inject handle (0: none): its events are
     /// ignored.
     pub inject: u32,
+    /// The other lanes' inject handles: a lane that received the state of
+    /// a flow of another lane's share (from a peer with fewer lanes)
+    /// makes an event on that lane, which must not send it back (a DEL
+    /// sent back would delete the peer's own entry).
+    pub inject_lanes: Vec<u32>,
     /// The last commit's handles: their events update the internal cache
     /// but are not sent to the peer.
     pub commit: [u32; 4],
@@ -143,12 +148,22 @@ pub enum ResyncError {
     DumpExp(i32),
 }
 
+/// Whether a flow with this original tuple (an expectation: its master's)
+/// is outside the lane's share.
+fn outside_share(share: Option<(u32, u32)>, orig: Option<&ct_core::flow::Tuple>) -> bool {
+    share.is_some_and(|(i, n)| ct_core::netlink::lanes::lane_of(orig, n) != i)
+}
+
 /// The logic of one lane.
 pub struct Replicator {
     role: Role,
     sync: SyncSection,
     filter: Option<Filter>,
     kernel_filtered: bool,
+    /// The lane's share of the flows, checked in user space: `(index,
+    /// count)` once the lanes changed how many sync, as events of the old
+    /// share may still wait in the socket ([`Replicator::set_share`]).
+    share: Option<(u32, u32)>,
     internal: Mirror,
     external: Cache,
     exp: Option<ExpCaches>,
@@ -191,6 +206,7 @@ impl Replicator {
             role: cfg.role,
             filter: cfg.filter,
             kernel_filtered: false,
+            share: None,
             internal: Mirror::new(cfg.buckets, cfg.limit),
             external: Cache::new(if is_sync { cfg.buckets } else { 0 }, cfg.limit),
             exp: (is_sync && sync.expectation_sync.enabled)
@@ -228,6 +244,13 @@ impl Replicator {
     /// socket): no check in user space.
     pub fn set_kernel_filtered(&mut self, yes: bool) {
         self.kernel_filtered = yes;
+    }
+
+    /// Events of flows outside lane `index` of `count` are dropped (the
+    /// lanes changed their count: the kernel's program for the new share
+    /// does not reach events already queued under the old one).
+    pub fn set_share(&mut self, index: u32, count: u32) {
+        self.share = Some((index, count));
     }
 
     pub fn role(&self) -> Role {
@@ -308,9 +331,12 @@ impl Replicator {
                 continue;
             }
             self.counters.events_received += 1;
+            if outside_share(self.share, flow.orig.as_ref()) {
+                continue;
+            }
             // Origin: changes made by our inject handle are ignored; those
             // of our commit update the internal cache but are not sent.
-            if m.pid != 0 && m.pid == self.own.inject {
+            if m.pid != 0 && (m.pid == self.own.inject || self.own.inject_lanes.contains(&m.pid)) {
                 continue;
             }
             let own = m.pid != 0 && self.own.commit.contains(&m.pid);
@@ -424,6 +450,9 @@ impl Replicator {
             return;
         };
         self.counters.events_received += 1;
+        if outside_share(self.share, e.master.as_ref()) {
+            return;
+        }
         // Our own commit's and inject's expectations are not sent back.
         if m.pid != 0 && self.own.exp.contains(&m.pid) {
             return;
