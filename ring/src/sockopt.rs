@@ -47,6 +47,15 @@ pub fn netlink_group(fd: BorrowedFd<'_>, group: u32, join: bool) -> io::Result<(
     sys::setsockopt_int(fd.as_raw_fd(), libc::SOL_NETLINK, name, group as i32)
 }
 
+/// Removes the socket's BPF program (`SO_DETACH_FILTER`): every message
+/// is queued again. Not having one is no error.
+pub fn detach_filter(fd: BorrowedFd<'_>) -> io::Result<()> {
+    match sys::setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_DETACH_FILTER, 0) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        r => r,
+    }
+}
+
 /// Attaches a classic BPF program (`SO_ATTACH_FILTER`): the kernel runs
 /// it on every message queued to the socket and drops what it rejects.
 pub fn attach_filter(fd: BorrowedFd<'_>, prog: &[libc::sock_filter]) -> io::Result<()> {

@@ -2177,8 +2177,8 @@ fn lanes_follow_an_injecting_peer_without_losing_flows() {
 
 /// `Lanes 2` against conntrackd 1.4.7, both ways (FT-FW over UDP, NOTRACK
 /// over TCP): the 1.4.7 peer gets every flow (our lane 0 takes over lane
-/// 1's), and ours gets all of the 1.4.7 peer's (its one channel is our
-/// lane 0's).
+/// 1's, and its part of HashLimit), and ours gets all of the 1.4.7 peer's
+/// (its one channel is our lane 0's).
 #[test]
 fn two_lanes_against_1_4_7_sync_as_one() {
     if !skip_unless_root_and(&["ip"]) {
@@ -2193,7 +2193,9 @@ fn two_lanes_against_1_4_7_sync_as_one() {
         ("l147t", Tr::Tcp, "NOTRACK { } ;; LogFile @DIR@/log"),
     ] {
         let (mut a, b) = pair(OURS, REF, tag, tr, mode);
-        a.restart_with(|c| c.replacen("Lanes 1", "Lanes 2", 1));
+        // (HashLimit 400: 200 per lane with two lanes syncing, 400 for
+        // the one that takes all the flows over)
+        a.restart_with(|c| c.replacen("Lanes 1", "Lanes 2\n\tHashLimit 400", 1));
         assert!(
             a.wait_log(
                 "1 of 2 lanes sync now: the peer was not heard on the channel of lane 1",

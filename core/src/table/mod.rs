@@ -36,6 +36,12 @@ impl Cache {
         }
     }
 
+    /// A new `HashLimit` (the lanes follow a peer with fewer lanes: a
+    /// lane's share grows); objects beyond it stay, new ones are refused.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
     /// Whether `f` is IPv6; before an insertion into that family, its
     /// room becomes what the other family leaves of `HashLimit`.
     fn is_v6(&mut self, f: &Flow) -> bool {

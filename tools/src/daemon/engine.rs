@@ -331,6 +331,16 @@ impl Engine {
         }
     }
 
+    /// The other lanes' inject handles (DisableExternalCache): their
+    /// events are not sent back.
+    fn read_inject_lanes(&mut self) {
+        if self.lane.count > 1 && self.inject.is_some() {
+            let mut v = std::mem::take(&mut self.rep.own.inject_lanes);
+            super::lanes::other_inject_pids(self.lane, &mut v);
+            self.rep.own.inject_lanes = v;
+        }
+    }
+
     /// ENOBUFS on the event socket: count it, grow the buffer, schedule a
     /// resync.
     fn on_overrun(&mut self, r: &mut Reactor) {
@@ -365,6 +375,8 @@ impl Engine {
         ctl: &mpsc::Receiver<ControlMsg>,
         stop: &std::sync::atomic::AtomicBool,
     ) -> std::io::Result<()> {
+        // (every lane has opened its link once the gate let this one run)
+        self.read_inject_lanes();
         while !self.kill && !stop.load(std::sync::atomic::Ordering::SeqCst) {
             let hups = super::REOPEN.load(std::sync::atomic::Ordering::SeqCst);
             if hups != self.hups_seen {
@@ -526,13 +538,7 @@ impl Engine {
             }
             if tick {
                 self.warm_tick();
-                if self.lane.count > 1 && self.inject.is_some() {
-                    // (the lanes open their links at once: read again
-                    // until every lane's handle is there)
-                    let mut v = std::mem::take(&mut self.rep.own.inject_lanes);
-                    super::lanes::other_inject_pids(self.lane, &mut v);
-                    self.rep.own.inject_lanes = v;
-                }
+                self.read_inject_lanes();
                 let t = self.lane_peer.tick(Instant::now());
                 if let Some(m) = t.warning {
                     self.log.warning(&m);

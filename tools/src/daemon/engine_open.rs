@@ -133,29 +133,38 @@ impl Engine {
     /// `active` lanes, with the share of the kernel's events that goes
     /// with it (the caller resyncs from the kernel).
     pub(super) fn follow_peer_lanes(&mut self, active: u32) {
+        let was = self.lane.active;
         self.lane.active = active;
         // events queued under the old share are checked in user space
         self.rep.set_share(self.lane.index, active);
+        // the lane's part of HashLimit follows its part of the flows
+        let limit = self.cfg.general.hash_limit as usize;
+        self.rep.set_limit(limit.div_ceil(active.max(1) as usize));
+        if self.lane.index >= active && self.lane.index < was {
+            // the lane stops syncing: what its peer lane sent is stale (the
+            // peer's flows now come over the lanes that sync, and lane 0
+            // asks the peer for all of them)
+            self.rep.flush_external();
+        }
+        if self.lane.first() && active < was {
+            self.rep.request_resync();
+        }
         let Some(fd) = self.ev_fd.take() else { return };
         use std::os::fd::AsFd;
+        // The old program goes first (the kernel charges a new one before
+        // it frees the old: a long Filter may not fit twice); meanwhile
+        // every event comes, the share and the Filter checked in user
+        // space until the new program is in.
+        self.rep.set_kernel_filtered(false);
+        if let Err(e) = ct_ring::sockopt::detach_filter(fd.as_fd()) {
+            self.log.error(&format!(
+                "lane {}: cannot remove its event filter: {e}",
+                self.lane.index
+            ));
+        }
         if let Err(e) = self.attach_kernel_filter(fd.as_fd()) {
-            // (the kernel charges the new program before it frees the old
-            // one: a long Filter may not fit twice) every event then, the
-            // share and the Filter checked in user space
+            // every event, the share and the Filter checked in user space
             self.log.error(&e.to_string());
-            let all = [libc::sock_filter {
-                code: ct_core::netlink::bpf::RET_K,
-                jt: 0,
-                jf: 0,
-                k: u32::MAX,
-            }];
-            match ct_ring::sockopt::attach_filter(fd.as_fd(), &all) {
-                Ok(()) => self.rep.set_kernel_filtered(false),
-                Err(e) => self.log.error(&format!(
-                    "lane {}: the old share of the events stays: {e}",
-                    self.lane.index
-                )),
-            }
         }
         self.ev_fd = Some(fd);
     }

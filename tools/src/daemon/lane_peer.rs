@@ -45,6 +45,9 @@ pub const SILENCE: Duration = Duration::from_secs(10);
 /// two ticks within this.
 pub const RISE: Duration = Duration::from_secs(5);
 
+/// Lane 0 decides only while it heard its peer this recently.
+const HEARD_NOW: Duration = Duration::from_secs(2);
+
 /// A counter on a cache line of its own.
 #[derive(Debug)]
 #[repr(align(64))]
@@ -57,6 +60,8 @@ pub struct Shared {
     heard: [Padded; MAX_LANES as usize],
     /// The lanes that sync (0: as configured, nothing decided yet).
     active: AtomicU32,
+    /// Per lane: the count it applied.
+    applied: [Padded; MAX_LANES as usize],
 }
 
 impl Shared {
@@ -64,6 +69,7 @@ impl Shared {
         Shared {
             heard: [const { Padded(AtomicU64::new(0)) }; MAX_LANES as usize],
             active: AtomicU32::new(0),
+            applied: [const { Padded(AtomicU64::new(0)) }; MAX_LANES as usize],
         }
     }
 }
@@ -125,9 +131,23 @@ pub struct Watch {
     /// has heard its peer without a gap of [`SILENCE`].
     seen: Vec<Seen>,
     steady_since: Option<Instant>,
-    /// A count this lane takes flows over with, on its next tick.
-    pending: Option<u32>,
+    /// A count this lane takes flows over with, once the lanes that give
+    /// them away have applied it.
+    pending: Option<Pending>,
 }
+
+/// A count waiting to be applied by a lane that takes flows over.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    count: u32,
+    /// The givers had applied it on the last tick.
+    ready: bool,
+    ticks: u32,
+}
+
+/// How many ticks a lane that takes flows over waits for the givers at
+/// most (a giver stuck in a long dump).
+const MAX_WAIT: u32 = 5;
 
 impl Watch {
     pub fn new(lane: Lane, shared: &'static Shared, idle_peer_speaks: bool) -> Watch {
@@ -136,6 +156,9 @@ impl Watch {
             shared.active.store(0, Ordering::Relaxed);
         }
         let heard = shared.heard[i].0.load(Ordering::Relaxed);
+        shared.applied[i]
+            .0
+            .store(lane.count as u64, Ordering::Relaxed);
         Watch {
             lane,
             shared,
@@ -169,25 +192,55 @@ impl Watch {
         if self.lane.count <= 1 || !self.idle_peer_speaks {
             return t;
         }
-        // a count this lane takes flows over with, seen on its last tick
-        // (the lanes that give them away have applied it since)
-        if let Some(a) = self.pending.take().filter(|&a| a != self.applied) {
-            self.applied = a;
-            t.follow = Some(a);
-        }
         if self.lane.first() {
             self.decide(now, &mut t);
         }
         let a = self.shared.active.load(Ordering::Relaxed);
-        if a != 0 && a != self.applied {
-            if t.follow.is_none() && only_gives(self.lane.index, self.applied, a) {
-                self.applied = a;
-                t.follow = Some(a);
-            } else {
-                self.pending = Some(a);
-            }
+        if a == 0 || a == self.applied {
+            self.pending = None;
+            return t;
+        }
+        if only_gives(self.lane.index, self.applied, a) {
+            self.apply(a, &mut t);
+            return t;
+        }
+        // A lane that takes flows over applies the count a tick after it
+        // saw every lane that gives them away apply it: the peer has the
+        // withdrawals (DEL) before the flows come on the taker's channel.
+        let mut p = match self.pending {
+            Some(p) if p.count == a => p,
+            _ => Pending {
+                count: a,
+                ready: false,
+                ticks: 0,
+            },
+        };
+        p.ticks += 1;
+        let done = self.givers_done(a);
+        if (p.ready && done) || p.ticks > MAX_WAIT {
+            self.apply(a, &mut t);
+        } else {
+            p.ready = done;
+            self.pending = Some(p);
         }
         t
+    }
+
+    fn apply(&mut self, a: u32, t: &mut Tick) {
+        self.applied = a;
+        self.pending = None;
+        self.shared.applied[self.lane.index as usize]
+            .0
+            .store(a as u64, Ordering::Relaxed);
+        t.follow = Some(a);
+    }
+
+    /// Whether every other lane that only gives flows away when this
+    /// lane's count becomes `a` has applied it.
+    fn givers_done(&self, a: u32) -> bool {
+        (0..self.lane.count)
+            .filter(|&j| j != self.lane.index && only_gives(j, self.applied, a))
+            .all(|j| self.shared.applied[j as usize].0.load(Ordering::Relaxed) == a as u64)
     }
 
     /// Lane 0: the active count from what every lane heard.
@@ -205,6 +258,11 @@ impl Watch {
         if !Seen::within(self.seen[0].at, now, SILENCE) {
             // the peer is silent on every lane we can tell: no change
             self.steady_since = None;
+            return;
+        }
+        if !Seen::within(self.seen[0].at, now, HEARD_NOW) {
+            // lane 0 itself has not heard its peer for a moment (a peer
+            // going down falls silent on its lanes a tick apart): wait
             return;
         }
         let since = *self.steady_since.get_or_insert(now);
@@ -315,13 +373,14 @@ mod tests {
             ),
             "{warn}"
         );
-        // lane 1 gives its flows away at once, lane 0 takes them over on
-        // its next tick
+        // lane 1 gives its flows away at once; lane 0 takes them over a
+        // tick after it saw lane 1 apply the count
         assert_eq!(follows(&ticks), [None, Some(1)]);
-        let ticks = second(&mut w, at(41), &[0]);
+        quiet(&mut w, at, 41..42, &[0]);
+        let ticks = second(&mut w, at(42), &[0]);
         assert_eq!(follows(&ticks), [Some(1), None]);
         assert!(ticks[0].warning.is_none(), "once");
-        quiet(&mut w, at, 42..60, &[0]);
+        quiet(&mut w, at, 43..60, &[0]);
         // One stray datagram on lane 1's channel changes nothing.
         quiet(&mut w, at, 60..61, &[0, 1]);
         quiet(&mut w, at, 61..80, &[0]);
@@ -340,6 +399,10 @@ mod tests {
         quiet(&mut w, at, 150..170, &[0, 1]);
         quiet(&mut w, at, 170..180, &[0]);
         quiet(&mut w, at, 180..200, &[0, 1]);
+        // The peer goes down, its lane 1 falling silent a tick before its
+        // lane 0: nothing changes either.
+        quiet(&mut w, at, 200..201, &[0]);
+        quiet(&mut w, at, 201..260, &[]);
     }
 
     #[test]
@@ -360,9 +423,11 @@ mod tests {
                 && warn.contains("flows of lanes 2-3 go over lanes 0-1"),
             "{warn}"
         );
-        // 2 divides 4: lanes 2 and 3 give, lanes 0 and 1 take a tick later
+        // 2 divides 4: lanes 2 and 3 give, lanes 0 and 1 take over a tick
+        // after they saw both apply the count
         assert_eq!(follows(&ticks), [None, None, Some(2), Some(2)]);
-        let ticks = second(&mut w, at(41), &[0, 1]);
+        quiet(&mut w, at, 41..42, &[0, 1]);
+        let ticks = second(&mut w, at(42), &[0, 1]);
         assert_eq!(follows(&ticks), [Some(2), Some(2), None, None]);
     }
 

@@ -827,6 +827,12 @@ impl Replicator {
         Ok(())
     }
 
+    /// A new `HashLimit` for both caches (see [`Cache::set_limit`]).
+    pub fn set_limit(&mut self, limit: usize) {
+        self.internal.cache.set_limit(limit);
+        self.external.set_limit(limit);
+    }
+
     /// `-f internal` (and a scheduled purge): empties the internal cache.
     pub fn flush_internal(&mut self) {
         self.internal.cache.clear();
