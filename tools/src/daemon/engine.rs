@@ -385,6 +385,8 @@ impl Engine {
             }
             let mut overrun = false;
             let mut resync = false;
+            // (a lane that only gave flows away: no bulk after its resync)
+            let mut gives_only = false;
             let mut purge = false;
             let ev = self.ev_sock;
             let timer = self.resync_timer;
@@ -548,9 +550,11 @@ impl Engine {
                 }
                 if let Some(active) = t.follow {
                     // a new share of the events, then a resync from the
-                    // kernel: what the lane now owns goes out, what it
-                    // no longer owns is withdrawn
+                    // kernel: what the lane no longer owns is withdrawn,
+                    // what it takes over goes out in a bulk update
                     self.follow_peer_lanes(active);
+                    // (unless a resync was due anyway: it sends its bulk)
+                    gives_only = !t.takes && !resync;
                     resync = true;
                 }
                 if let Some(w) = self
@@ -586,7 +590,7 @@ impl Engine {
                     // the dump is sent again, so changes whose events were
                     // lost reach the peer (FT-FW queues references:
                     // entries already queued are not duplicated).
-                    Ok(()) if self.mode == Mode::Sync => self.rep.send_bulk(false),
+                    Ok(()) if self.mode == Mode::Sync && !gives_only => self.rep.send_bulk(false),
                     Ok(()) => {}
                     Err(e) => self.log.error(&e),
                 }

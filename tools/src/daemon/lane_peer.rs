@@ -3,27 +3,30 @@
 //! peer runs one). So the lanes follow what they hear. In NOTRACK and
 //! FT-FW every peer lane sends something at least every second, idle or
 //! not; lane 0 watches every lane's count of datagrams from its peer. Once
-//! lane 0 has heard its peer steadily for [`SILENCE`], the lanes that sync
-//! (the *active* count) are the leading lanes, from lane 0 on, whose peer
-//! lane is there: a syncing lane while its peer lane was heard within
-//! [`SILENCE`], a lane that does not sync once its peer lane was heard on
-//! two ticks within [`RISE`] (one stray datagram does not bring it back).
-//! Lane 0 publishes the count; each lane applies it on a tick: its share
-//! of the kernel's events (its BPF program) becomes `lane_of(tuple,
-//! active)` (nothing for a lane at or past `active`, and the same check in
-//! user space for events already queued), and a resync from the kernel
-//! sends what it now owns and withdraws (DEL) what it no longer does. A
-//! lane that only gives flows away applies the count on the first tick
-//! that sees it, a lane that takes flows over one tick later, so the
-//! peer gets the withdrawal before the flow arrives on its other channel
-//! (exact when one count divides the other, as 2 and 1, or 4 and 2; from
-//! 4 to 3 flows move both ways at once). So a 1.4.x peer sees one
-//! ordinary peer however many lanes this daemon runs, a peer restarted
-//! with fewer lanes loses nothing, and a peer back with more lanes is
-//! followed again. Lane 0 logs each change. A peer that falls silent on
-//! every lane (down, link lost) changes nothing. In ALARM an idle peer
-//! lane sends nothing, so silence means nothing and the lanes stay as
-//! configured.
+//! lane 0 has heard its peer steadily for [`STEADY`], and while it hears
+//! it, the lanes that sync (the *active* count) are the leading lanes,
+//! from lane 0 on, whose peer lane is there: a syncing lane while its peer
+//! lane was heard within [`SILENCE`] (never heard: not there), a lane that
+//! does not sync once its peer lane was heard on two ticks within
+//! [`RISE`] (one stray datagram does not bring it back). Lane 0 publishes
+//! the count; each lane applies it on a tick: its share of the kernel's
+//! events (its BPF program) becomes `lane_of(tuple, active)` (nothing for
+//! a lane at or past `active`, and the same check in user space for
+//! events already queued), and a resync from the kernel sends what it now
+//! owns and withdraws (DEL) what it no longer does. Toward fewer lanes
+//! every lane applies the count on the first tick that sees it (the
+//! withdrawals of the lanes that stop go to silent peer lanes). Toward
+//! more, a lane that only gives flows away applies it at once; a lane
+//! that takes flows over waits until it has seen every giving lane apply
+//! it, then a tick more (at most [`MAX_WAIT`] ticks), so the peer gets the
+//! withdrawal before the flow arrives on its other channel (when one
+//! count divides the other, as 1 and 2, or 2 and 4; otherwise some flows
+//! move both ways at once). So a 1.4.x peer sees one ordinary peer however
+//! many lanes this daemon runs, a peer restarted with fewer lanes loses
+//! nothing, and a peer back with more lanes is followed again. Lane 0 logs
+//! each change. A peer that falls silent on every lane (down, link lost)
+//! changes nothing. In ALARM an idle peer lane sends nothing, so silence
+//! means nothing and the lanes stay as configured.
 //!
 //! What the lanes share: one padded counter per lane, written by its lane
 //! per datagram from the peer (a relaxed store to a line no other thread
@@ -44,6 +47,10 @@ pub const SILENCE: Duration = Duration::from_secs(10);
 /// A lane that does not sync does again once its peer lane is heard on
 /// two ticks within this.
 pub const RISE: Duration = Duration::from_secs(5);
+
+/// Lane 0 decides once it has heard its peer for this long (its peer
+/// lanes start together: a lane never heard by then is not there).
+pub const STEADY: Duration = Duration::from_secs(3);
 
 /// Lane 0 decides only while it heard its peer this recently.
 const HEARD_NOW: Duration = Duration::from_secs(2);
@@ -92,6 +99,9 @@ pub struct Tick {
     /// Sync as lane `index` of this many (a new share of the events and
     /// a resync from the kernel).
     pub follow: Option<u32>,
+    /// With `follow`: the lane takes flows over (they go to the peer in a
+    /// bulk update; a lane that only gives flows away just withdraws).
+    pub takes: bool,
 }
 
 /// Lane 0's view of one lane: its last count, and the last two ticks on
@@ -128,7 +138,8 @@ pub struct Watch {
     /// The active count this lane applies.
     applied: u32,
     /// Lane 0: every lane's count as last seen, and since when lane 0
-    /// has heard its peer without a gap of [`SILENCE`].
+    /// has heard its peer without a gap of [`SILENCE`] (decisions after
+    /// [`STEADY`]).
     seen: Vec<Seen>,
     steady_since: Option<Instant>,
     /// A count this lane takes flows over with, once the lanes that give
@@ -200,8 +211,12 @@ impl Watch {
             self.pending = None;
             return t;
         }
-        if only_gives(self.lane.index, self.applied, a) {
+        let gives = only_gives(self.lane.index, self.applied, a);
+        if gives || a < self.applied {
+            // (fewer lanes: the givers' peer lanes are silent, their
+            // withdrawals go nowhere, and a taker need not wait for them)
             self.apply(a, &mut t);
+            t.takes = !gives;
             return t;
         }
         // A lane that takes flows over applies the count a tick after it
@@ -219,6 +234,7 @@ impl Watch {
         let done = self.givers_done(a);
         if (p.ready && done) || p.ticks > MAX_WAIT {
             self.apply(a, &mut t);
+            t.takes = true;
         } else {
             p.ready = done;
             self.pending = Some(p);
@@ -266,7 +282,7 @@ impl Watch {
             return;
         }
         let since = *self.steady_since.get_or_insert(now);
-        if now.saturating_duration_since(since) < SILENCE {
+        if now.saturating_duration_since(since) < STEADY {
             return;
         }
         let n = self.lane.count;
@@ -299,11 +315,10 @@ impl Watch {
         if m < current {
             t.warning = Some(format!(
                 "{m} of {n} lanes sync now: the peer was not heard on the channel of \
-                 lane {m} (the configured port + {m}) for {} s while lane 0 heard it \
-                 (the peer runs fewer lanes; conntrackd 1.4.x runs one), so the flows \
-                 of {} go over {} (a resync from the kernel); the same Lanes on both \
-                 ends spreads the load again",
-                SILENCE.as_secs(),
+                 lane {m} (the configured port + {m}) while lane 0 heard it (the peer \
+                 runs fewer lanes; conntrackd 1.4.x runs one), so the flows of {} go \
+                 over {} (a resync from the kernel); the same Lanes on both ends \
+                 spreads the load again",
                 lanes(m, current),
                 lanes(0, m),
             ));
@@ -363,9 +378,9 @@ mod tests {
         // Nobody heard anything: nothing changes, however long.
         quiet(&mut w, at, 0..30, &[]);
         // The peer runs one lane: lane 0 hears it, lane 1 nothing. Within
-        // SILENCE of lane 0 hearing it, nothing changes.
-        quiet(&mut w, at, 30..40, &[0]);
-        let ticks = second(&mut w, at(40), &[0]);
+        // STEADY of lane 0 hearing it, nothing changes.
+        quiet(&mut w, at, 30..33, &[0]);
+        let ticks = second(&mut w, at(33), &[0]);
         let warn = ticks[0].warning.as_deref().expect("lane 0 warns");
         assert!(
             warn.starts_with(
@@ -373,14 +388,11 @@ mod tests {
             ),
             "{warn}"
         );
-        // lane 1 gives its flows away at once; lane 0 takes them over a
-        // tick after it saw lane 1 apply the count
-        assert_eq!(follows(&ticks), [None, Some(1)]);
-        quiet(&mut w, at, 41..42, &[0]);
-        let ticks = second(&mut w, at(42), &[0]);
-        assert_eq!(follows(&ticks), [Some(1), None]);
-        assert!(ticks[0].warning.is_none(), "once");
-        quiet(&mut w, at, 43..60, &[0]);
+        // fewer lanes: lane 1 gives its flows away, lane 0 takes them over
+        // (and sends them in a bulk update), both at once
+        assert_eq!(follows(&ticks), [Some(1), Some(1)]);
+        assert!(ticks[0].takes && !ticks[1].takes);
+        quiet(&mut w, at, 34..60, &[0]);
         // One stray datagram on lane 1's channel changes nothing.
         quiet(&mut w, at, 60..61, &[0, 1]);
         quiet(&mut w, at, 61..80, &[0]);
@@ -389,10 +401,13 @@ mod tests {
         let ticks = second(&mut w, at(81), &[0, 1]);
         let n = ticks[0].notice.as_deref().expect("lane 0 says so");
         assert!(n.contains("channel of lane 1 too: 2 of 2 lanes"), "{n}");
-        // now lane 0 gives flows away (at once), lane 1 takes them over
+        // more lanes: lane 0 gives flows away at once, lane 1 takes them
+        // over a tick after it saw lane 0 apply the count
         assert_eq!(follows(&ticks), [Some(2), None]);
+        assert!(!ticks[0].takes);
         let ticks = second(&mut w, at(82), &[0, 1]);
         assert_eq!(follows(&ticks), [None, Some(2)]);
+        assert!(ticks[1].takes);
         // The whole peer goes silent (down, or the link): nothing changes.
         quiet(&mut w, at, 83..150, &[]);
         // A syncing lane's peer lane silent for less than SILENCE: nothing.
@@ -411,9 +426,9 @@ mod tests {
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
         let mut w = lanes(&S, 4);
-        // Lane 3 of the peer comes up 5 s after lane 0: within SILENCE.
-        quiet(&mut w, at, 0..5, &[0, 1, 2]);
-        quiet(&mut w, at, 5..30, &[0, 1, 2, 3]);
+        // Lane 3 of the peer comes up 3 s after lane 0: within STEADY.
+        quiet(&mut w, at, 0..3, &[0, 1, 2]);
+        quiet(&mut w, at, 3..30, &[0, 1, 2, 3]);
         // The peer restarts with two lanes (lane 0 never silent long).
         quiet(&mut w, at, 30..40, &[0, 1]);
         let ticks = second(&mut w, at(40), &[0, 1]);
@@ -423,12 +438,17 @@ mod tests {
                 && warn.contains("flows of lanes 2-3 go over lanes 0-1"),
             "{warn}"
         );
-        // 2 divides 4: lanes 2 and 3 give, lanes 0 and 1 take over a tick
-        // after they saw both apply the count
-        assert_eq!(follows(&ticks), [None, None, Some(2), Some(2)]);
-        quiet(&mut w, at, 41..42, &[0, 1]);
-        let ticks = second(&mut w, at(42), &[0, 1]);
-        assert_eq!(follows(&ticks), [Some(2), Some(2), None, None]);
+        // fewer lanes: lanes 2 and 3 give, lanes 0 and 1 take, at once
+        assert_eq!(follows(&ticks), [Some(2), Some(2), Some(2), Some(2)]);
+        quiet(&mut w, at, 41..50, &[0, 1]);
+        // back to four: lanes 0 and 1 give at once, 2 and 3 take over a
+        // tick after they saw both apply the count
+        quiet(&mut w, at, 50..51, &[0, 1, 2, 3]);
+        let ticks = second(&mut w, at(51), &[0, 1, 2, 3]);
+        assert!(ticks[0].notice.is_some());
+        assert_eq!(follows(&ticks), [Some(4), Some(4), None, None]);
+        let ticks = second(&mut w, at(52), &[0, 1, 2, 3]);
+        assert_eq!(follows(&ticks), [None, None, Some(4), Some(4)]);
     }
 
     #[test]
