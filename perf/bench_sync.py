@@ -142,7 +142,11 @@ def impair(ns, dev, loss, corrupt):
     subprocess.run(["ip", "netns", "exec", ns, "nft", "-f", "-"], input=rules, text=True, check=True)
 
 
-def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False, lanes=None):
+def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False, lanes=None, backup=None):
+    """One burst of `n` flows from `bin_` (with `lanes`) to `backup` (the
+    same binary and lanes unless given: a 1.4.7 backup runs one lane)."""
+    bin_b = backup or bin_
+    lanes_b = None if backup else lanes
     tag = os.getpid()
     a, b = f"cbsa-{tag}", f"cbsb-{tag}"
     base = tempfile.mkdtemp(prefix="ctbsync-")
@@ -163,9 +167,9 @@ def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False, la
             open(key, "w").write(os.urandom(32).hex() + "\n")
             os.chmod(key, 0o600)
         ca = conf(da, "10.98.0.1", "10.98.0.2", "bsa", mode, tr, key, lanes)
-        cb = conf(db, "10.98.0.2", "10.98.0.1", "bsb", mode, tr, key, lanes)
+        cb = conf(db, "10.98.0.2", "10.98.0.1", "bsb", mode, tr, key, lanes_b)
         pa = subprocess.Popen(["ip", "netns", "exec", a, bin_, "-C", ca], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        pb = subprocess.Popen(["ip", "netns", "exec", b, bin_, "-C", cb], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pb = subprocess.Popen(["ip", "netns", "exec", b, bin_b, "-C", cb], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(2.5 if tr == "tcp" else 1.0)
         impair(a, "bsa", loss, corrupt)
         impair(b, "bsb", loss, corrupt)
@@ -178,7 +182,7 @@ def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False, la
         gen = json.loads(sh(f"ip netns exec {a} {ctperf} fill -n {n}{pace}").stdout)
         done, got = None, 0
         while time.time() - t0 < 60:
-            got = external(bin_, cb)
+            got = external(bin_b, cb)
             if got >= n:
                 done = time.time() - t0
                 break
@@ -194,7 +198,7 @@ def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False, la
             os.kill(ia, 9)
             time.sleep(0.5)
             t1 = time.time()
-            subprocess.run(["ip", "netns", "exec", b, bin_, "-C", cb, "-c"], capture_output=True)
+            subprocess.run(["ip", "netns", "exec", b, bin_b, "-C", cb, "-c"], capture_output=True)
             commit = time.time() - t1
             out = subprocess.run(["ip", "netns", "exec", b, "conntrack", "-C"], capture_output=True, text=True).stdout
             committed = int(out.strip() or 0)
@@ -203,7 +207,8 @@ def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False, la
              "cpu_backup": cpu_b, "busiest_primary": busy_a, "busiest_backup": busy_b, "lanes": lanes or 1,
              "commit_seconds": commit, "committed": committed, "bytes_per_flow": (bytes1 - bytes0) / n,
              "datagrams_primary": pk1 - pk0}
-        stop(bin_, (ca, cb), (pa, pb))
+        stop(bin_, (ca,), (pa,))
+        stop(bin_b, (cb,), (pb,))
         return r
     finally:
         cleanup((a, b), base)
@@ -247,6 +252,8 @@ def main():
     ap.add_argument("--corrupt", type=float, default=0.0, help="%% with a corrupted sequence number")
     ap.add_argument("--auth", action="store_true", help="also ours ↔ ours with an authenticated link")
     ap.add_argument("--lanes", type=int, default=0, help="also ours ↔ ours with General { Lanes N }")
+    ap.add_argument("--mixed", action="store_true",
+                    help="with --lanes: also ours (Lanes 1, Lanes N) toward a 1.4.7 backup (the lanes follow its one)")
     ap.add_argument("--ours", default=os.path.join(ROOT, "target/release/conntrackd"))
     ap.add_argument("--ctperf", default=os.path.join(ROOT, "target/release/ctperf"))
     a = ap.parse_args()
@@ -258,15 +265,20 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
     with bench_run("bench_sync", max(sizes) + 10000) as jl:
         for n in sizes:
-            pairs = [("1.4.7 ↔ 1.4.7", "/usr/sbin/conntrackd", False, None), ("ours ↔ ours", a.ours, False, None)]
+            ref = "/usr/sbin/conntrackd"
+            pairs = [("1.4.7 ↔ 1.4.7", ref, False, None, None), ("ours ↔ ours", a.ours, False, None, None)]
             if a.auth:
-                pairs.append(("ours ↔ ours, authenticated", a.ours, True, None))
+                pairs.append(("ours ↔ ours, authenticated", a.ours, True, None, None))
             if a.lanes:
-                pairs.append((f"ours ↔ ours, Lanes {a.lanes}", a.ours, False, a.lanes))
+                pairs.append((f"ours ↔ ours, Lanes {a.lanes}", a.ours, False, a.lanes, None))
+            if a.lanes and a.mixed:
+                pairs.append(("ours → 1.4.7", a.ours, False, None, ref))
+                pairs.append((f"ours, Lanes {a.lanes} → 1.4.7", a.ours, False, a.lanes, ref))
             meds = {}
             busy = {}
-            for name, b, auth, lanes in pairs[1:] if a.only_ours else pairs:
-                rs = [one(b, a.ctperf, n, a.mode, a.transport, a.rate, a.loss, a.corrupt, auth, lanes) for _ in range(a.runs)]
+            for name, b, auth, lanes, backup in pairs[1:] if a.only_ours else pairs:
+                rs = [one(b, a.ctperf, n, a.mode, a.transport, a.rate, a.loss, a.corrupt, auth, lanes, backup)
+                      for _ in range(a.runs)]
                 for r in rs:
                     jl.write(json.dumps({"pair": name, **r}) + "\n")
                 med = lambda k: statistics.median([r[k] for r in rs])

@@ -540,6 +540,7 @@ fn bench_lists_its_scenarios_and_refuses_unknown_ones() {
         "warm",
         "lanes",
         "lanes-paced",
+        "lanes-mixed",
         "backup-rate",
         "failover",
         "failover-3fw",

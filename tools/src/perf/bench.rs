@@ -67,6 +67,14 @@ pub const SCENARIOS: &[Scenario] = &[
         ],
     },
     Scenario {
+        name: "lanes-mixed",
+        what: "FT-FW burst of 50k: ours with Lanes 2 (and Lanes 1) toward a 1.4.7 backup, whose one lane the lanes follow; and the pairs of `lanes`",
+        argv: &[
+            "perf/bench_sync.py", "--sizes", "50000", "--runs", "{runs}", "--mode", "FTFW",
+            "--lanes", "2", "--mixed",
+        ],
+    },
+    Scenario {
         name: "backup-rate",
         what: "one backup fed the same 200k flows by `ctperf sync source` flat out, at 150k/s and 50k/s: its CPU per flow by arrival rate, ours and 1.4.7",
         argv: &["perf/bench_backup_rate.py", "--runs", "{runs}"],
