@@ -2051,16 +2051,21 @@ fn fill_from(node: &Node, start: u32, n: u32) {
     assert!(f.status.success(), "{}", f.stderr_str());
 }
 
-/// Waits up to `secs` for `args` to answer `want` lines.
-fn wait_lines_for(n: &Node, args: &[&str], want: usize, secs: u64) -> usize {
+/// Polls `get` until it returns `want` or `secs` pass; the last value.
+fn wait_for<T: PartialEq>(want: T, secs: u64, get: impl Fn() -> T) -> T {
     let t0 = Instant::now();
     loop {
-        let got = n.ask(args).lines().count();
+        let got = get();
         if got == want || t0.elapsed() > Duration::from_secs(secs) {
             return got;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Waits up to `secs` for `args` to answer `want` lines.
+fn wait_lines_for(n: &Node, args: &[&str], want: usize, secs: u64) -> usize {
+    wait_for(want, secs, || n.ask(args).lines().count())
 }
 
 /// A peer that runs fewer lanes (lane i talks to the peer's lane i): the
@@ -2123,22 +2128,20 @@ fn lanes_follow_a_peer_with_fewer_lanes_and_back() {
 
 /// Waits up to `secs` for a node's kernel table to hold `want` entries.
 fn wait_kernel_count(n: &Node, want: u64, secs: u64) -> u64 {
-    let t0 = Instant::now();
-    loop {
+    wait_for(want, secs, || {
         let got = n.ns.run(&[CT, "-C"], None, T).stdout_str();
-        let got = got.trim().parse::<u64>().unwrap_or(0);
-        if got == want || t0.elapsed() > Duration::from_secs(secs) {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        got.trim().parse::<u64>().unwrap_or(0)
+    })
 }
 
 /// The lanes follow a peer that injects what it receives
-/// (`DisableExternalCache`): when the peer runs two lanes again, lane 0
-/// withdraws (DEL) the flows it gives to lane 1 before lane 1 sends them
-/// over its own channel, so the peer's kernel ends with every flow rather
-/// than those whose DEL came last.
+/// (`DisableExternalCache`, on both nodes): the peer's kernel ends with
+/// every flow. Withdrawals cross lanes here: when the peer runs two lanes
+/// again, lane 0 withdraws (DEL) the flows it gives to lane 1 before lane
+/// 1 sends them over its own channel; and an injection by one lane makes
+/// an event on another, which must not send it back (before the lanes
+/// knew each other's inject handles, DELs went back and deleted the
+/// flows at their origin: 388 of 400).
 #[test]
 fn lanes_follow_an_injecting_peer_without_losing_flows() {
     if !skip_unless_root_and(&["ip"]) {
