@@ -323,15 +323,26 @@ fn pair_with(
     (na, nb)
 }
 
-fn wait_lines(n: &Node, args: &[&str], want: usize) -> String {
+/// Calls `get` every 100 ms until `done` holds for its value or `secs`
+/// pass; the last value.
+fn poll_until<T>(secs: u64, mut get: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
     let t0 = Instant::now();
     loop {
-        let out = n.ask(args);
-        if out.lines().count() == want || t0.elapsed() > Duration::from_secs(5) {
-            return out;
+        let got = get();
+        if done(&got) || t0.elapsed() > Duration::from_secs(secs) {
+            return got;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+fn wait_lines(n: &Node, args: &[&str], want: usize) -> String {
+    poll_until(5, || n.ask(args), |out| out.lines().count() == want)
+}
+
+/// Waits up to `secs` for `args` to answer `want` lines; how many it did.
+fn wait_lines_for(n: &Node, args: &[&str], want: usize, secs: u64) -> usize {
+    poll_until(secs, || n.ask(args).lines().count(), |&got| got == want)
 }
 
 fn replicate(a_bin: &str, b_bin: &str, tag: &str, tr: Tr) {
@@ -666,14 +677,11 @@ fn ftfw_multicast_and_tcp_ours_to_ours_and_with_1_4_7() {
 
 /// Polls `n`'s kernel table until `ok(listing)` holds (10 s at most).
 fn wait_kernel(n: &Node, ok: impl Fn(&str) -> bool) -> String {
-    let t0 = Instant::now();
-    loop {
-        let k = n.ns.run(&[CT, "-L"], None, T).stdout_str();
-        if ok(&k) || t0.elapsed() > Duration::from_secs(10) {
-            return k;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    poll_until(
+        10,
+        || n.ns.run(&[CT, "-L"], None, T).stdout_str(),
+        |k| ok(k),
+    )
 }
 
 fn inject_run(a_bin: &str, tag: &str) {
@@ -2051,21 +2059,21 @@ fn fill_from(node: &Node, start: u32, n: u32) {
     assert!(f.status.success(), "{}", f.stderr_str());
 }
 
-/// Polls `get` until it returns `want` or `secs` pass; the last value.
-fn wait_for<T: PartialEq>(want: T, secs: u64, get: impl Fn() -> T) -> T {
-    let t0 = Instant::now();
-    loop {
-        let got = get();
-        if got == want || t0.elapsed() > Duration::from_secs(secs) {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+/// What ours adds to General in the lane tests: a buffer for a burst of
+/// 300 events on one lane (the default 208 KiB overruns with either
+/// implementation once one lane takes every event).
+const LANE_TEST_BUFFER: &str = "NetlinkBufferSize 4194304\n\tNetlinkBufferSizeMaxGrowth 8388608";
 
-/// Waits up to `secs` for `args` to answer `want` lines.
-fn wait_lines_for(n: &Node, args: &[&str], want: usize, secs: u64) -> usize {
-    wait_for(want, secs, || n.ask(args).lines().count())
+/// Waits for `a`'s lanes to follow a one-lane peer (its lane 0 says so).
+fn wait_one_lane_syncs(a: &Node, what: &str) {
+    assert!(
+        a.wait_log(
+            "1 of 2 lanes sync now: the peer was not heard on the channel of lane 1",
+            25
+        ),
+        "{what}, ours:\n{}",
+        a.log()
+    );
 }
 
 /// A peer that runs fewer lanes (lane i talks to the peer's lane i): the
@@ -2077,19 +2085,12 @@ fn lanes_follow_a_peer_with_fewer_lanes_and_back() {
     if !skip_unless_root_and(&["ip"]) {
         return;
     }
-    let mode = "FTFW { } ;; Lanes 2\n\tLogFile @DIR@/log\n\tNetlinkBufferSize 4194304\n\tNetlinkBufferSizeMaxGrowth 8388608";
-    let (a, mut b) = pair(OURS, OURS, "lmis", Tr::Udp, mode);
+    let mode = format!("FTFW {{ }} ;; Lanes 2\n\tLogFile @DIR@/log\n\t{LANE_TEST_BUFFER}");
+    let (a, mut b) = pair(OURS, OURS, "lmis", Tr::Udp, &mode);
     fill_from(&a, 0, 300);
     assert_eq!(wait_lines_for(&b, &["-e"], 300, 10), 300);
     b.restart_with(|c| c.replacen("Lanes 2", "Lanes 1", 1));
-    assert!(
-        a.wait_log(
-            "1 of 2 lanes sync now: the peer was not heard on the channel of lane 1",
-            25
-        ),
-        "A's log:\n{}",
-        a.log()
-    );
+    wait_one_lane_syncs(&a, "A");
     fill_from(&a, 300, 300);
     assert_eq!(
         wait_lines_for(&b, &["-e"], 600, 10),
@@ -2128,10 +2129,11 @@ fn lanes_follow_a_peer_with_fewer_lanes_and_back() {
 
 /// Waits up to `secs` for a node's kernel table to hold `want` entries.
 fn wait_kernel_count(n: &Node, want: u64, secs: u64) -> u64 {
-    wait_for(want, secs, || {
+    let count = || {
         let got = n.ns.run(&[CT, "-C"], None, T).stdout_str();
         got.trim().parse::<u64>().unwrap_or(0)
-    })
+    };
+    poll_until(secs, count, |&got| got == want)
 }
 
 /// The lanes follow a peer that injects what it receives
@@ -2147,14 +2149,12 @@ fn lanes_follow_an_injecting_peer_without_losing_flows() {
     if !skip_unless_root_and(&["ip"]) {
         return;
     }
-    let mode = "FTFW { DisableExternalCache on } ;; Lanes 2\n\tLogFile @DIR@/log\n\tNetlinkBufferSize 4194304\n\tNetlinkBufferSizeMaxGrowth 8388608";
-    let (a, mut b) = pair(OURS, OURS, "linj", Tr::Udp, mode);
-    b.restart_with(|c| c.replacen("Lanes 2", "Lanes 1", 1));
-    assert!(
-        a.wait_log("1 of 2 lanes sync now", 25),
-        "A's log:\n{}",
-        a.log()
+    let mode = format!(
+        "FTFW {{ DisableExternalCache on }} ;; Lanes 2\n\tLogFile @DIR@/log\n\t{LANE_TEST_BUFFER}"
     );
+    let (a, mut b) = pair(OURS, OURS, "linj", Tr::Udp, &mode);
+    b.restart_with(|c| c.replacen("Lanes 2", "Lanes 1", 1));
+    wait_one_lane_syncs(&a, "A");
     fill_from(&a, 0, 400);
     assert_eq!(wait_kernel_count(&b, 400, 10), 400);
     b.restart_with(|c| c.replacen("Lanes 1", "Lanes 2", 1));
@@ -2206,18 +2206,11 @@ fn two_lanes_against_1_4_7_sync_as_one() {
         a.restart_with(|c| {
             c.replacen(
                 "Lanes 1",
-                "Lanes 2\n\tHashLimit 400\n\tNetlinkBufferSize 4194304\n\tNetlinkBufferSizeMaxGrowth 8388608",
+                &format!("Lanes 2\n\tHashLimit 400\n\t{LANE_TEST_BUFFER}"),
                 1,
             )
         });
-        assert!(
-            a.wait_log(
-                "1 of 2 lanes sync now: the peer was not heard on the channel of lane 1",
-                25
-            ),
-            "{tag}, ours:\n{}",
-            a.log()
-        );
+        wait_one_lane_syncs(&a, tag);
         fill_from(&a, 0, 300);
         let got = wait_lines_for(&b, &["-e"], 300, 10);
         assert_eq!(got, 300, "{tag}, ours:\n{}", a.log());

@@ -133,10 +133,6 @@ pub struct Watch {
     /// The mode's peer speaks while idle (NOTRACK, FT-FW): silence means
     /// something.
     idle_peer_speaks: bool,
-    /// This lane's count of datagrams from its peer.
-    heard: u64,
-    /// The active count this lane applies.
-    applied: u32,
     /// Lane 0: every lane's count as last seen, and since when lane 0
     /// has heard its peer without a gap of [`SILENCE`] (decisions after
     /// [`STEADY`]).
@@ -166,7 +162,6 @@ impl Watch {
         if lane.first() {
             shared.active.store(0, Ordering::Relaxed);
         }
-        let heard = shared.heard[i].0.load(Ordering::Relaxed);
         shared.applied[i]
             .0
             .store(lane.count as u64, Ordering::Relaxed);
@@ -174,8 +169,6 @@ impl Watch {
             lane,
             shared,
             idle_peer_speaks,
-            heard,
-            applied: lane.count,
             seen: if lane.first() {
                 vec![Seen::default(); lane.count as usize]
             } else {
@@ -190,10 +183,9 @@ impl Watch {
     #[inline]
     pub fn on_heard(&mut self) {
         if self.lane.count > 1 {
-            self.heard += 1;
-            self.shared.heard[self.lane.index as usize]
-                .0
-                .store(self.heard, Ordering::Relaxed);
+            // (only this lane writes its word: no read-modify-write)
+            let w = &self.shared.heard[self.lane.index as usize].0;
+            w.store(w.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
     }
 
@@ -207,16 +199,16 @@ impl Watch {
             self.decide(now, &mut t);
         }
         let a = self.shared.active.load(Ordering::Relaxed);
-        if a == 0 || a == self.applied {
+        let applied = self.applied(self.lane.index);
+        if a == 0 || a == applied {
             self.pending = None;
             return t;
         }
-        let gives = only_gives(self.lane.index, self.applied, a);
-        if gives || a < self.applied {
+        let gives = only_gives(self.lane.index, applied, a);
+        if gives || a < applied {
             // (fewer lanes: the givers' peer lanes are silent, their
             // withdrawals go nowhere, and a taker need not wait for them)
-            self.apply(a, &mut t);
-            t.takes = !gives;
+            self.apply(a, !gives, &mut t);
             return t;
         }
         // A lane that takes flows over applies the count a tick after it
@@ -231,10 +223,9 @@ impl Watch {
             },
         };
         p.ticks += 1;
-        let done = self.givers_done(a);
+        let done = self.givers_done(applied, a);
         if (p.ready && done) || p.ticks > MAX_WAIT {
-            self.apply(a, &mut t);
-            t.takes = true;
+            self.apply(a, true, &mut t);
         } else {
             p.ready = done;
             self.pending = Some(p);
@@ -242,21 +233,26 @@ impl Watch {
         t
     }
 
-    fn apply(&mut self, a: u32, t: &mut Tick) {
-        self.applied = a;
+    /// The count lane `j` applies (its shared word).
+    fn applied(&self, j: u32) -> u32 {
+        self.shared.applied[j as usize].0.load(Ordering::Relaxed) as u32
+    }
+
+    fn apply(&mut self, a: u32, takes: bool, t: &mut Tick) {
         self.pending = None;
         self.shared.applied[self.lane.index as usize]
             .0
             .store(a as u64, Ordering::Relaxed);
         t.follow = Some(a);
+        t.takes = takes;
     }
 
-    /// Whether every other lane that only gives flows away when this
-    /// lane's count becomes `a` has applied it.
-    fn givers_done(&self, a: u32) -> bool {
+    /// Whether every other lane that only gives flows away when the count
+    /// goes from `old` to `a` has applied it.
+    fn givers_done(&self, old: u32, a: u32) -> bool {
         (0..self.lane.count)
-            .filter(|&j| j != self.lane.index && only_gives(j, self.applied, a))
-            .all(|j| self.shared.applied[j as usize].0.load(Ordering::Relaxed) == a as u64)
+            .filter(|&j| j != self.lane.index && only_gives(j, old, a))
+            .all(|j| self.applied(j) == a)
     }
 
     /// Lane 0: the active count from what every lane heard.
