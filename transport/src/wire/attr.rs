@@ -134,18 +134,44 @@ impl<'a> AttrWriter<'a> {
     pub fn attr(&mut self, ty: u16, payload: &[u8]) {
         self.attr_parts(ty, &[payload]);
     }
-    pub fn u8(&mut self, ty: u16, v: u8) {
-        self.attr(ty, &[v]);
+
+    /// Appends one TLV with a payload of a size known at compile time
+    /// (the per-flow path's addresses, ports and numbers: straight
+    /// stores, no loop over parts).
+    #[inline]
+    pub fn attr_arr<const N: usize>(&mut self, ty: u16, payload: [u8; N]) {
+        let len = NTA_HDRLEN + N;
+        let end = self.pos + align4(len);
+        if self.exhausted || len > u16::MAX as usize {
+            self.exhausted = true;
+            return;
+        }
+        let Some(dst) = self.buf.get_mut(self.pos..end) else {
+            self.exhausted = true;
+            return;
+        };
+        dst[0..2].copy_from_slice(&(len as u16).to_be_bytes());
+        dst[2..4].copy_from_slice(&ty.to_be_bytes());
+        dst[NTA_HDRLEN..len].copy_from_slice(&payload);
+        dst[len..].fill(0);
+        self.pos = end;
     }
+    #[inline]
+    pub fn u8(&mut self, ty: u16, v: u8) {
+        self.attr_arr(ty, [v]);
+    }
+    #[inline]
     pub fn be16(&mut self, ty: u16, v: u16) {
-        self.attr(ty, &v.to_be_bytes());
+        self.attr_arr(ty, v.to_be_bytes());
     }
     /// A u16 in the byte-swapped form 1.4.7 x86 senders use (trap 1).
+    #[inline]
     pub fn le16(&mut self, ty: u16, v: u16) {
-        self.attr(ty, &v.to_le_bytes());
+        self.attr_arr(ty, v.to_le_bytes());
     }
+    #[inline]
     pub fn be32(&mut self, ty: u16, v: u32) {
-        self.attr(ty, &v.to_be_bytes());
+        self.attr_arr(ty, v.to_be_bytes());
     }
     /// A NUL-terminated string.
     pub fn cstr(&mut self, ty: u16, s: &str) {
@@ -246,6 +272,32 @@ mod tests {
         assert_eq!(b[8..16], [0, 6, 0, 24, 0x34, 0x12, 0, 0]);
         let mut w = AttrWriter::new(&mut b, 12);
         w.le16(24, 0x1234);
+        assert_eq!(w.finish(), Err(EmitError::Exhausted));
+    }
+
+    #[test]
+    fn fixed_size_attributes_write_what_the_slice_writer_writes() {
+        fn both<const N: usize>(payload: [u8; N]) {
+            let (mut a, mut b) = ([0xffu8; 48], [0xffu8; 48]);
+            let mut wa = AttrWriter::new(&mut a, 4);
+            wa.attr_arr(7, payload);
+            wa.attr_arr(9, payload);
+            let mut wb = AttrWriter::new(&mut b, 4);
+            wb.attr(7, &payload);
+            wb.attr(9, &payload);
+            assert_eq!(wa.finish(), wb.finish());
+            assert_eq!(a, b, "payload of {N} bytes");
+        }
+        both([1]);
+        both([1, 2]);
+        both([1, 2, 3]);
+        both([1, 2, 3, 4]);
+        both([9; 8]);
+        both([9; 16]);
+        // no room: both report it
+        let mut s = [0u8; 6];
+        let mut w = AttrWriter::new(&mut s, 0);
+        w.attr_arr(1, [1, 2, 3]);
         assert_eq!(w.finish(), Err(EmitError::Exhausted));
     }
 }

@@ -211,11 +211,17 @@ pub(crate) fn set_ports(t: &mut Tuple, p: &[u8]) {
 pub(crate) fn put_addrs(w: &mut AttrWriter, t: &Tuple, ty4: u16, ty6: u16) -> bool {
     match (t.src, t.dst) {
         (Some(IpAddr::V4(s)), Some(IpAddr::V4(d))) => {
-            w.attr_parts(ty4, &[&s.octets(), &d.octets()]);
+            let mut b = [0u8; 8];
+            b[..4].copy_from_slice(&s.octets());
+            b[4..].copy_from_slice(&d.octets());
+            w.attr_arr(ty4, b);
             true
         }
         (Some(IpAddr::V6(s)), Some(IpAddr::V6(d))) => {
-            w.attr_parts(ty6, &[&s.octets(), &d.octets()]);
+            let mut b = [0u8; 32];
+            b[..16].copy_from_slice(&s.octets());
+            b[16..].copy_from_slice(&d.octets());
+            w.attr_arr(ty6, b);
             true
         }
         _ => false,
@@ -224,9 +230,9 @@ pub(crate) fn put_addrs(w: &mut AttrWriter, t: &Tuple, ty4: u16, ty6: u16) -> bo
 
 /// Writes the raw port pair of a tuple (0 for a missing port).
 pub(crate) fn put_ports(w: &mut AttrWriter, ty: u16, t: &Tuple) {
-    let s = t.src_port.unwrap_or(0).to_be_bytes();
-    let d = t.dst_port.unwrap_or(0).to_be_bytes();
-    w.attr_parts(ty, &[&s, &d]);
+    let [s0, s1] = t.src_port.unwrap_or(0).to_be_bytes();
+    let [d0, d1] = t.dst_port.unwrap_or(0).to_be_bytes();
+    w.attr_arr(ty, [s0, s1, d0, d1]);
 }
 
 #[derive(Default)]
@@ -381,14 +387,16 @@ fn labels_to_wire(l: &Labels) -> ([u8; LABELS_MAX], usize) {
 /// Writes the attributes of a conntrack message for `f` (the rules of the
 /// module doc).
 pub fn emit_ct_attrs(w: &mut AttrWriter, f: &Flow, opts: &EmitOpts) {
-    let orig = f.orig.unwrap_or_default();
-    put_addrs(w, &orig, nta::IPV4, nta::IPV6);
+    let none = Tuple::default();
+    let orig = f.orig.as_ref().unwrap_or(&none);
+    put_addrs(w, orig, nta::IPV4, nta::IPV6);
     w.be32(nta::STATUS, f.status.unwrap_or(0));
     let l4 = f.l4proto().unwrap_or(0);
     w.u8(nta::L4PROTO, l4);
-    let pi = f.protoinfo.unwrap_or_default();
+    let no_pi = ProtoInfo::default();
+    let pi = f.protoinfo.as_ref().unwrap_or(&no_pi);
     if sends_ports(l4) {
-        put_ports(w, nta::PORT, &orig);
+        put_ports(w, nta::PORT, orig);
     }
     match l4 {
         IPPROTO_TCP => {
@@ -479,7 +487,7 @@ pub fn emit_ct_attrs(w: &mut AttrWriter, f: &Flow, opts: &EmitOpts) {
 
 /// Step 8 of `ct2msg`: NAT TLVs derived from the reply tuple.
 fn emit_nat(w: &mut AttrWriter, f: &Flow) {
-    let Some(r) = f.reply else { return };
+    let Some(r) = f.reply.as_ref() else { return };
     let (snat, dnat) = match f.l3_family() {
         AF_INET => (nta::SNAT_IPV4, nta::DNAT_IPV4),
         AF_INET6 => (nta::SNAT_IPV6, nta::DNAT_IPV6),
@@ -487,10 +495,10 @@ fn emit_nat(w: &mut AttrWriter, f: &Flow) {
     };
     let put = |w: &mut AttrWriter, ty: u16, a: Option<IpAddr>| match a {
         Some(IpAddr::V4(a)) if ty == nta::SNAT_IPV4 || ty == nta::DNAT_IPV4 => {
-            w.attr(ty, &a.octets())
+            w.attr_arr(ty, a.octets())
         }
         Some(IpAddr::V6(a)) if ty == nta::SNAT_IPV6 || ty == nta::DNAT_IPV6 => {
-            w.attr(ty, &a.octets())
+            w.attr_arr(ty, a.octets())
         }
         _ => {}
     };
