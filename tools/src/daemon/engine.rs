@@ -605,7 +605,8 @@ impl Engine {
                         drop(reply);
                         if self.quiet.take_mirror() {
                             let now = self.now();
-                            self.rep.mirror_committed(&now);
+                            let lane = self.lane;
+                            self.rep.mirror_committed(&now, &|o| lane.owns(o));
                         }
                     }
                     ControlMsg::Metrics(tx) => {

@@ -330,10 +330,12 @@ impl Replicator {
                 self.counters.catch_failed += 1;
                 continue;
             }
-            self.counters.events_received += 1;
+            // (an event of another lane's share, queued before the lane's
+            // new BPF program, is not this lane's: not counted either)
             if outside_share(self.share, flow.orig.as_ref()) {
                 continue;
             }
+            self.counters.events_received += 1;
             // Origin: changes made by our inject handle are ignored; those
             // of our commit update the internal cache but are not sent.
             if m.pid != 0 && (m.pid == self.own.inject || self.own.inject_lanes.contains(&m.pid)) {
@@ -449,10 +451,10 @@ impl Replicator {
             self.counters.catch_failed += 1;
             return;
         };
-        self.counters.events_received += 1;
         if outside_share(self.share, e.master.as_ref()) {
             return;
         }
+        self.counters.events_received += 1;
         // Our own commit's and inject's expectations are not sent back.
         if m.pid != 0 && self.own.exp.contains(&m.pid) {
             return;
@@ -856,8 +858,15 @@ impl Replicator {
     /// events would have put it there (1.4.7's do), and a daemon that
     /// commits without listening to them (tools' quiet_commit.rs) gets no
     /// such events. Entries the kernel refused are swept by the next
-    /// resync.
-    pub fn mirror_committed(&mut self, now: &Now) {
+    /// resync. Only the flows `owns` says are the lane's go in: a lane
+    /// that received every flow from a peer with fewer lanes, before the
+    /// lanes followed it, would otherwise hold flows that another lane's
+    /// events also put in its cache (`-i` showed them twice).
+    pub fn mirror_committed(
+        &mut self,
+        now: &Now,
+        owns: &dyn Fn(Option<&ct_core::flow::Tuple>) -> bool,
+    ) {
         if self.bypass.is_some() || self.role != Role::Sync {
             return;
         }
@@ -869,7 +878,11 @@ impl Replicator {
             now.secs,
             None,
             (0, 1),
-            &mut |f| internal.resync_entry(&f, now.secs),
+            &mut |f| {
+                if owns(f.orig.as_ref()) {
+                    internal.resync_entry(&f, now.secs)
+                }
+            },
         );
     }
 
