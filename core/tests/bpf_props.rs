@@ -2,7 +2,8 @@
 //! interpreter that emulates the kernel's netlink attribute loads
 //! (`SKF_AD_NLATTR`, `SKF_AD_NLATTR_NEST`), on ctnetlink event messages
 //! encoded by our own emitter: for random filters and flows its verdict
-//! equals a direct model of libnetfilter_conntrack's checks, every jump
+//! equals a direct model of libnetfilter_conntrack's checks (and, with the
+//! `origin` prefix, drops exactly the messages of our own port ids), every jump
 //! lands inside the program, and long rule lists still compile.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -14,6 +15,7 @@ use ct_core::flow::{Flow, ProtoInfo, TcpInfo, Tuple, AF_INET, AF_INET6};
 use ct_core::netlink::bpf::{self, Insn};
 use ct_core::netlink::ct::emit_flow;
 use ct_core::netlink::lanes;
+use ct_core::netlink::origin;
 use ct_core::netlink::writer::Writer;
 use proptest::prelude::*;
 
@@ -87,6 +89,10 @@ fn run(prog: &[Insn], data: &[u8]) -> u32 {
                 None => return 0,
             },
             bpf::LD_W_IND => match word((x + i.k) as usize) {
+                Some(w) => a = w,
+                None => return 0,
+            },
+            origin::LD_W_ABS => match word(i.k as usize) {
                 Some(w) => a = w,
                 None => return 0,
             },
@@ -440,4 +446,40 @@ fn long_lists_compile_within_the_kernel_limit_or_say_so() {
         bpf::compile(&many(2000)),
         Err(bpf::BpfError::TooLong(_))
     ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Our own sockets' events (the inject handle's): the prefix drops the
+    /// messages whose sender port id is one of ours, and leaves the others
+    /// to the filter and lane programs after it.
+    #[test]
+    fn own_port_ids_are_dropped_and_the_rest_decided_as_before(
+        f in filter(),
+        fl in flow(),
+        own in proptest::collection::vec(any::<u32>(), 0..6),
+        sender in any::<u32>(),
+        pick in any::<proptest::sample::Index>(),
+        n in 1u32..4,
+    ) {
+        // the sender: one of ours (when there are) or another process's
+        let ours = !own.is_empty() && sender % 2 == 0;
+        let pid = if ours { own[pick.index(own.len())] } else { sender | 1 };
+        let ours = own.contains(&pid);
+        let mut msg = message(&fl);
+        msg[12..16].copy_from_slice(&pid.to_ne_bytes());
+        let fprog = bpf::compile(&f).unwrap();
+        let lane = lanes::program(0, n);
+        let rests: Vec<(Option<Vec<Insn>>, bool)> = vec![
+            (None, true),
+            (fprog.clone(), fprog.is_none() || model(&f, &fl)),
+            (Some(lane.clone()), lanes::lane_of(fl.orig.as_ref(), n) == 0),
+        ];
+        for (rest, keeps) in rests {
+            let prog = origin::skip_own(&own, rest.as_deref()).unwrap();
+            check_jumps(&prog);
+            prop_assert_eq!(run(&prog, &msg) != 0, !ours && keeps, "own {:?} pid {}", own, pid);
+        }
+    }
 }

@@ -11,6 +11,7 @@ pub mod cthelper;
 pub mod exp;
 pub mod lanes;
 pub mod msg;
+pub mod origin;
 pub mod request;
 pub mod stats;
 pub mod timeout;

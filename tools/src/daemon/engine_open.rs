@@ -21,6 +21,9 @@ impl Engine {
         // Groups are joined once the kernel filter (if any) is in place.
         let sock = NlSocket::open(NETLINK_NETFILTER, 0)?;
         use std::os::fd::AsFd;
+        // DisableExternalCache: the inject handle opens first, so that the
+        // kernel drops its events from the start (`attach_kernel_filter`)
+        self.open_inject()?;
         self.attach_kernel_filter(sock.as_fd())?;
         if self.lane.count > 1 {
             self.ev_fd = Some(sock.as_fd().try_clone_to_owned()?);
@@ -90,18 +93,28 @@ impl Engine {
         let lane_prog = (self.lane.count > 1)
             .then(|| ct_core::netlink::lanes::program(self.lane.index, self.lane.active));
         let (prog, with_filter) = match (filter_prog, lane_prog) {
-            (None, None) => return Ok(()),
-            (Some(f), None) => (f, true),
-            (None, Some(l)) => (l, false),
+            (None, None) => (None, false),
+            (Some(f), None) => (Some(f), true),
+            (None, Some(l)) => (Some(l), false),
             (Some(f), Some(l)) => match ct_core::netlink::lanes::compose(&f, &l) {
-                Ok(p) => (p, true),
+                Ok(p) => (Some(p), true),
                 Err(e) => {
                     // the lane's share first; the filter then in user space
                     self.log.error(&format!("cannot set event filtering: {e}"));
-                    (l, false)
+                    (Some(l), false)
                 }
             },
         };
+        // The events of our own inject handle are dropped by the kernel
+        // (they are ignored anyway): a prefix before the rest, when it
+        // fits.
+        let own = [self.rep.own.inject];
+        let own: &[u32] = if own[0] != 0 { &own } else { &[] };
+        let prog = match ct_core::netlink::origin::skip_own(own, prog.as_deref()) {
+            Ok(p) if !own.is_empty() => Some(p),
+            _ => prog,
+        };
+        let Some(prog) = prog else { return Ok(()) };
         let raw: Vec<libc::sock_filter> = prog
             .iter()
             .map(|i| libc::sock_filter {
@@ -149,6 +162,12 @@ impl Engine {
         if self.lane.first() && active < was {
             self.rep.request_resync();
         }
+        self.refilter_events();
+    }
+
+    /// Puts a new program on the event socket (the lanes' share changed,
+    /// or the inject handle opened).
+    fn refilter_events(&mut self) {
         let Some(fd) = self.ev_fd.take() else { return };
         use std::os::fd::AsFd;
         // The old program goes first (the kernel charges a new one before
@@ -169,6 +188,26 @@ impl Engine {
         self.ev_fd = Some(fd);
     }
 
+    /// DisableExternalCache's inject handle, once (the other lanes learn
+    /// its port id from `INJECT_PIDS`).
+    fn open_inject(&mut self) -> std::io::Result<()> {
+        let injects = self.mode == super::engine::Mode::Sync
+            && self
+                .cfg
+                .sync
+                .as_ref()
+                .is_some_and(|s| s.disable_external_cache);
+        if !injects || self.inject.is_some() {
+            return Ok(());
+        }
+        let inject = Inject::open()?;
+        self.rep.own.inject = inject.portid();
+        super::lanes::INJECT_PIDS[self.lane.index as usize]
+            .store(inject.portid(), std::sync::atomic::Ordering::Relaxed);
+        self.inject = Some(inject);
+        Ok(())
+    }
+
     /// Opens the sync link, starts its protocol and the 1-second alive
     /// timer.
     pub fn open_link(&mut self, r: &mut Reactor) -> std::io::Result<()> {
@@ -177,11 +216,7 @@ impl Engine {
         };
         if sync.disable_external_cache {
             self.log.notice("disabling external cache");
-            let inject = Inject::open()?;
-            self.rep.own.inject = inject.portid();
-            super::lanes::INJECT_PIDS[self.lane.index as usize]
-                .store(inject.portid(), std::sync::atomic::Ordering::Relaxed);
-            self.inject = Some(inject);
+            self.open_inject()?;
             if self.rep.exp().is_some() {
                 self.exp_inject = Some(super::expect::open_inject(&mut self.rep.own.exp)?);
             }
