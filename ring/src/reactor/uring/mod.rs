@@ -88,17 +88,58 @@ pub(crate) struct UringBackend {
     /// See [`Config::moderation`].
     moderation: Option<(u32, Duration)>,
     /// Completions handled per `process`, a moving average (weight 1/4,
-    /// in eighths): moderation engages only while traffic is steady, at
-    /// least `want / 8` of them on average. (On the last round alone, a
-    /// cluster of a few events at 5k flows/s engaged it, and the next
-    /// events then waited up to its delay: perf/RESULTS.md, session 11.)
+    /// in eighths): moderation engages only while traffic is heavy and
+    /// steady ([`engages`]). (On the last round alone, a cluster of a few
+    /// events at 5k flows/s engaged it, and the next events then waited up
+    /// to its delay: perf/RESULTS.md, session 11.)
     batch_avg8: usize,
+    /// Completions a second ([`engages`]).
+    rate: Rate,
     /// `CT_RING_TRACE` set: print every receive completion that carries
     /// no data (errors, ends of multishot) to stderr.
     trace: bool,
     pub(crate) setup: &'static str,
     /// Set up with DEFER_TASKRUN and TASKRUN_FLAG (see `work_pending`).
     taskrun_flag: bool,
+}
+
+/// Whether moderation (wait for `want` completions) engages: while the
+/// average round (in eighths) has `want / 8` completions or more, and the
+/// ring handles [`BUSY_RATE`] completions a second or more. Below that
+/// rate (20k flows/s) wake-ups are not worth saving: waiting there added
+/// up to the whole delay to half of the flows (perf/RESULTS.md, session
+/// 13).
+fn engages(avg8: usize, want: u32, rate: u64) -> bool {
+    avg8 >= 8 * (want as usize / 8).max(2) && rate >= BUSY_RATE
+}
+
+/// Completions a second from which moderation may engage.
+const BUSY_RATE: u64 = 40_000;
+
+/// The window over which the rate of completions is measured.
+const RATE_WINDOW: Duration = Duration::from_millis(10);
+
+/// The rate of completions, over windows of [`RATE_WINDOW`].
+#[derive(Debug, Clone, Copy, Default)]
+struct Rate {
+    start: Option<Instant>,
+    count: usize,
+    /// Completions a second in the last whole window.
+    per_sec: u64,
+}
+
+impl Rate {
+    fn add(&mut self, now: Instant, got: usize) {
+        let start = *self.start.get_or_insert(now);
+        self.count += got;
+        let el = now.saturating_duration_since(start);
+        if el >= RATE_WINDOW {
+            let us = el.as_micros().max(1);
+            self.per_sec = (self.count as u128 * 1_000_000 / us).min(u64::MAX as u128) as u64;
+            self.start = Some(now);
+            self.count = 0;
+        }
+    }
 }
 
 /// The moving average of completions per round (in eighths) after a
@@ -136,6 +177,7 @@ impl UringBackend {
             shutting_down: false,
             moderation: cfg.moderation,
             batch_avg8: 0,
+            rate: Rate::default(),
             trace: std::env::var_os("CT_RING_TRACE").is_some(),
             setup: opened.setup,
             taskrun_flag: opened.setup.contains("defer_taskrun"),
@@ -354,7 +396,7 @@ impl UringBackend {
                 // falls through to the plain wait below.
                 Some((want, max))
                     if t != Some(Duration::ZERO)
-                        && self.batch_avg8 >= 8 * (want as usize / 8).max(2) =>
+                        && engages(self.batch_avg8, want, self.rate.per_sec) =>
                 {
                     let m = t.map_or(max, |t| t.min(max));
                     self.enter_n(want, Some(m))?;
@@ -370,6 +412,7 @@ impl UringBackend {
             sh.now = Instant::now();
             let got = self.process(sh, handler)?;
             self.batch_avg8 = batch_avg8(self.batch_avg8, got);
+            self.rate.add(sh.now, got);
             n += got;
             self.flush(sh)?;
             let expired = deadline.is_some_and(|d| sh.now >= d);
@@ -622,19 +665,48 @@ impl UringBackend {
 
 #[cfg(test)]
 mod moderation_tests {
-    use super::batch_avg8;
+    use super::{batch_avg8, engages, Rate, BUSY_RATE, RATE_WINDOW};
+    use std::time::{Duration, Instant};
 
     /// The steady rounds of a busy socket engage moderation (an average
-    /// of 4 or more), an occasional cluster in a trickle does not.
+    /// of 4 or more, at a rate of completions worth saving wake-ups for),
+    /// an occasional cluster in a trickle does not, nor steady rounds at
+    /// a moderate rate.
     #[test]
     fn moderation_follows_the_average_round_not_the_last() {
         let run = |rounds: &[usize]| rounds.iter().fold(0, |a, &g| batch_avg8(a, g));
-        let engaged = |avg8: usize| avg8 >= 8 * 4;
+        let engaged = |avg8: usize| engages(avg8, 32, BUSY_RATE);
         assert!(engaged(run(&[5, 6, 4, 7, 5, 6])));
         assert!(!engaged(run(&[1, 2, 1, 1, 4])), "one cluster of 4");
         assert!(!engaged(run(&[1, 1, 2, 1, 6, 1])));
         // idle again: it disengages within a few rounds
         assert!(!engaged(run(&[8, 8, 8, 8, 1, 1, 1])));
+        assert!(
+            !engages(run(&[5, 6, 4, 7, 5, 6]), 32, BUSY_RATE - 1),
+            "a moderate rate"
+        );
         assert_eq!(batch_avg8(0, usize::MAX), (1 << 16) * 8 / 4);
+    }
+
+    /// The rate is that of the last whole window; a window after a long
+    /// idle time counts the idle time in.
+    #[test]
+    fn rate_is_measured_over_whole_windows() {
+        let t0 = Instant::now();
+        let mut r = Rate::default();
+        // 20k completions a second: 5 every 250 µs
+        for i in 0..=80u32 {
+            r.add(t0 + Duration::from_micros(250) * i, 5);
+        }
+        assert!((19_000..=21_000).contains(&r.per_sec), "{}", r.per_sec);
+        // then 100k a second
+        let t1 = t0 + Duration::from_millis(20);
+        for i in 1..=200u32 {
+            r.add(t1 + Duration::from_micros(100) * i, 10);
+        }
+        assert!(r.per_sec >= BUSY_RATE, "{}", r.per_sec);
+        // a round after a second of silence: a low rate at once
+        r.add(t1 + Duration::from_secs(1) + 2 * RATE_WINDOW, 3);
+        assert!(r.per_sec < BUSY_RATE / 10, "{}", r.per_sec);
     }
 }
