@@ -690,8 +690,18 @@ fn inject_run(a_bin: &str, tag: &str) {
         OURS,
         tag,
         Tr::Udp,
-        "FTFW { DisableExternalCache on }",
+        "FTFW { DisableExternalCache on } ;; LogFile @DIR@/log",
     );
+    // 1.4.7's order at start: the inject handle, then the event socket
+    for (n, who) in [(&a, a_bin), (&b, OURS)] {
+        let log = n.log();
+        let inject = log.find("disabling external cache");
+        let events = log.find("netlink event socket buffer size");
+        assert!(
+            inject.is_some() && events.is_some() && inject < events,
+            "{tag}: {who}'s log:\n{log}"
+        );
+    }
     a.ct("-I -p tcp -s 10.5.0.1 -d 10.6.0.1 --sport 1000 --dport 443 --state ESTABLISHED -t 300 -u SEEN_REPLY,ASSURED");
     a.ct("-I -p udp -s 10.5.0.2 -d 10.6.0.1 --sport 53 --dport 53 -t 300");
     let k = wait_kernel(&b, |k| k.lines().count() == 2);

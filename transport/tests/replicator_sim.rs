@@ -666,20 +666,7 @@ fn a_commit_creates_the_external_cache_masters_first() {
     // internal cache, and is not sent to the peer.
     s.b.kernel.events.clear();
     assert!(s.b.rep.internal().is_empty());
-    // A lane mirrors only its share (lane 0 of 2 here: a lane that
-    // received every flow from a peer with fewer lanes).
-    let lane0 = |o: Option<&Tuple>| ct_core::netlink::lanes::lane_of(o, 2) == 0;
-    s.b.rep.mirror_committed(&now, &lane0);
-    let mut share = 0;
-    s.b.rep
-        .external()
-        .for_each(|f, _, _| share += lane0(f.orig.as_ref()) as usize);
-    assert!(share > 0 && share < 110, "both lanes have flows: {share}");
-    assert_eq!(s.b.rep.internal().len(), share);
-    s.b.rep
-        .internal()
-        .for_each(|f, _, _| assert!(lane0(f.orig.as_ref())));
-    s.b.rep.mirror_committed(&now, &|_| true);
+    s.b.rep.mirror_committed(&now);
     assert_eq!(s.b.rep.internal().len(), 110);
     assert_eq!(
         cache_view(s.b.rep.internal()),

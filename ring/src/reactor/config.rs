@@ -89,13 +89,22 @@ pub struct Config {
     pub cq_entries: u32,
     /// Wake-up moderation (io_uring only): while traffic is steady (the
     /// rounds handled at least an eighth of this many, and 2, on a moving
-    /// average), a
+    /// average, at [`Config::moderation_rate`] or more), a
     /// blocking poll first waits until this many completions are ready or
     /// this long has passed, so that a busy socket is handled in batches
     /// (fewer wake-ups, less CPU) at the cost of at most that delay; a
     /// trickle wakes at the first completion. `None`: always the first.
     pub moderation: Option<(u32, std::time::Duration)>,
+    /// Completions a second from which moderation may engage (measured
+    /// over 10-ms windows): below it every completion wakes the poll at
+    /// once, whatever the rounds.
+    pub moderation_rate: u64,
 }
+
+/// The default [`Config::moderation_rate`]: at 20k flows/s (about that
+/// many completions) waiting cost half of the flows up to the whole delay
+/// for little CPU (perf/RESULTS.md, session 13).
+pub const MODERATION_RATE: u64 = 40_000;
 
 impl Default for Config {
     fn default() -> Config {
@@ -106,6 +115,7 @@ impl Default for Config {
             sq_entries: 256,
             cq_entries: 4096,
             moderation: None,
+            moderation_rate: MODERATION_RATE,
         }
     }
 }

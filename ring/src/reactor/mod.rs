@@ -120,7 +120,9 @@ use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-pub use self::config::{Backend, BackendChoice, Config, SockKind, SockOpts, BACKEND_ENV};
+pub use self::config::{
+    Backend, BackendChoice, Config, SockKind, SockOpts, BACKEND_ENV, MODERATION_RATE,
+};
 pub use self::ctx::Ctx;
 pub use self::event::{Errno, Event, SendError, SockError, SockId, SockStats, TimerId};
 pub use self::outbox::Outbox;

@@ -605,8 +605,7 @@ impl Engine {
                         drop(reply);
                         if self.quiet.take_mirror() {
                             let now = self.now();
-                            let lane = self.lane;
-                            self.rep.mirror_committed(&now, &|o| lane.owns(o));
+                            self.rep.mirror_committed(&now);
                         }
                     }
                     ControlMsg::Metrics(tx) => {

@@ -105,12 +105,16 @@ impl Engine {
                 }
             },
         };
-        // The events of our own inject handle are dropped by the kernel
-        // (they are ignored anyway): a prefix before the rest, when it
-        // fits.
-        let own = [self.rep.own.inject];
-        let own: &[u32] = if own[0] != 0 { &own } else { &[] };
-        let prog = match ct_core::netlink::origin::skip_own(own, prog.as_deref()) {
+        // The events of our own inject handles (this lane's, and the other
+        // lanes' known by now: a lane that injects flows of another
+        // lane's share) are dropped by the kernel, as they are ignored
+        // anyway: a prefix before the rest, when it fits.
+        let own: Vec<u32> = std::iter::once(self.rep.own.inject)
+            .chain(self.rep.own.inject_lanes.iter().copied())
+            .filter(|&p| p != 0)
+            .collect();
+        let only_origin = prog.is_none();
+        let prog = match ct_core::netlink::origin::skip_own(&own, prog.as_deref()) {
             Ok(p) if !own.is_empty() => Some(p),
             _ => prog,
         };
@@ -135,6 +139,9 @@ impl Engine {
                 e.kind(),
                 format!("cannot give lane {} its events (BPF): {e}", self.lane.index),
             )),
+            // no Filter: the daemon ignores its own writes' events in user
+            // space, as 1.4.7 does, and says nothing
+            Err(_) if only_origin => Ok(()),
             Err(e) => {
                 self.log.error(&format!("cannot set event filtering: {e}"));
                 Ok(())
@@ -165,8 +172,7 @@ impl Engine {
         self.refilter_events();
     }
 
-    /// Puts a new program on the event socket (the lanes' share changed,
-    /// or the inject handle opened).
+    /// Puts a new program on the event socket (the lanes' share changed).
     fn refilter_events(&mut self) {
         let Some(fd) = self.ev_fd.take() else { return };
         use std::os::fd::AsFd;
@@ -200,6 +206,8 @@ impl Engine {
         if !injects || self.inject.is_some() {
             return Ok(());
         }
+        // (1.4.7's order: this notice, then the event socket's)
+        self.log.notice("disabling external cache");
         let inject = Inject::open()?;
         self.rep.own.inject = inject.portid();
         super::lanes::INJECT_PIDS[self.lane.index as usize]
@@ -215,7 +223,6 @@ impl Engine {
             return Ok(());
         };
         if sync.disable_external_cache {
-            self.log.notice("disabling external cache");
             self.open_inject()?;
             if self.rep.exp().is_some() {
                 self.exp_inject = Some(super::expect::open_inject(&mut self.rep.own.exp)?);

@@ -114,6 +114,13 @@ const MODERATION: Option<(u32, std::time::Duration)> =
 /// The longest a lane's moderated wait grows to with lanes.
 const MODERATION_MAX: std::time::Duration = std::time::Duration::from_millis(1);
 
+/// The rate of completions from which a lane's moderation may engage:
+/// the daemon's rate decides, not each lane's (lanes that each woke per
+/// event at a rate one lane would moderate would multiply the wake-ups).
+fn lane_moderation_rate(lanes: u32) -> u64 {
+    (ct_ring::reactor::MODERATION_RATE / lanes.max(1) as u64).max(1)
+}
+
 /// A lane's moderation with `lanes` lanes: each lane sees its share of
 /// the events, so under load it waits `lanes` times as long (at most
 /// [`MODERATION_MAX`]) to handle as many per wake-up as one lane would.
@@ -526,6 +533,7 @@ fn reactor(lanes: u32) -> std::io::Result<Reactor> {
     Reactor::new(ct_ring::reactor::Config {
         send_slot_size: sync::MAX_DATAGRAM as u32,
         moderation: lane_moderation(moderation(), lanes),
+        moderation_rate: lane_moderation_rate(lanes),
         ..ct_ring::reactor::Config::with_backend(BackendChoice::Auto)
     })
 }
@@ -715,6 +723,10 @@ mod tests {
         assert_eq!(lane_moderation(m, 2), Some((32, us(400))));
         assert_eq!(lane_moderation(m, 16), Some((32, us(1000))));
         assert_eq!(lane_moderation(None, 4), None);
+        let r = ct_ring::reactor::MODERATION_RATE;
+        assert_eq!(lane_moderation_rate(1), r);
+        assert_eq!(lane_moderation_rate(0), r);
+        assert_eq!(lane_moderation_rate(4), r / 4);
         // a longer wait set by CT_RING_MODERATION stays as it is
         assert_eq!(lane_moderation(Some((8, us(3000))), 2), Some((8, us(3000))));
     }

@@ -858,15 +858,8 @@ impl Replicator {
     /// events would have put it there (1.4.7's do), and a daemon that
     /// commits without listening to them (tools' quiet_commit.rs) gets no
     /// such events. Entries the kernel refused are swept by the next
-    /// resync. Only the flows `owns` says are the lane's go in: a lane
-    /// that received every flow from a peer with fewer lanes, before the
-    /// lanes followed it, would otherwise hold flows that another lane's
-    /// events also put in its cache (`-i` showed them twice).
-    pub fn mirror_committed(
-        &mut self,
-        now: &Now,
-        owns: &dyn Fn(Option<&ct_core::flow::Tuple>) -> bool,
-    ) {
+    /// resync.
+    pub fn mirror_committed(&mut self, now: &Now) {
         if self.bypass.is_some() || self.role != Role::Sync {
             return;
         }
@@ -878,11 +871,7 @@ impl Replicator {
             now.secs,
             None,
             (0, 1),
-            &mut |f| {
-                if owns(f.orig.as_ref()) {
-                    internal.resync_entry(&f, now.secs)
-                }
-            },
+            &mut |f| internal.resync_entry(&f, now.secs),
         );
     }
 

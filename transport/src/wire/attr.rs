@@ -105,29 +105,40 @@ impl<'a> AttrWriter<'a> {
         }
     }
 
-    /// Appends one TLV whose payload is the concatenation of `parts`,
-    /// followed by zero padding to 4 bytes.
-    pub fn attr_parts(&mut self, ty: u16, parts: &[&[u8]]) {
-        let plen: usize = parts.iter().map(|p| p.len()).sum();
+    /// Room for one TLV of `plen` payload bytes: writes its header and
+    /// zero padding and returns the payload's bytes, or remembers that the
+    /// buffer ran out.
+    #[inline]
+    fn slot(&mut self, ty: u16, plen: usize) -> Option<&mut [u8]> {
         let len = NTA_HDRLEN + plen;
         let end = self.pos + align4(len);
         if self.exhausted || len > u16::MAX as usize {
             self.exhausted = true;
-            return;
+            return None;
         }
         let Some(dst) = self.buf.get_mut(self.pos..end) else {
             self.exhausted = true;
-            return;
+            return None;
         };
+        self.pos = end;
         dst[0..2].copy_from_slice(&(len as u16).to_be_bytes());
         dst[2..4].copy_from_slice(&ty.to_be_bytes());
-        let mut at = NTA_HDRLEN;
+        dst[len..].fill(0);
+        Some(&mut dst[NTA_HDRLEN..len])
+    }
+
+    /// Appends one TLV whose payload is the concatenation of `parts`,
+    /// followed by zero padding to 4 bytes.
+    pub fn attr_parts(&mut self, ty: u16, parts: &[&[u8]]) {
+        let plen: usize = parts.iter().map(|p| p.len()).sum();
+        let Some(dst) = self.slot(ty, plen) else {
+            return;
+        };
+        let mut at = 0;
         for p in parts {
             dst[at..at + p.len()].copy_from_slice(p);
             at += p.len();
         }
-        dst[at..].fill(0);
-        self.pos = end;
     }
 
     /// Appends one TLV with a raw payload.
@@ -140,21 +151,9 @@ impl<'a> AttrWriter<'a> {
     /// stores, no loop over parts).
     #[inline]
     pub fn attr_arr<const N: usize>(&mut self, ty: u16, payload: [u8; N]) {
-        let len = NTA_HDRLEN + N;
-        let end = self.pos + align4(len);
-        if self.exhausted || len > u16::MAX as usize {
-            self.exhausted = true;
-            return;
+        if let Some(dst) = self.slot(ty, N) {
+            dst.copy_from_slice(&payload);
         }
-        let Some(dst) = self.buf.get_mut(self.pos..end) else {
-            self.exhausted = true;
-            return;
-        };
-        dst[0..2].copy_from_slice(&(len as u16).to_be_bytes());
-        dst[2..4].copy_from_slice(&ty.to_be_bytes());
-        dst[NTA_HDRLEN..len].copy_from_slice(&payload);
-        dst[len..].fill(0);
-        self.pos = end;
     }
     #[inline]
     pub fn u8(&mut self, ty: u16, v: u8) {

@@ -85,8 +85,9 @@ pub(crate) struct UringBackend {
     /// Receives delivered per socket in the current `process`.
     woken: Vec<u32>,
     shutting_down: bool,
-    /// See [`Config::moderation`].
+    /// See [`Config::moderation`] and [`Config::moderation_rate`].
     moderation: Option<(u32, Duration)>,
+    moderation_rate: u64,
     /// Completions handled per `process`, a moving average (weight 1/4,
     /// in eighths): moderation engages only while traffic is heavy and
     /// steady ([`engages`]). (On the last round alone, a cluster of a few
@@ -105,16 +106,11 @@ pub(crate) struct UringBackend {
 
 /// Whether moderation (wait for `want` completions) engages: while the
 /// average round (in eighths) has `want / 8` completions or more, and the
-/// ring handles [`BUSY_RATE`] completions a second or more. Below that
-/// rate (20k flows/s) wake-ups are not worth saving: waiting there added
-/// up to the whole delay to half of the flows (perf/RESULTS.md, session
-/// 13).
-fn engages(avg8: usize, want: u32, rate: u64) -> bool {
-    avg8 >= 8 * (want as usize / 8).max(2) && rate >= BUSY_RATE
+/// ring handles `busy` completions a second or more
+/// ([`Config::moderation_rate`](crate::reactor::Config::moderation_rate)).
+fn engages(avg8: usize, want: u32, rate: u64, busy: u64) -> bool {
+    avg8 >= 8 * (want as usize / 8).max(2) && rate >= busy
 }
-
-/// Completions a second from which moderation may engage.
-const BUSY_RATE: u64 = 40_000;
 
 /// The window over which the rate of completions is measured.
 const RATE_WINDOW: Duration = Duration::from_millis(10);
@@ -176,6 +172,7 @@ impl UringBackend {
             woken: Vec::new(),
             shutting_down: false,
             moderation: cfg.moderation,
+            moderation_rate: cfg.moderation_rate,
             batch_avg8: 0,
             rate: Rate::default(),
             trace: std::env::var_os("CT_RING_TRACE").is_some(),
@@ -396,7 +393,12 @@ impl UringBackend {
                 // falls through to the plain wait below.
                 Some((want, max))
                     if t != Some(Duration::ZERO)
-                        && engages(self.batch_avg8, want, self.rate.per_sec) =>
+                        && engages(
+                            self.batch_avg8,
+                            want,
+                            self.rate.per_sec,
+                            self.moderation_rate,
+                        ) =>
                 {
                     let m = t.map_or(max, |t| t.min(max));
                     self.enter_n(want, Some(m))?;
@@ -665,7 +667,8 @@ impl UringBackend {
 
 #[cfg(test)]
 mod moderation_tests {
-    use super::{batch_avg8, engages, Rate, BUSY_RATE, RATE_WINDOW};
+    use super::{batch_avg8, engages, Rate, RATE_WINDOW};
+    use crate::reactor::MODERATION_RATE as BUSY_RATE;
     use std::time::{Duration, Instant};
 
     /// The steady rounds of a busy socket engage moderation (an average
@@ -675,14 +678,14 @@ mod moderation_tests {
     #[test]
     fn moderation_follows_the_average_round_not_the_last() {
         let run = |rounds: &[usize]| rounds.iter().fold(0, |a, &g| batch_avg8(a, g));
-        let engaged = |avg8: usize| engages(avg8, 32, BUSY_RATE);
+        let engaged = |avg8: usize| engages(avg8, 32, BUSY_RATE, BUSY_RATE);
         assert!(engaged(run(&[5, 6, 4, 7, 5, 6])));
         assert!(!engaged(run(&[1, 2, 1, 1, 4])), "one cluster of 4");
         assert!(!engaged(run(&[1, 1, 2, 1, 6, 1])));
         // idle again: it disengages within a few rounds
         assert!(!engaged(run(&[8, 8, 8, 8, 1, 1, 1])));
         assert!(
-            !engages(run(&[5, 6, 4, 7, 5, 6]), 32, BUSY_RATE - 1),
+            !engages(run(&[5, 6, 4, 7, 5, 6]), 32, BUSY_RATE - 1, BUSY_RATE),
             "a moderate rate"
         );
         assert_eq!(batch_avg8(0, usize::MAX), (1 << 16) * 8 / 4);
