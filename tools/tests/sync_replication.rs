@@ -738,6 +738,39 @@ fn inject_run(a_bin: &str, tag: &str) {
     assert_eq!(common::stat(&rt, "events received:"), 0, "{tag}: {rt}");
 }
 
+/// An injecting backup with two lanes behind a one-lane primary: its
+/// lane 0 receives every flow and writes it, and the kernel drops the
+/// events of those writes on both lanes' sockets (lane 1's share went
+/// to lane 1, which ignored them but counted them as received).
+#[test]
+fn injecting_lanes_drop_each_others_writes() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let (mut a, mut b) = pair(
+        OURS,
+        OURS,
+        "ilw",
+        Tr::Udp,
+        "FTFW { DisableExternalCache on } ;; LogFile @DIR@/log",
+    );
+    // (whatever CONNTRACKD_LANES says)
+    a.restart_with(|c| c.replacen("General {", "General {\n\tLanes 1", 1));
+    b.restart_with(|c| {
+        c.replacen(
+            "General {",
+            &format!("General {{\n\tLanes 2\n\t{LANE_TEST_BUFFER}"),
+            1,
+        )
+    });
+    // (its lanes run, and have set their programs, once they answer)
+    assert!(b.ask(&["-s"]).contains("cache internal"), "{}", b.log());
+    fill_from(&a, 0, 60);
+    assert_eq!(wait_kernel_count(&b, 60, 10), 60, "{}", b.log());
+    let rt = b.ask(&["-s", "runtime"]);
+    assert_eq!(stat(&rt, "events received:"), 0, "{rt}\n{}", b.log());
+}
+
 #[test]
 fn ftfw_disable_external_cache_injects_into_the_kernel() {
     if !skip_unless_root_and(&["ip"]) {

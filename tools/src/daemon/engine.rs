@@ -377,6 +377,7 @@ impl Engine {
     ) -> std::io::Result<()> {
         // (every lane has opened its link once the gate let this one run)
         self.read_inject_lanes();
+        self.filter_other_injects();
         while !self.kill && !stop.load(std::sync::atomic::Ordering::SeqCst) {
             let hups = super::REOPEN.load(std::sync::atomic::Ordering::SeqCst);
             if hups != self.hups_seen {

@@ -172,6 +172,23 @@ impl Engine {
         self.refilter_events();
     }
 
+    /// Once every lane has opened (the lanes run behind a gate): the
+    /// kernel also drops the events of the other lanes' inject handles. A
+    /// lane that receives flows of another lane's share (from a peer with
+    /// fewer lanes, before the lanes follow it) writes them, and the
+    /// events went to the lane whose share they are, which ignored them.
+    /// The new program replaces the old in one step; should it not fit,
+    /// the old one stays, and the events are still ignored in user space.
+    pub(super) fn filter_other_injects(&mut self) {
+        if self.rep.own.inject == 0 || self.rep.own.inject_lanes.is_empty() {
+            return;
+        }
+        let Some(fd) = self.ev_fd.take() else { return };
+        use std::os::fd::AsFd;
+        let _ = self.attach_kernel_filter(fd.as_fd());
+        self.ev_fd = Some(fd);
+    }
+
     /// Puts a new program on the event socket (the lanes' share changed).
     fn refilter_events(&mut self) {
         let Some(fd) = self.ev_fd.take() else { return };
