@@ -92,7 +92,7 @@ fn run(prog: &[Insn], data: &[u8]) -> u32 {
                 Some(w) => a = w,
                 None => return 0,
             },
-            origin::LD_W_ABS => match word(i.k as usize) {
+            bpf::LD_W_ABS => match word(i.k as usize) {
                 Some(w) => a = w,
                 None => return 0,
             },

@@ -38,6 +38,16 @@ pub struct Insn {
     pub k: u32,
 }
 
+/// An instruction without jumps (`BPF_STMT`).
+pub const fn stmt(code: u16, k: u32) -> Insn {
+    Insn {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
 /// Most instructions the kernel takes (`BPF_MAXINSNS`).
 pub const MAX_INSNS: usize = 4096;
 
@@ -45,6 +55,7 @@ pub const MAX_INSNS: usize = 4096;
 pub const LD_IMM: u16 = 0x00; // BPF_LD | BPF_IMM
 pub const LDX_IMM: u16 = 0x01; // BPF_LDX | BPF_IMM
 pub const LD_B_ABS: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
+pub const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS (network order)
 pub const LD_B_IND: u16 = 0x50; // BPF_LD | BPF_B | BPF_IND
 pub const LD_W_IND: u16 = 0x40; // BPF_LD | BPF_W | BPF_IND
 pub const ALU_AND_K: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
@@ -90,12 +101,7 @@ struct Asm {
 
 impl Asm {
     fn op(&mut self, code: u16, k: u32) {
-        self.code.push(Insn {
-            code,
-            jt: 0,
-            jf: 0,
-            k,
-        });
+        self.code.push(stmt(code, k));
     }
 
     fn ja(&mut self, to: Label) {

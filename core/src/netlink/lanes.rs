@@ -90,12 +90,7 @@ const M_IP: u32 = 3;
 const M_PROTO: u32 = 4;
 
 fn op(p: &mut Vec<Insn>, code: u16, k: u32) {
-    p.push(Insn {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    });
+    p.push(bpf::stmt(code, k));
 }
 
 /// `if A == 0 goto <patched>`: returns its index.

@@ -10,11 +10,7 @@
 //! origin check). Dropped before they are queued, those events cost no
 //! copy, no completion and no wake-up.
 
-use super::bpf::{self, Insn};
-
-/// `BPF_LD | BPF_W | BPF_ABS`: a 32-bit word of the message, read in
-/// network order.
-pub const LD_W_ABS: u16 = 0x20;
+use super::bpf::{self, stmt, Insn, LD_W_ABS};
 
 /// Offset of `nlmsg_pid` in `struct nlmsghdr`.
 const NLMSG_PID: u32 = 12;
@@ -26,45 +22,25 @@ pub const MAX_OWN: usize = 64;
 /// through `rest` (accepted when `None`). `pids` empty: `rest` itself.
 pub fn skip_own(pids: &[u32], rest: Option<&[Insn]>) -> Result<Vec<Insn>, bpf::BpfError> {
     let pids = &pids[..pids.len().min(MAX_OWN)];
-    let accept = [Insn {
-        code: bpf::RET_K,
-        jt: 0,
-        jf: 0,
-        k: u32::MAX,
-    }];
+    let accept = [stmt(bpf::RET_K, u32::MAX)];
     let rest = rest.unwrap_or(&accept);
     if pids.is_empty() {
         return Ok(rest.to_vec());
     }
     let n = pids.len();
-    let mut p = Vec::with_capacity(n + 3 + rest.len());
-    p.push(Insn {
-        code: LD_W_ABS,
-        jt: 0,
-        jf: 0,
-        k: NLMSG_PID,
-    });
+    let mut p = Vec::with_capacity(n + 2 + rest.len());
+    p.push(stmt(LD_W_ABS, NLMSG_PID));
     for (i, pid) in pids.iter().enumerate() {
-        // the header is in host order; the load reads network order
+        // the header is in host order; the load reads network order. A
+        // match jumps to the drop; the last miss jumps over it.
         p.push(Insn {
             code: bpf::JEQ_K,
-            jt: (n - i) as u8,
-            jf: 0,
+            jt: (n - 1 - i) as u8,
+            jf: u8::from(i == n - 1),
             k: u32::from_be_bytes(pid.to_ne_bytes()),
         });
     }
-    p.push(Insn {
-        code: bpf::JA,
-        jt: 0,
-        jf: 0,
-        k: 1,
-    });
-    p.push(Insn {
-        code: bpf::RET_K,
-        jt: 0,
-        jf: 0,
-        k: 0,
-    });
+    p.push(stmt(bpf::RET_K, 0));
     p.extend_from_slice(rest);
     if p.len() > bpf::MAX_INSNS {
         return Err(bpf::BpfError::TooLong(p.len()));

@@ -331,16 +331,6 @@ impl Engine {
         }
     }
 
-    /// The other lanes' inject handles (DisableExternalCache): their
-    /// events are not sent back.
-    fn read_inject_lanes(&mut self) {
-        if self.lane.count > 1 && self.inject.is_some() {
-            let mut v = std::mem::take(&mut self.rep.own.inject_lanes);
-            super::lanes::other_inject_pids(self.lane, &mut v);
-            self.rep.own.inject_lanes = v;
-        }
-    }
-
     /// ENOBUFS on the event socket: count it, grow the buffer, schedule a
     /// resync.
     fn on_overrun(&mut self, r: &mut Reactor) {
@@ -375,8 +365,8 @@ impl Engine {
         ctl: &mpsc::Receiver<ControlMsg>,
         stop: &std::sync::atomic::AtomicBool,
     ) -> std::io::Result<()> {
-        // (every lane has opened its link once the gate let this one run)
-        self.read_inject_lanes();
+        // (every lane has opened its inject handle, once and for all, when
+        // the gate lets this one run)
         self.filter_other_injects();
         while !self.kill && !stop.load(std::sync::atomic::Ordering::SeqCst) {
             let hups = super::REOPEN.load(std::sync::atomic::Ordering::SeqCst);
@@ -541,7 +531,6 @@ impl Engine {
             }
             if tick {
                 self.warm_tick();
-                self.read_inject_lanes();
                 let t = self.lane_peer.tick(Instant::now());
                 if let Some(m) = t.warning {
                     self.log.warning(&m);

@@ -114,9 +114,13 @@ impl Engine {
             .filter(|&p| p != 0)
             .collect();
         let only_origin = prog.is_none();
-        let prog = match ct_core::netlink::origin::skip_own(&own, prog.as_deref()) {
-            Ok(p) if !own.is_empty() => Some(p),
-            _ => prog,
+        let prog = if own.is_empty() {
+            prog
+        } else {
+            // (too long with the prefix: the rest alone)
+            ct_core::netlink::origin::skip_own(&own, prog.as_deref())
+                .ok()
+                .or(prog)
         };
         let Some(prog) = prog else { return Ok(()) };
         let raw: Vec<libc::sock_filter> = prog
@@ -169,44 +173,52 @@ impl Engine {
         if self.lane.first() && active < was {
             self.rep.request_resync();
         }
-        self.refilter_events();
+        self.reattach_events(true);
     }
 
-    /// Once every lane has opened (the lanes run behind a gate): the
-    /// kernel also drops the events of the other lanes' inject handles. A
-    /// lane that receives flows of another lane's share (from a peer with
-    /// fewer lanes, before the lanes follow it) writes them, and the
-    /// events went to the lane whose share they are, which ignored them.
-    /// The new program replaces the old in one step; should it not fit,
-    /// the old one stays, and the events are still ignored in user space.
+    /// Once every lane has opened its inject handle (the lanes run behind
+    /// a gate): the lane learns the others' port ids, whose events it does
+    /// not send back, and the kernel drops them too. A lane that receives
+    /// flows of another lane's share (from a peer with fewer lanes, before
+    /// the lanes follow it) writes them, and the events went to the lane
+    /// whose share they are, which ignored them. The new program replaces
+    /// the old in one step (the share stays the kernel's); should it not
+    /// fit, the old one stays and the events are still ignored in user
+    /// space.
     pub(super) fn filter_other_injects(&mut self) {
-        if self.rep.own.inject == 0 || self.rep.own.inject_lanes.is_empty() {
+        if self.lane.count <= 1 || self.inject.is_none() {
             return;
         }
-        let Some(fd) = self.ev_fd.take() else { return };
-        use std::os::fd::AsFd;
-        let _ = self.attach_kernel_filter(fd.as_fd());
-        self.ev_fd = Some(fd);
+        let mut v = std::mem::take(&mut self.rep.own.inject_lanes);
+        super::lanes::other_inject_pids(self.lane, &mut v);
+        self.rep.own.inject_lanes = v;
+        if !self.rep.own.inject_lanes.is_empty() {
+            self.reattach_events(false);
+        }
     }
 
-    /// Puts a new program on the event socket (the lanes' share changed).
-    fn refilter_events(&mut self) {
+    /// Puts a new program on the event socket. `detach_first`: the old
+    /// program goes first (the kernel charges a new one before it frees
+    /// the old: a long Filter may not fit twice), and meanwhile every
+    /// event comes, the share and the Filter checked in user space until
+    /// the new program is in; failures are logged. Otherwise the new one
+    /// replaces the old at once, or the old one stays.
+    fn reattach_events(&mut self, detach_first: bool) {
         let Some(fd) = self.ev_fd.take() else { return };
         use std::os::fd::AsFd;
-        // The old program goes first (the kernel charges a new one before
-        // it frees the old: a long Filter may not fit twice); meanwhile
-        // every event comes, the share and the Filter checked in user
-        // space until the new program is in.
-        self.rep.set_kernel_filtered(false);
-        if let Err(e) = ct_ring::sockopt::detach_filter(fd.as_fd()) {
-            self.log.error(&format!(
-                "lane {}: cannot remove its event filter: {e}",
-                self.lane.index
-            ));
+        if detach_first {
+            self.rep.set_kernel_filtered(false);
+            if let Err(e) = ct_ring::sockopt::detach_filter(fd.as_fd()) {
+                self.log.error(&format!(
+                    "lane {}: cannot remove its event filter: {e}",
+                    self.lane.index
+                ));
+            }
         }
-        if let Err(e) = self.attach_kernel_filter(fd.as_fd()) {
+        match self.attach_kernel_filter(fd.as_fd()) {
             // every event, the share and the Filter checked in user space
-            self.log.error(&e.to_string());
+            Err(e) if detach_first => self.log.error(&e.to_string()),
+            _ => {}
         }
         self.ev_fd = Some(fd);
     }

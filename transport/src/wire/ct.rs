@@ -387,14 +387,27 @@ fn labels_to_wire(l: &Labels) -> ([u8; LABELS_MAX], usize) {
 /// Writes the attributes of a conntrack message for `f` (the rules of the
 /// module doc).
 pub fn emit_ct_attrs(w: &mut AttrWriter, f: &Flow, opts: &EmitOpts) {
-    let none = Tuple::default();
-    let orig = f.orig.as_ref().unwrap_or(&none);
+    // (a default built only for a flow without one)
+    let none;
+    let orig = match f.orig.as_ref() {
+        Some(o) => o,
+        None => {
+            none = Tuple::default();
+            &none
+        }
+    };
     put_addrs(w, orig, nta::IPV4, nta::IPV6);
     w.be32(nta::STATUS, f.status.unwrap_or(0));
     let l4 = f.l4proto().unwrap_or(0);
     w.u8(nta::L4PROTO, l4);
-    let no_pi = ProtoInfo::default();
-    let pi = f.protoinfo.as_ref().unwrap_or(&no_pi);
+    let no_pi;
+    let pi = match f.protoinfo.as_ref() {
+        Some(p) => p,
+        None => {
+            no_pi = ProtoInfo::default();
+            &no_pi
+        }
+    };
     if sends_ports(l4) {
         put_ports(w, nta::PORT, orig);
     }
