@@ -448,6 +448,38 @@ mod tests {
     }
 
     #[test]
+    fn a_taker_stops_waiting_for_a_stuck_giver() {
+        static S: Shared = Shared::new();
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut w = lanes(&S, 4);
+        // The peer runs two lanes: lanes 2 and 3 give their flows away.
+        quiet(&mut w, at, 0..3, &[0, 1]);
+        let ticks = second(&mut w, at(3), &[0, 1]);
+        assert_eq!(follows(&ticks), [Some(2), Some(2), Some(2), Some(2)]);
+        quiet(&mut w, at, 4..10, &[0, 1]);
+        // Back to four. Lanes 0 and 1 give flows away, but lane 1 is
+        // stuck (in a long dump: it does not tick). Lane 0 gives at once;
+        // lanes 2 and 3 wait for both givers, at most MAX_WAIT ticks, then
+        // take over all the same.
+        quiet(&mut w, at, 10..11, &[0, 1, 2, 3]);
+        let mut tick = |s: u64| {
+            for i in [0, 1, 2, 3] {
+                w[i].on_heard();
+            }
+            [0, 2, 3].map(|i| w[i].tick(at(s)).follow)
+        };
+        assert_eq!(tick(11), [Some(4), None, None]);
+        for s in 12..11 + MAX_WAIT as u64 {
+            assert_eq!(tick(s), [None, None, None], "{s}: lanes 2 and 3 wait");
+        }
+        assert_eq!(tick(11 + MAX_WAIT as u64), [None, Some(4), Some(4)]);
+        // The stuck lane comes back and gives its flows away at last.
+        let t = w[1].tick(at(12 + MAX_WAIT as u64));
+        assert_eq!((t.follow, t.takes), (Some(4), false));
+    }
+
+    #[test]
     fn who_gives_and_who_takes() {
         // 2 -> 1: lane 1 gives, lane 0 takes; 1 -> 2 the other way round
         assert!(only_gives(1, 2, 1) && !only_gives(0, 2, 1));
