@@ -62,28 +62,40 @@ impl NlSocket {
     /// Opens a netlink socket of `protocol` bound to the legacy multicast
     /// group bitmask `groups` (0 for a request socket).
     pub fn open(protocol: i32, groups: u32) -> io::Result<NlSocket> {
+        NlSocket::open_steps(protocol, groups).map_err(|(_, e)| e)
+    }
+
+    /// [`NlSocket::open`], naming the step that failed as libmnl's
+    /// functions do (`mnl_socket_open`: the socket; `mnl_socket_bind`:
+    /// the bind, as to multicast groups without CAP_NET_ADMIN), for the
+    /// tools that print 1.4.7's `perror` line.
+    pub fn open_steps(protocol: i32, groups: u32) -> Result<NlSocket, (&'static str, io::Error)> {
         // SAFETY: plain syscalls on values we own; the fd is wrapped at once.
         unsafe {
             let fd = cvt(libc::socket(
                 libc::AF_NETLINK,
                 libc::SOCK_RAW | libc::SOCK_CLOEXEC,
                 protocol,
-            ))?;
+            ))
+            .map_err(|e| ("mnl_socket_open", e))?;
             let fd = OwnedFd::from_raw_fd(fd);
             let mut sa: libc::sockaddr_nl = std::mem::zeroed();
             sa.nl_family = libc::AF_NETLINK as u16;
             sa.nl_groups = groups;
+            let bind = |e| ("mnl_socket_bind", e);
             cvt(libc::bind(
                 fd.as_raw_fd(),
                 &sa as *const _ as *const libc::sockaddr,
                 std::mem::size_of::<libc::sockaddr_nl>() as u32,
-            ))?;
+            ))
+            .map_err(bind)?;
             let mut len = std::mem::size_of::<libc::sockaddr_nl>() as u32;
             cvt(libc::getsockname(
                 fd.as_raw_fd(),
                 &mut sa as *mut _ as *mut libc::sockaddr,
                 &mut len,
-            ))?;
+            ))
+            .map_err(bind)?;
             Ok(NlSocket {
                 fd,
                 portid: sa.nl_pid,

@@ -520,30 +520,26 @@ const L4_NAMES: &[&str] = &[
     "tcp", "udp", "udplite", "icmp", "icmpv6", "sctp", "gre", "dccp", "unknown",
 ];
 
-/// Replaces `conntrack v1.2.3 (anything)` by `conntrack vX (X)`.
+/// The line `-V` prints, `conntrack v1.2.3 (anything)` and nothing else,
+/// becomes `conntrack vX (X)`: ours names its implementation there. The
+/// banner that starts every other message must be 1.4.7's, byte for byte.
 fn mask_banner(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(p) = rest.find("conntrack v") {
-        out.push_str(&rest[..p]);
-        let after = &rest[p + "conntrack v".len()..];
+    let version = s.strip_prefix("conntrack v").and_then(|after| {
         let vlen = after
             .bytes()
             .take_while(|b| b.is_ascii_digit() || *b == b'.')
             .count();
         let tail = &after[vlen..];
-        if vlen > 0 && tail.starts_with(" (") {
-            if let Some(close) = tail.find(')') {
-                out.push_str("conntrack vX (X)");
-                rest = &tail[close + 1..];
-                continue;
-            }
-        }
-        out.push_str("conntrack v");
-        rest = after;
+        (vlen > 0
+            && tail.starts_with(" (")
+            && tail.ends_with(')')
+            && tail.find(')') == Some(tail.len() - 1))
+        .then_some(())
+    });
+    match version {
+        Some(()) => "conntrack vX (X)".to_string(),
+        None => s.to_string(),
     }
-    out.push_str(rest);
-    out
 }
 
 /// Replaces the content of every `<tag>...</tag>`; `tolerant` pushes the number to `vals`.
@@ -1421,9 +1417,25 @@ fn normalisation() {
          [USERSPACE] portid=P"
     );
     let l = normalize_line("conntrack v1.4.7 (conntrack-tools): 3 flow entries have been shown.");
-    assert_eq!(l.key, "conntrack vX (X): 3 flow entries have been shown.");
-    let l = normalize_line("conntrack v0.1.0 (ct-tools): 3 flow entries have been shown.");
-    assert_eq!(l.key, "conntrack vX (X): 3 flow entries have been shown.");
+    assert_eq!(
+        l.key,
+        "conntrack v1.4.7 (conntrack-tools): 3 flow entries have been shown."
+    );
+    // (messages keep their banner: ours must print 1.4.7's)
+    let l = normalize_line("conntrack v1.4.7 (ct-tools 0.1.0): 3 flow entries have been shown.");
+    assert_ne!(
+        l.key,
+        normalize_line("conntrack v1.4.7 (conntrack-tools): 3 flow entries have been shown.").key
+    );
+    // the -V line alone is masked
+    assert_eq!(
+        normalize_line("conntrack v1.4.7 (ct-tools 0.1.0)").key,
+        "conntrack vX (X)"
+    );
+    assert_eq!(
+        normalize_line("conntrack v1.4.7 (conntrack-tools)").key,
+        "conntrack vX (X)"
+    );
     let l = normalize_line("-A -t 95 -u SEEN_REPLY -s 1.1.1.1 -p tcp");
     assert_eq!(l.key, "-A -t T -u SEEN_REPLY -s 1.1.1.1 -p tcp");
     let l = normalize_line("[1796031388.139232]\t    [NEW] 300 proto=6 src=10.9.9.2 dst=10.9.9.1");

@@ -1,6 +1,7 @@
 //! `conntrack`: a drop-in replacement for conntrack-tools 1.4.7's CLI.
 
 fn main() {
+    ct_tools::cli::sigpipe::default_action();
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();

@@ -2,6 +2,7 @@
 //! (timeout policies and helper objects).
 
 fn main() {
+    ct_tools::cli::sigpipe::default_action();
     let argv: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();

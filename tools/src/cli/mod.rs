@@ -7,4 +7,5 @@ pub mod cparse;
 pub mod getopt;
 pub mod labels;
 pub mod protos;
+pub mod sigpipe;
 pub mod template;

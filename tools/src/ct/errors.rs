@@ -4,9 +4,12 @@
 use crate::cli::labels::errno_text;
 use crate::cli::protos::cmd;
 
-/// The prefix of every message (`conntrack v1.4.7 (conntrack-tools): `
-/// in the C tool; ours names this project).
-pub const BANNER: &str = concat!(
+/// The prefix of every message, as 1.4.7 prints it (scripts match it).
+pub const BANNER: &str = "conntrack v1.4.7 (conntrack-tools)";
+
+/// What `-V` prints: 1.4.7's version, and which implementation this is
+/// (the one line that tells them apart).
+pub const VERSION_LINE: &str = concat!(
     "conntrack v1.4.7 (ct-tools ",
     env!("CARGO_PKG_VERSION"),
     ")"

@@ -169,8 +169,11 @@ pub fn ct_events(c: &mut Cmd, p: &mut Printer, env: &SysEnv) -> Result<u64, CliE
     } else {
         7
     };
-    let sock = NlSocket::open(NETLINK_NETFILTER, groups)
-        .map_err(|_| CliError::other("Can't open netlink socket"))?;
+    let sock = NlSocket::open_steps(NETLINK_NETFILTER, groups).map_err(|(step, e)| {
+        // 1.4.7's perror() of the libmnl call that failed
+        eprintln!("{step}: {}", crate::cli::labels::strerror(&e));
+        CliError::other("Can't open netlink socket")
+    })?;
     let _ = sock.set_rcvbuf(EVENT_RCVBUF.max(c.bufsize));
     buffer_notice(c);
     let f = Filter::init(c)?;

@@ -58,9 +58,11 @@ pub fn run(c: &mut Cmd, sess: &mut Session, p: &mut Printer) -> Result<u64, CliE
         }
         cmd::EXP_COUNT => {
             let mut n = 0i32;
-            dump(c, sess, |_| n += 1)?;
+            let r = dump(c, sess, |_| n += 1);
+            // (1.4.7 prints the count even when the dump failed, then the
+            // error)
             let _ = writeln!(p.out, "{n}");
-            Ok(0)
+            r.map(|_| 0)
         }
         cmd::EXP_CREATE => {
             let e = Expect {
@@ -152,8 +154,10 @@ pub fn run(c: &mut Cmd, sess: &mut Session, p: &mut Printer) -> Result<u64, CliE
                 }
                 true
             });
-            if r.is_err() {
-                return super::proc_stats(p);
+            if let Err(e) = r {
+                // (as 1.4.7: what /proc says, then netlink's error)
+                super::proc_stats(p)?;
+                return Err(failed(e.errno(), c));
             }
             for l in lines {
                 let _ = p.out.write_all(l.as_bytes());

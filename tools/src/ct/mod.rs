@@ -117,7 +117,7 @@ pub fn run(c: &mut Cmd) -> Result<u64, CliError> {
         cmd::CT_COUNT => count(c, &mut sess, &mut p),
         cmd::CT_STATS => stats(c, &mut sess, &mut p),
         cmd::CT_VERSION => {
-            let _ = writeln!(p.out, "{BANNER}");
+            let _ = writeln!(p.out, "{}", errors::VERSION_LINE);
             Ok(0)
         }
         cmd::EXP_LIST
@@ -609,12 +609,15 @@ fn count(c: &Cmd, sess: &mut Session, p: &mut Printer) -> Result<u64, CliError> 
             true
         },
     );
-    if r.is_ok() {
-        if let Some(n) = n {
-            let _ = writeln!(p.out, "{}", n as i32);
+    let e = match r {
+        Ok(()) => {
+            if let Some(n) = n {
+                let _ = writeln!(p.out, "{}", n as i32);
+            }
+            return Ok(0);
         }
-        return Ok(0);
-    }
+        Err(e) => e,
+    };
     let path = "/proc/sys/net/netfilter/nf_conntrack_count";
     let text =
         std::fs::read_to_string(path).map_err(|_| CliError::other(format!("Can't open {path}")))?;
@@ -623,8 +626,8 @@ fn count(c: &Cmd, sess: &mut Session, p: &mut Printer) -> Result<u64, CliError> 
         .parse()
         .map_err(|_| CliError::other(format!("Can't read {path}")))?;
     let _ = writeln!(p.out, "{v}");
-    let _ = c;
-    Ok(0)
+    // (1.4.7 prints what /proc says, then fails with netlink's error)
+    Err(op_failed(e.errno(), c.command))
 }
 
 fn stats(c: &Cmd, sess: &mut Session, p: &mut Printer) -> Result<u64, CliError> {
@@ -644,13 +647,14 @@ fn stats(c: &Cmd, sess: &mut Session, p: &mut Printer) -> Result<u64, CliError> 
         }
         true
     });
-    if r.is_err() {
-        return proc_stats(p);
+    if let Err(e) = r {
+        // (1.4.7 prints what /proc says, then fails with netlink's error)
+        proc_stats(p)?;
+        return Err(op_failed(e.errno(), c.command));
     }
     for l in lines {
         let _ = p.out.write_all(l.as_bytes());
     }
-    let _ = c;
     Ok(0)
 }
 
