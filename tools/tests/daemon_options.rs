@@ -3,8 +3,9 @@
 //! 1.4.7's decision: a `Helper` section (this kernel has no
 //! nfnetlink_cthelper: start-up fails as 1.4.7's does), a config with
 //! `General` only (no mode runs), an impossible `HashSize`, the
-//! `Scheduler` cases, `HashLimit` over both address families, and
-//! `Stats { Syslog }` without a log file. Skips without root.
+//! `Scheduler` cases, `HashLimit` over both address families,
+//! `Stats { Syslog }` without a log file, and `-R`/`-F` with
+//! `ExpectationSync`. Skips without root.
 
 mod common;
 
@@ -393,4 +394,60 @@ fn stats_syslog_logs_flows_without_a_log_file() {
         "{got}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `-R` and `-F` alone ask for both tables: with `ExpectationSync` the
+/// expectation table is resynced and flushed too, logged and counted as
+/// 1.4.7 does (whose log is the oracle when it is installed).
+#[test]
+fn resync_and_flush_cover_expectations() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let mut bins = vec![OURS];
+    if Path::new(REF).exists() {
+        bins.push(REF);
+    }
+    let mut logs = Vec::new();
+    for (k, bin) in bins.iter().enumerate() {
+        let ns = NetNs::new("cto-expsync").expect("netns");
+        let dir = tmpdir(&format!("expsync{k}"));
+        let sync = "Sync {\n\tMode NOTRACK { }\n\tUDP {\n\t\tIPv4_address 127.0.0.1\n\t\t\
+             IPv4_Destination_Address 127.0.0.1\n\t\tPort 3790\n\t\tInterface lo\n\t}\n\t\
+             Options { ExpectationSync On }\n}\n";
+        let log = dir.join("log");
+        let c = conf(&dir, &format!("\tLogFile {}\n", log.display()), sync);
+        assert_eq!(run(&ns, bin, &c, &["-d"]).status, Exit::Code(0), "{bin}");
+        for req in ["-R", "-F"] {
+            assert!(run(&ns, bin, &c, &[req]).status.success(), "{bin} {req}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let rt = run(&ns, bin, &c, &["-s", "runtime"]).stdout_str();
+        assert_eq!(common::stat(&rt, "flush kernel table:"), 2, "{bin}: {rt}");
+        assert_eq!(
+            common::stat(&rt, "resync with kernel table:"),
+            2,
+            "{bin}: {rt}"
+        );
+        let _ = run(&ns, bin, &c, &["-k"]);
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<String> = bare(&text)
+            .into_iter()
+            .filter(|l| l.contains("resync with master") || l.contains("flushing kernel"))
+            .collect();
+        logs.push(lines);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert_eq!(
+        logs[0],
+        [
+            "[notice] resync with master conntrack table",
+            "[notice] resync with master expect table",
+            "[notice] flushing kernel conntrack table",
+            "[notice] flushing kernel expect table",
+        ]
+    );
+    if let Some(oracle) = logs.get(1) {
+        assert_eq!(&logs[0], oracle, "ours, then 1.4.7");
+    }
 }

@@ -21,19 +21,30 @@ pub enum Action {
     Help,
 }
 
+/// How a message of the command line is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Note {
+    /// As is, on stdout (the usage text).
+    Out,
+    /// A log line at error level.
+    Error,
+    /// A log line at warning level.
+    Warning,
+}
+
 /// The parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
     pub action: Action,
     pub config: String,
-    /// Messages to print before acting: (is_error, text).
-    pub notes: Vec<(bool, String)>,
+    /// Messages to print before acting.
+    pub notes: Vec<(Note, String)>,
     /// Exit status after printing the notes, when the command line itself
     /// ends the program (usage errors).
     pub exit: Option<i32>,
 }
 
-pub const USAGE: &str = "Connection tracking userspace daemon v1.4.7\n\
+const USAGE: &str = "Connection tracking userspace daemon v1.4.7\n\
 Usage: conntrackd [commands] [options]\n\
 \n\
 General commands:\n\
@@ -59,6 +70,12 @@ Client mode commands:\n\
 
 pub const VERSION: &str = "Connection tracking userspace daemon v1.4.7. Licensed under GPLv2.\n(C) 2006-2009 Pablo Neira Ayuso <pablo@netfilter.org>\n";
 
+/// The usage text, naming the program as it was started (`argv[0]`),
+/// as 1.4.7 does.
+pub fn usage(prog: &str) -> String {
+    USAGE.replacen("Usage: conntrackd ", &format!("Usage: {prog} "), 1)
+}
+
 fn is_prefix(word: &str, keyword: &str) -> bool {
     keyword.starts_with(word)
 }
@@ -71,6 +88,7 @@ pub fn parse(argv: &[String]) -> Args {
         notes: Vec::new(),
         exit: None,
     };
+    let prog = argv.first().map(String::as_str).unwrap_or("conntrackd");
     let mut daemon = false;
     let mut client: Option<Request> = None;
     let mut i = 1;
@@ -87,8 +105,9 @@ pub fn parse(argv: &[String]) -> Args {
                     i += 1;
                 }
                 None => {
-                    a.notes.push((false, USAGE.to_string()));
-                    a.notes.push((true, "Missing config filename".to_string()));
+                    a.notes.push((Note::Out, usage(prog)));
+                    a.notes
+                        .push((Note::Error, "Missing config filename".to_string()));
                 }
             },
             'c' | 'i' | 'e' | 'F' | 'R' => {
@@ -128,8 +147,10 @@ pub fn parse(argv: &[String]) -> Args {
                         } else if is_prefix(s, "external") {
                             Request::CtFlushExtCache
                         } else {
-                            a.notes
-                                .push((true, format!("unknown parameter `{s}' for option `-f'")));
+                            a.notes.push((
+                                Note::Error,
+                                format!("unknown parameter `{s}' for option `-f'"),
+                            ));
                             a.exit = Some(1);
                             return a;
                         }
@@ -144,8 +165,9 @@ pub fn parse(argv: &[String]) -> Args {
                     Some(Request::ExpDumpInternal) => Request::ExpDumpIntXml,
                     Some(Request::ExpDumpExternal) => Request::ExpDumpExtXml,
                     _ => {
-                        a.notes.push((false, USAGE.to_string()));
-                        a.notes.push((true, "Invalid parameters".to_string()));
+                        a.notes.push((Note::Out, usage(prog)));
+                        a.notes
+                            .push((Note::Error, "Invalid parameters".to_string()));
                         a.exit = Some(1);
                         return a;
                     }
@@ -169,7 +191,7 @@ pub fn parse(argv: &[String]) -> Args {
                             Request::StatsRuntime
                         } else if is_prefix(s, "multicast") {
                             a.notes.push((
-                                false,
+                                Note::Warning,
                                 "use `link' instead of `multicast' as parameter.".into(),
                             ));
                             Request::StatsLink
@@ -189,8 +211,10 @@ pub fn parse(argv: &[String]) -> Args {
                             // ours: what 1.4.7's `-s network` has no room for
                             Request::StatsPeers
                         } else {
-                            a.notes
-                                .push((true, format!("unknown parameter `{s}' for option `-s'")));
+                            a.notes.push((
+                                Note::Error,
+                                format!("unknown parameter `{s}' for option `-s'"),
+                            ));
                             a.exit = Some(1);
                             return a;
                         }
@@ -207,8 +231,8 @@ pub fn parse(argv: &[String]) -> Args {
                 return a;
             }
             _ => {
-                a.notes.push((false, USAGE.to_string()));
-                a.notes.push((true, format!("Unknown option: {w}")));
+                a.notes.push((Note::Out, usage(prog)));
+                a.notes.push((Note::Error, format!("Unknown option: {w}")));
                 a.exit = Some(0);
                 return a;
             }
@@ -216,8 +240,9 @@ pub fn parse(argv: &[String]) -> Args {
         i += 1;
     }
     if daemon && client.is_some() {
-        a.notes.push((false, USAGE.to_string()));
-        a.notes.push((true, "Invalid parameters".to_string()));
+        a.notes.push((Note::Out, usage(prog)));
+        a.notes
+            .push((Note::Error, "Invalid parameters".to_string()));
         a.exit = Some(1);
         return a;
     }
@@ -236,6 +261,30 @@ mod tests {
         let mut a = vec!["conntrackd".to_string()];
         a.extend(v.iter().map(|s| s.to_string()));
         parse(&a)
+    }
+
+    #[test]
+    fn usage_names_the_program_and_multicast_warns() {
+        let a = parse(&["/opt/x/conntrackd".to_string(), "-z".to_string()]);
+        assert_eq!(a.exit, Some(0));
+        assert!(
+            a.notes[0]
+                .1
+                .contains("\nUsage: /opt/x/conntrackd [commands] [options]\n"),
+            "{:?}",
+            a.notes
+        );
+        assert_eq!(a.notes[1], (Note::Error, "Unknown option: -z".to_string()));
+        let a = p(&["-s", "multicast"]);
+        assert_eq!(a.action, Action::Client(Request::StatsLink));
+        // a log line on stderr (1.4.7's dlog), not text on stdout
+        assert_eq!(
+            a.notes,
+            [(
+                Note::Warning,
+                "use `link' instead of `multicast' as parameter.".to_string()
+            )]
+        );
     }
 
     #[test]

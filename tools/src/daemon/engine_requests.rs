@@ -248,8 +248,14 @@ impl Engine {
                 // counters are in)
                 let _ = reply.send(CtlReply::Stats(Box::new(self.stats())));
             }
+            // (`-R` and `-F` alone ask for both tables: with
+            // ExpectationSync the expectations follow, logged and counted
+            // as 1.4.7 does)
             CtResyncMaster | AllResyncMaster if self.rep.bypass().is_some() => {
                 self.log.notice("resync is unsupported in this mode");
+                if req == AllResyncMaster && self.rep.exp().is_some() {
+                    self.log.notice("resync is unsupported in this mode");
+                }
             }
             CtResyncMaster | AllResyncMaster => {
                 self.quiet.settled();
@@ -258,6 +264,9 @@ impl Engine {
                 if let Err(e) = self.resync(false) {
                     self.log.error(&e);
                 }
+                if req == AllResyncMaster && self.rep.exp().is_some() {
+                    self.resync_exp_master();
+                }
             }
             CtFlushMaster | AllFlushMaster if !self.lane.first() => {}
             CtFlushMaster | AllFlushMaster => {
@@ -265,6 +274,10 @@ impl Engine {
                 self.rt.flush_kernel += 1;
                 let flt = self.cfg.general.filter.clone();
                 let exp = req == AllFlushMaster && self.rep.exp().is_some();
+                if exp {
+                    self.log.notice("flushing kernel expect table");
+                    self.rt.flush_kernel += 1;
+                }
                 std::thread::spawn(move || {
                     let _ = flush_kernel(flt.as_ref());
                     if exp {
@@ -320,7 +333,9 @@ impl Engine {
             CtDumpExtXml if self.mode == Mode::Sync => {
                 let _ = reply.send(self.cache_dump(self.rep.external(), true, true));
             }
-            CtFlushIntCache | CtFlushCache | AllFlushCache if self.mode == Mode::Stats => {
+            // (bare `-f` asks for every cache: 1.4.7's stats mode has no
+            // case for it and does nothing; `-f internal` flushes)
+            CtFlushIntCache | CtFlushCache if self.mode == Mode::Stats => {
                 self.log.notice("flushing caches");
                 self.rep.flush_internal();
             }
@@ -350,6 +365,7 @@ impl Engine {
             ExpFlushMaster if self.rep.exp().is_some() && !self.lane.first() => {}
             ExpFlushMaster if self.rep.exp().is_some() => {
                 self.log.notice("flushing kernel expect table");
+                self.rt.flush_kernel += 1;
                 std::thread::spawn(|| {
                     let _ = super::expect::kernel_flush();
                 });
@@ -357,12 +373,7 @@ impl Engine {
             ExpResyncMaster if self.rep.exp().is_some() && self.rep.bypass().is_some() => {
                 self.log.notice("resync is unsupported in this mode");
             }
-            ExpResyncMaster if self.rep.exp().is_some() => {
-                self.log.notice("resync with master expect table");
-                if let Err(e) = self.resync_exp() {
-                    self.log.error(&e);
-                }
-            }
+            ExpResyncMaster if self.rep.exp().is_some() => self.resync_exp_master(),
             ExpDumpInternal | ExpDumpIntXml | ExpDumpExternal | ExpDumpExtXml => {
                 let now = now_secs(self.epoch) as u64;
                 if let Some(x) = self.rep.exp() {
@@ -400,15 +411,25 @@ impl Engine {
                         portids,
                     }) => {
                         self.rep.own.commit = portids;
-                        self.log_commit(Ok((ok, failed)), started);
+                        self.log_commit(Ok((ok, failed)), started, "entries");
                     }
-                    Err(e) => self.log_commit(Err(e.to_string()), started),
+                    Err(e) => self.log_commit(Err(e.to_string()), started, "entries"),
                 }
                 if req == AllCommit {
                     self.commit_exp();
                 }
             }
             _ => {}
+        }
+    }
+
+    /// `-R expect` (and `-R`'s second half): the internal expectation
+    /// cache from the kernel's table.
+    fn resync_exp_master(&mut self) {
+        self.log.notice("resync with master expect table");
+        self.rt.resync_kernel += 1;
+        if let Err(e) = self.resync_exp() {
+            self.log.error(&e);
         }
     }
 
@@ -422,17 +443,18 @@ impl Engine {
             .map(|x| super::expect::commit(&x.external, &mut own));
         self.rep.own.exp = own;
         let Some(res) = res else { return };
-        self.log_commit(res, started);
+        self.log_commit(res, started, "expectations");
     }
 
-    /// The log lines of a commit, as 1.4.7 writes them.
-    fn log_commit(&mut self, res: Result<(u64, u64), String>, started: Instant) {
+    /// The log lines of a commit, as 1.4.7 writes them (`what`: "entries"
+    /// or "expectations").
+    fn log_commit(&mut self, res: Result<(u64, u64), String>, started: Instant, what: &str) {
         match res {
             Ok((ok, failed)) => {
-                self.log.notice(&format!("Committed {ok} new entries"));
+                self.log.notice(&format!("Committed {ok} new {what}"));
                 if failed > 0 {
                     self.log
-                        .notice(&format!("{failed} entries can't be committed"));
+                        .notice(&format!("{failed} {what} can't be committed"));
                 }
                 let d = started.elapsed();
                 self.log.notice(&format!(

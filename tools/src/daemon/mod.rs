@@ -194,11 +194,11 @@ pub fn main_with_args(argv: Vec<String>) -> i32 {
     std_fds_open();
     let args = cli::parse(&argv);
     let mut con = Logger::console();
-    for (err, text) in &args.notes {
-        if *err {
-            con.error(text);
-        } else {
-            print!("{text}");
+    for (note, text) in &args.notes {
+        match note {
+            cli::Note::Out => print!("{text}"),
+            cli::Note::Error => con.error(text),
+            cli::Note::Warning => con.warning(text),
         }
     }
     if let Some(code) = args.exit {
@@ -210,7 +210,10 @@ pub fn main_with_args(argv: Vec<String>) -> i32 {
             return 0;
         }
         Action::Help => {
-            print!("{}", cli::USAGE);
+            print!(
+                "{}",
+                cli::usage(argv.first().map(String::as_str).unwrap_or("conntrackd"))
+            );
             return 0;
         }
         _ => {}
@@ -248,12 +251,12 @@ pub fn main_with_args(argv: Vec<String>) -> i32 {
                 }
             }
         }
-        Action::Daemon { detach } => run_daemon(cfg, detach, con),
+        Action::Daemon { detach } => run_daemon(cfg, detach),
         _ => 0,
     }
 }
 
-fn run_daemon(cfg: config::Config, detach: bool, mut con: Logger) -> i32 {
+fn run_daemon(cfg: config::Config, detach: bool) -> i32 {
     let g = &cfg.general;
     let mut log = match Logger::open(g.log_file.as_deref(), syslog_facility(g.syslog)) {
         Ok(l) => l,
@@ -263,7 +266,11 @@ fn run_daemon(cfg: config::Config, detach: bool, mut con: Logger) -> i32 {
                 .as_deref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
-            con.error(&format!("can't open logfile `{path}': {e}"));
+            // (1.4.7's line, as is: no log line, the log is what failed)
+            eprintln!(
+                "ERROR: can't open logfile `{path}'.Reason: {}",
+                crate::cli::labels::strerror(&e)
+            );
             return 1;
         }
     };
@@ -291,7 +298,12 @@ fn run_daemon(cfg: config::Config, detach: bool, mut con: Logger) -> i32 {
         let _ = std::fs::remove_file(&lock);
     };
     let Some(unix_path) = g.unix_path.clone() else {
+        // 1.4.7 runs on with a socket nobody can reach (it binds an empty
+        // path); a daemon that no `-c`, `-s` or `-k` can reach is refused
         log.error("can't open unix socket!");
+        log.error(
+            "no control socket: General has no UNIX { Path ... } (conntrackd -c, -s and -k              reach the daemon through it)",
+        );
         log.error("conntrackd cannot start, please review your configuration");
         unlock();
         return 1;

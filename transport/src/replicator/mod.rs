@@ -342,6 +342,13 @@ impl Replicator {
                 continue;
             }
             let own = m.pid != 0 && self.own.commit.contains(&m.pid);
+            // A commit deletes an entry only to create it again (EEXIST):
+            // its DESTROY must not take the entry out of the internal
+            // cache (the quiet commit's mirror has already put it back,
+            // and the NEW that follows may not come).
+            if own && change == Change::Destroy {
+                continue;
+            }
             if !self.kernel_filtered
                 && self
                     .filter
