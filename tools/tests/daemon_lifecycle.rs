@@ -117,6 +117,8 @@ fn detached_start_up_failures_exit_1_with_the_reason() {
             udp("10.99.99.99", "lo"),
             vec![
                 "can't open channel socket",
+                // (1.4.7's line when its sync mode cannot start)
+                "initialization failed",
                 "conntrackd cannot start, please review your configuration",
             ],
         ),
@@ -125,6 +127,7 @@ fn detached_start_up_failures_exit_1_with_the_reason() {
             udp("127.0.0.1", "nosuchif0"),
             vec![
                 "can't open channel socket: No such device",
+                "initialization failed",
                 "conntrackd cannot start, please review your configuration",
             ],
         ),

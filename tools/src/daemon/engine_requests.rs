@@ -260,7 +260,10 @@ impl Engine {
             CtResyncMaster | AllResyncMaster => {
                 self.quiet.settled();
                 self.log.notice("resync with master conntrack table");
-                self.rt.resync_kernel += 1;
+                // (each lane reads its share; the daemon did one resync)
+                if self.lane.first() {
+                    self.rt.resync_kernel += 1;
+                }
                 if let Err(e) = self.resync(false) {
                     self.log.error(&e);
                 }
@@ -427,7 +430,9 @@ impl Engine {
     /// cache from the kernel's table.
     fn resync_exp_master(&mut self) {
         self.log.notice("resync with master expect table");
-        self.rt.resync_kernel += 1;
+        if self.lane.first() {
+            self.rt.resync_kernel += 1;
+        }
         if let Err(e) = self.resync_exp() {
             self.log.error(&e);
         }

@@ -676,6 +676,18 @@ fn start_lane(eng: &mut Engine, r: &mut Reactor) -> Result<(), String> {
         eng.log.notice("disabling internal cache");
     }
     eng.log.notice(&format!("I/O backend: {}", r.describe()));
+    // 1.4.7's order: the sync mode's own start-up ("disabling external
+    // cache", the channels; "initialization failed" when it fails), then
+    // the kernel's side (the filter, the event socket)
+    if eng.mode == Mode::Sync {
+        if let Err(e) = eng.open_link(r) {
+            eng.log.error(&format!(
+                "can't open channel socket: {}",
+                crate::cli::labels::strerror(&e)
+            ));
+            return Err("initialization failed".to_string());
+        }
+    }
     match eng.cfg.general.filter.as_ref().map(|f| f.source) {
         Some(config::FilterSource::Kernelspace) => {
             eng.log.notice("using kernel-space event filtering")
@@ -705,14 +717,6 @@ fn start_lane(eng: &mut Engine, r: &mut Reactor) -> Result<(), String> {
         eng.open_events(r).map_err(|e| {
             eng.log.error(&format!("can't open netlink handler: {e}"));
             "no ctnetlink kernel support?".to_string()
-        })?;
-    }
-    if eng.mode == Mode::Sync {
-        eng.open_link(r).map_err(|e| {
-            format!(
-                "can't open channel socket: {}",
-                crate::cli::labels::strerror(&e)
-            )
         })?;
     }
     if eng.mode != Mode::None {
