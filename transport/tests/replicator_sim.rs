@@ -686,6 +686,16 @@ fn a_commit_creates_the_external_cache_masters_first() {
         cache_view(s.b.rep.internal()),
         cache_view(s.b.rep.external())
     );
+    // A second commit finds every entry (EEXIST: deleted, created again):
+    // its mirror counts what 1.4.7's NEW events count, a destroy and a
+    // create per cached object, no update.
+    s.b.rep.mirror_committed(&now);
+    let st = s.b.rep.internal().stats();
+    assert_eq!(
+        (st.created, st.destroyed, st.updated),
+        (220, 110, 0),
+        "{st:?}"
+    );
     s.run(1500);
     assert!(s.a.rep.external().is_empty(), "not sent back");
 }

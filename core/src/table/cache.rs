@@ -226,6 +226,9 @@ impl<A: Addr> FlowCache<A> {
                 gen,
                 serial,
             });
+            // as 1.4.7's NEW of a cached object: deleted, then added
+            // (created - destroyed stays the count of objects)
+            self.stats.destroyed += 1;
             self.stats.created += 1;
             return Some(i);
         }

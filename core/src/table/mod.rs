@@ -374,6 +374,22 @@ mod tests {
         }
     }
 
+    /// A NEW for a cached object replaces it as 1.4.7 does (deleted, then
+    /// added): both counted, so created - destroyed is what the cache
+    /// holds.
+    #[test]
+    fn a_new_for_a_cached_object_counts_a_destroy_and_a_create() {
+        let mut c = Cache::new(16, 100);
+        for v6 in [false, true] {
+            c.replace(&flow(1, v6), 1, 0);
+            c.replace(&flow(1, v6), 2, 0);
+            c.replace(&flow(2, v6), 2, 0);
+        }
+        let s = c.stats();
+        assert_eq!((s.created, s.destroyed, c.len()), (6, 2, 4));
+        assert_eq!(s.created - s.destroyed, c.len() as u64);
+    }
+
     /// `HashLimit` bounds both families together, as 1.4.7's single table
     /// does: 3 IPv4 + 2 IPv6 fill a limit of 5, and the sixth object of
     /// either family is refused and counted as "no space".

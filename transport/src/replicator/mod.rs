@@ -878,7 +878,11 @@ impl Replicator {
             now.secs,
             None,
             (0, 1),
-            &mut |f| internal.resync_entry(&f, now.secs),
+            // as the commit's NEW events would (a cached object is
+            // replaced, counted as 1.4.7 counts it: destroyed and created)
+            &mut |f| {
+                internal.on_event(Change::New, &f, now.secs);
+            },
         );
     }
 
