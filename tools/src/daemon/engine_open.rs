@@ -24,7 +24,21 @@ impl Engine {
         // DisableExternalCache: the inject handle opens first, so that the
         // kernel drops its events from the start (`attach_kernel_filter`)
         self.open_inject()?;
+        // (1.4.7's order of notices: reliable delivery, the Filter, the
+        // buffer size)
+        if self.cfg.general.netlink_events_reliable {
+            sock.set_reliable()?;
+            self.log
+                .notice("reliable ctnetlink event delivery is ENABLED.");
+        }
         self.attach_kernel_filter(sock.as_fd())?;
+        match self.cfg.general.filter.as_ref().map(|f| f.source) {
+            Some(FilterSource::Kernelspace) => {
+                self.log.notice("using kernel-space event filtering")
+            }
+            Some(_) => self.log.notice("using user-space event filtering"),
+            None => {}
+        }
         if self.lane.count > 1 {
             self.ev_fd = Some(sock.as_fd().try_clone_to_owned()?);
         }
@@ -35,11 +49,6 @@ impl Engine {
             sock.join_group(group)?;
         }
         let g = &self.cfg.general;
-        if g.netlink_events_reliable {
-            sock.set_reliable()?;
-            self.log
-                .notice("reliable ctnetlink event delivery is ENABLED.");
-        }
         if g.netlink_buffer_size > 0 && g.netlink_buffer_size_max_growth >= g.netlink_buffer_size {
             sock.set_rcvbuf(g.netlink_buffer_size as usize / 2)?;
         } else {

@@ -688,13 +688,6 @@ fn start_lane(eng: &mut Engine, r: &mut Reactor) -> Result<(), String> {
             return Err("initialization failed".to_string());
         }
     }
-    match eng.cfg.general.filter.as_ref().map(|f| f.source) {
-        Some(config::FilterSource::Kernelspace) => {
-            eng.log.notice("using kernel-space event filtering")
-        }
-        Some(_) => eng.log.notice("using user-space event filtering"),
-        None => {}
-    }
     if eng.mode == Mode::Stats {
         let stats = eng.cfg.stats.clone().unwrap_or_default();
         let facility = syslog_facility(stats.syslog);
