@@ -353,6 +353,20 @@ mod tests {
     use super::*;
     use crate::netlink::msg::Messages;
 
+    /// A nest's length counts its last attribute's padding, as libmnl
+    /// writes it: `nfct delete helper ftp inet tcp` sends 1.4.7's bytes,
+    /// a TUPLE of 20 (a be16 and a u8 attribute, 8 bytes each).
+    #[test]
+    fn nest_lengths_count_the_padding_as_libmnl() {
+        let mut buf = Vec::new();
+        helper_del(&mut Writer::new(&mut buf), 1, "ftp", 2, 6);
+        // nlmsghdr 16 + nfgenmsg 4, then NAME "ftp\0" (8), then TUPLE
+        let tuple = &buf[28..];
+        assert_eq!(u16::from_ne_bytes([tuple[0], tuple[1]]), 20);
+        assert_eq!(tuple.len(), 20, "nothing after the nest");
+        assert_eq!(buf.len() % 4, 0);
+    }
+
     /// The request is one well-formed message of the cthelper subsystem
     /// whose attributes are where 1.4.7's libnetfilter_cthelper puts them.
     #[test]

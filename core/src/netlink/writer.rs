@@ -105,7 +105,11 @@ impl<'b> Writer<'b> {
         NestMark(start)
     }
 
+    /// Closes a nested attribute. Its length counts the last attribute's
+    /// padding, as libmnl's `mnl_attr_nest_end` does (the kernel reads
+    /// either; 1.4.7's requests are matched byte for byte).
     pub fn end_nest(&mut self, n: NestMark) {
+        self.pad();
         let len = (self.buf.len() - n.0) as u16;
         self.buf[n.0..n.0 + 2].copy_from_slice(&len.to_ne_bytes());
     }
