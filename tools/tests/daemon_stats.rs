@@ -640,6 +640,29 @@ fn faults_at_start_give_clear_errors() {
         "{}",
         r.stderr_str()
     );
+    // Stats' LogFile, and General's: 1.4.7's line as it prints it (no
+    // log line: the log is what failed), before the lock is taken
+    for (general, path) in [
+        ("", "/nonexistent-ctd-dir/flows.log"),
+        (
+            "\tLogFile /nonexistent-ctd-dir/x.log\n",
+            "/nonexistent-ctd-dir/x.log",
+        ),
+    ] {
+        let c = stats_conf(&dir, general);
+        let text = std::fs::read_to_string(&c).unwrap().replace(
+            &format!("{}/flows.log", dir.display()),
+            "/nonexistent-ctd-dir/flows.log",
+        );
+        std::fs::write(&c, text).unwrap();
+        let r = ns.run(&[OURS, "-C", c.to_str().unwrap()], None, T);
+        assert_eq!(r.status, Exit::Code(1));
+        assert_eq!(
+            r.stderr_str(),
+            format!("ERROR: can't open logfile `{path}'.Reason: No such file or directory\n")
+        );
+        assert!(!dir.join("lock").exists());
+    }
     let conf = stats_conf(&dir, "");
     std::fs::write(dir.join("lock"), b"").unwrap();
     let r = ns.run(&[OURS, "-C", conf.to_str().unwrap()], None, T);

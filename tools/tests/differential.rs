@@ -530,11 +530,7 @@ fn mask_banner(s: &str) -> String {
             .take_while(|b| b.is_ascii_digit() || *b == b'.')
             .count();
         let tail = &after[vlen..];
-        (vlen > 0
-            && tail.starts_with(" (")
-            && tail.ends_with(')')
-            && tail.find(')') == Some(tail.len() - 1))
-        .then_some(())
+        (vlen > 0 && tail.starts_with(" (") && tail.find(')') == Some(tail.len() - 1)).then_some(())
     });
     match version {
         Some(()) => "conntrack vX (X)".to_string(),

@@ -560,6 +560,10 @@ fn our_commits_are_cached_but_not_sent_back() {
         let mut s = Sim::new(mode, |_| {});
         s.a.rep.own.commit = [77, 0, 0, 0];
         let now = s.now();
+        // what the commit wrote: the external cache (flows 0..20)
+        for i in 0..20 {
+            s.a.rep.external_mut().replace(&flow(i, 1), now.secs, 0);
+        }
         for i in 0..20 {
             let b = event_bytes(Change::New, &flow(i, 1), 77);
             let (rep, mut io) = s.a.parts();
@@ -580,6 +584,17 @@ fn our_commits_are_cached_but_not_sent_back() {
         s.run(1500);
         assert_eq!(s.a.rep.internal().len(), 20, "{mode:?}: still cached");
         assert!(s.b.rep.external().is_empty(), "{mode:?}: nothing sent");
+        // The commit's delete hit another entry, one it did not write
+        // (flow 50: its reply tuple was a committed original): it goes,
+        // as any deletion, and is not sent either
+        let now = s.now();
+        for (c, pid) in [(Change::New, 0), (Change::Destroy, 77)] {
+            let b = event_bytes(c, &flow(50, 1), pid);
+            let (rep, mut io) = s.a.parts();
+            rep.on_kernel_events(&now, &b, &mut io);
+        }
+        s.run(1500);
+        assert_eq!(s.a.rep.internal().len(), 20, "{mode:?}: flow 50 gone");
         // their end (the kernel's: no port id) takes them out, and leaves
         // no DEAD object behind once the peer has it
         let now = s.now();

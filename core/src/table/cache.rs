@@ -286,6 +286,9 @@ impl<A: Addr> FlowCache<A> {
                         gen,
                         serial,
                     });
+                    // (the DEAD object goes: counted, as its removal
+                    // would be)
+                    self.stats.destroyed += 1;
                     self.stats.created += 1;
                     Some((ObjState::New, i))
                 }

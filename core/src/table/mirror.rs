@@ -57,6 +57,16 @@ impl Mirror {
         }
     }
 
+    /// [`on_event`](Mirror::on_event) for the stats cache: a NEW of a
+    /// cached flow changes nothing (1.4.7's stats mode keeps the object).
+    pub fn on_event_stats(&mut self, change: Change, f: &Flow, now: u32) -> Option<Flow> {
+        if change == Change::New {
+            self.cache.insert_if_absent(f, now, self.gen);
+            return None;
+        }
+        self.on_event(change, f, now)
+    }
+
     /// Applies one event for a protocol that acknowledges deletions
     /// (FT-FW): a DESTROY marks the entry DEAD instead of removing it (it
     /// leaves the cache once the peer acknowledged the deletion, through

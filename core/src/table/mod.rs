@@ -80,6 +80,12 @@ impl Cache {
         self.replace_ref(f, now, gen).is_some()
     }
 
+    /// Inserts `f` unless its key is cached (which stays as it is, not
+    /// counted): stats mode's NEW, as 1.4.7's `stats_event_new`.
+    pub fn insert_if_absent(&mut self, f: &Flow, now: u32, gen: u8) -> bool {
+        self.gen_of(f).is_none() && self.replace(f, now, gen)
+    }
+
     /// Removes the object of `f`'s original tuple; returns it as a flow.
     pub fn remove(&mut self, f: &Flow) -> Option<Flow> {
         if Self::is_v6_ref(f) {
@@ -388,6 +394,31 @@ mod tests {
         let s = c.stats();
         assert_eq!((s.created, s.destroyed, c.len()), (6, 2, 4));
         assert_eq!(s.created - s.destroyed, c.len() as u64);
+    }
+
+    /// Stats mode's NEW of a cached flow keeps the object and counts
+    /// nothing (1.4.7's `stats_event_new`); a DEAD object revived by an
+    /// update is counted gone and created.
+    #[test]
+    fn stats_new_keeps_and_dead_revival_counts() {
+        let mut m = Mirror::new(16, 100);
+        m.on_event_stats(Change::New, &flow(1, false), 1);
+        let mut g = flow(1, false);
+        g.mark = Some(7);
+        m.on_event_stats(Change::New, &g, 2);
+        let s = m.cache.stats();
+        assert_eq!((s.created, s.destroyed), (1, 0));
+        assert_eq!(
+            m.cache.get(&g).unwrap().0.mark,
+            None,
+            "the first object stays"
+        );
+        let mut c = Cache::new(16, 100);
+        c.replace(&flow(2, false), 1, 0);
+        c.mark_dead(&flow(2, false));
+        c.upsert(&flow(2, false), 2, 0);
+        let s = c.stats();
+        assert_eq!((s.created, s.destroyed, c.len()), (2, 1, 1));
     }
 
     /// `HashLimit` bounds both families together, as 1.4.7's single table

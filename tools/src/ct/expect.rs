@@ -10,7 +10,6 @@ use ct_core::netlink::request;
 use ct_core::netlink::stats::{parse_cpu_stats, EXP_CPU_STAT_NAMES};
 use ct_ring::netlink::{NlSocket, RecvBatch, RecvError, NETLINK_NETFILTER};
 
-use super::errors::err2str;
 use super::events::{finish, install_signals, stopped, ENOBUFS_WARNING};
 use super::output::Printer;
 use crate::cli::args::{ev, opt, CliError, Cmd};
@@ -19,7 +18,7 @@ use crate::cli::template::to_tuple;
 use crate::nl::{Reply, Session};
 
 fn failed(e: i32, c: &Cmd) -> CliError {
-    CliError::other(format!("Operation failed: {}", err2str(e, c.command)))
+    super::op_failed(e, c.command)
 }
 
 fn dump(c: &Cmd, sess: &mut Session, mut each: impl FnMut(&Expect)) -> Result<(), CliError> {

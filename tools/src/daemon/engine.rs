@@ -376,6 +376,7 @@ impl Engine {
             }
             let mut overrun = false;
             let mut resync = false;
+            let mut owed_fired = false;
             // (a lane that only gave flows away: no bulk after its resync)
             let mut gives_only = false;
             let mut purge = false;
@@ -490,9 +491,15 @@ impl Engine {
                 Event::Timer(t) if Some(t) == ptimer => purge = true,
                 Event::Timer(t) if Some(t) == poll => resync = true,
                 // (what a quiet commit owes: as after an overrun)
-                Event::Timer(t) if Some(t) == qtimer => resync = true,
+                Event::Timer(t) if Some(t) == qtimer => {
+                    resync = true;
+                    owed_fired = true;
+                }
                 _ => {}
             })?;
+            if owed_fired {
+                self.quiet.fired();
+            }
             let woke = Instant::now();
             self.tcp_socks = tcp_socks;
             self.other_servers = other_servers;

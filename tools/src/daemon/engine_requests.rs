@@ -258,13 +258,14 @@ impl Engine {
                 }
             }
             CtResyncMaster | AllResyncMaster => {
-                self.quiet.settled();
+                // (in place of a resync a quiet commit owes, which sweeps)
+                let sweep = self.quiet.settled();
                 self.log.notice("resync with master conntrack table");
                 // (each lane reads its share; the daemon did one resync)
                 if self.lane.first() {
                     self.rt.resync_kernel += 1;
                 }
-                if let Err(e) = self.resync(false) {
+                if let Err(e) = self.resync(sweep) {
                     self.log.error(&e);
                 }
                 if req == AllResyncMaster && self.rep.exp().is_some() {

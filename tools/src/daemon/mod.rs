@@ -274,6 +274,18 @@ fn run_daemon(cfg: config::Config, detach: bool) -> i32 {
             return 1;
         }
     };
+    // Stats' LogFile too, as 1.4.7's init_log: before the lock, with the
+    // same line (the lanes open it again for their flow logs)
+    if let Some(p) = cfg.stats.as_ref().and_then(|s| s.log_file.as_deref()) {
+        if let Err(e) = FlowLog::open(Some(p), None) {
+            eprintln!(
+                "ERROR: can't open logfile `{}'.Reason: {}",
+                p.display(),
+                crate::cli::labels::strerror(&e)
+            );
+            return 1;
+        }
+    }
     if g.syslog.is_none() {
         // `Stats { Syslog }` alone: the flow log goes to syslog too
         if let Some(f) = syslog_facility(cfg.stats.as_ref().and_then(|s| s.syslog)) {
@@ -302,7 +314,7 @@ fn run_daemon(cfg: config::Config, detach: bool) -> i32 {
         // path); a daemon that no `-c`, `-s` or `-k` can reach is refused
         log.error("can't open unix socket!");
         log.error(
-            "no control socket: General has no UNIX { Path ... } (conntrackd -c, -s and -k              reach the daemon through it)",
+            "no control socket: General has no UNIX { Path ... } (conntrackd -c, -s and -k reach the daemon through it)",
         );
         log.error("conntrackd cannot start, please review your configuration");
         unlock();

@@ -45,6 +45,8 @@ pub struct QuietCommit {
     /// What was committed is still to be put into the internal cache
     /// (after the client has its answer).
     mirror: bool,
+    /// A resync is owed and has not run yet.
+    owed: bool,
     timer: Option<TimerId>,
 }
 
@@ -75,6 +77,7 @@ impl QuietCommit {
         }
         self.arm = Some(Instant::now() + RESYNC_AFTER);
         self.cancel = false;
+        self.owed = true;
         self.mirror = committed;
         match &self.fd {
             Some(fd) => ct_ring::sockopt::netlink_group(fd.as_fd(), GROUP_NEW, true),
@@ -83,10 +86,19 @@ impl QuietCommit {
     }
 
     /// A flush of the internal cache or a resync with the kernel: the
-    /// owed resync is not needed any more.
-    pub fn settled(&mut self) {
+    /// owed resync is not needed any more. Returns whether one was owed
+    /// (a resync that replaces it must then also sweep: the entries the
+    /// kernel refused, or a commit's deletion of another entry, are
+    /// still cached).
+    pub fn settled(&mut self) -> bool {
         self.arm = None;
         self.cancel = true;
+        std::mem::take(&mut self.owed)
+    }
+
+    /// The owed resync ran.
+    pub fn fired(&mut self) {
+        self.owed = false;
     }
 
     /// Whether what a quiet commit wrote is still to be put into the

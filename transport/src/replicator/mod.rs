@@ -342,13 +342,6 @@ impl Replicator {
                 continue;
             }
             let own = m.pid != 0 && self.own.commit.contains(&m.pid);
-            // A commit deletes an entry only to create it again (EEXIST):
-            // its DESTROY must not take the entry out of the internal
-            // cache (the quiet commit's mirror has already put it back,
-            // and the NEW that follows may not come).
-            if own && change == Change::Destroy {
-                continue;
-            }
             if !self.kernel_filtered
                 && self
                     .filter
@@ -356,6 +349,15 @@ impl Replicator {
                     .is_some_and(|flt| !ct_core::filter::accept(flt, &flow))
             {
                 self.counters.events_filtered += 1;
+                continue;
+            }
+            // A commit deletes an entry only to create it again (EEXIST):
+            // the DESTROY of an entry it wrote must not take it out of the
+            // internal cache (the quiet commit's mirror has already put it
+            // back, and the NEW that follows may not come). The delete can
+            // also hit another entry (one whose reply tuple is the
+            // committed original): that one goes, as any deletion.
+            if own && change == Change::Destroy && self.external.gen_of(&flow).is_some() {
                 continue;
             }
             // The kernel's events do not carry the NAT sequence
@@ -421,7 +423,12 @@ impl Replicator {
                 change == Change::Destroy && obj.is_some()
             }
             None => {
-                let removed = self.internal.on_event(change, flow, now.secs).is_some();
+                let removed = if self.role == Role::Stats {
+                    self.internal.on_event_stats(change, flow, now.secs)
+                } else {
+                    self.internal.on_event(change, flow, now.secs)
+                }
+                .is_some();
                 if let Some(p) = self.proto.as_mut().filter(|_| !own) {
                     if change != Change::Destroy || removed {
                         p.local_ct(op, None, flow, now.unix, &mut send);
