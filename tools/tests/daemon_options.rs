@@ -453,3 +453,34 @@ fn resync_and_flush_cover_expectations() {
         assert_eq!(&logs[0], oracle, "ours, then 1.4.7");
     }
 }
+
+/// ALARM runs one lane whatever `Lanes` says, and says so: an idle ALARM
+/// peer sends nothing, so the lanes could not follow a peer with fewer
+/// (a 1.4.x peer lost a third of the flows for good with `Lanes 2`).
+#[test]
+fn alarm_runs_one_lane() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("cto-alarm").expect("netns");
+    let dir = tmpdir("alarm");
+    let log = dir.join("log");
+    let sync = "Sync {\n\tMode ALARM { RefreshTime 5 CacheTimeout 30 }\n\tUDP {\n\t\t\
+                IPv4_address 127.0.0.1\n\t\tIPv4_Destination_Address 127.0.0.1\n\t\t\
+                Port 3791\n\t\tInterface lo\n\t}\n}\n";
+    let c = conf(
+        &dir,
+        &format!("\tLanes 2\n\tLogFile {}\n", log.display()),
+        sync,
+    );
+    let d = run(&ns, OURS, &c, &["-d"]);
+    assert_eq!(d.status, Exit::Code(0), "{}", d.stderr_str());
+    let _ = run(&ns, OURS, &c, &["-k"]);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        text.contains("[warning] Lanes 2: ALARM runs one lane"),
+        "{text}"
+    );
+    assert!(!text.contains("[lane 1]"), "one lane: {text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -421,6 +421,22 @@ mod tests {
         assert_eq!((s.created, s.destroyed, c.len()), (2, 1, 1));
     }
 
+    /// A flush counts every object destroyed, as 1.4.7's `cache_flush`;
+    /// the deletion of an object not held counts nothing (1.4.7's
+    /// "failed" and "entry not found" are never raised).
+    #[test]
+    fn flush_counts_and_a_missing_deletion_does_not() {
+        let mut c = Cache::new(16, 100);
+        for i in 0..5 {
+            c.replace(&flow(i, i % 2 == 0), 1, 0);
+        }
+        c.remove(&flow(9, false));
+        c.clear();
+        let s = c.stats();
+        assert_eq!((s.created, s.destroyed, c.len()), (5, 5, 0));
+        assert_eq!((s.destroy_failed, s.destroy_not_found), (0, 0));
+    }
+
     /// `HashLimit` bounds both families together, as 1.4.7's single table
     /// does: 3 IPv4 + 2 IPv6 fill a limit of 5, and the sixth object of
     /// either family is refused and counted as "no space".

@@ -176,8 +176,10 @@ impl Engine {
         if self.lane.index >= active && self.lane.index < was {
             // the lane stops syncing: what its peer lane sent is stale (the
             // peer's flows now come over the lanes that sync, and lane 0
-            // asks the peer for all of them)
+            // asks the peer for all of them); its flows are the lanes'
+            // that take them over (their resync): not counted twice
             self.rep.flush_external();
+            self.rep.flush_internal();
         }
         if self.lane.first() && active < was {
             self.rep.request_resync();

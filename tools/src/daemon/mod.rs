@@ -439,6 +439,21 @@ fn serve(
             return (Err(String::new()), Vec::new());
         }
     };
+    // ALARM: an idle peer sends nothing, so the lanes cannot follow a peer
+    // with fewer (a 1.4.x peer would never get the other lanes' flows)
+    let alarm = cfg
+        .sync
+        .as_ref()
+        .is_some_and(|s| s.mode() == config::SyncMode::Alarm);
+    let n = if n > 1 && alarm {
+        log.warning(&format!(
+            "Lanes {n}: ALARM runs one lane (an idle ALARM peer sends nothing, so the lanes \
+             cannot tell a peer with fewer lanes, which would miss their flows)"
+        ));
+        1
+    } else {
+        n
+    };
     // Lanes 1.. on threads of their own; lane 0 on this one.
     let (init_tx, init_rx) = mpsc::channel();
     let gate = Gate::new();
