@@ -219,6 +219,10 @@ impl<A: Addr> FlowCache<A> {
     pub fn insert_slot(&mut self, rec: Record<A>, state: ObjState, gen: u8) -> Option<u32> {
         let h = self.hash(&rec.key);
         if let Some(i) = self.find_hashed(&rec.key, h) {
+            let was_dead = self
+                .slot(i)
+                .as_ref()
+                .is_some_and(|e| e.state == ObjState::Dead);
             let serial = super::obj_ref::next_serial(&mut self.serial);
             *self.slot_mut(i) = Some(Entry {
                 rec,
@@ -227,8 +231,11 @@ impl<A: Addr> FlowCache<A> {
                 serial,
             });
             // as 1.4.7's NEW of a cached object: deleted, then added
-            // (created - destroyed stays the count of objects)
-            self.stats.destroyed += 1;
+            // (created - destroyed stays the count of live objects; a
+            // DEAD one was counted when it died)
+            if !was_dead {
+                self.stats.destroyed += 1;
+            }
             self.stats.created += 1;
             return Some(i);
         }
@@ -286,9 +293,7 @@ impl<A: Addr> FlowCache<A> {
                         gen,
                         serial,
                     });
-                    // (the DEAD object goes: counted, as its removal
-                    // would be)
-                    self.stats.destroyed += 1;
+                    // (the DEAD object was counted destroyed when it died)
                     self.stats.created += 1;
                     Some((ObjState::New, i))
                 }
@@ -298,6 +303,20 @@ impl<A: Addr> FlowCache<A> {
                 self.insert_absent(rec, h, ObjState::New, gen)
                     .map(|i| (ObjState::New, i))
             }
+        }
+    }
+
+    /// Marks the object `r` names DEAD (kept until its deletion is
+    /// acknowledged), counted destroyed as 1.4.7 counts it then; false
+    /// when it was DEAD already or is gone.
+    pub fn set_dead_at(&mut self, r: super::ObjRef) -> bool {
+        match self.entry_at_mut(r.pos()).filter(|e| r.names(e.serial)) {
+            Some(e) if e.state != ObjState::Dead => {
+                e.state = ObjState::Dead;
+                self.stats.destroyed += 1;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -319,7 +338,10 @@ impl<A: Addr> FlowCache<A> {
                 let e = self.slot_mut(i).take();
                 self.free.push(i);
                 self.len -= 1;
-                self.stats.destroyed += 1;
+                // (a DEAD object was counted when it died)
+                if e.as_ref().is_some_and(|e| e.state != ObjState::Dead) {
+                    self.stats.destroyed += 1;
+                }
                 e
             }
             // (1.4.7 counts nothing for a deletion of an object it does
@@ -403,10 +425,13 @@ impl<A: Addr> FlowCache<A> {
     }
 
     /// Drops every object.
-    /// Empties the cache; every object counts as destroyed (1.4.7's
-    /// `cache_flush` deletes them one by one).
+    /// Empties the cache; every live object counts as destroyed (1.4.7's
+    /// `cache_flush` deletes them one by one; DEAD ones were counted when
+    /// they died).
     pub fn clear(&mut self) {
-        self.stats.destroyed += self.len as u64;
+        let mut live = 0u64;
+        self.for_each(|e| live += u64::from(e.state != ObjState::Dead));
+        self.stats.destroyed += live;
         self.chunks.clear();
         self.free.clear();
         self.next = 0;

@@ -243,26 +243,13 @@ impl Cache {
 
     /// Marks the object behind a reference DEAD; false when it was already
     /// DEAD or is gone.
+    /// (Counted destroyed now, as 1.4.7's `cache_object_set_status`
+    /// does; its removal later is not counted again.)
     pub fn set_dead(&mut self, r: ObjRef) -> bool {
-        let st = match r.table() {
-            Table::V4 => self
-                .v4
-                .entry_at_mut(r.pos())
-                .filter(|e| r.names(e.serial))
-                .map(|e| &mut e.state),
-            Table::V6 => self
-                .v6
-                .entry_at_mut(r.pos())
-                .filter(|e| r.names(e.serial))
-                .map(|e| &mut e.state),
-            Table::Exp => return false,
-        };
-        match st {
-            Some(st) if *st != ObjState::Dead => {
-                *st = ObjState::Dead;
-                true
-            }
-            _ => false,
+        match r.table() {
+            Table::V4 => self.v4.set_dead_at(r),
+            Table::V6 => self.v6.set_dead_at(r),
+            Table::Exp => false,
         }
     }
 
@@ -416,9 +403,21 @@ mod tests {
         let mut c = Cache::new(16, 100);
         c.replace(&flow(2, false), 1, 0);
         c.mark_dead(&flow(2, false));
+        // counted when it dies, as 1.4.7 does, not again when revived
+        assert_eq!(c.stats().destroyed, 1);
         c.upsert(&flow(2, false), 2, 0);
         let s = c.stats();
         assert_eq!((s.created, s.destroyed, c.len()), (2, 1, 1));
+        // nor when a DEAD object leaves (after the peer's ACK), nor in a
+        // flush
+        c.replace(&flow(3, false), 3, 0);
+        let r = c.mark_dead(&flow(3, false)).unwrap();
+        c.remove_ref(r);
+        c.replace(&flow(4, false), 3, 0);
+        c.mark_dead(&flow(4, false));
+        c.clear();
+        let s = c.stats();
+        assert_eq!((s.created, s.destroyed), (4, 4), "{s:?}");
     }
 
     /// A flush counts every object destroyed, as 1.4.7's `cache_flush`;
