@@ -214,14 +214,20 @@ impl Node {
         )
     }
 
+    /// One event (made by port id `pid`; 0: the kernel) reaches the
+    /// replicator.
+    fn event(&mut self, now: &Now, c: Change, f: &Flow, pid: u32) {
+        let bytes = event_bytes(c, f, pid);
+        let (rep, mut io) = self.parts();
+        rep.on_kernel_events(now, &bytes, &mut io);
+    }
+
     /// The kernel's new events reach the replicator.
     fn deliver_events(&mut self, now: &Now) {
         while self.seen < self.kernel.events.len() {
             let (c, f) = self.kernel.events[self.seen];
             self.seen += 1;
-            let bytes = event_bytes(c, &f, 0);
-            let (rep, mut io) = self.parts();
-            rep.on_kernel_events(now, &bytes, &mut io);
+            self.event(now, c, &f, 0);
         }
     }
 
@@ -565,9 +571,7 @@ fn our_commits_are_cached_but_not_sent_back() {
             s.a.rep.external_mut().replace(&flow(i, 1), now.secs, 0);
         }
         for i in 0..20 {
-            let b = event_bytes(Change::New, &flow(i, 1), 77);
-            let (rep, mut io) = s.a.parts();
-            rep.on_kernel_events(&now, &b, &mut io);
+            s.a.event(&now, Change::New, &flow(i, 1), 77);
         }
         s.run(1500);
         assert_eq!(s.a.rep.internal().len(), 20, "{mode:?}: cached");
@@ -577,9 +581,7 @@ fn our_commits_are_cached_but_not_sent_back() {
         // commit's mirror put it, and sends nothing
         let now = s.now();
         for i in 0..20 {
-            let b = event_bytes(Change::Destroy, &flow(i, 1), 77);
-            let (rep, mut io) = s.a.parts();
-            rep.on_kernel_events(&now, &b, &mut io);
+            s.a.event(&now, Change::Destroy, &flow(i, 1), 77);
         }
         s.run(1500);
         assert_eq!(s.a.rep.internal().len(), 20, "{mode:?}: still cached");
@@ -589,9 +591,7 @@ fn our_commits_are_cached_but_not_sent_back() {
         // as any deletion, and is not sent either
         let now = s.now();
         for (c, pid) in [(Change::New, 0), (Change::Destroy, 77)] {
-            let b = event_bytes(c, &flow(50, 1), pid);
-            let (rep, mut io) = s.a.parts();
-            rep.on_kernel_events(&now, &b, &mut io);
+            s.a.event(&now, c, &flow(50, 1), pid);
         }
         s.run(1500);
         assert_eq!(s.a.rep.internal().len(), 20, "{mode:?}: flow 50 gone");
@@ -599,9 +599,7 @@ fn our_commits_are_cached_but_not_sent_back() {
         // no DEAD object behind once the peer has it
         let now = s.now();
         for i in 0..20 {
-            let b = event_bytes(Change::Destroy, &flow(i, 1), 0);
-            let (rep, mut io) = s.a.parts();
-            rep.on_kernel_events(&now, &b, &mut io);
+            s.a.event(&now, Change::Destroy, &flow(i, 1), 0);
         }
         s.run(3000);
         assert!(s.a.rep.internal().is_empty(), "{mode:?}");

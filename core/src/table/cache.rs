@@ -242,6 +242,16 @@ impl<A: Addr> FlowCache<A> {
         self.insert_absent(rec, h, state, gen)
     }
 
+    /// Inserts an object unless its key is cached (one hash, one lookup);
+    /// `None` then, or when the cache is full.
+    pub fn insert_new(&mut self, rec: Record<A>, state: ObjState, gen: u8) -> Option<u32> {
+        let h = self.hash(&rec.key);
+        if self.find_hashed(&rec.key, h).is_some() {
+            return None;
+        }
+        self.insert_absent(rec, h, state, gen)
+    }
+
     /// Inserts an object whose key (of hash `h`) is known to be absent.
     fn insert_absent(&mut self, rec: Record<A>, h: u64, state: ObjState, gen: u8) -> Option<u32> {
         if self.len >= self.limit {

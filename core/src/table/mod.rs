@@ -83,7 +83,12 @@ impl Cache {
     /// Inserts `f` unless its key is cached (which stays as it is, not
     /// counted): stats mode's NEW, as 1.4.7's `stats_event_new`.
     pub fn insert_if_absent(&mut self, f: &Flow, now: u32, gen: u8) -> bool {
-        self.gen_of(f).is_none() && self.replace(f, now, gen)
+        if self.is_v6(f) {
+            Record::from_flow(f, now).and_then(|r| self.v6.insert_new(r, ObjState::New, gen))
+        } else {
+            Record::from_flow(f, now).and_then(|r| self.v4.insert_new(r, ObjState::New, gen))
+        }
+        .is_some()
     }
 
     /// Removes the object of `f`'s original tuple; returns it as a flow.
