@@ -29,13 +29,14 @@ fn kernel_flow() -> impl Strategy<Value = Flow> {
             any::<u32>(),
             any::<u32>(),
             proptest::option::of(any::<u32>()),
+            proptest::option::of(any::<u32>()),
         ),
         proptest::option::of(any::<u16>()),
         proptest::option::of(0u8..10),
         proptest::option::of(any::<u64>()),
     )
         .prop_map(
-            |(v6, s, d, p, (sp, dp), nat, (status, timeout, mark), zone, st, ts)| {
+            |(v6, s, d, p, (sp, dp), nat, (status, timeout, mark, id), zone, st, ts)| {
                 let ip = |b: [u8; 16]| {
                     if v6 {
                         IpAddr::V6(Ipv6Addr::from(b))
@@ -83,6 +84,7 @@ fn kernel_flow() -> impl Strategy<Value = Flow> {
                         start: Some(t),
                         stop: None,
                     }),
+                    id,
                     ..Flow::default()
                 }
             },

@@ -591,14 +591,30 @@ fn lossy_run(tag: &str, loss: u32, corrupt: u32) {
     impair(&a, loss, corrupt);
     fill(&a, 300, false);
     let diag = |what: &str| {
+        // the entries the backup holds that the primary's kernel does not
+        let kernel = a.ns.run(&[CT, "-L"], None, T).stdout_str();
+        let ports = |l: &str| l.split_whitespace().take(6).collect::<Vec<_>>().join(" ");
+        let extra: Vec<String> = b
+            .ask(&["-e"])
+            .lines()
+            .filter(|l| {
+                let src = l.split_whitespace().find(|w| w.starts_with("src="));
+                src.is_none_or(|s| !kernel.contains(&format!("{s} ")))
+            })
+            .map(ports)
+            .collect();
         format!(
-            "{tag}: {what}\nA -s:\n{}{}{}\nB -s:\n{}{}{}",
+            "{tag}: {what}\nB holds, A's kernel not: {extra:?}\nA -s:\n{}{}{}{}{}\nB -s:\n{}{}{}{}{}",
             a.ask(&["-s"]),
             a.ask(&["-s", "queue"]),
             a.ask(&["-s", "network"]),
+            a.ask(&["-s", "peers"]),
+            a.ask(&["-s", "rsqueue"]),
             b.ask(&["-s"]),
             b.ask(&["-s", "queue"]),
             b.ask(&["-s", "network"]),
+            b.ask(&["-s", "peers"]),
+            b.ask(&["-s", "rsqueue"]),
         )
     };
     let got = wait_count(&b, 300, 30);

@@ -3,8 +3,9 @@
 //! with the rarely used attributes (master tuple, helper, labels, SCTP
 //! vtags, DCCP role, NAT sequence adjustment, synproxy) moved behind one
 //! optional box. Conversion to and from [`Flow`] is lossless for every
-//! attribute the sync protocol and the dumps use; counters, `use` and ids
-//! are not kept (the kernel's own values are transient).
+//! attribute the sync protocol and the dumps use, the kernel's id of the
+//! entry included (1.4.7's `-i -x` prints it); counters and `use` are not
+//! kept (the kernel's own values are transient).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -130,6 +131,7 @@ mod has {
     pub const REPLY: u16 = 1 << 10;
     pub const ORIG_L4: u16 = 1 << 11;
     pub const TS_START: u16 = 1 << 12;
+    pub const ID: u16 = 1 << 13;
 }
 
 /// One cached flow.
@@ -151,6 +153,9 @@ pub struct Record<A: Addr> {
     pub updated: u32,
     /// Kernel start timestamp (ns), when timestamps are on.
     pub ts_start: u64,
+    /// The kernel's id of the entry (`CTA_ID`), when an event or a dump
+    /// gave it: 1.4.7's `-i -x` prints it.
+    pub id: u32,
     pub extra: Option<Box<Extra>>,
 }
 
@@ -228,6 +233,7 @@ impl<A: Addr> Record<A> {
             created: now,
             updated: now,
             ts_start: 0,
+            id: 0,
             extra: None,
         };
         r.orig_zone_flag(f.orig.and_then(|o| o.zone).is_some());
@@ -268,6 +274,10 @@ impl<A: Addr> Record<A> {
         if let Some(ts) = f.timestamp.and_then(|t| t.start) {
             self.ts_start = ts;
             self.present |= has::TS_START;
+        }
+        if let Some(v) = f.id {
+            self.id = v;
+            self.present |= has::ID;
         }
         if let Some(r) = &f.reply {
             let k = &self.key;
@@ -352,7 +362,7 @@ impl<A: Addr> Record<A> {
         };
     }
 
-    /// Back to a [`Flow`] (family set, no counters/use/id).
+    /// Back to a [`Flow`] (family set, no counters or use).
     pub fn to_flow(&self) -> Flow {
         let mut f = Flow::default();
         self.to_flow_into(&mut f);
@@ -457,7 +467,7 @@ impl<A: Addr> Record<A> {
         *counters_orig = None;
         *counters_reply = None;
         *use_count = None;
-        *id = None;
+        *id = (p & has::ID != 0).then_some(self.id);
         *seq_adj_orig = extra.and_then(|e| e.seq_adj_orig);
         *seq_adj_reply = extra.and_then(|e| e.seq_adj_reply);
         *secmark = extra.and_then(|e| e.secmark);
