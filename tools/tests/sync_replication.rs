@@ -586,7 +586,7 @@ fn ftfw_recovers_from_loss_and_corruption_on_the_link() {
 /// sequence number, in both directions (data towards the backup, ACK and
 /// NACK back): every creation and deletion still reaches the backup.
 fn lossy_run(tag: &str, loss: u32, corrupt: u32) {
-    let (a, b) = pair(OURS, OURS, tag, Tr::Udp, "FTFW { }");
+    let (a, b) = pair(OURS, OURS, tag, Tr::Udp, "FTFW { } ;; LogFile @DIR@/log");
     impair(&b, loss, corrupt);
     impair(&a, loss, corrupt);
     fill(&a, 300, false);
@@ -603,8 +603,11 @@ fn lossy_run(tag: &str, loss: u32, corrupt: u32) {
             })
             .map(ports)
             .collect();
+        let log = |n: &Node| std::fs::read_to_string(n.dir.join("log")).unwrap_or_default();
         format!(
-            "{tag}: {what}\nB holds, A's kernel not: {extra:?}\nA -s:\n{}{}{}{}{}\nB -s:\n{}{}{}{}{}",
+            "{tag}: {what}\nB holds, A's kernel not: {extra:?}\nA's log:\n{}\nB's log:\n{}\nA -s:\n{}{}{}{}{}\nB -s:\n{}{}{}{}{}",
+            log(&a),
+            log(&b),
             a.ask(&["-s"]),
             a.ask(&["-s", "queue"]),
             a.ask(&["-s", "network"]),
