@@ -33,7 +33,8 @@
 //! `conntrackd -n`       -> request_resync()
 //! datagram received     -> on_datagram(bytes, apply)   (apply: external cache,
 //!                                                       Resync / NeedBulk requests)
-//! now >= next_deadline  -> on_timer(now)               (ACK or ALIVE after 1 s idle)
+//! now >= next_deadline  -> on_timer(now)               (ACK or ALIVE after 1 s idle;
+//!                                                       repairs every second)
 //! has_pending()         -> transmit(now, now_unix, current, send)   (one tx run:
 //!                          every queued message, batched to the MTU, flushed)
 //! afterwards            -> drain_released()             (objects no longer referenced)
@@ -91,9 +92,10 @@
 //!
 //! Fifth, a lost NACK: the peer's tracking moves past the gap, so it
 //! never asks again, and 1.4.7 keeps the hole for good (its lossy CI run
-//! here lost a flow about once in five). Every second, what a peer
-//! acknowledged past without acknowledging it goes out again with new
-//! numbers (a lost ACK costs duplicates the same way; never a loss).
+//! here lost a flow about once in five). Every second, busy or idle,
+//! what a peer acknowledged past without acknowledging it goes out again
+//! with new numbers (a lost ACK costs duplicates the same way; never a
+//! loss).
 //! [`Config::resend_skipped`] turns it off (the capture replay does, to
 //! compare the rest of the wire with 1.4.7's).
 //!
@@ -417,6 +419,9 @@ pub struct Ftfw {
     /// the last NeedBulk report.
     lost: Option<(u64, u64)>,
     alive_at: Instant,
+    /// The next repair tick (burial of silent peers, the resend of what a
+    /// peer acknowledged past): every second, busy or idle.
+    repair_at: Instant,
     out: DatagramWriter<Vec<u8>>,
     rs_full: u64,
     /// A buried peer was heard again, or a second one appeared: a bulk
@@ -465,6 +470,7 @@ impl Ftfw {
             released: Vec::new(),
             lost: None,
             alive_at: now + ALIVE_INTERVAL,
+            repair_at: now + ALIVE_INTERVAL,
             out: DatagramWriter::with_mtu(vec![0u8; cfg.mtu.max(128)], cfg.mtu, cfg.transport),
             rs_full: 0,
             returned: false,
@@ -509,14 +515,26 @@ impl Ftfw {
         self.push_ctl(Flags::RESYNC, 0, 0);
     }
 
-    /// The alive timer: at or after [`next_deadline`](Ftfw::next_deadline)
+    /// The timers, at or after [`next_deadline`](Ftfw::next_deadline).
+    /// The alive timer (after a second without a tx run, as in 1.4.7):
     /// queue an ACK of what was received and not acknowledged yet, else an
-    /// ALIVE; then re-arm for one second.
+    /// ALIVE. The repair tick (every second, busy or not: on a link that
+    /// never idles for a second it would otherwise never run): a silent
+    /// peer stops holding the resend queue, and what a peer acknowledged
+    /// past goes out again.
     pub fn on_timer(&mut self, now: Instant) {
         self.now = now;
-        if now < self.alive_at {
-            return;
+        if now >= self.alive_at {
+            self.alive(now);
         }
+        if now >= self.repair_at {
+            self.repair_at = now + ALIVE_INTERVAL;
+            self.bury(now);
+            self.resend_skipped();
+        }
+    }
+
+    fn alive(&mut self, now: Instant) {
         let mut acked = false;
         for i in 0..self.peers.len() {
             let p = &mut self.peers[i];
@@ -531,8 +549,6 @@ impl Ftfw {
             self.push_ctl(Flags::ALIVE, 0, 0);
         }
         self.alive_at = now + ALIVE_INTERVAL;
-        self.bury(now);
-        self.resend_skipped();
     }
 
     /// What a live peer acknowledged past without acknowledging it goes
@@ -646,7 +662,7 @@ impl Ftfw {
 
     /// When [`on_timer`](Ftfw::on_timer) wants to run next.
     pub fn next_deadline(&self) -> Instant {
-        self.alive_at
+        self.alive_at.min(self.repair_at)
     }
 
     /// Something waits in the tx queue: call [`transmit`](Ftfw::transmit).
@@ -1856,6 +1872,54 @@ mod tests {
         assert_eq!(bulk, 1);
         assert!(me.peers().all(|p| p.live));
         assert_eq!(me.peers().find(|p| p.addr == a(3)).unwrap().returns, 1);
+    }
+
+    /// As above, on a link that never idles for a second (me sends a
+    /// change every 300 ms, b acknowledges): c, silent, is buried all the
+    /// same and stops holding the resend queue.
+    #[test]
+    fn a_silent_peer_is_buried_on_a_busy_link() {
+        let t0 = Instant::now();
+        let a = at;
+        let (mut me, mut b, mut c) = trio(t0);
+        for (p, from) in [(&mut b, a(2)), (&mut c, a(3))] {
+            p.on_timer(t0 + ALIVE_INTERVAL);
+            for d in send_all(p, t0) {
+                me.on_datagram_from(t0, from, &d, &mut |_| {});
+            }
+        }
+        let step = Duration::from_millis(300);
+        let mut t = t0;
+        for i in 1..=40u32 {
+            t += step;
+            if t >= me.next_deadline() {
+                me.on_timer(t);
+            }
+            me.on_local(r(i));
+            for d in send_all(&mut me, t) {
+                b.on_datagram_from(t, a(1), &d, &mut |_| {});
+            }
+            me.drain_released().for_each(drop);
+            if t >= b.next_deadline() {
+                b.on_timer(t);
+            }
+            for d in send_all(&mut b, t) {
+                me.on_datagram_from(t, a(2), &d, &mut |_| {});
+            }
+        }
+        assert!(
+            me.peers().any(|p| p.addr == a(3) && !p.live),
+            "c buried after {:?} of silence: {me:?}",
+            step * 40
+        );
+        let waiting = me
+            .rs_entries()
+            .filter(|e| matches!(e, RsEntry::Object { .. }))
+            .count();
+        assert!(
+            waiting <= 4,
+            "only b's latest acknowledgements are awaited: {waiting}"
+        );
     }
 
     /// Objects acknowledged while only one peer was known leave the
