@@ -431,7 +431,8 @@ fn ftfw_converges_under_random_loss_while_flows_end() {
         let mut alive: Vec<u32> = Vec::new();
         let mut made = 0;
         for ms in 0..4000u64 {
-            // a flow every 10 ms; from 200 ms on, one in three ends soon
+            // a flow every 10 ms; from 200 ms on, a random live one ends
+            // every 17 ms
             if ms % 10 == 0 {
                 s.a.kernel.upsert(flow(made, 1));
                 alive.push(made);
