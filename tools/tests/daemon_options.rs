@@ -359,8 +359,15 @@ fn stats_syslog_logs_flows_without_a_log_file() {
     ct(&["-D", "-p", "udp"]);
     let mut got = String::new();
     let mut buf = [0u8; 2048];
+    // (a stop and continue of the test process interrupts a timed wait)
+    let recv = |buf: &mut [u8]| loop {
+        match sock.recv(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    };
     while !got.contains("src=10.3.0.1") {
-        let n = sock.recv(&mut buf).expect("a syslog message");
+        let n = recv(&mut buf).expect("a syslog message");
         got = String::from_utf8_lossy(&buf[..n]).into_owned();
     }
     // the log file's directory vanishes, then SIGHUP: the failed reopen
@@ -378,7 +385,7 @@ fn stats_syslog_logs_flows_without_a_log_file() {
     unsafe { libc::kill(pid, libc::SIGHUP) };
     let mut reopen = String::new();
     while !reopen.contains("can't reopen log file") {
-        let n = sock.recv(&mut buf).expect("the reopen error in syslog");
+        let n = recv(&mut buf).expect("the reopen error in syslog");
         reopen = String::from_utf8_lossy(&buf[..n]).into_owned();
     }
     assert!(reopen.starts_with("<27>"), "{reopen}");

@@ -726,6 +726,14 @@ fn systemd_readiness_and_watchdog() {
     let sock_path = dir.join("notify");
     let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // (a stop and continue of the test process interrupts a timed wait:
+    // that is no answer either way)
+    let recv = |buf: &mut [u8]| loop {
+        match sock.recv(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            r => return r,
+        }
+    };
     let p = ns
         .spawn_env(
             &[OURS, "-C", conf.to_str().unwrap()],
@@ -744,7 +752,7 @@ fn systemd_readiness_and_watchdog() {
         .count()
         < 3
     {
-        match sock.recv(&mut buf) {
+        match recv(&mut buf) {
             Ok(n) => got.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
             Err(e) => panic!("nothing more from the daemon ({e}): {got:?}"),
         }
@@ -757,7 +765,7 @@ fn systemd_readiness_and_watchdog() {
     assert!(o.status.success());
     let _ = p.finish(T);
     let mut last = String::new();
-    while let Ok(n) = sock.recv(&mut buf) {
+    while let Ok(n) = recv(&mut buf) {
         last = String::from_utf8_lossy(&buf[..n]).into_owned();
         if last == "STOPPING=1" {
             break;
