@@ -19,7 +19,9 @@ use ct_core::netlink::msg::{NLM_F_CREATE, NLM_F_EXCL};
 use ct_core::netlink::request;
 use ct_core::netlink::writer::Writer;
 use ct_core::table::{Cache, Change, FakeTable, KernelTable, ObjState};
-use ct_transport::replicator::{Config, Io, LinkParams, Note, Now, Replicator, Role};
+use ct_transport::replicator::{
+    Config, Io, LinkParams, Note, Now, Replicator, Role, BATCH_DELAY, BUSY_EVENTS,
+};
 use ct_transport::wire::{Op, Transport};
 
 const IPS_CONFIRMED: u32 = 1 << 3;
@@ -476,6 +478,41 @@ fn ftfw_converges_under_random_loss_while_flows_end() {
         );
         assert_eq!(ext, kernel, "seed {seed}");
     }
+}
+
+/// Autocorking: the changes of a loop iteration go at once while they
+/// trickle in (fewer than `BUSY_EVENTS` event datagrams, even with more
+/// waiting in the driver); a busy iteration's wait for the next ones, at
+/// most `BATCH_DELAY`.
+#[test]
+fn a_trickle_goes_at_once_a_burst_waits_for_company() {
+    let t = Instant::now();
+    let now = |us: u64| Now {
+        at: t + Duration::from_micros(us),
+        secs: 0,
+        unix: 1_700_000_000,
+    };
+    let mut n = Node::new(Role::Sync, Some(sync_section(SyncMode::Ftfw)), t);
+    let poll = |n: &mut Node, at: &Now, more: bool| {
+        let (rep, mut io) = n.parts();
+        rep.poll(at, more, 64, &mut io);
+        std::mem::take(&mut n.out).len()
+    };
+    let trickle = BUSY_EVENTS - 1;
+    for i in 0..trickle {
+        n.event(&now(0), Change::New, &flow(i, 1), 0);
+    }
+    assert!(poll(&mut n, &now(0), true) > 0, "a trickle goes at once");
+    for i in 0..BUSY_EVENTS * 2 {
+        n.event(&now(10), Change::New, &flow(100 + i, 1), 0);
+    }
+    assert_eq!(poll(&mut n, &now(10), true), 0, "a burst waits");
+    // busy again, but the first of them has waited long enough
+    let later = 10 + BATCH_DELAY.as_micros() as u64;
+    for i in 0..BUSY_EVENTS * 2 {
+        n.event(&now(later), Change::New, &flow(200 + i, 1), 0);
+    }
+    assert!(poll(&mut n, &now(later), true) > 0, "at most BATCH_DELAY");
 }
 
 #[test]
