@@ -277,6 +277,10 @@ struct Sim {
     /// Every n-th datagram (both ways) is lost; 0: none.
     lose_every: u64,
     sent: u64,
+    /// Besides: this per cent of the datagrams is lost at random (a
+    /// seeded xorshift* generator).
+    lose_pct: u64,
+    rng: u64,
 }
 
 impl Sim {
@@ -291,6 +295,8 @@ impl Sim {
             b: Node::new(Role::Sync, Some(s), t0),
             lose_every: 0,
             sent: 0,
+            lose_pct: 0,
+            rng: 1,
         }
     }
 
@@ -329,7 +335,23 @@ impl Sim {
 
     fn delivered(&mut self) -> bool {
         self.sent += 1;
+        if self.lose_pct > 0 && self.random() % 100 < self.lose_pct {
+            return false;
+        }
         self.lose_every == 0 || !self.sent.is_multiple_of(self.lose_every)
+    }
+
+    /// Random loss from now on, seeded.
+    fn lose_at_random(&mut self, pct: u64, seed: u64) {
+        self.lose_pct = pct;
+        self.rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    }
+
+    fn random(&mut self) -> u64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
     fn run(&mut self, ms: u64) {
@@ -422,14 +444,8 @@ fn ftfw_recovers_what_the_link_loses() {
 #[test]
 fn ftfw_converges_under_random_loss_while_flows_end() {
     for seed in 1..=40u64 {
-        let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-        let mut next = move || {
-            rng ^= rng >> 12;
-            rng ^= rng << 25;
-            rng ^= rng >> 27;
-            rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        };
         let mut s = Sim::new(SyncMode::Ftfw, |_| {});
+        s.lose_at_random(20, seed);
         let mut alive: Vec<u32> = Vec::new();
         let mut made = 0;
         for ms in 0..4000u64 {
@@ -441,31 +457,14 @@ fn ftfw_converges_under_random_loss_while_flows_end() {
                 made += 1;
             }
             if ms >= 200 && ms % 17 == 0 && !alive.is_empty() {
-                let i = (next() % alive.len() as u64) as usize;
+                let i = (s.random() % alive.len() as u64) as usize;
                 let f = alive.swap_remove(i);
                 s.a.kernel.expire(&flow(f, 0));
             }
-            s.ms += 1;
-            let now = s.now();
-            s.a.deliver_events(&now);
-            s.b.deliver_events(&now);
-            if s.ms.is_multiple_of(1000) {
-                s.a.tick(&now);
-                s.b.tick(&now);
-            }
-            s.a.poll(&now);
-            s.b.poll(&now);
-            for d in std::mem::take(&mut s.a.out) {
-                if next() % 100 >= 20 {
-                    s.b.receive(&now, &d);
-                }
-            }
-            for d in std::mem::take(&mut s.b.out) {
-                if next() % 100 >= 20 {
-                    s.a.receive(&now, &d);
-                }
-            }
+            s.step();
         }
+        // the link heals
+        s.lose_pct = 0;
         s.run(6000);
         let (ext, kernel) = s.converged();
         let extra: Vec<_> = ext.keys().filter(|k| !kernel.contains_key(*k)).collect();

@@ -1429,6 +1429,35 @@ mod tests {
         (node(0), node(1), node(2))
     }
 
+    /// Two nodes complete their handshake (ALIVEs with HELLO and
+    /// HELLO_BACK both ways, a second apart; a HELLO later would send
+    /// everything again); the time after it.
+    fn handshake(a: &mut Ftfw, b: &mut Ftfw, t0: Instant) -> Instant {
+        for k in 1..=2 {
+            let t = t0 + ALIVE_INTERVAL * k;
+            let hop = |x: &mut Ftfw, y: &mut Ftfw| {
+                x.on_timer(t);
+                for d in send_all(x, t) {
+                    y.on_datagram_from(t, None, &d, &mut |_| {});
+                }
+            };
+            hop(a, b);
+            hop(b, a);
+        }
+        t0 + ALIVE_INTERVAL * 3
+    }
+
+    /// A seeded xorshift* generator for the simulations.
+    fn rng(seed: u64) -> impl FnMut() -> u64 {
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        move || {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
     fn send_all(ft: &mut Ftfw, now: Instant) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         ft.transmit(
@@ -2151,18 +2180,7 @@ mod tests {
             });
         };
         // the handshake first (a HELLO would send everything again)
-        for k in 1..=2 {
-            let t = t0 + ALIVE_INTERVAL * k;
-            let hop = |x: &mut Ftfw, y: &mut Ftfw| {
-                x.on_timer(t);
-                for d in send_all(x, t) {
-                    y.on_datagram_from(t, None, &d, &mut |_| {});
-                }
-            };
-            hop(&mut me, &mut b);
-            hop(&mut b, &mut me);
-        }
-        let t0 = t0 + ALIVE_INTERVAL * 3;
+        let t0 = handshake(&mut me, &mut b, t0);
         for i in 1..=4 {
             me.on_local(r(i));
             for d in send_all(&mut me, t0) {
@@ -2219,18 +2237,7 @@ mod tests {
                 }
             });
         };
-        for k in 1..=2 {
-            let t = t0 + ALIVE_INTERVAL * k;
-            let hop = |x: &mut Ftfw, y: &mut Ftfw| {
-                x.on_timer(t);
-                for d in send_all(x, t) {
-                    y.on_datagram_from(t, None, &d, &mut |_| {});
-                }
-            };
-            hop(&mut me, &mut b);
-            hop(&mut b, &mut me);
-        }
-        let t0 = t0 + ALIVE_INTERVAL * 3;
+        let t0 = handshake(&mut me, &mut b, t0);
         let step = Duration::from_millis(300);
         let mut t = t0;
         for i in 1..=20u32 {
@@ -2319,14 +2326,8 @@ mod tests {
     /// with exactly the live objects, and nothing waits for good.
     #[test]
     fn two_nodes_converge_under_loss_and_corruption() {
-        for seed in 1..=200u64 {
-            let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-            let mut next = move || {
-                rng ^= rng >> 12;
-                rng ^= rng << 25;
-                rng ^= rng >> 27;
-                rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
-            };
+        for seed in 1..=300u64 {
+            let mut next = rng(seed);
             let t0 = Instant::now();
             let mut a = Ftfw::new(
                 Config {
@@ -2449,13 +2450,7 @@ mod tests {
     #[test]
     fn three_node_groups_converge_under_random_loss() {
         for seed in 1..=60u64 {
-            let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-            let mut next = move || {
-                rng ^= rng >> 12;
-                rng ^= rng << 25;
-                rng ^= rng >> 27;
-                rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
-            };
+            let mut next = rng(seed);
             let t0 = Instant::now();
             let addr = |i: usize| Some(IpAddr::V4(Ipv4Addr::new(10, 97, 0, i as u8 + 1)));
             let start = [0u64, 20 * (5 + next() % 20), 20 * (10 + next() % 50)];
