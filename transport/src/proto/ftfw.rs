@@ -1447,6 +1447,17 @@ mod tests {
         t0 + ALIVE_INTERVAL * 3
     }
 
+    /// Of a [`trio`]: b and c (at 2 and 3) run their alive timer at
+    /// `tick`, and `me` hears what they send at `now`.
+    fn hear_both(me: &mut Ftfw, b: &mut Ftfw, c: &mut Ftfw, tick: Instant, now: Instant) {
+        for (p, from) in [(b, at(2)), (c, at(3))] {
+            p.on_timer(tick);
+            for d in send_all(p, now) {
+                me.on_datagram_from(now, from, &d, &mut |_| {});
+            }
+        }
+    }
+
     /// A seeded xorshift* generator for the simulations.
     fn rng(seed: u64) -> impl FnMut() -> u64 {
         let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
@@ -1973,13 +1984,7 @@ mod tests {
         let a = at;
         let (mut me, mut b, mut c) = trio(t0);
         // both peers are heard
-        for (p, from) in [(&mut b, a(2)), (&mut c, a(3))] {
-            p.on_timer(t0 + ALIVE_INTERVAL);
-            let out = send_all(p, t0);
-            for d in out {
-                me.on_datagram_from(t0, from, &d, &mut |_| {});
-            }
-        }
+        hear_both(&mut me, &mut b, &mut c, t0 + ALIVE_INTERVAL, t0);
         me.on_local(r(1));
         let out = send_all(&mut me, t0);
         assert_eq!(me.rs_len(), 1);
@@ -2025,12 +2030,7 @@ mod tests {
         let t0 = Instant::now();
         let a = at;
         let (mut me, mut b, mut c) = trio(t0);
-        for (p, from) in [(&mut b, a(2)), (&mut c, a(3))] {
-            p.on_timer(t0 + ALIVE_INTERVAL);
-            for d in send_all(p, t0) {
-                me.on_datagram_from(t0, from, &d, &mut |_| {});
-            }
-        }
+        hear_both(&mut me, &mut b, &mut c, t0 + ALIVE_INTERVAL, t0);
         let step = Duration::from_millis(300);
         let mut t = t0;
         for i in 1..=40u32 {
@@ -2118,12 +2118,7 @@ mod tests {
         let a = at;
         let (mut me, mut b, mut c) = trio(t0);
         // both peers are known
-        for (p, from) in [(&mut b, a(2)), (&mut c, a(3))] {
-            p.on_timer(t0 + ALIVE_INTERVAL);
-            for d in send_all(p, t0) {
-                me.on_datagram_from(t0, from, &d, &mut |_| {});
-            }
-        }
+        hear_both(&mut me, &mut b, &mut c, t0 + ALIVE_INTERVAL, t0);
         let mut got_c = Vec::new();
         // r(1) reaches b only; r(2) both (c starts tracking us there)
         me.on_local(r(1));
@@ -2141,12 +2136,7 @@ mod tests {
         }
         assert_eq!(got_c, vec![2]);
         let t1 = t0 + ALIVE_INTERVAL * 2;
-        for (p, from) in [(&mut b, a(2)), (&mut c, a(3))] {
-            p.on_timer(t1);
-            for d in send_all(p, t1) {
-                me.on_datagram_from(t1, from, &d, &mut |_| {});
-            }
-        }
+        hear_both(&mut me, &mut b, &mut c, t1, t1);
         let waiting: Vec<RsEntry> = me
             .rs_entries()
             .filter(|e| matches!(e, RsEntry::Object { .. }))
