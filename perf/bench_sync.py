@@ -20,6 +20,10 @@ namespace when needed and restores it.
 With --auth a third pair runs: ours ↔ ours with `Sync { Authentication {
 KeyFile } }` (HMAC-SHA256 trailer on every datagram), and a last row gives
 its cost against the plain ours ↔ ours pair of the same run.
+
+With BENCH_COMMIT_WRAP="CMD ..." in the environment each commit runs
+under that command, `{tag}` replaced by the backup's path and the time (for instance
+BENCH_COMMIT_WRAP="perf record -a -g -o /tmp/commit.{tag}").
 """
 import argparse
 import contextlib
@@ -198,7 +202,9 @@ def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False, la
             os.kill(ia, 9)
             time.sleep(0.5)
             t1 = time.time()
-            subprocess.run(["ip", "netns", "exec", b, bin_b, "-C", cb, "-c"], capture_output=True)
+            wrap = os.environ.get("BENCH_COMMIT_WRAP", "").replace("{tag}", f"{bin_b.strip('/').replace('/', '_')}-{time.time_ns()}")
+            prof = wrap.split()
+            subprocess.run(prof + ["ip", "netns", "exec", b, bin_b, "-C", cb, "-c"], capture_output=True)
             commit = time.time() - t1
             out = subprocess.run(["ip", "netns", "exec", b, "conntrack", "-C"], capture_output=True, text=True).stdout
             committed = int(out.strip() or 0)

@@ -144,14 +144,21 @@ impl Engine {
                 snap.net = Some(self.network());
                 snap.queues = self.queues();
                 // 1.4.7 counts the queue objects it allocates: the error
-                // queue's datagrams (and control messages waiting in the
-                // tx queue, sent at once here); the resend queue links
-                // cache objects and is not counted
-                snap.allocated = snap
-                    .queues
-                    .iter()
-                    .find(|x| x.name == "errorq")
-                    .map_or(0, |x| x.len);
+                // queue's datagrams and FT-FW's control messages (in the
+                // tx queue, then ACK / NACK / RESYNC in the resend
+                // queue); the resend queue's objects are cache objects,
+                // not counted
+                let controls = self
+                    .rep
+                    .protocol()
+                    .and_then(|p| p.ftfw())
+                    .map_or(0, |p| p.control_entries() as u64);
+                snap.allocated = controls
+                    + snap
+                        .queues
+                        .iter()
+                        .find(|x| x.name == "errorq")
+                        .map_or(0, |x| x.len);
                 if let Some(sync) = &self.cfg.sync {
                     let cur = self
                         .link

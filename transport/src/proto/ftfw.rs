@@ -1173,6 +1173,23 @@ impl Ftfw {
     pub fn rs_full(&self) -> u64 {
         self.rs_full
     }
+    /// Control messages this state machine holds: sent ACK / NACK /
+    /// RESYNC messages waiting in the resend queue, and any not sent yet
+    /// in the tx queue. 1.4.7 allocates a queue object for each and
+    /// counts it in `-s queue`'s `allocated queue nodes`.
+    pub fn control_entries(&self) -> usize {
+        let rs = self
+            .rs
+            .values()
+            .filter(|r| matches!(r.e, RsEntry::Control { .. }))
+            .count();
+        let tx = self
+            .tx
+            .iter()
+            .filter(|e| matches!(e, TxEntry::Control { .. }))
+            .count();
+        rs + tx
+    }
     /// The resend queue, oldest first.
     pub fn rs_entries(&self) -> impl Iterator<Item = RsEntry> + '_ {
         self.rs.values().map(|r| r.e)
@@ -1578,12 +1595,16 @@ mod tests {
             "resent queue (len=3)\nobject -> seq:1005\n\
              control -> seq:1006 flags:40\ncontrol -> seq:1007 flags:36\n"
         );
+        // `-s queue`'s allocated nodes: the two sent controls
+        assert_eq!(ft.control_entries(), 2);
         // The alive timer acknowledges what came since: [52, 53].
         ft.on_timer(t + ALIVE_INTERVAL);
         assert_eq!(
             ft.tx_entries().collect::<Vec<_>>(),
             vec![ack(Flags::ACK, 52, 53)]
         );
+        // and one more, not sent yet
+        assert_eq!(ft.control_entries(), 3);
     }
 
     /// A NEW for the tuple of a DEAD entry takes its slot under a new
