@@ -1440,6 +1440,56 @@ fn warm_restart_restores_the_external_cache_and_reconciles() {
     drop((a, b));
 }
 
+/// Warm restart with another `Lanes` count (each lane writes its own
+/// file, `Path` for lane 0 and `Path.lane<i>`): the backup holds 40 flows
+/// in two lanes, the primary goes away (nothing but the files can give
+/// the flows back), and the backup restarts with one lane, two, then one
+/// again. Every time it holds the 40 at once, and the files settle to the
+/// running lanes' own (the file of a lane past the count removed).
+#[test]
+fn warm_restart_keeps_every_flow_across_a_change_of_lanes() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let mode = "FTFW { }\n\tSnapshot {\n\t\tPath @DIR@/ext.snap\n\t\tInterval 1\n\t} ;; Lanes 2\n\tLogFile @DIR@/log";
+    let (mut a, mut b) = pair(OURS, OURS, "wlanes", Tr::Udp, mode);
+    fill(&a, 40, false);
+    assert_eq!(wait_count(&b, 40, 20), 40);
+    let snap = b.dir.join("ext.snap");
+    let lane1 = b.dir.join("ext.snap.lane1");
+    let settled =
+        |lanes: u32| snapshot_entries(&snap) == Some(40) && lane1.exists() == (lanes == 2);
+    let wait_settled = |lanes: u32, b: &Node| {
+        let t0 = Instant::now();
+        while !settled(lanes) && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(
+            settled(lanes),
+            "Lanes {lanes}: files {:?}, lane1 there: {}\n{}",
+            snapshot_entries(&snap),
+            lane1.exists(),
+            b.log()
+        );
+    };
+    wait_settled(2, &b);
+    a.stop();
+    let mut prev = 2;
+    for lanes in [1, 2, 1] {
+        b.restart_with(|c| c.replacen(&format!("Lanes {prev}"), &format!("Lanes {lanes}"), 1));
+        prev = lanes;
+        let ext = b.ask(&["-e"]);
+        assert_eq!(
+            ext.lines().count(),
+            40,
+            "Lanes {lanes}, at once:\n{ext}\n{}",
+            b.log()
+        );
+        wait_settled(lanes, &b);
+    }
+    drop((a, b));
+}
+
 /// Disk full: the backup's snapshot directory is a 16 KiB tmpfs (in a
 /// mount namespace of the daemon's own), too small for the 1000 entries
 /// (about 64 KB). The

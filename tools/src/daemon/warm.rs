@@ -32,6 +32,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -107,14 +108,35 @@ pub fn write(path: &Path, cache: &Cache) -> io::Result<(u64, usize)> {
 /// What a load found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Loaded {
+    /// Entries taken into the cache.
     pub entries: u64,
+    /// Entries left out by the caller's `keep` (another lane's share).
+    pub skipped: u64,
     /// Seconds since it was written.
     pub age: u64,
 }
 
-/// Reads `path` into `cache` (entries in [`STALE_GEN`]); `Ok(None)` when
-/// there is no snapshot. On a damaged file the cache is left empty.
-pub fn load(path: &Path, cache: &mut Cache, now: u32) -> Result<Option<Loaded>, String> {
+/// The snapshot file of lane `index` for the configured `Path`: lane 0
+/// writes `Path` itself, lane i > 0 `Path.lane<i>`.
+pub fn lane_path(base: &Path, index: u32) -> PathBuf {
+    if index == 0 {
+        return base.to_path_buf();
+    }
+    let mut p = base.as_os_str().to_owned();
+    p.push(format!(".lane{index}"));
+    PathBuf::from(p)
+}
+
+/// Reads `path` into `cache` (entries in [`STALE_GEN`]), the entries
+/// `keep` accepts; `Ok(None)` when there is no snapshot. A damaged file
+/// is set aside and adds nothing (on the unlikely damage its SHA-256
+/// missed, found halfway, the cache is emptied).
+pub fn load(
+    path: &Path,
+    cache: &mut Cache,
+    now: u32,
+    keep: &mut dyn FnMut(&ct_core::flow::Flow) -> bool,
+) -> Result<Option<Loaded>, String> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -130,12 +152,18 @@ pub fn load(path: &Path, cache: &mut Cache, now: u32) -> Result<Option<Loaded>, 
             return Err(e.to_string());
         }
     };
+    let mut skipped = 0;
     let r = snap.for_each(|f| {
-        cache.replace(&f, now, STALE_GEN);
+        if keep(&f) {
+            cache.replace(&f, now, STALE_GEN);
+        } else {
+            skipped += 1;
+        }
     });
     match r {
         Ok(entries) => Ok(Some(Loaded {
-            entries,
+            entries: entries - skipped,
+            skipped,
             age: unix_now().saturating_sub(snap.written_at()),
         })),
         Err(e) => {
@@ -154,6 +182,40 @@ fn set_aside(path: &Path) {
     let _ = std::fs::rename(path, PathBuf::from(s));
 }
 
+/// Lanes whose snapshot file stands for their external cache since this
+/// daemon started (bit i for lane i): loaded with nothing of another
+/// lane's, or written since. Once every lane's does, the files of lanes
+/// past the count (a previous run with more lanes) hold nothing that is
+/// not in a current file, and lane 0 removes them.
+pub struct Current(AtomicU64);
+
+impl Current {
+    pub const fn new() -> Current {
+        Current(AtomicU64::new(0))
+    }
+    pub fn set(&self, lane: u32) {
+        self.0.fetch_or(1 << lane, Ordering::AcqRel);
+    }
+    /// Whether lanes 0..`count` are all current.
+    pub fn all(&self, count: u32) -> bool {
+        let want = if count >= 64 {
+            u64::MAX
+        } else {
+            (1 << count) - 1
+        };
+        self.0.load(Ordering::Acquire) & want == want
+    }
+}
+
+impl Default for Current {
+    fn default() -> Current {
+        Current::new()
+    }
+}
+
+/// The daemon's lanes.
+pub static CURRENT: Current = Current::new();
+
 /// What a snapshot write gives: (entries, bytes) or the error.
 pub type WriteResult = io::Result<(u64, usize)>;
 
@@ -170,6 +232,9 @@ pub struct Warm {
     pub reconcile: Option<Reconcile>,
     /// The last write failed (logged once per series).
     pub failing: bool,
+    /// Lane 0: files of lanes past the count, loaded at start-up, to
+    /// remove once every lane's file is current ([`Current`]).
+    pub stale_files: Vec<PathBuf>,
 }
 
 /// Waiting for the peer's resync after a load.
@@ -207,6 +272,7 @@ impl Warm {
             inflight: None,
             reconcile: None,
             failing: false,
+            stale_files: Vec::new(),
         }
     }
 
@@ -353,9 +419,15 @@ mod tests {
         assert_eq!(write(&p, &c).unwrap().0, 50);
         assert!(!tmp_path(&p).exists());
         let mut back = Cache::new(64, 1000);
-        let l = load(&p, &mut back, 5).unwrap().unwrap();
+        let l = load(&p, &mut back, 5, &mut |_| true).unwrap().unwrap();
         assert_eq!(l.entries, 50);
         assert_eq!(back.count_gen(STALE_GEN), 50);
+        // A lane keeps its share: the rest is counted, not taken.
+        let mut share = Cache::new(64, 1000);
+        let mut keep = |f: &Flow| f.orig.and_then(|t| t.src_port).is_some_and(|p| p % 2 == 0);
+        let l = load(&p, &mut share, 5, &mut keep).unwrap().unwrap();
+        assert!(l.entries > 0 && l.skipped > 0, "{l:?}");
+        assert_eq!((l.entries + l.skipped, share.len() as u64), (50, l.entries));
         // The peer confirms 30 of them; the other 20 are swept.
         for i in 0..30 {
             back.upsert(&flow(i), 6, 0);
@@ -364,10 +436,10 @@ mod tests {
         assert_eq!(back.len(), 30);
         // No file: a cold start. A torn one: refused, cache left empty.
         let mut cold = Cache::new(64, 1000);
-        assert_eq!(load(&d.join("none"), &mut cold, 1), Ok(None));
+        assert_eq!(load(&d.join("none"), &mut cold, 1, &mut |_| true), Ok(None));
         let bytes = std::fs::read(&p).unwrap();
         std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
-        assert!(load(&p, &mut cold, 1).is_err());
+        assert!(load(&p, &mut cold, 1, &mut |_| true).is_err());
         assert!(cold.is_empty());
         // A refused file is kept aside.
         let mut aside = p.as_os_str().to_owned();
@@ -376,6 +448,22 @@ mod tests {
         // An unwritable place: an error, no panic, no temporary left.
         assert!(write(Path::new("/proc/ctwarm/ext.snap"), &c).is_err());
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn lane_files_and_current_lanes() {
+        let base = Path::new("/run/x.snap");
+        assert_eq!(lane_path(base, 0), base);
+        assert_eq!(lane_path(base, 3), Path::new("/run/x.snap.lane3"));
+        let c = Current::new();
+        c.set(0);
+        assert!(c.all(1) && !c.all(2));
+        c.set(1);
+        assert!(c.all(2) && !c.all(3));
+        for i in 2..64 {
+            c.set(i);
+        }
+        assert!(c.all(64));
     }
 
     #[test]
