@@ -3,6 +3,8 @@
 //! formats of `conntrack`. Nothing here opens a socket, reads a clock or
 //! spawns a thread: everything is testable in-process.
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 pub mod ctl;
 pub mod filter;

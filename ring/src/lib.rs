@@ -7,6 +7,7 @@
 
 pub mod iface;
 pub mod netlink;
+pub mod os;
 pub mod reactor;
 pub mod sockopt;
 pub mod tcp;

@@ -18,6 +18,8 @@
 //! * [`snapshot`]: the external-cache snapshot of a warm restart (an
 //!   extension), checked with SHA-256.
 
+#![forbid(unsafe_code)]
+
 pub mod auth;
 pub mod proto;
 pub mod replicator;

@@ -17,6 +17,8 @@
 //! Every command prints one JSON object on stdout (bench: one per step);
 //! progress goes to stderr when it is a terminal.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 

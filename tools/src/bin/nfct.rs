@@ -1,6 +1,8 @@
 //! `nfct`: a drop-in replacement for conntrack-tools 1.4.7's nfct
 //! (timeout policies and helper objects).
 
+#![forbid(unsafe_code)]
+
 fn main() {
     ct_tools::cli::sigpipe::default_action();
     let argv: Vec<String> = std::env::args_os()

@@ -8,9 +8,5 @@
 
 /// SIGPIPE's default action (the process ends) for the calling process.
 pub fn default_action() {
-    // SAFETY: setting a signal's disposition to SIG_DFL installs no
-    // handler; nothing else runs yet.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    ct_ring::os::signals::default_action(libc::SIGPIPE);
 }

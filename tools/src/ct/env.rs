@@ -8,14 +8,8 @@ use crate::cli::labels::LabelMap;
 
 /// Local time of `secs` since the epoch.
 pub fn local_tm(secs: i64) -> Tm {
-    // SAFETY: localtime_r only writes into the tm we pass.
-    unsafe {
-        let t: libc::time_t = secs as libc::time_t;
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() {
-            return Tm::from_utc(secs);
-        }
-        Tm {
+    match ct_ring::os::time::local(secs) {
+        Some(tm) => Tm {
             year: tm.tm_year + 1900,
             month: (tm.tm_mon + 1) as u8,
             day: tm.tm_mday as u8,
@@ -23,7 +17,8 @@ pub fn local_tm(secs: i64) -> Tm {
             min: tm.tm_min as u8,
             sec: tm.tm_sec as u8,
             wday: tm.tm_wday as u8,
-        }
+        },
+        None => Tm::from_utc(secs),
     }
 }
 

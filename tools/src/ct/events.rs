@@ -32,17 +32,9 @@ extern "C" fn on_signal(_: libc::c_int) {
 }
 
 /// Installs SIGINT/SIGTERM handlers without SA_RESTART so that a blocked
-/// receive returns EINTR.
+/// receive returns EINTR (the handler only stores to an atomic).
 pub fn install_signals() {
-    // SAFETY: the handler only stores to an atomic.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_signal as *const () as usize;
-        libc::sigemptyset(&mut sa.sa_mask);
-        sa.sa_flags = 0;
-        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
-        libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
-    }
+    ct_ring::os::signals::handle(&[libc::SIGINT, libc::SIGTERM], on_signal);
 }
 
 pub fn stopped() -> bool {

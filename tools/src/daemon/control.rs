@@ -24,7 +24,6 @@
 //! socket are removed for `-k`.
 
 use std::io::{BufWriter, Read, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -48,11 +47,7 @@ pub const REPLY_DEADLINE: Duration = Duration::from_secs(600);
 /// Drops the calling thread to the normal scheduling policy: threads
 /// inherit the main loop's real-time one (`Scheduler`), which control and
 /// metrics clients must not get.
-pub fn normal_priority() {
-    let p = libc::sched_param { sched_priority: 0 };
-    // SAFETY: pid 0 is the calling thread; p is a live sched_param.
-    unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &p) };
-}
+pub use ct_ring::os::process::normal_priority;
 
 /// A counting semaphore (cold path: a mutex and a condvar).
 pub struct Slots {
@@ -147,31 +142,7 @@ pub struct ControlServer {
     path: PathBuf,
 }
 
-/// The uid of the process at the other end of a UNIX stream.
-fn peer_uid(s: &UnixStream) -> Option<u32> {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: u32::MAX,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: cred and len are live and sized for SO_PEERCRED.
-    let r = unsafe {
-        libc::getsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            &mut cred as *mut _ as *mut libc::c_void,
-            &mut len,
-        )
-    };
-    (r == 0).then_some(cred.uid)
-}
-
-fn euid() -> u32 {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() }
-}
+use ct_ring::os::process::{euid, peer_uid};
 
 /// Whether `uid` may use a daemon running as `daemon_uid`: root, or the
 /// daemon's own user.

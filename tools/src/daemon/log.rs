@@ -8,13 +8,13 @@
 //! next line lands at the new end), and SIGHUP reopens them by path (an
 //! addition: 1.4.7 has no handler and dies; Debian's logrotate restarts it).
 
-use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
 use crate::ct::env::local_tm;
 use ct_core::format::write_ctime;
+use ct_ring::os::syslog;
 
 /// Message levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,12 +75,7 @@ fn reopen(file: &mut Option<File>, path: Option<&Path>) -> Result<(), String> {
 }
 
 /// Opens syslog as 1.4.7 does: ident `conntrack-tools`, with the pid.
-pub fn open_syslog(facility: libc::c_int) {
-    // SAFETY: the ident is a static NUL-terminated string.
-    unsafe {
-        libc::openlog(c"conntrack-tools".as_ptr(), libc::LOG_PID, facility);
-    }
-}
+pub use ct_ring::os::syslog::open as open_syslog;
 
 /// The log sink.
 pub struct Logger {
@@ -196,10 +191,7 @@ impl Logger {
             }
         }
         if self.syslog {
-            if let Ok(c) = CString::new(msg.replace('%', "%%")) {
-                // SAFETY: format and message are NUL-terminated C strings.
-                unsafe { libc::syslog(level.syslog(), c"%s".as_ptr(), c.as_ptr()) };
-            }
+            syslog::send(level.syslog(), msg.as_bytes());
         }
         match failed {
             Some(e) if !self.failing => {
@@ -210,10 +202,7 @@ impl Logger {
                 );
                 let _ = writeln!(std::io::stderr(), "{msg}");
                 if self.syslog {
-                    if let Ok(c) = CString::new(msg.replace('%', "%%")) {
-                        // SAFETY: format and message are NUL-terminated.
-                        unsafe { libc::syslog(libc::LOG_ERR, c"%s".as_ptr(), c.as_ptr()) };
-                    }
+                    syslog::send(libc::LOG_ERR, msg.as_bytes());
                 }
             }
             Some(_) => {}
@@ -232,12 +221,7 @@ impl Logger {
     pub fn error_loud(&mut self, msg: &str) {
         self.log(Level::Error, msg);
         if !self.syslog {
-            if let Ok(c) = CString::new(msg.replace('%', "%%")) {
-                // SAFETY: format and message are NUL-terminated C strings.
-                unsafe {
-                    libc::syslog(libc::LOG_DAEMON | libc::LOG_ERR, c"%s".as_ptr(), c.as_ptr())
-                };
-            }
+            syslog::send(libc::LOG_DAEMON | libc::LOG_ERR, msg.as_bytes());
         }
     }
 
@@ -293,10 +277,7 @@ impl FlowLog {
         }
         if let Some(facility) = self.syslog {
             let text = entry.strip_suffix(b"\n").unwrap_or(entry);
-            if let Ok(c) = CString::new(text) {
-                // SAFETY: format and message are NUL-terminated C strings.
-                unsafe { libc::syslog(facility | libc::LOG_INFO, c"%s".as_ptr(), c.as_ptr()) };
-            }
+            syslog::send(facility | libc::LOG_INFO, text);
         }
     }
 }

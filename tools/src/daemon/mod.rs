@@ -9,7 +9,6 @@ pub mod auth;
 pub mod cli;
 pub mod commit;
 pub mod control;
-pub mod detach;
 pub mod engine;
 mod engine_open;
 mod engine_requests;
@@ -39,6 +38,7 @@ use ct_core::config::{self, OsLookup, Phase};
 use ct_ring::reactor::{BackendChoice, Reactor};
 
 use cli::Action;
+use ct_ring::os::{detach, process};
 use engine::{Engine, Mode};
 use log::{FlowLog, Logger};
 
@@ -57,12 +57,10 @@ fn wake_loop() {
     for slot in &WAKE_FDS {
         let fd = slot.load(Ordering::SeqCst);
         if fd >= 0 {
-            let one: u64 = 1;
-            // SAFETY: write(2) is async-signal-safe. The fd stays open
-            // while it is published: `run_lane` unpublishes it before its
-            // reactor goes, and the control and metrics threads hold Waker
-            // clones of it.
-            unsafe { libc::write(fd, &one as *const u64 as *const libc::c_void, 8) };
+            // async-signal-safe; the fd stays open while it is published:
+            // `run_lane` unpublishes it before its reactor goes, and the
+            // control and metrics threads hold Waker clones of it.
+            ct_ring::os::signals::wake_eventfd(fd);
         }
     }
 }
@@ -78,18 +76,11 @@ extern "C" fn on_hup(_: libc::c_int) {
 }
 
 fn install_signals() {
-    // SAFETY: the handlers only store to atomics and write(2) to an
-    // eventfd; SIGPIPE is ignored.
-    unsafe {
-        let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_signal as *const () as usize;
-        libc::sigemptyset(&mut sa.sa_mask);
-        libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
-        libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
-        sa.sa_sigaction = on_hup as *const () as usize;
-        libc::sigaction(libc::SIGHUP, &sa, std::ptr::null_mut());
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
+    use ct_ring::os::signals;
+    // the handlers only store to atomics and wake the loops
+    signals::handle(&[libc::SIGINT, libc::SIGTERM], on_signal);
+    signals::handle(&[libc::SIGHUP], on_hup);
+    signals::ignore(libc::SIGPIPE);
 }
 
 /// Wake-up moderation of the reactor: `CT_RING_MODERATION=N,MICROS`
@@ -142,37 +133,6 @@ fn syslog_facility(f: Option<config::SyslogFacility>) -> Option<libc::c_int> {
     })
 }
 
-/// Makes sure fds 0, 1 and 2 are open (on /dev/null when they were
-/// closed by whoever started us), so that no log file or socket lands on
-/// them and is later replaced by the redirection of `-d`.
-fn std_fds_open() {
-    for fd in 0..3 {
-        // SAFETY: fcntl(F_GETFD) only queries; open(2) returns the lowest
-        // free fd, which is this one while it is closed.
-        unsafe {
-            if libc::fcntl(fd, libc::F_GETFD) < 0 {
-                libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-            }
-        }
-    }
-}
-
-/// Raises the soft limit of open files to the hard one: control and
-/// metrics clients, each a socket, come on top of the daemon's own.
-fn raise_nofile() {
-    let mut l = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: l is a live rlimit.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
-            l.rlim_cur = l.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
-        }
-    }
-}
-
 /// A message cut to a sane length (1.4.7 echoes a token of megabytes
 /// whole).
 fn clip(msg: &str) -> String {
@@ -189,9 +149,11 @@ fn clip(msg: &str) -> String {
 
 /// Entry point; returns the exit status.
 pub fn main_with_args(argv: Vec<String>) -> i32 {
-    // SAFETY: umask has no preconditions.
-    unsafe { libc::umask(0o177) };
-    std_fds_open();
+    process::umask(0o177);
+    // fds 0, 1 and 2 open (on /dev/null when whoever started us closed
+    // them), so that no log file or socket lands on them and is later
+    // replaced by the redirection of `-d`
+    process::std_fds_open();
     let args = cli::parse(&argv);
     let mut con = Logger::console();
     for (note, text) in &args.notes {
@@ -323,8 +285,8 @@ fn run_daemon(cfg: config::Config, detach: bool) -> i32 {
     // `-d`: fork now, before any thread exists; the caller's process
     // waits until the daemon is ready (or has failed) and exits then.
     let ready = if detach {
-        // SAFETY: no thread has been started yet.
-        match unsafe { detach::fork() } {
+        // (no thread has been started yet)
+        match detach::fork() {
             Ok(detach::Forked::Parent(code)) => return code,
             Ok(detach::Forked::Child(ready)) => Some(ready),
             Err(e) => {
@@ -353,10 +315,7 @@ fn run_daemon(cfg: config::Config, detach: bool) -> i32 {
 /// FIFO: a warning, and the default scheduler stays).
 fn scheduling(s: &config::Scheduler) -> (libc::c_int, libc::c_int) {
     match s.policy {
-        None => (libc::SCHED_RR, {
-            // SAFETY: no preconditions.
-            unsafe { libc::sched_get_priority_max(libc::SCHED_RR) }
-        }),
+        None => (libc::SCHED_RR, process::priority_max(libc::SCHED_RR)),
         Some(p) => (
             match p {
                 config::SchedPolicy::Fifo => libc::SCHED_FIFO,
@@ -369,12 +328,7 @@ fn scheduling(s: &config::Scheduler) -> (libc::c_int, libc::c_int) {
 
 fn set_scheduler(s: &config::Scheduler, log: &mut Logger) {
     let (policy, prio) = scheduling(s);
-    let param = libc::sched_param {
-        sched_priority: prio,
-    };
-    // SAFETY: param is a live sched_param.
-    if unsafe { libc::sched_setscheduler(0, policy, &param) } < 0 {
-        let e = std::io::Error::last_os_error();
+    if let Err(e) = process::set_scheduler(policy, prio) {
         log.warning(&format!(
             "scheduler configuration failed: {}. Likely a bug in conntrackd, please report it. Continuing with system default scheduler.",
             crate::cli::labels::strerror(&e)
@@ -409,7 +363,9 @@ fn serve(
     // From here on SIGTERM/SIGINT end the daemon cleanly (lock removed),
     // also during start-up.
     install_signals();
-    raise_nofile();
+    // control and metrics clients, each a socket, come on top of the
+    // daemon's own files
+    process::raise_nofile();
     // (the lanes' threads, started after this, inherit it)
     set_scheduler(&cfg.general.scheduler, &mut log);
     if cfg.general.hash_size > MAX_HASH_SIZE {
@@ -772,7 +728,7 @@ mod tests {
     #[test]
     fn scheduling_follows_1_4_7() {
         use config::{SchedPolicy, Scheduler};
-        let max = unsafe { libc::sched_get_priority_max(libc::SCHED_RR) };
+        let max = process::priority_max(libc::SCHED_RR);
         let s = |policy, priority| scheduling(&Scheduler { policy, priority });
         assert_eq!(s(None, None), (libc::SCHED_RR, max));
         assert_eq!(s(None, Some(5)), (libc::SCHED_RR, max));

@@ -144,6 +144,7 @@ pub fn load(
     };
     // SAFETY: a read-only mapping of a file only this daemon writes, and
     // always through a rename (the mapped inode is never modified).
+    #[allow(unsafe_code)]
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| e.to_string())?;
     let snap = match Snapshot::new_checked(&map) {
         Ok(s) => s,

@@ -53,10 +53,13 @@ impl Ready {
 /// Forks. The child starts a new session (no controlling terminal); the
 /// parent blocks until the child is ready or gone.
 ///
-/// # Safety
-/// No other thread may exist: the child would hold a copy of the process
-/// with only this thread, and locks held by the others forever.
-pub unsafe fn fork() -> io::Result<Forked> {
+/// Refused while the process has other threads: the child would hold a
+/// copy of the process with only this thread, and the locks the others
+/// held, forever.
+pub fn fork() -> io::Result<Forked> {
+    if super::process::threads()? != 1 {
+        return Err(io::Error::other("cannot detach: threads are running"));
+    }
     let mut fds = [0; 2];
     // SAFETY: fds has room for the two descriptors pipe2 writes.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
@@ -64,8 +67,9 @@ pub unsafe fn fork() -> io::Result<Forked> {
     }
     // SAFETY: pipe2 just returned these two fds; each is owned once.
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    // SAFETY: no other thread exists (this function's contract), so the
-    // child's copy of the process is consistent.
+    // SAFETY: no other thread exists (checked above, and only this
+    // thread could start one), so the child's copy of the process is
+    // consistent.
     match unsafe { libc::fork() } {
         -1 => Err(io::Error::last_os_error()),
         0 => {
