@@ -57,8 +57,15 @@ impl Ready {
 /// copy of the process with only this thread, and the locks the others
 /// held, forever.
 pub fn fork() -> io::Result<Forked> {
-    if super::process::threads()? != 1 {
-        return Err(io::Error::other("cannot detach: threads are running"));
+    match super::process::threads() {
+        Ok(1) => {}
+        Ok(_) => return Err(io::Error::other("cannot detach: threads are running")),
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot tell whether other threads run (/proc/self/task: {e})"),
+            ))
+        }
     }
     let mut fds = [0; 2];
     // SAFETY: fds has room for the two descriptors pipe2 writes.

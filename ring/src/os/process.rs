@@ -15,6 +15,8 @@ pub fn umask(mask: u32) {
 
 /// Makes sure fds 0, 1 and 2 are open (on /dev/null when whoever started
 /// us closed them), so that no file or socket opened later lands on them.
+/// Meant for the start of `main`, before any thread (another thread's
+/// open(2) could take the free number first: a leaked fd, no more).
 pub fn std_fds_open() {
     for fd in 0..3 {
         // SAFETY: fcntl(F_GETFD) only queries; open(2) returns the lowest

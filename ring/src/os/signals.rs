@@ -11,10 +11,14 @@ pub type Handler = extern "C" fn(libc::c_int);
 
 /// Runs `handler` on each of `signals`, without `SA_RESTART` and with
 /// nothing blocked while it runs.
-pub fn handle(signals: &[libc::c_int], handler: Handler) {
+///
+/// # Safety
+/// `handler` runs at any point of any thread: it may only store to
+/// atomics and call async-signal-safe functions (no allocation, no lock).
+pub unsafe fn handle(signals: &[libc::c_int], handler: Handler) {
     // SAFETY: an all-zero sigaction is a valid value (no flags, empty
-    // mask until sigemptyset); the handler's contract is the caller's
-    // (see `Handler`), and sigaction only reads the struct.
+    // mask until sigemptyset); the handler's contract is the caller's,
+    // and sigaction only reads the struct.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = handler as *const () as usize;
@@ -39,12 +43,15 @@ pub fn default_action(signal: libc::c_int) {
 }
 
 /// Adds 1 to the eventfd `fd`: one `write(2)`, async-signal-safe, for a
-/// handler to wake an event loop. The caller keeps `fd` open while a
-/// handler may use it.
-pub fn wake_eventfd(fd: RawFd) {
+/// handler to wake an event loop.
+///
+/// # Safety
+/// `fd` is an eventfd that stays open for the call: a closed number may
+/// by then be another file's, which would get the 8 bytes.
+pub unsafe fn wake_eventfd(fd: RawFd) {
     let one: u64 = 1;
-    // SAFETY: write(2) reads 8 live bytes; a closed or wrong fd is an
-    // error return, not undefined behaviour.
+    // SAFETY: write(2) reads 8 live bytes; fd is an open eventfd (the
+    // caller's contract).
     unsafe { libc::write(fd, &one as *const u64 as *const libc::c_void, 8) };
 }
 
@@ -61,22 +68,28 @@ mod tests {
 
     #[test]
     fn a_handler_runs_and_a_wake_reaches_the_eventfd() {
-        handle(&[libc::SIGUSR2], count);
+        // SAFETY: the handler only adds to an atomic.
+        unsafe { handle(&[libc::SIGUSR2], count) };
         // SAFETY: raise(3) delivers to this thread, whose handler only
         // counts.
         unsafe { libc::raise(libc::SIGUSR2) };
         assert_eq!(SEEN.load(Ordering::SeqCst), 1);
         ignore(libc::SIGUSR2);
+        // SAFETY: the signal is ignored now.
         unsafe { libc::raise(libc::SIGUSR2) };
         assert_eq!(SEEN.load(Ordering::SeqCst), 1);
         // SAFETY: eventfd has no preconditions.
         let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK) };
         assert!(fd >= 0);
-        wake_eventfd(fd);
-        wake_eventfd(fd);
+        // SAFETY: fd is the open eventfd just made.
+        unsafe {
+            wake_eventfd(fd);
+            wake_eventfd(fd);
+        }
         let mut v = 0u64;
-        // SAFETY: reads 8 bytes into v; fd is ours, then closed once.
+        // SAFETY: reads 8 bytes into v from our own fd.
         let n = unsafe { libc::read(fd, &mut v as *mut u64 as *mut libc::c_void, 8) };
+        // SAFETY: closes our own fd, once.
         unsafe { libc::close(fd) };
         assert_eq!((n, v), (8, 2));
     }

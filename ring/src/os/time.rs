@@ -2,7 +2,9 @@
 //! system's zone are honoured as the C tools honour them.
 
 /// The broken-down local time of `secs` since the epoch (`None` when
-/// libc cannot convert it).
+/// libc cannot convert it). libc reads `TZ` from the environment: no
+/// thread may change the environment meanwhile (these programs never
+/// do).
 pub fn local(secs: i64) -> Option<libc::tm> {
     let t = secs as libc::time_t;
     // SAFETY: an all-zero tm is a valid value of this plain C struct

@@ -34,7 +34,11 @@ extern "C" fn on_signal(_: libc::c_int) {
 /// Installs SIGINT/SIGTERM handlers without SA_RESTART so that a blocked
 /// receive returns EINTR (the handler only stores to an atomic).
 pub fn install_signals() {
-    ct_ring::os::signals::handle(&[libc::SIGINT, libc::SIGTERM], on_signal);
+    // SAFETY: the handler only stores to an atomic.
+    #[allow(unsafe_code)]
+    unsafe {
+        ct_ring::os::signals::handle(&[libc::SIGINT, libc::SIGTERM], on_signal)
+    };
 }
 
 pub fn stopped() -> bool {

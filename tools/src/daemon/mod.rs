@@ -57,10 +57,13 @@ fn wake_loop() {
     for slot in &WAKE_FDS {
         let fd = slot.load(Ordering::SeqCst);
         if fd >= 0 {
-            // async-signal-safe; the fd stays open while it is published:
-            // `run_lane` unpublishes it before its reactor goes, and the
-            // control and metrics threads hold Waker clones of it.
-            ct_ring::os::signals::wake_eventfd(fd);
+            // SAFETY: the fd stays open while it is published: `run_lane`
+            // unpublishes it before its reactor goes, and the control and
+            // metrics threads hold Waker clones of it.
+            #[allow(unsafe_code)]
+            unsafe {
+                ct_ring::os::signals::wake_eventfd(fd)
+            };
         }
     }
 }
@@ -77,9 +80,13 @@ extern "C" fn on_hup(_: libc::c_int) {
 
 fn install_signals() {
     use ct_ring::os::signals;
-    // the handlers only store to atomics and wake the loops
-    signals::handle(&[libc::SIGINT, libc::SIGTERM], on_signal);
-    signals::handle(&[libc::SIGHUP], on_hup);
+    // SAFETY: the handlers only store to atomics and write(2) to the
+    // published eventfds (wake_loop).
+    #[allow(unsafe_code)]
+    unsafe {
+        signals::handle(&[libc::SIGINT, libc::SIGTERM], on_signal);
+        signals::handle(&[libc::SIGHUP], on_hup);
+    }
     signals::ignore(libc::SIGPIPE);
 }
 
