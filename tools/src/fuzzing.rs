@@ -120,15 +120,25 @@ pub fn auth_datagram(data: &[u8]) {
 /// input as a file, and its bytes as the payload of a snapshot with a
 /// valid header (so that the entry decoder runs on arbitrary messages).
 pub fn snapshot(data: &[u8]) {
-    use ct_transport::snapshot::{wrap, Snapshot};
+    use ct_transport::snapshot::{wrap, wrap_v1, Snapshot, Stamp};
     if let Ok(s) = Snapshot::new_checked(data) {
+        let _ = s.stamp();
         let _ = s.for_each(drop);
     }
-    let file = wrap(data, data.len() as u64 / 40, 0);
-    let s = Snapshot::new_checked(&file).expect("a header made valid");
-    let mut n = 0u64;
-    if let Ok(k) = s.for_each(|_| n += 1) {
-        assert_eq!(k, n);
+    let stamp = Stamp {
+        seq: data.len() as u64,
+        lane: 1,
+        lanes: 2,
+    };
+    for file in [
+        wrap(data, data.len() as u64 / 40, 0, stamp),
+        wrap_v1(data, data.len() as u64 / 40, 0),
+    ] {
+        let s = Snapshot::new_checked(&file).expect("a header made valid");
+        let mut n = 0u64;
+        if let Ok(k) = s.for_each(|_| n += 1) {
+            assert_eq!(k, n);
+        }
     }
 }
 

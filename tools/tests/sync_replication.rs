@@ -580,17 +580,29 @@ fn wait_count(n: &Node, want: usize, secs: u64) -> usize {
 /// other, so one of them holds such a line now and then; readings where
 /// the count moved between the two requests are skipped.
 fn queue_nodes_are_the_controls(nodes: &[&Node]) {
-    let allocated = |n: &Node| stat(&n.ask(&["-s", "queue"]), "allocated queue nodes:");
+    // (allocated queue nodes, error queue elements)
+    let queue = |n: &Node| {
+        let q = n.ask(&["-s", "queue"]);
+        let errq = q.split("queue errorq:\n").nth(1).unwrap_or("");
+        (
+            stat(&q, "allocated queue nodes:"),
+            stat(errq, "current elements:"),
+        )
+    };
     let mut seen = Vec::new();
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs(6) && !seen.iter().any(|&(_, c)| c > 0) {
         for n in nodes {
-            let before = allocated(n);
-            let rs = n.ask(&["-s", "rsqueue"]);
-            let controls = rs.lines().filter(|l| l.starts_with("control -> ")).count() as u64;
-            if allocated(n) == before {
-                assert_eq!(before, controls, "allocated queue nodes against\n{rs}");
-                seen.push((before, controls));
+            let (q1, rs1) = (queue(n), n.ask(&["-s", "rsqueue"]));
+            let (q2, rs2) = (queue(n), n.ask(&["-s", "rsqueue"]));
+            if q1 == q2 && rs1 == rs2 {
+                let controls = rs1.lines().filter(|l| l.starts_with("control -> ")).count() as u64;
+                assert_eq!(
+                    q1.0,
+                    controls + q1.1,
+                    "allocated queue nodes against\n{rs1}"
+                );
+                seen.push((q1.0, controls));
             }
         }
         std::thread::sleep(Duration::from_millis(150));
@@ -1313,7 +1325,29 @@ fn authentication_refuses_an_unauthenticated_peer_and_a_missing_key() {
     let _ = std::fs::remove_file(key);
 }
 
-/// Entries of a snapshot file, if it is whole.
+/// The snapshot files of `Path` `p`: `p` itself (one lane) and the lanes'
+/// `p.lane<i>of<N>`, not the temporary or refused ones.
+fn snapshot_files(p: &Path) -> Vec<PathBuf> {
+    let name = p.file_name().unwrap().to_string_lossy().into_owned();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(p.parent().unwrap())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            *n == name
+                || (n.starts_with(&format!("{name}.lane"))
+                    && !n.contains(".tmp.")
+                    && !n.ends_with(".refused"))
+        })
+        .map(|n| p.with_file_name(n))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Entries of the snapshot files of `p` together, if there is one and
+/// every one is whole.
 fn snapshot_entries(p: &Path) -> Option<u64> {
     let one = |p: &Path| -> Option<u64> {
         let b = std::fs::read(p).ok()?;
@@ -1321,17 +1355,11 @@ fn snapshot_entries(p: &Path) -> Option<u64> {
             .ok()
             .map(|s| s.entries())
     };
-    // with lanes, lane i > 0 keeps its share in PATH.lane<i>
-    let mut n = one(p)?;
-    for i in 1..64 {
-        let mut q = p.as_os_str().to_owned();
-        q.push(format!(".lane{i}"));
-        match one(Path::new(&q)) {
-            Some(k) => n += k,
-            None => break,
-        }
+    let files = snapshot_files(p);
+    if files.is_empty() {
+        return None;
     }
-    Some(n)
+    files.iter().map(|f| one(f)).sum()
 }
 
 /// Warm restart (`Snapshot { Path Interval 1 }`, FT-FW over UDP): the
@@ -1415,14 +1443,8 @@ fn warm_restart_restores_the_external_cache_and_reconciles() {
     assert_eq!(snapshot_entries(&snap), Some(3), "written at shutdown");
     // A damaged snapshot: refused, cold start (empty cache, running).
     // (With lanes, each lane's file.)
-    for i in 0..64 {
-        let mut p = snap.as_os_str().to_owned();
-        if i > 0 {
-            p.push(format!(".lane{i}"));
-        }
-        let Ok(mut bytes) = std::fs::read(&p) else {
-            break;
-        };
+    for p in snapshot_files(&snap) {
+        let mut bytes = std::fs::read(&p).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
         std::fs::write(&p, bytes).unwrap();
@@ -1441,11 +1463,13 @@ fn warm_restart_restores_the_external_cache_and_reconciles() {
 }
 
 /// Warm restart with another `Lanes` count (each lane writes its own
-/// file, `Path` for lane 0 and `Path.lane<i>`): the backup holds 40 flows
-/// in two lanes, the primary goes away (nothing but the files can give
-/// the flows back), and the backup restarts with one lane, two, then one
-/// again. Every time it holds the 40 at once, and the files settle to the
-/// running lanes' own (the file of a lane past the count removed).
+/// file: `Path` with one lane, `Path.lane<i>of<N>` with N): the backup
+/// holds 40 flows in two lanes, the primary goes away (nothing but the
+/// files can give the flows back), and the backup restarts with one
+/// lane (killed -9 at once, before it writes anything), two, one, three,
+/// then two. Every time it holds the 40 at once, and the files settle to
+/// the running lanes' own, holding the 40 together (those of the other
+/// counts removed).
 #[test]
 fn warm_restart_keeps_every_flow_across_a_change_of_lanes() {
     if !skip_unless_root_and(&["ip"]) {
@@ -1456,9 +1480,16 @@ fn warm_restart_keeps_every_flow_across_a_change_of_lanes() {
     fill(&a, 40, false);
     assert_eq!(wait_count(&b, 40, 20), 40);
     let snap = b.dir.join("ext.snap");
-    let lane1 = b.dir.join("ext.snap.lane1");
+    let own = |lanes: u32| -> Vec<PathBuf> {
+        if lanes == 1 {
+            return vec![snap.clone()];
+        }
+        (0..lanes)
+            .map(|i| snap.with_file_name(format!("ext.snap.lane{i}of{lanes}")))
+            .collect()
+    };
     let settled =
-        |lanes: u32| snapshot_entries(&snap) == Some(40) && lane1.exists() == (lanes == 2);
+        |lanes: u32| snapshot_files(&snap) == own(lanes) && snapshot_entries(&snap) == Some(40);
     let wait_settled = |lanes: u32, b: &Node| {
         let t0 = Instant::now();
         while !settled(lanes) && t0.elapsed() < Duration::from_secs(10) {
@@ -1466,16 +1497,16 @@ fn warm_restart_keeps_every_flow_across_a_change_of_lanes() {
         }
         assert!(
             settled(lanes),
-            "Lanes {lanes}: files {:?}, lane1 there: {}\n{}",
+            "Lanes {lanes}: files {:?} with {:?} entries\n{}",
+            snapshot_files(&snap),
             snapshot_entries(&snap),
-            lane1.exists(),
             b.log()
         );
     };
     wait_settled(2, &b);
     a.stop();
     let mut prev = 2;
-    for lanes in [1, 2, 1] {
+    for (lanes, kill) in [(1, true), (2, false), (1, false), (3, false), (2, false)] {
         b.restart_with(|c| c.replacen(&format!("Lanes {prev}"), &format!("Lanes {lanes}"), 1));
         prev = lanes;
         let ext = b.ask(&["-e"]);
@@ -1485,7 +1516,14 @@ fn warm_restart_keeps_every_flow_across_a_change_of_lanes() {
             "Lanes {lanes}, at once:\n{ext}\n{}",
             b.log()
         );
-        wait_settled(lanes, &b);
+        if kill {
+            let p = b.proc.take().unwrap();
+            p.signal(libc::SIGKILL);
+            let _ = p.finish(T);
+            let _ = std::fs::remove_file(b.dir.join("ctl"));
+        } else {
+            wait_settled(lanes, &b);
+        }
     }
     drop((a, b));
 }

@@ -180,6 +180,11 @@ impl Engine {
             // that take them over (their resync): not counted twice
             self.rep.flush_external();
             self.rep.flush_internal();
+            // nothing of this lane's is left to reconcile, and its peer
+            // lane is not there to answer
+            if let Some(w) = self.warm.as_mut() {
+                w.reconcile = None;
+            }
         }
         if self.lane.first() && active < was {
             self.rep.request_resync();

@@ -12,19 +12,23 @@ impl Engine {
     /// reconcile (not in ALARM mode, whose external entries expire by
     /// themselves).
     ///
-    /// Each lane writes its own file ([`warm::lane_path`]) and reads
-    /// every lane's file there is, keeping its own share: a restart with
-    /// another `Lanes` count finds a lane's flows in files other lanes
-    /// wrote. A lane that took anything from another lane's file, or left
-    /// anything out of its own, writes its file at the next interval; the
-    /// files of lanes past the count go once every lane's file is current.
+    /// Each lane writes its own file ([`warm::lane_path`]: `Path` with
+    /// one lane, `Path.lane<i>of<N>` with N) and reads every snapshot file
+    /// there is, newest first, keeping its own share: of each flow, the
+    /// newest file whose writer's share holds it decides ([`warm::take`]),
+    /// so a restart with another `Lanes` count, even after a crash between
+    /// the lanes' writes, neither loses a flow nor brings back one that
+    /// ended. A lane that took flows from another file, or not all of its
+    /// own, writes its file at the next interval; files of another count
+    /// go once every lane's file is current (and were never written over).
     pub(super) fn open_snapshot(&mut self, sync: &ct_core::config::SyncSection) {
-        use super::warm::{self, Warm, CURRENT};
+        use super::warm::{self, OpenError, Opened, Warm, SHARED};
         let Some(mut cfg) = sync.snapshot.clone() else {
             return;
         };
         let base = cfg.path.clone();
-        cfg.path = warm::lane_path(&base, self.lane.index);
+        let lane = self.lane;
+        cfg.path = warm::lane_path(&base, lane.index, lane.count);
         if sync.disable_external_cache {
             self.log
                 .warning("Snapshot ignored: there is no external cache (DisableExternalCache)");
@@ -32,48 +36,87 @@ impl Engine {
         }
         let mut w = Warm::new(cfg);
         let t0 = Instant::now();
-        let lane = self.lane;
         let now = now_secs(self.epoch);
-        let (mut loaded, mut foreign, mut own_found, mut refused) = (0u64, false, false, false);
-        // the oldest first: where two files hold a flow (a file of a lane
-        // past the count not yet removed), the newer state stays
-        let mut files: Vec<(std::time::SystemTime, u32)> = (0..ct_core::netlink::lanes::MAX_LANES)
-            .filter_map(|k| {
-                let m = std::fs::metadata(warm::lane_path(&base, k)).ok()?;
-                Some((m.modified().unwrap_or(std::time::UNIX_EPOCH), k))
-            })
+        let current: Vec<std::path::PathBuf> = (0..lane.count)
+            .map(|i| warm::lane_path(&base, i, lane.count))
             .collect();
-        files.sort();
-        for (_, k) in files {
-            let path = warm::lane_path(&base, k);
+        let mut files: Vec<(std::path::PathBuf, Opened)> = Vec::new();
+        let mut own_refused = false;
+        for path in warm::candidates(&base) {
+            let mine = path == w.cfg.path;
+            // lane 0 answers for the files of another lane count
+            let stale = !current.contains(&path);
+            let answers = mine || (stale && lane.first());
+            if stale && lane.first() {
+                w.stale_files.push(path.clone());
+            }
             let shown = path.display().to_string();
-            let mut keep = |f: &ct_core::flow::Flow| lane.owns(f.orig.as_ref());
-            match warm::load(&path, self.rep.external_mut(), now, &mut keep) {
-                Ok(Some(l)) => {
-                    own_found |= k == lane.index;
-                    foreign |= l.skipped > 0 || (k != lane.index && l.entries > 0);
-                    loaded += l.entries;
-                    if k == lane.index || l.entries > 0 {
-                        self.log.notice(&format!(
-                            "warm restart: {} entries from {shown} (written {} s ago) in {:.3} s",
-                            l.entries,
-                            l.age,
-                            t0.elapsed().as_secs_f64()
-                        ));
-                    }
-                    if k >= lane.count && lane.first() {
-                        w.stale_files.push(path);
-                    }
+            match Opened::open(&path) {
+                Ok(Some(o)) => {
+                    SHARED.saw_seq(o.stamp.seq);
+                    files.push((path, o));
                 }
                 Ok(None) => {}
-                Err(e) => {
-                    own_found |= k == lane.index;
-                    refused = true;
-                    self.log.warning(&format!(
-                        "snapshot {shown} refused ({e}), kept as {shown}.refused"
-                    ))
+                Err(OpenError::Damaged(e)) if answers => {
+                    own_refused |= mine;
+                    let kept = if warm::set_aside(&path) {
+                        format!(", kept as {shown}.refused")
+                    } else {
+                        String::new()
+                    };
+                    self.log
+                        .warning(&format!("snapshot {shown} refused ({e}){kept}"));
                 }
+                Err(OpenError::Io(e)) if answers => {
+                    own_refused |= mine;
+                    self.log
+                        .warning(&format!("can't read snapshot {shown}: {e}"));
+                }
+                // another lane's file: that lane says what is wrong
+                Err(_) => {}
             }
+        }
+        files.sort_by_key(|(_, o)| std::cmp::Reverse(o.order_key()));
+        let mut newer = Vec::with_capacity(files.len());
+        let (mut loaded, mut foreign, mut refused, mut own_found) = (0u64, false, 0u64, false);
+        for (path, o) in &files {
+            let mine = *path == w.cfg.path;
+            own_found |= mine;
+            let mut keep = |f: &ct_core::flow::Flow| lane.owns(f.orig.as_ref());
+            let t = warm::take(
+                &o.snapshot(),
+                self.rep.external_mut(),
+                now,
+                &mut keep,
+                &newer,
+            );
+            newer.push(o.stamp);
+            loaded += t.entries;
+            refused += t.refused;
+            // the file on disk is not what the cache holds
+            foreign |= if mine {
+                t.skipped + t.older + t.refused > 0
+            } else {
+                t.entries > 0
+            };
+            if mine || t.entries > 0 {
+                self.log.notice(&format!(
+                    "warm restart: {} entries from {} (written {} s ago) in {:.3} s",
+                    t.entries,
+                    path.display(),
+                    o.age,
+                    t0.elapsed().as_secs_f64()
+                ));
+            }
+        }
+        drop(files);
+        if refused > 0 {
+            // the files stay for a next start with more room
+            w.keep_files = true;
+            self.log.warning(&format!(
+                "warm restart: {refused} entries did not fit in this lane's share of HashLimit; \
+                 the snapshot files are kept"
+            ));
         }
         if loaded > 0 && sync.mode() != ct_core::config::SyncMode::Alarm {
             self.log
@@ -81,7 +124,7 @@ impl Engine {
             w.start_reconcile(Instant::now());
             self.rep.request_resync();
         }
-        if loaded == 0 && refused {
+        if loaded == 0 && own_refused {
             self.log
                 .notice("warm restart: nothing loaded, starting cold");
         } else if loaded == 0 && !own_found {
@@ -92,12 +135,22 @@ impl Engine {
         }
         // Nothing to write until the cache changes (a refused snapshot is
         // not replaced by an empty cache at once), unless the file must
-        // take in or give away another lane's flows.
-        if !foreign {
+        // take in or give away other flows.
+        if !foreign && !w.keep_files {
             w.mark_current(self.rep.external());
-            CURRENT.set(lane.index);
+            SHARED.set_current(lane.index);
         }
         self.warm = Some(w);
+    }
+
+    /// The stamp of the snapshot written now: the next `seq`, and the
+    /// share of the flows this lane's file speaks for.
+    fn snapshot_stamp(&self) -> ct_transport::snapshot::Stamp {
+        ct_transport::snapshot::Stamp {
+            seq: super::warm::SHARED.next_seq(),
+            lane: self.lane.index,
+            lanes: self.lane.active,
+        }
     }
 
     /// The 1-second tick of the warm restart: reconciliation steps and
@@ -123,27 +176,31 @@ impl Engine {
             }
         }
         if w.due(self.rep.external()) {
-            w.start_write(self.rep.external());
+            let stamp = self.snapshot_stamp();
+            if let Some(w) = self.warm.as_mut() {
+                w.start_write(self.rep.external(), stamp);
+            }
         }
-        if let Some(r) = w.finished() {
+        if let Some(r) = self.warm.as_mut().and_then(|w| w.finished()) {
             self.snapshot_written(r);
         }
         self.remove_stale_snapshots();
     }
 
-    /// Lane 0: removes the files of lanes past the count once every
-    /// lane's file is current (see [`super::warm::Current`]).
-    fn remove_stale_snapshots(&mut self) {
+    /// Lane 0: removes the files of another lane count once every lane's
+    /// file is current (see [`super::warm::Shared`]); also called at
+    /// shutdown, after the lanes' last writes.
+    pub(super) fn remove_stale_snapshots(&mut self) {
         let Some(w) = self.warm.as_mut() else {
             return;
         };
-        if w.stale_files.is_empty() || !super::warm::CURRENT.all(self.lane.count) {
+        if w.stale_files.is_empty() || !super::warm::SHARED.all_current(self.lane.count) {
             return;
         }
         for p in std::mem::take(&mut w.stale_files) {
             match std::fs::remove_file(&p) {
                 Ok(()) => self.log.notice(&format!(
-                    "snapshot {} of a lane this daemon does not run removed (its flows are in the lanes' files)",
+                    "snapshot {} of another lane count removed (the lanes' own files speak for its flows)",
                     p.display()
                 )),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -156,10 +213,14 @@ impl Engine {
 
     /// At shutdown: the snapshot, written in place.
     pub(super) fn write_snapshot(&mut self) {
+        if self.warm.is_none() {
+            return;
+        }
+        let stamp = self.snapshot_stamp();
         let Some(w) = self.warm.as_mut() else {
             return;
         };
-        let r = w.write_now(self.rep.external());
+        let r = w.write_now(self.rep.external(), stamp);
         self.snapshot_written(r);
     }
 
@@ -170,7 +231,9 @@ impl Engine {
         };
         match r {
             Ok(_) => {
-                super::warm::CURRENT.set(self.lane.index);
+                if !w.keep_files {
+                    super::warm::SHARED.set_current(self.lane.index);
+                }
                 if std::mem::take(&mut w.failing) {
                     self.log.notice("snapshot written again");
                 }

@@ -523,6 +523,9 @@ fn serve(
     stop_all();
     let mut held = std::mem::take(&mut eng.held);
     held.extend(join_lanes(threads));
+    // every lane wrote its last snapshot: the files of another lane count
+    // can go now
+    eng.remove_stale_snapshots();
     eng.log.notice("---- shutdown received ----");
     if systemd {
         notify::notify("STOPPING=1");

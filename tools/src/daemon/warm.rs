@@ -11,8 +11,12 @@
 //!   snapshot (`O_EXCL | O_NOFOLLOW`, a name with our pid) is written,
 //!   synced and renamed over the snapshot, then the directory is synced. A
 //!   crash at any point leaves the previous snapshot whole; a damaged file
-//!   is refused by its SHA-256 (`ct_transport::snapshot`), kept aside as
-//!   `PATH.refused`, and the daemon starts cold. Plain writes, no
+//!   is refused by its SHA-256 or its entries (`ct_transport::snapshot`),
+//!   kept aside as `PATH.refused`, and adds nothing.
+//! * Lanes: each writes its own file ([`lane_path`]) stamped with its
+//!   share and a `seq` above every file read at start-up ([`Shared`]);
+//!   each reads every file there is, newest first, and [`take`]s its
+//!   share (see `Engine::open_snapshot`). Plain writes, no
 //!   mapping: a full disk is an ENOSPC, never a SIGBUS.
 //! * Reconciliation: loaded entries carry the generation [`STALE_GEN`];
 //!   a message from the peer about one of them (after our resync request)
@@ -37,8 +41,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ct_core::config::SyncSnapshot;
+use ct_core::flow::Flow;
 use ct_core::table::{Cache, ObjState};
-use ct_transport::snapshot::{Snapshot, SnapshotWriter};
+use ct_transport::snapshot::{Snapshot, SnapshotWriter, Stamp};
 
 /// Generation of entries loaded from a snapshot and not yet confirmed by
 /// the peer.
@@ -74,9 +79,9 @@ pub fn encode(cache: &Cache) -> SnapshotWriter {
 
 /// Finishes `w` (header, hash) and writes it to `path` (see the module
 /// doc); returns (entries, bytes).
-pub fn write_file(path: &Path, w: SnapshotWriter) -> io::Result<(u64, usize)> {
+pub fn write_file(path: &Path, w: SnapshotWriter, stamp: Stamp) -> io::Result<(u64, usize)> {
     let entries = w.entries();
-    let bytes = w.finish(unix_now());
+    let bytes = w.finish(unix_now(), stamp);
     let tmp = tmp_path(path);
     let _ = std::fs::remove_file(&tmp); // ours, left by a crash
     let res = (|| {
@@ -101,121 +106,228 @@ pub fn write_file(path: &Path, w: SnapshotWriter) -> io::Result<(u64, usize)> {
 }
 
 /// Writes the live entries of `cache` to `path` in this thread.
-pub fn write(path: &Path, cache: &Cache) -> io::Result<(u64, usize)> {
-    write_file(path, encode(cache))
+pub fn write(path: &Path, cache: &Cache, stamp: Stamp) -> io::Result<(u64, usize)> {
+    write_file(path, encode(cache), stamp)
 }
 
-/// What a load found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Loaded {
-    /// Entries taken into the cache.
-    pub entries: u64,
-    /// Entries left out by the caller's `keep` (another lane's share).
-    pub skipped: u64,
-    /// Seconds since it was written.
-    pub age: u64,
-}
-
-/// The snapshot file of lane `index` for the configured `Path`: lane 0
-/// writes `Path` itself, lane i > 0 `Path.lane<i>`.
-pub fn lane_path(base: &Path, index: u32) -> PathBuf {
-    if index == 0 {
+/// The snapshot file of lane `index` of `lanes` for the configured
+/// `Path`: `Path` itself with one lane, `Path.lane<i>of<N>` with N. Files
+/// of another count are never written over: they go once every lane of
+/// this count has written its own ([`Shared`]).
+pub fn lane_path(base: &Path, index: u32, lanes: u32) -> PathBuf {
+    if lanes <= 1 {
         return base.to_path_buf();
     }
     let mut p = base.as_os_str().to_owned();
-    p.push(format!(".lane{index}"));
+    p.push(format!(".lane{index}of{lanes}"));
     PathBuf::from(p)
 }
 
-/// Reads `path` into `cache` (entries in [`STALE_GEN`]), the entries
-/// `keep` accepts; `Ok(None)` when there is no snapshot. A damaged file
-/// is set aside and adds nothing (on the unlikely damage its SHA-256
-/// missed, found halfway, the cache is emptied).
-pub fn load(
-    path: &Path,
+/// The snapshot files next to `base`: `base` itself and every
+/// `base.lane…` (of any lane count, and those this daemon named
+/// `base.lane<i>` before), not the temporary and refused ones.
+pub fn candidates(base: &Path) -> Vec<PathBuf> {
+    let Some(name) = base.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Vec::new();
+    };
+    let dir = match base.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    let lanes = format!("{name}.lane");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let ours = n == name
+                || (n.starts_with(&lanes) && !n.contains(".tmp.") && !n.ends_with(".refused"));
+            ours.then(|| dir.join(n))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A snapshot file, mapped and checked whole (header, hash, and every
+/// entry decoded once).
+pub struct Opened {
+    map: memmap2::Mmap,
+    pub stamp: Stamp,
+    /// Seconds since it was written.
+    pub age: u64,
+    /// Modification time: orders files of the same `seq` (version 1).
+    pub mtime: std::time::SystemTime,
+}
+
+/// Why a snapshot file could not be read.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Damaged (refused by its checksum or its entries): set it aside.
+    Damaged(String),
+    /// Not readable (permissions, I/O): left alone.
+    Io(io::Error),
+}
+
+impl Opened {
+    /// Opens `path`; `Ok(None)` when there is no such file.
+    pub fn open(path: &Path) -> Result<Option<Opened>, OpenError> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(OpenError::Io(e)),
+        };
+        let mtime = file
+            .metadata()
+            .and_then(|m| m.modified())
+            .unwrap_or(std::time::UNIX_EPOCH);
+        // SAFETY: a read-only mapping of a file only this daemon writes, and
+        // always through a rename (the mapped inode is never modified).
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(OpenError::Io)?;
+        let snap = Snapshot::new_checked(&map).map_err(|e| OpenError::Damaged(e.to_string()))?;
+        snap.for_each(drop)
+            .map_err(|e| OpenError::Damaged(e.to_string()))?;
+        let (stamp, age) = (snap.stamp(), unix_now().saturating_sub(snap.written_at()));
+        Ok(Some(Opened {
+            map,
+            stamp,
+            age,
+            mtime,
+        }))
+    }
+
+    /// The checked view.
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        Snapshot::new_checked(&self.map).expect("checked when opened")
+    }
+
+    /// Newest first: by `seq`, then by modification time.
+    pub fn order_key(&self) -> (u64, std::time::SystemTime) {
+        (self.stamp.seq, self.mtime)
+    }
+}
+
+/// Whether a file with `stamp` speaks for `f` (its writer's share holds
+/// it, whether or not the file does).
+pub fn covers(stamp: &Stamp, f: &Flow) -> bool {
+    stamp.lanes > 0 && ct_core::netlink::lanes::lane_of(f.orig.as_ref(), stamp.lanes) == stamp.lane
+}
+
+/// What a lane took from one file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Taken {
+    /// Entries taken into the cache.
+    pub entries: u64,
+    /// Entries of another lane's share (`keep` said no).
+    pub skipped: u64,
+    /// Entries a newer file speaks for (ended or changed since).
+    pub older: u64,
+    /// Entries the cache had no room for (its HashLimit share).
+    pub refused: u64,
+}
+
+/// Takes into `cache` (in [`STALE_GEN`]) the entries of `snap` that
+/// `keep` accepts, unless a `newer` file speaks for them or the cache
+/// holds them already (from a newer file): files are taken newest first.
+pub fn take(
+    snap: &Snapshot,
     cache: &mut Cache,
     now: u32,
-    keep: &mut dyn FnMut(&ct_core::flow::Flow) -> bool,
-) -> Result<Option<Loaded>, String> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.to_string()),
-    };
-    // SAFETY: a read-only mapping of a file only this daemon writes, and
-    // always through a rename (the mapped inode is never modified).
-    #[allow(unsafe_code)]
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| e.to_string())?;
-    let snap = match Snapshot::new_checked(&map) {
-        Ok(s) => s,
-        Err(e) => {
-            set_aside(path);
-            return Err(e.to_string());
-        }
-    };
-    let mut skipped = 0;
-    let r = snap.for_each(|f| {
-        if keep(&f) {
-            cache.replace(&f, now, STALE_GEN);
+    keep: &mut dyn FnMut(&Flow) -> bool,
+    newer: &[Stamp],
+) -> Taken {
+    let mut t = Taken::default();
+    let _ = snap.for_each(|f| {
+        if !keep(&f) {
+            t.skipped += 1;
+        } else if newer.iter().any(|s| covers(s, &f)) || cache.get(&f).is_some() {
+            t.older += 1;
+        } else if cache.replace(&f, now, STALE_GEN) {
+            t.entries += 1;
         } else {
-            skipped += 1;
+            t.refused += 1;
         }
     });
-    match r {
-        Ok(entries) => Ok(Some(Loaded {
-            entries: entries - skipped,
-            skipped,
-            age: unix_now().saturating_sub(snap.written_at()),
-        })),
-        Err(e) => {
-            cache.clear();
+    t
+}
+
+/// Reads `path` whole into `cache` (entries in [`STALE_GEN`]); `Ok(None)`
+/// when there is no snapshot. A damaged file is set aside and adds
+/// nothing. (One file, nothing filtered: tests and tools.)
+pub fn load(path: &Path, cache: &mut Cache, now: u32) -> Result<Option<u64>, String> {
+    match Opened::open(path) {
+        Ok(Some(o)) => Ok(Some(
+            take(&o.snapshot(), cache, now, &mut |_| true, &[]).entries,
+        )),
+        Ok(None) => Ok(None),
+        Err(OpenError::Damaged(e)) => {
             set_aside(path);
-            Err(e.to_string())
+            Err(e)
         }
+        Err(OpenError::Io(e)) => Err(e.to_string()),
     }
 }
 
 /// Renames a refused snapshot to `PATH.refused` (kept for a look; the
-/// next snapshot does not overwrite it).
-fn set_aside(path: &Path) {
+/// next snapshot does not overwrite it); false when it could not.
+pub fn set_aside(path: &Path) -> bool {
     let mut s = path.as_os_str().to_owned();
     s.push(".refused");
-    let _ = std::fs::rename(path, PathBuf::from(s));
+    std::fs::rename(path, PathBuf::from(s)).is_ok()
 }
 
-/// Lanes whose snapshot file stands for their external cache since this
-/// daemon started (bit i for lane i): loaded with nothing of another
-/// lane's, or written since. Once every lane's does, the files of lanes
-/// past the count (a previous run with more lanes) hold nothing that is
-/// not in a current file, and lane 0 removes them.
-pub struct Current(AtomicU64);
+/// What the lanes of a daemon share about their snapshot files: which
+/// lanes' files stand for their external cache since the start (bit i
+/// for lane i: loaded with nothing of another lane's, or written since),
+/// and the highest `seq` seen or given. Once every lane's file is
+/// current, the files of another lane count hold nothing a current file
+/// does not speak for, and lane 0 removes them. All lanes load before any
+/// writes (they start behind a gate), so every `seq` written is above
+/// every `seq` read.
+pub struct Shared {
+    current: AtomicU64,
+    seq: AtomicU64,
+}
 
-impl Current {
-    pub const fn new() -> Current {
-        Current(AtomicU64::new(0))
+impl Shared {
+    pub const fn new() -> Shared {
+        Shared {
+            current: AtomicU64::new(0),
+            seq: AtomicU64::new(0),
+        }
     }
-    pub fn set(&self, lane: u32) {
-        self.0.fetch_or(1 << lane, Ordering::AcqRel);
+    pub fn set_current(&self, lane: u32) {
+        self.current.fetch_or(1 << lane, Ordering::AcqRel);
     }
     /// Whether lanes 0..`count` are all current.
-    pub fn all(&self, count: u32) -> bool {
+    pub fn all_current(&self, count: u32) -> bool {
         let want = if count >= 64 {
             u64::MAX
         } else {
             (1 << count) - 1
         };
-        self.0.load(Ordering::Acquire) & want == want
+        self.current.load(Ordering::Acquire) & want == want
+    }
+    /// A file with `seq` was read.
+    pub fn saw_seq(&self, seq: u64) {
+        self.seq.fetch_max(seq, Ordering::AcqRel);
+    }
+    /// The `seq` of the next file written.
+    pub fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::AcqRel) + 1
     }
 }
 
-impl Default for Current {
-    fn default() -> Current {
-        Current::new()
+impl Default for Shared {
+    fn default() -> Shared {
+        Shared::new()
     }
 }
 
 /// The daemon's lanes.
-pub static CURRENT: Current = Current::new();
+pub static SHARED: Shared = Shared::new();
 
 /// What a snapshot write gives: (entries, bytes) or the error.
 pub type WriteResult = io::Result<(u64, usize)>;
@@ -233,9 +345,12 @@ pub struct Warm {
     pub reconcile: Option<Reconcile>,
     /// The last write failed (logged once per series).
     pub failing: bool,
-    /// Lane 0: files of lanes past the count, loaded at start-up, to
-    /// remove once every lane's file is current ([`Current`]).
+    /// Lane 0: the files of another lane count found at start-up, to
+    /// remove once every lane's file is current ([`Shared`]).
     pub stale_files: Vec<PathBuf>,
+    /// Some loaded entries found no room: the lane never counts as
+    /// current, so that the other files stay.
+    pub keep_files: bool,
 }
 
 /// Waiting for the peer's resync after a load.
@@ -274,6 +389,7 @@ impl Warm {
             reconcile: None,
             failing: false,
             stale_files: Vec::new(),
+            keep_files: false,
         }
     }
 
@@ -345,9 +461,9 @@ impl Warm {
             && self.written != Some(changes(cache))
     }
 
-    /// Encodes `cache` here and writes it in another thread; see
-    /// [`finished`](Self::finished).
-    pub fn start_write(&mut self, cache: &Cache) {
+    /// Encodes `cache` here and writes it in another thread, with
+    /// `stamp`; see [`finished`](Self::finished).
+    pub fn start_write(&mut self, cache: &Cache, stamp: Stamp) {
         self.since = 0;
         let c = changes(cache);
         let w = encode(cache);
@@ -357,7 +473,7 @@ impl Warm {
             .name("snapshot".into())
             .spawn(move || {
                 super::control::normal_priority();
-                let _ = tx.send(write_file(&path, w));
+                let _ = tx.send(write_file(&path, w, stamp));
             });
         if spawned.is_ok() {
             self.inflight = Some((rx, c));
@@ -381,13 +497,13 @@ impl Warm {
 
     /// Writes the snapshot now, in this thread, after the one in progress
     /// (shutdown).
-    pub fn write_now(&mut self, cache: &Cache) -> io::Result<(u64, usize)> {
+    pub fn write_now(&mut self, cache: &Cache, stamp: Stamp) -> io::Result<(u64, usize)> {
         if let Some((rx, _)) = self.inflight.take() {
             let _ = rx.recv();
         }
         self.since = 0;
         let c = changes(cache);
-        let r = write(&self.cfg.path, cache)?;
+        let r = write(&self.cfg.path, cache, stamp)?;
         self.written = Some(c);
         Ok(r)
     }
@@ -417,18 +533,11 @@ mod tests {
         for i in 0..50 {
             c.replace(&flow(i), 1, 0);
         }
-        assert_eq!(write(&p, &c).unwrap().0, 50);
+        assert_eq!(write(&p, &c, Stamp::default()).unwrap().0, 50);
         assert!(!tmp_path(&p).exists());
         let mut back = Cache::new(64, 1000);
-        let l = load(&p, &mut back, 5, &mut |_| true).unwrap().unwrap();
-        assert_eq!(l.entries, 50);
+        assert_eq!(load(&p, &mut back, 5), Ok(Some(50)));
         assert_eq!(back.count_gen(STALE_GEN), 50);
-        // A lane keeps its share: the rest is counted, not taken.
-        let mut share = Cache::new(64, 1000);
-        let mut keep = |f: &Flow| f.orig.and_then(|t| t.src_port).is_some_and(|p| p % 2 == 0);
-        let l = load(&p, &mut share, 5, &mut keep).unwrap().unwrap();
-        assert!(l.entries > 0 && l.skipped > 0, "{l:?}");
-        assert_eq!((l.entries + l.skipped, share.len() as u64), (50, l.entries));
         // The peer confirms 30 of them; the other 20 are swept.
         for i in 0..30 {
             back.upsert(&flow(i), 6, 0);
@@ -437,34 +546,115 @@ mod tests {
         assert_eq!(back.len(), 30);
         // No file: a cold start. A torn one: refused, cache left empty.
         let mut cold = Cache::new(64, 1000);
-        assert_eq!(load(&d.join("none"), &mut cold, 1, &mut |_| true), Ok(None));
+        assert_eq!(load(&d.join("none"), &mut cold, 1), Ok(None));
         let bytes = std::fs::read(&p).unwrap();
         std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
-        assert!(load(&p, &mut cold, 1, &mut |_| true).is_err());
+        assert!(load(&p, &mut cold, 1).is_err());
         assert!(cold.is_empty());
         // A refused file is kept aside.
         let mut aside = p.as_os_str().to_owned();
         aside.push(".refused");
         assert!(Path::new(&aside).exists() && !p.exists());
         // An unwritable place: an error, no panic, no temporary left.
-        assert!(write(Path::new("/proc/ctwarm/ext.snap"), &c).is_err());
+        assert!(write(Path::new("/proc/ctwarm/ext.snap"), &c, Stamp::default()).is_err());
         let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
     fn lane_files_and_current_lanes() {
         let base = Path::new("/run/x.snap");
-        assert_eq!(lane_path(base, 0), base);
-        assert_eq!(lane_path(base, 3), Path::new("/run/x.snap.lane3"));
-        let c = Current::new();
-        c.set(0);
-        assert!(c.all(1) && !c.all(2));
-        c.set(1);
-        assert!(c.all(2) && !c.all(3));
+        assert_eq!(lane_path(base, 0, 1), base);
+        assert_eq!(lane_path(base, 3, 4), Path::new("/run/x.snap.lane3of4"));
+        let c = Shared::new();
+        c.set_current(0);
+        assert!(c.all_current(1) && !c.all_current(2));
+        c.set_current(1);
+        assert!(c.all_current(2) && !c.all_current(3));
         for i in 2..64 {
-            c.set(i);
+            c.set_current(i);
         }
-        assert!(c.all(64));
+        assert!(c.all_current(64));
+        c.saw_seq(7);
+        c.saw_seq(3);
+        assert_eq!((c.next_seq(), c.next_seq()), (8, 9));
+    }
+
+    /// Three files of two lane counts, newest first: of each flow a lane
+    /// owns, the newest file that speaks for it decides (a flow it does
+    /// not hold ended); a version 1 file speaks only for what it holds.
+    #[test]
+    fn the_newest_file_that_speaks_for_a_flow_decides() {
+        use ct_core::netlink::lanes::lane_of;
+        let d = dir("newest");
+        let lane2 = |f: &Flow| lane_of(f.orig.as_ref(), 2);
+        // an old one-lane file with flows 0..40
+        let mut all = Cache::new(64, 1000);
+        for i in 0..40 {
+            all.replace(&flow(i), 1, 0);
+        }
+        let old = d.join("s");
+        write(
+            &old,
+            &all,
+            Stamp {
+                seq: 4,
+                lane: 0,
+                lanes: 1,
+            },
+        )
+        .unwrap();
+        // then lane 1 of 2 wrote its share, some of its flows ended
+        let mut one = Cache::new(64, 1000);
+        let ended: Vec<u32> = (0..40).filter(|&i| lane2(&flow(i)) == 1).take(3).collect();
+        for i in (0..40).filter(|&i| lane2(&flow(i)) == 1 && !ended.contains(&i)) {
+            one.replace(&flow(i), 1, 0);
+        }
+        let newer = lane_path(&d.join("s"), 1, 2);
+        write(
+            &newer,
+            &one,
+            Stamp {
+                seq: 5,
+                lane: 1,
+                lanes: 2,
+            },
+        )
+        .unwrap();
+        assert_eq!(candidates(&d.join("s")), vec![old.clone(), newer.clone()]);
+        let mut files: Vec<Opened> = [&old, &newer]
+            .iter()
+            .map(|p| Opened::open(p).unwrap().unwrap())
+            .collect();
+        files.sort_by_key(|o| std::cmp::Reverse(o.order_key()));
+        // each lane of two takes its share: lane 1 from the newer file
+        // (not the ended ones), lane 0 from the old one
+        let mut got = 0;
+        for lane in 0..2u32 {
+            let mut c = Cache::new(64, 1000);
+            let mut seen = Vec::new();
+            for o in &files {
+                let mut keep = |f: &Flow| lane2(f) == lane;
+                let t = take(&o.snapshot(), &mut c, 2, &mut keep, &seen);
+                seen.push(o.stamp);
+                if lane == 1 && o.stamp.seq == 4 {
+                    assert_eq!(t.entries, 0, "{t:?}");
+                    assert_eq!(t.older, one.len() as u64 + 3);
+                }
+            }
+            for e in &ended {
+                assert!(c.get(&flow(*e)).is_none(), "flow {e} ended");
+            }
+            got += c.len();
+        }
+        assert_eq!(got, 40 - 3);
+        // a version 1 file speaks only for what it holds
+        let v1 = Stamp::default();
+        assert!(!covers(&v1, &flow(1)));
+        // a lane with no room counts what it could not take
+        let mut small = Cache::new(8, 5);
+        let t = take(&files[1].snapshot(), &mut small, 2, &mut |_| true, &[]);
+        assert_eq!((t.entries, t.refused), (5, 35));
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]
@@ -508,7 +698,7 @@ mod tests {
         assert!(!w.due(&c) && !w.due(&c), "nothing changed");
         c.replace(&flow(1), 1, 0);
         assert!(w.due(&c));
-        w.start_write(&c);
+        w.start_write(&c, Stamp::default());
         assert!(!w.due(&c), "one at a time");
         let t0 = Instant::now();
         let r = loop {
@@ -521,7 +711,7 @@ mod tests {
         assert_eq!(r.unwrap().0, 1);
         w.since = 5;
         assert!(!w.due(&c), "written");
-        assert_eq!(w.write_now(&c).unwrap().0, 1);
+        assert_eq!(w.write_now(&c, Stamp::default()).unwrap().0, 1);
         let _ = std::fs::remove_dir_all(&d);
     }
 }
