@@ -1418,10 +1418,11 @@ fn warm_restart_restores_the_external_cache_and_reconciles() {
         .sum();
     assert_eq!(loaded, 3, "the snapshot's entries loaded:\n{}", b.log());
     assert!(first.lines().count() >= 3, "at once:\n{first}");
-    // reconciled: exactly the primary's flows
+    // reconciled: exactly the primary's flows (the sweep waits for the
+    // lanes' shares to settle, 16 s after the start)
     let t0 = Instant::now();
     let mut ext = String::new();
-    while t0.elapsed() < Duration::from_secs(20) {
+    while t0.elapsed() < Duration::from_secs(40) {
         ext = b.ask(&["-e"]);
         if ext.lines().count() == 3 && ext.contains("sport=1004") && !ext.contains("sport=1002") {
             break;
@@ -1467,9 +1468,10 @@ fn warm_restart_restores_the_external_cache_and_reconciles() {
 /// holds 40 flows in two lanes, the primary goes away (nothing but the
 /// files can give the flows back), and the backup restarts with one
 /// lane (killed -9 at once, before it writes anything), two, one, three,
-/// then two. Every time it holds the 40 at once, and the files settle to
-/// the running lanes' own, holding the 40 together (those of the other
-/// counts removed).
+/// then two. Every time it holds the 40 at once and writes its lanes'
+/// files. While the peer is away (nothing reconciled) the files of the
+/// other counts stay; once the primary is back and the backup has
+/// reconciled with it, they go, and the lanes' files hold the 40.
 #[test]
 fn warm_restart_keeps_every_flow_across_a_change_of_lanes() {
     if !skip_unless_root_and(&["ip"]) {
@@ -1488,22 +1490,25 @@ fn warm_restart_keeps_every_flow_across_a_change_of_lanes() {
             .map(|i| snap.with_file_name(format!("ext.snap.lane{i}of{lanes}")))
             .collect()
     };
-    let settled =
-        |lanes: u32| snapshot_files(&snap) == own(lanes) && snapshot_entries(&snap) == Some(40);
-    let wait_settled = |lanes: u32, b: &Node| {
+    let wait_for = |what: &str, secs: u64, ok: &dyn Fn() -> bool, b: &Node| {
         let t0 = Instant::now();
-        while !settled(lanes) && t0.elapsed() < Duration::from_secs(10) {
+        while !ok() && t0.elapsed() < Duration::from_secs(secs) {
             std::thread::sleep(Duration::from_millis(100));
         }
         assert!(
-            settled(lanes),
-            "Lanes {lanes}: files {:?} with {:?} entries\n{}",
+            ok(),
+            "{what}: files {:?} with {:?} entries\n{}",
             snapshot_files(&snap),
             snapshot_entries(&snap),
             b.log()
         );
     };
-    wait_settled(2, &b);
+    wait_for(
+        "Lanes 2 written",
+        10,
+        &|| snapshot_entries(&snap) == Some(40),
+        &b,
+    );
     a.stop();
     let mut prev = 2;
     for (lanes, kill) in [(1, true), (2, false), (1, false), (3, false), (2, false)] {
@@ -1522,9 +1527,24 @@ fn warm_restart_keeps_every_flow_across_a_change_of_lanes() {
             let _ = p.finish(T);
             let _ = std::fs::remove_file(b.dir.join("ctl"));
         } else {
-            wait_settled(lanes, &b);
+            wait_for(
+                &format!("Lanes {lanes}: its files written"),
+                10,
+                &|| own(lanes).iter().all(|f| f.exists()),
+                &b,
+            );
         }
     }
+    // the primary is back: the backup reconciles with it, its files then
+    // speak for the lanes' shares, and the others go
+    a.start();
+    wait_for(
+        "reconciled",
+        45,
+        &|| snapshot_files(&snap) == own(2) && snapshot_entries(&snap) == Some(40),
+        &b,
+    );
+    assert_eq!(b.ask(&["-e"]).lines().count(), 40);
     drop((a, b));
 }
 

@@ -186,6 +186,10 @@ impl Engine {
                 w.reconcile = None;
             }
         }
+        // the shares changed: the peer's flows come over again
+        if let Some(w) = self.warm.as_mut() {
+            w.settle_at = std::time::Instant::now() + super::warm::SETTLE;
+        }
         if self.lane.first() && active < was {
             self.rep.request_resync();
         }

@@ -42,7 +42,14 @@ impl Engine {
             .collect();
         let mut files: Vec<(std::path::PathBuf, Opened)> = Vec::new();
         let mut own_refused = false;
-        for path in warm::candidates(&base) {
+        let names = warm::candidates(&base).unwrap_or_else(|e| {
+            self.log.warning(&format!(
+                "can't list the directory of snapshot {}: {e}; trying the usual names",
+                base.display()
+            ));
+            warm::probable(&base, lane.count)
+        });
+        for path in names {
             let mine = path == w.cfg.path;
             // lane 0 answers for the files of another lane count
             let stale = !current.contains(&path);
@@ -67,13 +74,17 @@ impl Engine {
                     self.log
                         .warning(&format!("snapshot {shown} refused ({e}){kept}"));
                 }
-                Err(OpenError::Io(e)) if answers => {
+                Err(OpenError::Io(e)) => {
+                    // what it holds is unknown: every file stays, and this
+                    // lane's speak only for what they hold
                     own_refused |= mine;
+                    w.keep_files = true;
+                    w.stale_files.retain(|p| *p != path);
                     self.log
                         .warning(&format!("can't read snapshot {shown}: {e}"));
                 }
-                // another lane's file: that lane says what is wrong
-                Err(_) => {}
+                // another lane's damaged file: that lane sets it aside
+                Err(OpenError::Damaged(_)) => {}
             }
         }
         files.sort_by_key(|(_, o)| std::cmp::Reverse(o.order_key()));
@@ -110,6 +121,7 @@ impl Engine {
             }
         }
         drop(files);
+        w.settle_at = Instant::now() + warm::SETTLE;
         if refused > 0 {
             // the files stay for a next start with more room
             w.keep_files = true;
@@ -144,13 +156,25 @@ impl Engine {
     }
 
     /// The stamp of the snapshot written now: the next `seq`, and the
-    /// share of the flows this lane's file speaks for.
+    /// share of the flows this lane's file speaks for: the lane's share
+    /// once settled ([`super::warm::Warm::settled_now`]), else only the
+    /// flows it holds.
     fn snapshot_stamp(&self) -> ct_transport::snapshot::Stamp {
+        let settled = self
+            .warm
+            .as_ref()
+            .is_some_and(|w| w.settled_now(Instant::now()));
         ct_transport::snapshot::Stamp {
             seq: super::warm::SHARED.next_seq(),
             lane: self.lane.index,
-            lanes: self.lane.active,
+            lanes: if settled { self.lane.active } else { 0 },
         }
+    }
+
+    /// A lane that does not sync (its peer has fewer lanes) holds nothing
+    /// and writes nothing: its last file stays, in case.
+    fn writes_snapshots(&self) -> bool {
+        self.lane.index < self.lane.active
     }
 
     /// The 1-second tick of the warm restart: reconciliation steps and
@@ -175,7 +199,8 @@ impl Engine {
                 ));
             }
         }
-        if w.due(self.rep.external()) {
+        let settled = w.settled_now(Instant::now());
+        if w.due(self.rep.external(), settled) && self.writes_snapshots() {
             let stamp = self.snapshot_stamp();
             if let Some(w) = self.warm.as_mut() {
                 w.start_write(self.rep.external(), stamp);
@@ -213,7 +238,7 @@ impl Engine {
 
     /// At shutdown: the snapshot, written in place.
     pub(super) fn write_snapshot(&mut self) {
-        if self.warm.is_none() {
+        if self.warm.is_none() || !self.writes_snapshots() {
             return;
         }
         let stamp = self.snapshot_stamp();
@@ -231,7 +256,9 @@ impl Engine {
         };
         match r {
             Ok(_) => {
-                if !w.keep_files {
+                // (a file that speaks only for what it holds leaves the
+                // other files needed)
+                if w.writing_covers {
                     super::warm::SHARED.set_current(self.lane.index);
                 }
                 if std::mem::take(&mut w.failing) {

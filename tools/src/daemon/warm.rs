@@ -52,6 +52,15 @@ pub const STALE_GEN: u8 = 0xee;
 pub const RETRY: Duration = Duration::from_secs(3);
 /// The peer's resync is taken as complete after this long without data.
 pub const QUIET: Duration = Duration::from_secs(2);
+/// How long after the start (or after the lanes followed the peer) the
+/// lanes' shares may still differ from the peer's: a peer with more lanes
+/// follows ours only after `lane_peer::SILENCE`, then sends the flows of
+/// its other lanes. Until then nothing is swept, and snapshots speak only
+/// for the flows they hold (a lane's share may hold flows it does not
+/// have yet).
+pub const SETTLE: Duration = Duration::from_secs(
+    super::lane_peer::SILENCE.as_secs() + super::lane_peer::STEADY.as_secs() + RETRY.as_secs(),
+);
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
@@ -123,31 +132,62 @@ pub fn lane_path(base: &Path, index: u32, lanes: u32) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// The snapshot files next to `base`: `base` itself and every
-/// `base.lane…` (of any lane count, and those this daemon named
-/// `base.lane<i>` before), not the temporary and refused ones.
-pub fn candidates(base: &Path) -> Vec<PathBuf> {
-    let Some(name) = base.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-        return Vec::new();
+/// Whether `suffix` (what follows `Path`'s file name) names a snapshot
+/// file: nothing (`Path`), `.lane<i>of<N>`, or `.lane<i>` (this daemon's
+/// names for lane i before the stamps).
+fn lane_suffix(suffix: &[u8]) -> bool {
+    let digits = |b: &[u8]| !b.is_empty() && b.iter().all(u8::is_ascii_digit);
+    if suffix.is_empty() {
+        return true;
+    }
+    let Some(rest) = suffix.strip_prefix(b".lane") else {
+        return false;
+    };
+    match rest.iter().position(|&c| c == b'o') {
+        None => digits(rest),
+        Some(i) => digits(&rest[..i]) && rest[i..].starts_with(b"of") && digits(&rest[i + 2..]),
+    }
+}
+
+/// The snapshot files next to `base` (see [`lane_suffix`]); `Err` when
+/// the directory cannot be read.
+pub fn candidates(base: &Path) -> io::Result<Vec<PathBuf>> {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(name) = base.file_name() else {
+        return Ok(Vec::new());
     };
     let dir = match base.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(d) => d.to_path_buf(),
-        None => PathBuf::from("."),
+        Some(d) => d,
+        None => Path::new("."),
     };
-    let lanes = format!("{name}.lane");
-    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            let ours = n == name
-                || (n.starts_with(&lanes) && !n.contains(".tmp.") && !n.ends_with(".refused"));
-            ours.then(|| dir.join(n))
-        })
-        .collect();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let n = e?.file_name();
+        if let Some(suffix) = n.as_bytes().strip_prefix(name.as_bytes()) {
+            if lane_suffix(suffix) {
+                out.push(base.with_file_name(&n));
+            }
+        }
+    }
     out.sort();
-    out
+    Ok(out)
+}
+
+/// The snapshot files `base` may have when its directory cannot be
+/// listed: `base`, the lanes' of `lanes`, and the older `base.lane<i>`.
+pub fn probable(base: &Path, lanes: u32) -> Vec<PathBuf> {
+    let mut v = vec![base.to_path_buf()];
+    for i in 0..ct_core::netlink::lanes::MAX_LANES {
+        if lanes > 1 && i < lanes {
+            v.push(lane_path(base, i, lanes));
+        }
+        if i > 0 {
+            let mut p = base.as_os_str().to_owned();
+            p.push(format!(".lane{i}"));
+            v.push(PathBuf::from(p));
+        }
+    }
+    v
 }
 
 /// A snapshot file, mapped and checked whole (header, hash, and every
@@ -348,9 +388,17 @@ pub struct Warm {
     /// Lane 0: the files of another lane count found at start-up, to
     /// remove once every lane's file is current ([`Shared`]).
     pub stale_files: Vec<PathBuf>,
-    /// Some loaded entries found no room: the lane never counts as
-    /// current, so that the other files stay.
+    /// Some loaded entries found no room, or a file could not be read:
+    /// the lane never counts as current and its files speak only for what
+    /// they hold, so that the other files stay and still count.
     pub keep_files: bool,
+    /// Not before: the sweep of what the peer did not confirm, and
+    /// snapshots that speak for the lane's whole share ([`SETTLE`]).
+    pub settle_at: Instant,
+    /// The write under way speaks for the lane's whole share.
+    pub writing_covers: bool,
+    /// The file on disk does (written so since the start).
+    covering: bool,
 }
 
 /// Waiting for the peer's resync after a load.
@@ -390,7 +438,17 @@ impl Warm {
             failing: false,
             stale_files: Vec::new(),
             keep_files: false,
+            settle_at: Instant::now(),
+            writing_covers: false,
+            covering: false,
         }
+    }
+
+    /// Whether this lane's files may speak for its whole share now: the
+    /// shares settled ([`SETTLE`]), nothing left to reconcile, nothing
+    /// kept ([`Warm::keep_files`]).
+    pub fn settled_now(&self, now: Instant) -> bool {
+        now >= self.settle_at && self.reconcile.is_none() && !self.keep_files
     }
 
     /// The file on disk stands for `cache` as it is (after a load, or
@@ -428,13 +486,14 @@ impl Warm {
     /// (it had nothing of ours: every loaded entry ended meanwhile, as a
     /// lane whose share emptied). While the peer is silent, nothing goes.
     pub fn tick(&mut self, now: Instant) -> Step {
+        let settled = now >= self.settle_at;
         let Some(r) = &mut self.reconcile else {
             return Step::Nothing;
         };
         match r.last_confirmed {
-            None if r
-                .heard
-                .is_some_and(|h| now.saturating_duration_since(h) >= 2 * RETRY) =>
+            None if settled
+                && r.heard
+                    .is_some_and(|h| now.saturating_duration_since(h) >= 2 * RETRY) =>
             {
                 self.reconcile = None;
                 Step::Sweep
@@ -443,7 +502,7 @@ impl Warm {
                 r.requested = now;
                 Step::RequestResync
             }
-            Some(t) if now.duration_since(t) >= QUIET => {
+            Some(t) if settled && now.duration_since(t) >= QUIET => {
                 self.reconcile = None;
                 Step::Sweep
             }
@@ -452,19 +511,21 @@ impl Warm {
     }
 
     /// True when a snapshot is due (every `Interval` seconds, only if the
-    /// cache changed since the file was written, and none is being
+    /// cache changed since the file was written, or the lane has `settled`
+    /// and its file does not yet speak for its share; none being
     /// written); counts the tick.
-    pub fn due(&mut self, cache: &Cache) -> bool {
+    pub fn due(&mut self, cache: &Cache, settled: bool) -> bool {
         self.since += 1;
         self.inflight.is_none()
             && self.since >= self.cfg.interval
-            && self.written != Some(changes(cache))
+            && (self.written != Some(changes(cache)) || (settled && !self.covering))
     }
 
     /// Encodes `cache` here and writes it in another thread, with
     /// `stamp`; see [`finished`](Self::finished).
     pub fn start_write(&mut self, cache: &Cache, stamp: Stamp) {
         self.since = 0;
+        self.writing_covers = stamp.lanes > 0;
         let c = changes(cache);
         let w = encode(cache);
         let path = self.cfg.path.clone();
@@ -490,6 +551,7 @@ impl Warm {
         };
         if r.is_ok() {
             self.written = Some(*c);
+            self.covering = self.writing_covers;
         }
         self.inflight = None;
         Some(r)
@@ -502,8 +564,10 @@ impl Warm {
             let _ = rx.recv();
         }
         self.since = 0;
+        self.writing_covers = stamp.lanes > 0;
         let c = changes(cache);
         let r = write(&self.cfg.path, cache, stamp)?;
+        self.covering = self.writing_covers;
         self.written = Some(c);
         Ok(r)
     }
@@ -620,7 +684,38 @@ mod tests {
             },
         )
         .unwrap();
-        assert_eq!(candidates(&d.join("s")), vec![old.clone(), newer.clone()]);
+        for junk in [
+            "s.lane1of2.bak",
+            "s.lanes",
+            "s.lane1of2.tmp.77",
+            "s.refused",
+            "sx",
+        ] {
+            std::fs::write(d.join(junk), b"x").unwrap();
+        }
+        assert_eq!(
+            candidates(&d.join("s")).unwrap(),
+            vec![old.clone(), newer.clone()]
+        );
+        for (suffix, ok) in [
+            ("", true),
+            (".lane3", true),
+            (".lane0of2", true),
+            (".lane12of16", true),
+            (".lane", false),
+            (".laneof2", false),
+            (".lane1of", false),
+            (".lane1of2.bak", false),
+            (".lane1ox2", false),
+            (".refused", false),
+        ] {
+            assert_eq!(lane_suffix(suffix.as_bytes()), ok, "{suffix:?}");
+        }
+        assert!(candidates(&d.join("none/s")).is_err());
+        assert_eq!(
+            probable(&d.join("s"), 2)[..3],
+            [d.join("s"), d.join("s.lane0of2"), d.join("s.lane1of2")]
+        );
         let mut files: Vec<Opened> = [&old, &newer]
             .iter()
             .map(|p| Opened::open(p).unwrap().unwrap())
@@ -677,6 +772,15 @@ mod tests {
             Step::Sweep
         );
         assert!(w.reconcile.is_none());
+        // before the shares settle nothing is swept
+        w.start_reconcile(t0);
+        w.settle_at = t0 + SETTLE;
+        w.on_confirm(t0 + Duration::from_millis(100));
+        assert_eq!(w.tick(t0 + QUIET + Duration::from_secs(1)), Step::Nothing);
+        assert!(!w.settled_now(t0 + QUIET + Duration::from_secs(1)));
+        assert_eq!(w.tick(t0 + SETTLE), Step::Sweep);
+        assert!(w.settled_now(t0 + SETTLE));
+        w.settle_at = t0;
         // a peer that answers but confirms nothing: swept after two
         // requests' time; a silent one: never
         w.start_reconcile(t0);
@@ -695,11 +799,11 @@ mod tests {
         w.cfg.path = d.join("s.snap");
         let mut c = Cache::new(8, 10);
         w.mark_current(&c);
-        assert!(!w.due(&c) && !w.due(&c), "nothing changed");
+        assert!(!w.due(&c, false) && !w.due(&c, false), "nothing changed");
         c.replace(&flow(1), 1, 0);
-        assert!(w.due(&c));
+        assert!(w.due(&c, false));
         w.start_write(&c, Stamp::default());
-        assert!(!w.due(&c), "one at a time");
+        assert!(!w.due(&c, false), "one at a time");
         let t0 = Instant::now();
         let r = loop {
             if let Some(r) = w.finished() {
@@ -710,7 +814,9 @@ mod tests {
         };
         assert_eq!(r.unwrap().0, 1);
         w.since = 5;
-        assert!(!w.due(&c), "written");
+        assert!(!w.due(&c, false), "written");
+        // settled: written once more, to speak for the share
+        assert!(w.due(&c, true));
         assert_eq!(w.write_now(&c, Stamp::default()).unwrap().0, 1);
         let _ = std::fs::remove_dir_all(&d);
     }
