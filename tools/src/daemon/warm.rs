@@ -76,13 +76,24 @@ fn tmp_path(p: &Path) -> PathBuf {
 
 /// The live entries of `cache`, encoded (the slow part that needs the
 /// cache; [`write_file`] does the rest).
-pub fn encode(cache: &Cache) -> SnapshotWriter {
+///
+/// With a `stamp` that speaks for a share, only the flows of that share
+/// go in (a stale copy outside it must not outlive the state the share's
+/// own file gives), and should one not encode, the stamp is taken back
+/// to speak only for what the file holds (the flow is not there, but it
+/// did not end).
+pub fn encode(cache: &Cache, stamp: &mut Stamp) -> SnapshotWriter {
     let mut w = SnapshotWriter::with_capacity(cache.len());
+    let share = *stamp;
+    let mut lost = false;
     cache.for_each(|f, state, _| {
-        if state != ObjState::Dead {
-            w.push(&f);
+        if state != ObjState::Dead && (share.lanes == 0 || covers(&share, &f)) {
+            lost |= !w.push(&f);
         }
     });
+    if lost {
+        stamp.lanes = 0;
+    }
     w
 }
 
@@ -115,8 +126,9 @@ pub fn write_file(path: &Path, w: SnapshotWriter, stamp: Stamp) -> io::Result<(u
 }
 
 /// Writes the live entries of `cache` to `path` in this thread.
-pub fn write(path: &Path, cache: &Cache, stamp: Stamp) -> io::Result<(u64, usize)> {
-    write_file(path, encode(cache), stamp)
+pub fn write(path: &Path, cache: &Cache, mut stamp: Stamp) -> io::Result<(u64, usize)> {
+    let w = encode(cache, &mut stamp);
+    write_file(path, w, stamp)
 }
 
 /// The snapshot file of lane `index` of `lanes` for the configured
@@ -523,11 +535,11 @@ impl Warm {
 
     /// Encodes `cache` here and writes it in another thread, with
     /// `stamp`; see [`finished`](Self::finished).
-    pub fn start_write(&mut self, cache: &Cache, stamp: Stamp) {
+    pub fn start_write(&mut self, cache: &Cache, mut stamp: Stamp) {
         self.since = 0;
-        self.writing_covers = stamp.lanes > 0;
         let c = changes(cache);
-        let w = encode(cache);
+        let w = encode(cache, &mut stamp);
+        self.writing_covers = stamp.lanes > 0;
         let path = self.cfg.path.clone();
         let (tx, rx) = mpsc::channel();
         let spawned = std::thread::Builder::new()
@@ -564,9 +576,11 @@ impl Warm {
             let _ = rx.recv();
         }
         self.since = 0;
-        self.writing_covers = stamp.lanes > 0;
         let c = changes(cache);
-        let r = write(&self.cfg.path, cache, stamp)?;
+        let mut stamp = stamp;
+        let w = encode(cache, &mut stamp);
+        self.writing_covers = stamp.lanes > 0;
+        let r = write_file(&self.cfg.path, w, stamp)?;
         self.covering = self.writing_covers;
         self.written = Some(c);
         Ok(r)
@@ -742,6 +756,20 @@ mod tests {
             got += c.len();
         }
         assert_eq!(got, 40 - 3);
+        // a file that speaks for a share holds only that share
+        let share = d.join("share");
+        let n = write(
+            &share,
+            &all,
+            Stamp {
+                seq: 9,
+                lane: 1,
+                lanes: 2,
+            },
+        )
+        .unwrap()
+        .0;
+        assert_eq!(n, (0..40).filter(|&i| lane2(&flow(i)) == 1).count() as u64);
         // a version 1 file speaks only for what it holds
         let v1 = Stamp::default();
         assert!(!covers(&v1, &flow(1)));
