@@ -49,7 +49,8 @@ def snapshot_entries(path):
     try:
         with open(path, "rb") as f:
             head = f.read(64)
-        if head[:8] != b"CTSNAP\x00\x01":
+        # format 1 or 2 (2 adds the lanes' stamp; entries at the same place)
+        if head[:7] != b"CTSNAP\x00" or head[7] not in (1, 2):
             return -1
         return int.from_bytes(head[16:24], "big")
     except OSError:
