@@ -40,6 +40,16 @@ impl Engine {
         let current: Vec<std::path::PathBuf> = (0..lane.count)
             .map(|i| warm::lane_path(&base, i, lane.count))
             .collect();
+        if lane.first() {
+            for t in warm::leftover_temporaries(&base) {
+                if std::fs::remove_file(&t).is_ok() {
+                    self.log.notice(&format!(
+                        "removed {}, left by a snapshot write that did not finish",
+                        t.display()
+                    ));
+                }
+            }
+        }
         let mut files: Vec<(std::path::PathBuf, Opened)> = Vec::new();
         let mut own_refused = false;
         let names = warm::candidates(&base).unwrap_or_else(|e| {

@@ -185,6 +185,42 @@ pub fn candidates(base: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Temporary files of snapshots that another process (an earlier run,
+/// killed while writing) left next to `base`: `<file>.tmp.<pid>` for a
+/// snapshot file name and a pid not ours. (The lock file keeps a second
+/// daemon of the same configuration out.)
+pub fn leftover_temporaries(base: &Path) -> Vec<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let Some(name) = base.file_name() else {
+        return Vec::new();
+    };
+    let dir = match base.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => d,
+        None => Path::new("."),
+    };
+    let ours = std::process::id().to_string();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let n = e.file_name();
+        let Some(rest) = n.as_bytes().strip_prefix(name.as_bytes()) else {
+            continue;
+        };
+        let Some(at) = rest.windows(5).rposition(|w| w == b".tmp.") else {
+            continue;
+        };
+        let pid = &rest[at + 5..];
+        if lane_suffix(&rest[..at])
+            && !pid.is_empty()
+            && pid.iter().all(u8::is_ascii_digit)
+            && pid != ours.as_bytes()
+        {
+            out.push(base.with_file_name(&n));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The snapshot files `base` may have when its directory cannot be
 /// listed: `base`, the lanes' of `lanes`, and the older `base.lane<i>`.
 pub fn probable(base: &Path, lanes: u32) -> Vec<PathBuf> {
@@ -726,6 +762,25 @@ mod tests {
             assert_eq!(lane_suffix(suffix.as_bytes()), ok, "{suffix:?}");
         }
         assert!(candidates(&d.join("none/s")).is_err());
+        // what a kill -9 left while writing goes; ours and others stay
+        let mine = format!("s.lane0of2.tmp.{}", std::process::id());
+        for t in [
+            "s.tmp.1",
+            "s.lane1of2.tmp.42",
+            mine.as_str(),
+            "s.lane1of2.tmp.x",
+            "t.tmp.5",
+        ] {
+            std::fs::write(d.join(t), b"x").unwrap();
+        }
+        assert_eq!(
+            leftover_temporaries(&d.join("s")),
+            vec![
+                d.join("s.lane1of2.tmp.42"),
+                d.join("s.lane1of2.tmp.77"),
+                d.join("s.tmp.1")
+            ]
+        );
         assert_eq!(
             probable(&d.join("s"), 2)[..3],
             [d.join("s"), d.join("s.lane0of2"), d.join("s.lane1of2")]
