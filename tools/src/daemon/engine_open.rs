@@ -186,9 +186,11 @@ impl Engine {
                 w.reconcile = None;
             }
         }
-        // the shares changed: the peer's flows come over again
+        // the shares changed: the peer's flows come over again, and the
+        // file on disk speaks for the old share
         if let Some(w) = self.warm.as_mut() {
             w.settle_at = std::time::Instant::now() + super::warm::SETTLE;
+            w.forget_covering();
         }
         if self.lane.first() && active < was {
             self.rep.request_resync();

@@ -57,6 +57,8 @@ impl Engine {
                 "can't list the directory of snapshot {}: {e}; trying the usual names",
                 base.display()
             ));
+            // files of other names may hold flows: keep everything
+            w.keep_files = true;
             warm::probable(&base, lane.count)
         });
         for path in names {
@@ -250,6 +252,16 @@ impl Engine {
     pub(super) fn write_snapshot(&mut self) {
         if self.warm.is_none() || !self.writes_snapshots() {
             return;
+        }
+        // the file already stands for the cache: written over, it could
+        // only say less (an unsettled lane's speaks for what it holds)
+        if let Some(w) = self.warm.as_mut() {
+            if w.unchanged(self.rep.external()) && w.cfg.path.exists() {
+                if w.covering_on_disk() {
+                    super::warm::SHARED.set_current(self.lane.index);
+                }
+                return;
+            }
         }
         let stamp = self.snapshot_stamp();
         let Some(w) = self.warm.as_mut() else {

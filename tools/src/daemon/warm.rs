@@ -77,17 +77,17 @@ fn tmp_path(p: &Path) -> PathBuf {
 /// The live entries of `cache`, encoded (the slow part that needs the
 /// cache; [`write_file`] does the rest).
 ///
-/// With a `stamp` that speaks for a share, only the flows of that share
-/// go in (a stale copy outside it must not outlive the state the share's
-/// own file gives), and should one not encode, the stamp is taken back
-/// to speak only for what the file holds (the flow is not there, but it
-/// did not end).
+/// Every live flow goes in, those outside the stamp's share too (a lane
+/// may hold another share's flows until the lanes follow the peer, and
+/// the file is then their only copy; at start-up they count for what the
+/// file holds). Should one not encode, the stamp is taken back to speak
+/// only for what the file holds (the flow is not there, but it did not
+/// end).
 pub fn encode(cache: &Cache, stamp: &mut Stamp) -> SnapshotWriter {
     let mut w = SnapshotWriter::with_capacity(cache.len());
-    let share = *stamp;
     let mut lost = false;
     cache.for_each(|f, state, _| {
-        if state != ObjState::Dead && (share.lanes == 0 || covers(&share, &f)) {
+        if state != ObjState::Dead {
             lost |= !w.push(&f);
         }
     });
@@ -402,8 +402,12 @@ impl Shared {
     pub fn saw_seq(&self, seq: u64) {
         self.seq.fetch_max(seq, Ordering::AcqRel);
     }
-    /// The `seq` of the next file written.
+    /// The `seq` of the next file written: above every `seq` read and,
+    /// in case a file could not be read, above the seconds since the
+    /// epoch times 2^20 (a later run writes above an earlier one's files
+    /// unless the clock went back).
     pub fn next_seq(&self) -> u64 {
+        self.seq.fetch_max(unix_now() << 20, Ordering::AcqRel);
         self.seq.fetch_add(1, Ordering::AcqRel) + 1
     }
 }
@@ -447,6 +451,9 @@ pub struct Warm {
     pub writing_covers: bool,
     /// The file on disk does (written so since the start).
     covering: bool,
+    /// A flow did not encode: the files speak only for what they hold,
+    /// and settling forces no more writes.
+    cannot_cover: bool,
 }
 
 /// Waiting for the peer's resync after a load.
@@ -489,7 +496,30 @@ impl Warm {
             settle_at: Instant::now(),
             writing_covers: false,
             covering: false,
+            cannot_cover: false,
         }
+    }
+
+    /// Whether the file on disk already stands for `cache` (nothing to
+    /// write at shutdown; a write under way is waited for first).
+    pub fn unchanged(&mut self, cache: &Cache) -> bool {
+        if let Some((rx, c)) = self.inflight.take() {
+            if let Ok(Ok(_)) = rx.recv() {
+                self.written = Some(c);
+                self.covering = self.writing_covers;
+            }
+        }
+        self.written == Some(changes(cache))
+    }
+
+    /// The lane's share changed: its file no longer speaks for it.
+    pub fn forget_covering(&mut self) {
+        self.covering = false;
+    }
+
+    /// Whether the file on disk speaks for the lane's share.
+    pub fn covering_on_disk(&self) -> bool {
+        self.covering
     }
 
     /// Whether this lane's files may speak for its whole share now: the
@@ -522,9 +552,14 @@ impl Warm {
     }
 
     /// A datagram came from the peer (alive, whatever it says).
+    /// The peer's shares settle with ours no sooner than [`SETTLE`] after
+    /// it is first heard (it may come up long after this daemon).
     pub fn on_heard(&mut self, now: Instant) {
         if let Some(r) = &mut self.reconcile {
-            r.heard.get_or_insert(now);
+            if r.heard.is_none() {
+                r.heard = Some(now);
+                self.settle_at = self.settle_at.max(now + SETTLE);
+            }
         }
     }
 
@@ -566,7 +601,8 @@ impl Warm {
         self.since += 1;
         self.inflight.is_none()
             && self.since >= self.cfg.interval
-            && (self.written != Some(changes(cache)) || (settled && !self.covering))
+            && (self.written != Some(changes(cache))
+                || (settled && !self.covering && !self.cannot_cover))
     }
 
     /// Encodes `cache` here and writes it in another thread, with
@@ -574,8 +610,10 @@ impl Warm {
     pub fn start_write(&mut self, cache: &Cache, mut stamp: Stamp) {
         self.since = 0;
         let c = changes(cache);
+        let asked = stamp.lanes > 0;
         let w = encode(cache, &mut stamp);
         self.writing_covers = stamp.lanes > 0;
+        self.cannot_cover |= asked && !self.writing_covers;
         let path = self.cfg.path.clone();
         let (tx, rx) = mpsc::channel();
         let spawned = std::thread::Builder::new()
@@ -608,8 +646,11 @@ impl Warm {
     /// Writes the snapshot now, in this thread, after the one in progress
     /// (shutdown).
     pub fn write_now(&mut self, cache: &Cache, stamp: Stamp) -> io::Result<(u64, usize)> {
-        if let Some((rx, _)) = self.inflight.take() {
-            let _ = rx.recv();
+        if let Some((rx, c)) = self.inflight.take() {
+            if let Ok(Ok(_)) = rx.recv() {
+                self.written = Some(c);
+                self.covering = self.writing_covers;
+            }
         }
         self.since = 0;
         let c = changes(cache);
@@ -688,9 +729,12 @@ mod tests {
             c.set_current(i);
         }
         assert!(c.all_current(64));
-        c.saw_seq(7);
+        let floor = unix_now() << 20;
+        c.saw_seq(floor + 7);
         c.saw_seq(3);
-        assert_eq!((c.next_seq(), c.next_seq()), (8, 9));
+        assert_eq!((c.next_seq(), c.next_seq()), (floor + 8, floor + 9));
+        let fresh = Shared::new();
+        assert!(fresh.next_seq() > floor);
     }
 
     /// Three files of two lane counts, newest first: of each flow a lane
@@ -811,7 +855,8 @@ mod tests {
             got += c.len();
         }
         assert_eq!(got, 40 - 3);
-        // a file that speaks for a share holds only that share
+        // a file that speaks for a share holds the other flows of its
+        // lane too (they count for what it holds)
         let share = d.join("share");
         let n = write(
             &share,
@@ -824,7 +869,7 @@ mod tests {
         )
         .unwrap()
         .0;
-        assert_eq!(n, (0..40).filter(|&i| lane2(&flow(i)) == 1).count() as u64);
+        assert_eq!(n, 40);
         // a version 1 file speaks only for what it holds
         let v1 = Stamp::default();
         assert!(!covers(&v1, &flow(1)));
@@ -870,7 +915,13 @@ mod tests {
         w.on_heard(t0 + Duration::from_millis(500));
         assert_eq!(w.tick(t0 + RETRY), Step::RequestResync);
         assert_eq!(w.tick(t0 + 2 * RETRY), Step::RequestResync);
-        assert_eq!(w.tick(t0 + 2 * RETRY + Duration::from_secs(1)), Step::Sweep);
+        // (and not before SETTLE after the peer was first heard)
+        assert_ne!(w.tick(t0 + 2 * RETRY + Duration::from_secs(1)), Step::Sweep);
+        assert_eq!(
+            w.tick(t0 + Duration::from_millis(500) + SETTLE),
+            Step::Sweep
+        );
+        w.settle_at = t0;
         w.start_reconcile(t0);
         for k in 1..10 {
             assert_ne!(w.tick(t0 + k * RETRY), Step::Sweep, "silent peer");
@@ -901,6 +952,19 @@ mod tests {
         // settled: written once more, to speak for the share
         assert!(w.due(&c, true));
         assert_eq!(w.write_now(&c, Stamp::default()).unwrap().0, 1);
+        // the file stands for the cache: nothing to write at shutdown
+        assert!(w.unchanged(&c) && !w.covering_on_disk());
+        let covering = Stamp {
+            seq: 1,
+            lane: 0,
+            lanes: 1,
+        };
+        w.write_now(&c, covering).unwrap();
+        assert!(w.covering_on_disk() && !w.due(&c, true));
+        // the lanes followed the peer: the file speaks for the old share
+        w.forget_covering();
+        w.since = 5;
+        assert!(w.due(&c, true));
         let _ = std::fs::remove_dir_all(&d);
     }
 }
