@@ -22,7 +22,7 @@ impl Engine {
     /// own, writes its file at the next interval; files of another count
     /// go once every lane's file is current (and were never written over).
     pub(super) fn open_snapshot(&mut self, sync: &ct_core::config::SyncSection) {
-        use super::warm::{self, OpenError, Opened, Warm, SHARED};
+        use super::warm::{self, Warm, SHARED};
         let Some(mut cfg) = sync.snapshot.clone() else {
             return;
         };
@@ -37,68 +37,7 @@ impl Engine {
         let mut w = Warm::new(cfg);
         let t0 = Instant::now();
         let now = now_secs(self.epoch);
-        let current: Vec<std::path::PathBuf> = (0..lane.count)
-            .map(|i| warm::lane_path(&base, i, lane.count))
-            .collect();
-        if lane.first() {
-            for t in warm::leftover_temporaries(&base) {
-                if std::fs::remove_file(&t).is_ok() {
-                    self.log.notice(&format!(
-                        "removed {}, left by a snapshot write that did not finish",
-                        t.display()
-                    ));
-                }
-            }
-        }
-        let mut files: Vec<(std::path::PathBuf, Opened)> = Vec::new();
-        let mut own_refused = false;
-        let names = warm::candidates(&base).unwrap_or_else(|e| {
-            self.log.warning(&format!(
-                "can't list the directory of snapshot {}: {e}; trying the usual names",
-                base.display()
-            ));
-            // files of other names may hold flows: keep everything
-            w.keep_files = true;
-            warm::probable(&base, lane.count)
-        });
-        for path in names {
-            let mine = path == w.cfg.path;
-            // lane 0 answers for the files of another lane count
-            let stale = !current.contains(&path);
-            let answers = mine || (stale && lane.first());
-            if stale && lane.first() {
-                w.stale_files.push(path.clone());
-            }
-            let shown = path.display().to_string();
-            match Opened::open(&path) {
-                Ok(Some(o)) => {
-                    SHARED.saw_seq(o.stamp.seq);
-                    files.push((path, o));
-                }
-                Ok(None) => {}
-                Err(OpenError::Damaged(e)) if answers => {
-                    own_refused |= mine;
-                    let kept = if warm::set_aside(&path) {
-                        format!(", kept as {shown}.refused")
-                    } else {
-                        String::new()
-                    };
-                    self.log
-                        .warning(&format!("snapshot {shown} refused ({e}){kept}"));
-                }
-                Err(OpenError::Io(e)) => {
-                    // what it holds is unknown: every file stays, and this
-                    // lane's speak only for what they hold
-                    own_refused |= mine;
-                    w.keep_files = true;
-                    w.stale_files.retain(|p| *p != path);
-                    self.log
-                        .warning(&format!("can't read snapshot {shown}: {e}"));
-                }
-                // another lane's damaged file: that lane sets it aside
-                Err(OpenError::Damaged(_)) => {}
-            }
-        }
+        let (mut files, own_refused) = self.open_snapshot_files(&base, &mut w);
         files.sort_by_key(|(_, o)| std::cmp::Reverse(o.order_key()));
         let mut newer = Vec::with_capacity(files.len());
         let (mut loaded, mut foreign, mut refused, mut own_found) = (0u64, false, 0u64, false);
@@ -165,6 +104,82 @@ impl Engine {
             SHARED.set_current(lane.index);
         }
         self.warm = Some(w);
+    }
+
+    /// Every snapshot file next to `base`, opened and checked, and
+    /// whether this lane's own could not be read. Lane 0 also removes the
+    /// leftovers of unfinished writes and notes the files of another lane
+    /// count (`w.stale_files`); a file that cannot be read keeps them all.
+    fn open_snapshot_files(
+        &mut self,
+        base: &std::path::Path,
+        w: &mut super::warm::Warm,
+    ) -> (Vec<(std::path::PathBuf, super::warm::Opened)>, bool) {
+        use super::warm::{self, OpenError, Opened, SHARED};
+        let lane = self.lane;
+        let current: Vec<std::path::PathBuf> = (0..lane.count)
+            .map(|i| warm::lane_path(base, i, lane.count))
+            .collect();
+        if lane.first() {
+            for t in warm::leftover_temporaries(base) {
+                if std::fs::remove_file(&t).is_ok() {
+                    self.log.notice(&format!(
+                        "removed {}, left by a snapshot write that did not finish",
+                        t.display()
+                    ));
+                }
+            }
+        }
+        let mut files: Vec<(std::path::PathBuf, Opened)> = Vec::new();
+        let mut own_refused = false;
+        let names = warm::candidates(base).unwrap_or_else(|e| {
+            self.log.warning(&format!(
+                "can't list the directory of snapshot {}: {e}; trying the usual names",
+                base.display()
+            ));
+            // files of other names may hold flows: keep everything
+            w.keep_files = true;
+            warm::probable(base, lane.count)
+        });
+        for path in names {
+            let mine = path == w.cfg.path;
+            // lane 0 answers for the files of another lane count
+            let stale = !current.contains(&path);
+            let answers = mine || (stale && lane.first());
+            if stale && lane.first() {
+                w.stale_files.push(path.clone());
+            }
+            let shown = path.display().to_string();
+            match Opened::open(&path) {
+                Ok(Some(o)) => {
+                    SHARED.saw_seq(o.stamp.seq);
+                    files.push((path, o));
+                }
+                Ok(None) => {}
+                Err(OpenError::Damaged(e)) if answers => {
+                    own_refused |= mine;
+                    let kept = if warm::set_aside(&path) {
+                        format!(", kept as {shown}.refused")
+                    } else {
+                        String::new()
+                    };
+                    self.log
+                        .warning(&format!("snapshot {shown} refused ({e}){kept}"));
+                }
+                Err(OpenError::Io(e)) => {
+                    // what it holds is unknown: every file stays, and this
+                    // lane's speak only for what they hold
+                    own_refused |= mine;
+                    w.keep_files = true;
+                    w.stale_files.retain(|p| *p != path);
+                    self.log
+                        .warning(&format!("can't read snapshot {shown}: {e}"));
+                }
+                // another lane's damaged file: that lane sets it aside
+                Err(OpenError::Damaged(_)) => {}
+            }
+        }
+        (files, own_refused)
     }
 
     /// The stamp of the snapshot written now: the next `seq`, and the

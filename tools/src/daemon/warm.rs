@@ -161,9 +161,9 @@ fn lane_suffix(suffix: &[u8]) -> bool {
     }
 }
 
-/// The snapshot files next to `base` (see [`lane_suffix`]); `Err` when
-/// the directory cannot be read.
-pub fn candidates(base: &Path) -> io::Result<Vec<PathBuf>> {
+/// The entries next to `base` whose names start with its file name:
+/// what follows the name, and the path.
+fn siblings(base: &Path) -> io::Result<Vec<(Vec<u8>, PathBuf)>> {
     use std::os::unix::ffi::OsStrExt;
     let Some(name) = base.file_name() else {
         return Ok(Vec::new());
@@ -176,13 +176,21 @@ pub fn candidates(base: &Path) -> io::Result<Vec<PathBuf>> {
     for e in std::fs::read_dir(dir)? {
         let n = e?.file_name();
         if let Some(suffix) = n.as_bytes().strip_prefix(name.as_bytes()) {
-            if lane_suffix(suffix) {
-                out.push(base.with_file_name(&n));
-            }
+            out.push((suffix.to_vec(), base.with_file_name(&n)));
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// The snapshot files next to `base` (see [`lane_suffix`]); `Err` when
+/// the directory cannot be read.
+pub fn candidates(base: &Path) -> io::Result<Vec<PathBuf>> {
+    Ok(siblings(base)?
+        .into_iter()
+        .filter(|(suffix, _)| lane_suffix(suffix))
+        .map(|(_, p)| p)
+        .collect())
 }
 
 /// Temporary files of snapshots that another process (an earlier run,
@@ -190,35 +198,23 @@ pub fn candidates(base: &Path) -> io::Result<Vec<PathBuf>> {
 /// snapshot file name and a pid not ours. (The lock file keeps a second
 /// daemon of the same configuration out.)
 pub fn leftover_temporaries(base: &Path) -> Vec<PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
-    let Some(name) = base.file_name() else {
-        return Vec::new();
-    };
-    let dir = match base.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(d) => d,
-        None => Path::new("."),
-    };
     let ours = std::process::id().to_string();
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let n = e.file_name();
-        let Some(rest) = n.as_bytes().strip_prefix(name.as_bytes()) else {
-            continue;
-        };
+    let leftover = |rest: &[u8]| {
         let Some(at) = rest.windows(5).rposition(|w| w == b".tmp.") else {
-            continue;
+            return false;
         };
         let pid = &rest[at + 5..];
-        if lane_suffix(&rest[..at])
+        lane_suffix(&rest[..at])
             && !pid.is_empty()
             && pid.iter().all(u8::is_ascii_digit)
             && pid != ours.as_bytes()
-        {
-            out.push(base.with_file_name(&n));
-        }
-    }
-    out.sort();
-    out
+    };
+    siblings(base)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(suffix, _)| leftover(suffix))
+        .map(|(_, p)| p)
+        .collect()
 }
 
 /// The snapshot files `base` may have when its directory cannot be
@@ -339,23 +335,6 @@ pub fn take(
         }
     });
     t
-}
-
-/// Reads `path` whole into `cache` (entries in [`STALE_GEN`]); `Ok(None)`
-/// when there is no snapshot. A damaged file is set aside and adds
-/// nothing. (One file, nothing filtered: tests and tools.)
-pub fn load(path: &Path, cache: &mut Cache, now: u32) -> Result<Option<u64>, String> {
-    match Opened::open(path) {
-        Ok(Some(o)) => Ok(Some(
-            take(&o.snapshot(), cache, now, &mut |_| true, &[]).entries,
-        )),
-        Ok(None) => Ok(None),
-        Err(OpenError::Damaged(e)) => {
-            set_aside(path);
-            Err(e)
-        }
-        Err(OpenError::Io(e)) => Err(e.to_string()),
-    }
 }
 
 /// Renames a refused snapshot to `PATH.refused` (kept for a look; the
@@ -503,12 +482,7 @@ impl Warm {
     /// Whether the file on disk already stands for `cache` (nothing to
     /// write at shutdown; a write under way is waited for first).
     pub fn unchanged(&mut self, cache: &Cache) -> bool {
-        if let Some((rx, c)) = self.inflight.take() {
-            if let Ok(Ok(_)) = rx.recv() {
-                self.written = Some(c);
-                self.covering = self.writing_covers;
-            }
-        }
+        let _ = self.collect(true);
         self.written == Some(changes(cache))
     }
 
@@ -607,13 +581,8 @@ impl Warm {
 
     /// Encodes `cache` here and writes it in another thread, with
     /// `stamp`; see [`finished`](Self::finished).
-    pub fn start_write(&mut self, cache: &Cache, mut stamp: Stamp) {
-        self.since = 0;
-        let c = changes(cache);
-        let asked = stamp.lanes > 0;
-        let w = encode(cache, &mut stamp);
-        self.writing_covers = stamp.lanes > 0;
-        self.cannot_cover |= asked && !self.writing_covers;
+    pub fn start_write(&mut self, cache: &Cache, stamp: Stamp) {
+        let (w, stamp, c) = self.encode(cache, stamp);
         let path = self.cfg.path.clone();
         let (tx, rx) = mpsc::channel();
         let spawned = std::thread::Builder::new()
@@ -627,13 +596,33 @@ impl Warm {
         }
     }
 
-    /// The outcome of the write in progress, once it is over.
-    pub fn finished(&mut self) -> Option<io::Result<(u64, usize)>> {
+    /// Encodes `cache` for a write with `stamp` (taken back to speak only
+    /// for what the file holds should a flow not encode); returns the
+    /// encoded file, the stamp and the change count it stands for.
+    fn encode(&mut self, cache: &Cache, mut stamp: Stamp) -> (SnapshotWriter, Stamp, u64) {
+        self.since = 0;
+        let c = changes(cache);
+        let asked = stamp.lanes > 0;
+        let w = encode(cache, &mut stamp);
+        self.writing_covers = stamp.lanes > 0;
+        self.cannot_cover |= asked && !self.writing_covers;
+        (w, stamp, c)
+    }
+
+    /// The outcome of the write in progress, once it is over (with
+    /// `wait`, once it is over whatever it takes); `None` while it runs or
+    /// when there is none.
+    fn collect(&mut self, wait: bool) -> Option<io::Result<(u64, usize)>> {
         let (rx, c) = self.inflight.as_ref()?;
-        let r = match rx.try_recv() {
-            Ok(r) => r,
-            Err(mpsc::TryRecvError::Empty) => return None,
-            Err(mpsc::TryRecvError::Disconnected) => Err(io::Error::other("snapshot thread died")),
+        let died = || Err(io::Error::other("snapshot thread died"));
+        let r = if wait {
+            rx.recv().unwrap_or_else(|_| died())
+        } else {
+            match rx.try_recv() {
+                Ok(r) => r,
+                Err(mpsc::TryRecvError::Empty) => return None,
+                Err(mpsc::TryRecvError::Disconnected) => died(),
+            }
         };
         if r.is_ok() {
             self.written = Some(*c);
@@ -643,20 +632,16 @@ impl Warm {
         Some(r)
     }
 
+    /// The outcome of the write in progress, once it is over.
+    pub fn finished(&mut self) -> Option<io::Result<(u64, usize)>> {
+        self.collect(false)
+    }
+
     /// Writes the snapshot now, in this thread, after the one in progress
     /// (shutdown).
     pub fn write_now(&mut self, cache: &Cache, stamp: Stamp) -> io::Result<(u64, usize)> {
-        if let Some((rx, c)) = self.inflight.take() {
-            if let Ok(Ok(_)) = rx.recv() {
-                self.written = Some(c);
-                self.covering = self.writing_covers;
-            }
-        }
-        self.since = 0;
-        let c = changes(cache);
-        let mut stamp = stamp;
-        let w = encode(cache, &mut stamp);
-        self.writing_covers = stamp.lanes > 0;
+        let _ = self.collect(true);
+        let (w, stamp, c) = self.encode(cache, stamp);
         let r = write_file(&self.cfg.path, w, stamp)?;
         self.covering = self.writing_covers;
         self.written = Some(c);
@@ -671,6 +656,23 @@ mod tests {
 
     fn flow(i: u32) -> Flow {
         crate::perf::fill::synthetic(i as u64, true, 100)
+    }
+
+    /// Reads `path` whole into `cache` (entries in [`STALE_GEN`]); `Ok(None)`
+    /// when there is no snapshot. A damaged file is set aside and adds
+    /// nothing. (One file, nothing filtered.)
+    pub fn load(path: &Path, cache: &mut Cache, now: u32) -> Result<Option<u64>, String> {
+        match Opened::open(path) {
+            Ok(Some(o)) => Ok(Some(
+                take(&o.snapshot(), cache, now, &mut |_| true, &[]).entries,
+            )),
+            Ok(None) => Ok(None),
+            Err(OpenError::Damaged(e)) => {
+                set_aside(path);
+                Err(e)
+            }
+            Err(OpenError::Io(e)) => Err(e.to_string()),
+        }
     }
 
     fn dir(tag: &str) -> PathBuf {

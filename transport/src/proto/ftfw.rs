@@ -1486,6 +1486,13 @@ mod tests {
         }
     }
 
+    /// The daemon's loop: the tick when its deadline has come.
+    fn tick_if_due(ft: &mut Ftfw, now: Instant) {
+        if now >= ft.next_deadline() {
+            ft.on_timer(now);
+        }
+    }
+
     fn send_all(ft: &mut Ftfw, now: Instant) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         ft.transmit(
@@ -2056,17 +2063,13 @@ mod tests {
         let mut t = t0;
         for i in 1..=40u32 {
             t += step;
-            if t >= me.next_deadline() {
-                me.on_timer(t);
-            }
+            tick_if_due(&mut me, t);
             me.on_local(r(i));
             for d in send_all(&mut me, t) {
                 b.on_datagram_from(t, a(1), &d, &mut |_| {});
             }
             me.drain_released().for_each(drop);
-            if t >= b.next_deadline() {
-                b.on_timer(t);
-            }
+            tick_if_due(&mut b, t);
             for d in send_all(&mut b, t) {
                 me.on_datagram_from(t, a(2), &d, &mut |_| {});
             }
@@ -2254,9 +2257,7 @@ mod tests {
         for i in 1..=20u32 {
             t += step;
             // the daemon's loop: the tick when due, then its changes
-            if t >= me.next_deadline() {
-                me.on_timer(t);
-            }
+            tick_if_due(&mut me, t);
             me.on_local(r(i));
             for d in send_all(&mut me, t) {
                 // r(2) is lost on the way
@@ -2264,9 +2265,7 @@ mod tests {
                     deliver(&mut b, &d, t);
                 }
             }
-            if t >= b.next_deadline() {
-                b.on_timer(t);
-            }
+            tick_if_due(&mut b, t);
             let back = send_all(&mut b, t);
             // b's NACK of r(2) (sent when r(3) showed the gap) is lost;
             // its later acknowledgements arrive
