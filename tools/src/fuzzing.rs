@@ -165,14 +165,14 @@ pub fn replicator(data: &[u8]) {
         fn send(&mut self, d: &[u8]) {
             assert!(!d.is_empty());
         }
-        fn dump(&mut self, out: &mut dyn FnMut(&Flow)) -> Result<(), i32> {
+        fn dump(&mut self, out: &mut dyn FnMut(&Flow, bool)) -> Result<(), i32> {
             if self.fail_dumps {
                 return Err(-105);
             }
             for m in Messages::new(self.last).flatten() {
                 if let Ok((g, attrs)) = m.nfgen() {
                     if let Ok(f) = parse_flow(g.family, attrs) {
-                        out(&f);
+                        out(&f, f.mark.unwrap_or(0) & 1 == 0);
                     }
                 }
             }

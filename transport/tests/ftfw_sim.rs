@@ -255,7 +255,7 @@ impl Node {
             Apply::Ct(Op::New, f) | Apply::Ct(Op::Update, f) => {
                 ext.insert(f.orig.unwrap(), *f);
             }
-            Apply::Ct(Op::Delete, f) => {
+            Apply::Ct(Op::Delete | Op::Withdraw, f) => {
                 ext.remove(&f.orig.unwrap());
             }
             Apply::Exp(..) => panic!("no expectations here"),

@@ -294,18 +294,31 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![Just(Op::New), Just(Op::Update), Just(Op::Delete)]
 }
 
+/// A conntrack message's operation: also a withdrawal (ours).
+fn ct_op() -> impl Strategy<Value = Op> {
+    prop_oneof![op(), Just(Op::Withdraw)]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
-    fn flow_roundtrip(f in flow(false), op in op(), flags in 0u8..0x80, seq in any::<u32>()) {
+    fn flow_roundtrip(f in flow(false), op in ct_op(), flags in 0u8..0x80, seq in any::<u32>()) {
         let opts = EmitOpts::default();
         let mut buf = [0u8; 1024];
         let n = emit_ct(&mut buf, op, Flags(flags), seq, &f, &opts).unwrap();
         let m = Message::parse(&buf[..n]).unwrap();
         prop_assert_eq!(m.as_bytes().len(), n);
-        prop_assert_eq!((m.flags(), m.seq()), (Flags(flags), seq));
-        prop_assert_eq!(m.data(), Ok(Data::Ct(op, f)));
+        // a withdrawal is a DEL flagged WITHDRAWN (and a DEL so flagged,
+        // a withdrawal)
+        let (sent, got) = match op {
+            Op::Withdraw => (flags | Flags::WITHDRAWN.0, Op::Withdraw),
+            Op::Delete if flags & Flags::WITHDRAWN.0 != 0 => (flags, Op::Withdraw),
+            _ => (flags, op),
+        };
+        prop_assert_eq!((m.flags(), m.seq()), (Flags(sent), seq));
+        prop_assert_eq!(m.msg_type().0, op.wire());
+        prop_assert_eq!(m.data(), Ok(Data::Ct(got, f)));
         // Too small a buffer is an error, never a panic.
         for short in [0, 7, n / 2, n - 1] {
             prop_assert_eq!(

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use ct_core::config::{SyncMode, SyncSection};
 use ct_core::flow::{Expect, Flow, Tuple, AF_INET};
+use ct_core::netlink::lanes::lane_of;
 use ct_core::netlink::msg::{NLM_F_CREATE, NLM_F_EXCL};
 use ct_core::netlink::request;
 use ct_core::netlink::writer::Writer;
@@ -138,6 +139,9 @@ struct Node {
     /// Datagrams sent per poll, while counting.
     per_poll: Vec<usize>,
     budget: usize,
+    /// The node's lane `(index, count)`, for the kernel's dump (as the
+    /// driver marks each flow); `None`: the only lane.
+    share: Option<(u32, u32)>,
 }
 
 struct SimIo<'a> {
@@ -145,6 +149,7 @@ struct SimIo<'a> {
     kernel: &'a mut FakeTable,
     notes: &'a mut Vec<Note>,
     ended: &'a mut Vec<Flow>,
+    share: Option<(u32, u32)>,
 }
 
 impl Io for SimIo<'_> {
@@ -158,8 +163,12 @@ impl Io for SimIo<'_> {
         }
     }
     fn inject_exp(&mut self, _op: Op, _e: &Expect) {}
-    fn dump(&mut self, out: &mut dyn FnMut(&Flow)) -> Result<(), i32> {
-        self.kernel.dump(out)
+    fn dump(&mut self, out: &mut dyn FnMut(&Flow, bool)) -> Result<(), i32> {
+        let share = self.share;
+        self.kernel.dump(&mut |f| {
+            let mine = share.is_none_or(|(i, n)| lane_of(f.orig.as_ref(), n) == i);
+            out(f, mine)
+        })
     }
     fn seq_adj(&mut self, f: &mut Flow) {
         if let Some(k) = kernel_entry(self.kernel, &key(f)) {
@@ -201,6 +210,7 @@ impl Node {
             ended: Vec::new(),
             per_poll: Vec::new(),
             budget: 64,
+            share: None,
         }
     }
 
@@ -212,6 +222,7 @@ impl Node {
                 kernel: &mut self.kernel,
                 notes: &mut self.notes,
                 ended: &mut self.ended,
+                share: self.share,
             },
         )
     }
@@ -911,7 +922,6 @@ fn garbage_events_are_counted_not_applied() {
 /// `set_share` it keeps only its new share, in every mode.
 #[test]
 fn a_lane_keeps_only_its_share_of_the_events() {
-    use ct_core::netlink::lanes::lane_of;
     for mode in MODES {
         let t0 = Instant::now();
         let mut a = Node::new(Role::Sync, Some(sync_section(mode)), t0);
@@ -937,5 +947,70 @@ fn a_lane_keeps_only_its_share_of_the_events() {
         assert!(all, "{mode:?}: only lane 1's flows");
         // the events it drops were not its own: not counted as received
         assert_eq!(a.rep.counters().events_received, mine as u64, "{mode:?}");
+    }
+}
+
+/// The lanes change their count (they follow a peer): a lane whose resync
+/// finds flows of its cache in another lane's share hands them over with
+/// a withdrawal (ours: a DEL flagged so), at once, though no bulk update
+/// is asked for (the lane only gives flows away). The peer's lane drops
+/// what this channel gave it (its external cache keeps this lane's
+/// share) but, with DisableExternalCache, leaves the flows in its kernel
+/// (the lane that owns them now sends them on its own channel, maybe
+/// before: a DEL would delete live flows). Flows gone from the kernel
+/// still go as DEL.
+#[test]
+fn a_lane_hands_flows_over_with_withdrawals() {
+    for mode in [SyncMode::Notrack, SyncMode::Ftfw] {
+        for inject in [false, true] {
+            let what = format!("{mode:?}, DisableExternalCache {inject}");
+            let mut s = Sim::new(mode, |x| x.disable_external_cache = inject);
+            for i in 0..200 {
+                s.a.kernel.upsert(flow(i, 1));
+            }
+            s.run(1500);
+            let backup = |s: &mut Sim| match inject {
+                true => kernel_view(&mut s.b.kernel),
+                false => cache_view(s.b.rep.external()),
+            };
+            assert_eq!(
+                backup(&mut s),
+                kernel_view(&mut s.a.kernel),
+                "{what}: before"
+            );
+            // Lane 0 of 2 from now on; some flows ended unseen meanwhile.
+            s.a.rep.set_share(0, 2);
+            s.a.share = Some((0, 2));
+            for i in (0..200).step_by(9) {
+                s.a.kernel.expire(&flow(i, 1));
+            }
+            s.a.lose_events();
+            let now = s.now();
+            s.a.resync(&now, true);
+            let live = kernel_view(&mut s.a.kernel);
+            for ms in 0..2000 {
+                s.step();
+                if inject {
+                    let k = kernel_view(&mut s.b.kernel);
+                    let missing = live.keys().filter(|f| !k.contains_key(*f)).count();
+                    assert_eq!(missing, 0, "{what}: live flows deleted at {ms} ms");
+                }
+            }
+            let share: View = (0..200)
+                .map(|i| flow(i, 1))
+                .filter(|f| lane_of(f.orig.as_ref(), 2) == 0)
+                .map(|f| (key(&f), f.mark))
+                .filter(|(k, _)| live.contains_key(k))
+                .collect();
+            assert!(share.len() > 50 && share.len() < 130, "{}", share.len());
+            let want = if inject { &live } else { &share };
+            assert_eq!(&backup(&mut s), want, "{what}: after");
+            // (FT-FW: the DEAD objects leave once acknowledged)
+            assert_eq!(
+                cache_view(s.a.rep.internal()),
+                share,
+                "{what}: lane 0's share"
+            );
+        }
     }
 }

@@ -79,7 +79,12 @@ impl Inject {
 
     /// Queues one received state; the batch goes out with [`flush`]
     /// (called after each datagram), or now when it is full.
+    /// A withdrawal changes nothing in the kernel (the flow is alive at
+    /// the sender; another channel carries it).
     pub fn queue(&mut self, op: Op, f: &Flow, sync: &SyncSection, warn: &mut dyn FnMut(String)) {
+        if op == Op::Withdraw {
+            return;
+        }
         let o = Self::prepare(op, f, sync);
         let seq = self.sess.next_seq();
         let mut w = Writer::new(&mut self.req);
@@ -236,6 +241,8 @@ impl Inject {
                 };
                 count(&mut self.stats.destroyed, &mut self.stats.destroy_failed, r)
             }
+            // (never queued)
+            Op::Withdraw => Ok(()),
         }
     }
 }

@@ -13,17 +13,17 @@
 //! events (its BPF program) becomes `lane_of(tuple, active)` (nothing for
 //! a lane at or past `active`, and the same check in user space for
 //! events already queued), and a resync from the kernel sends what it now
-//! owns and withdraws (DEL) what it no longer does. Toward fewer lanes
-//! every lane applies the count on the first tick that sees it (the
-//! withdrawals of the lanes that stop go to silent peer lanes). Toward
-//! more, a lane that only gives flows away applies it at once; a lane
-//! that takes flows over waits until it has seen every giving lane apply
-//! it, then a tick more (at most [`MAX_WAIT`] ticks), so the peer gets the
-//! withdrawal before the flow arrives on its other channel (when one
-//! count divides the other, as 1 and 2, or 2 and 4; otherwise some flows
-//! move both ways at once). So a 1.4.x peer sees one ordinary peer however
-//! many lanes this daemon runs, a peer restarted with fewer lanes loses
-//! nothing, and a peer back with more lanes is followed again. Lane 0 logs
+//! owns (a bulk update, unless it takes nothing over) and withdraws what
+//! it no longer does ([`Op::Withdraw`](ct_transport::wire::Op): the
+//! peer's lane drops what this channel gave it, and deletes nothing from
+//! its kernel, where the flow's state from its new lane's channel may
+//! already be). Every lane applies the count on the first tick that sees
+//! it, so the events of a flow that changes lanes reach neither lane for
+//! a second at most. So a 1.4.x peer sees one ordinary peer however many
+//! lanes this daemon runs (it never gets a withdrawal: a lane gives flows
+//! away only to a peer that runs two lanes or more), a peer restarted
+//! with fewer lanes loses nothing, and a peer back with more lanes is
+//! followed again. Lane 0 logs
 //! each change. A peer that falls silent on every lane (down, link lost)
 //! changes nothing. In ALARM an idle peer lane sends nothing, so silence
 //! means nothing and the lanes stay as configured.
@@ -67,8 +67,6 @@ pub struct Shared {
     heard: [Padded; MAX_LANES as usize],
     /// The lanes that sync (0: as configured, nothing decided yet).
     active: AtomicU32,
-    /// Per lane: the count it applied.
-    applied: [Padded; MAX_LANES as usize],
 }
 
 impl Shared {
@@ -76,7 +74,6 @@ impl Shared {
         Shared {
             heard: [const { Padded(AtomicU64::new(0)) }; MAX_LANES as usize],
             active: AtomicU32::new(0),
-            applied: [const { Padded(AtomicU64::new(0)) }; MAX_LANES as usize],
         }
     }
 }
@@ -138,33 +135,15 @@ pub struct Watch {
     /// [`STEADY`]).
     seen: Vec<Seen>,
     steady_since: Option<Instant>,
-    /// A count this lane takes flows over with, once the lanes that give
-    /// them away have applied it.
-    pending: Option<Pending>,
+    /// The count this lane syncs as one of.
+    applied: u32,
 }
-
-/// A count waiting to be applied by a lane that takes flows over.
-#[derive(Debug, Clone, Copy)]
-struct Pending {
-    count: u32,
-    /// The givers had applied it on the last tick.
-    ready: bool,
-    ticks: u32,
-}
-
-/// How many ticks a lane that takes flows over waits for the givers at
-/// most (a giver stuck in a long dump).
-const MAX_WAIT: u32 = 5;
 
 impl Watch {
     pub fn new(lane: Lane, shared: &'static Shared, idle_peer_speaks: bool) -> Watch {
-        let i = lane.index as usize;
         if lane.first() {
             shared.active.store(0, Ordering::Relaxed);
         }
-        shared.applied[i]
-            .0
-            .store(lane.count as u64, Ordering::Relaxed);
         Watch {
             lane,
             shared,
@@ -175,7 +154,7 @@ impl Watch {
                 Vec::new()
             },
             steady_since: None,
-            pending: None,
+            applied: lane.count,
         }
     }
 
@@ -199,60 +178,15 @@ impl Watch {
             self.decide(now, &mut t);
         }
         let a = self.shared.active.load(Ordering::Relaxed);
-        let applied = self.applied(self.lane.index);
-        if a == 0 || a == applied {
-            self.pending = None;
+        if a == 0 || a == self.applied {
             return t;
         }
-        let gives = only_gives(self.lane.index, applied, a);
-        if gives || a < applied {
-            // (fewer lanes: the givers' peer lanes are silent, their
-            // withdrawals go nowhere, and a taker need not wait for them)
-            self.apply(a, !gives, &mut t);
-            return t;
-        }
-        // A lane that takes flows over applies the count a tick after it
-        // saw every lane that gives them away apply it: the peer has the
-        // withdrawals (DEL) before the flows come on the taker's channel.
-        let mut p = match self.pending {
-            Some(p) if p.count == a => p,
-            _ => Pending {
-                count: a,
-                ready: false,
-                ticks: 0,
-            },
-        };
-        p.ticks += 1;
-        let done = self.givers_done(applied, a);
-        if (p.ready && done) || p.ticks > MAX_WAIT {
-            self.apply(a, true, &mut t);
-        } else {
-            p.ready = done;
-            self.pending = Some(p);
-        }
-        t
-    }
-
-    /// The count lane `j` applies (its shared word).
-    fn applied(&self, j: u32) -> u32 {
-        self.shared.applied[j as usize].0.load(Ordering::Relaxed) as u32
-    }
-
-    fn apply(&mut self, a: u32, takes: bool, t: &mut Tick) {
-        self.pending = None;
-        self.shared.applied[self.lane.index as usize]
-            .0
-            .store(a as u64, Ordering::Relaxed);
+        // (toward fewer lanes, the withdrawals of the lanes that stop go
+        // to silent peer lanes)
+        t.takes = !only_gives(self.lane.index, self.applied, a);
         t.follow = Some(a);
-        t.takes = takes;
-    }
-
-    /// Whether every other lane that only gives flows away when the count
-    /// goes from `old` to `a` has applied it.
-    fn givers_done(&self, old: u32, a: u32) -> bool {
-        (0..self.lane.count)
-            .filter(|&j| j != self.lane.index && only_gives(j, old, a))
-            .all(|j| self.applied(j) == a)
+        self.applied = a;
+        t
     }
 
     /// Lane 0: the active count from what every lane heard.
@@ -397,13 +331,10 @@ mod tests {
         let ticks = second(&mut w, at(81), &[0, 1]);
         let n = ticks[0].notice.as_deref().expect("lane 0 says so");
         assert!(n.contains("channel of lane 1 too: 2 of 2 lanes"), "{n}");
-        // more lanes: lane 0 gives flows away at once, lane 1 takes them
-        // over a tick after it saw lane 0 apply the count
-        assert_eq!(follows(&ticks), [Some(2), None]);
-        assert!(!ticks[0].takes);
-        let ticks = second(&mut w, at(82), &[0, 1]);
-        assert_eq!(follows(&ticks), [None, Some(2)]);
-        assert!(ticks[1].takes);
+        // more lanes: lane 0 gives flows away (withdrawals), lane 1 takes
+        // them over (a bulk update), at once
+        assert_eq!(follows(&ticks), [Some(2), Some(2)]);
+        assert!(!ticks[0].takes && ticks[1].takes);
         // The whole peer goes silent (down, or the link): nothing changes.
         quiet(&mut w, at, 83..150, &[]);
         // A syncing lane's peer lane silent for less than SILENCE: nothing.
@@ -437,18 +368,18 @@ mod tests {
         // fewer lanes: lanes 2 and 3 give, lanes 0 and 1 take, at once
         assert_eq!(follows(&ticks), [Some(2), Some(2), Some(2), Some(2)]);
         quiet(&mut w, at, 41..50, &[0, 1]);
-        // back to four: lanes 0 and 1 give at once, 2 and 3 take over a
-        // tick after they saw both apply the count
+        // back to four: lanes 0 and 1 give, 2 and 3 take over, at once
         quiet(&mut w, at, 50..51, &[0, 1, 2, 3]);
         let ticks = second(&mut w, at(51), &[0, 1, 2, 3]);
         assert!(ticks[0].notice.is_some());
-        assert_eq!(follows(&ticks), [Some(4), Some(4), None, None]);
-        let ticks = second(&mut w, at(52), &[0, 1, 2, 3]);
-        assert_eq!(follows(&ticks), [None, None, Some(4), Some(4)]);
+        assert_eq!(follows(&ticks), [Some(4); 4]);
+        let takes: Vec<bool> = ticks.iter().map(|t| t.takes).collect();
+        assert_eq!(takes, [false, false, true, true]);
+        quiet(&mut w, at, 52..60, &[0, 1, 2, 3]);
     }
 
     #[test]
-    fn a_taker_stops_waiting_for_a_stuck_giver() {
+    fn a_lane_that_ticks_late_applies_the_count_when_it_does() {
         static S: Shared = Shared::new();
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
@@ -458,10 +389,9 @@ mod tests {
         let ticks = second(&mut w, at(3), &[0, 1]);
         assert_eq!(follows(&ticks), [Some(2), Some(2), Some(2), Some(2)]);
         quiet(&mut w, at, 4..10, &[0, 1]);
-        // Back to four. Lanes 0 and 1 give flows away, but lane 1 is
-        // stuck (in a long dump: it does not tick). Lane 0 gives at once;
-        // lanes 2 and 3 wait for both givers, at most MAX_WAIT ticks, then
-        // take over all the same.
+        // Back to four while lane 1 is busy (in a long dump: it does not
+        // tick): the others apply the count at once, lane 1 on its next
+        // tick, once.
         quiet(&mut w, at, 10..11, &[0, 1, 2, 3]);
         let mut tick = |s: u64| {
             for i in [0, 1, 2, 3] {
@@ -469,14 +399,11 @@ mod tests {
             }
             [0, 2, 3].map(|i| w[i].tick(at(s)).follow)
         };
-        assert_eq!(tick(11), [Some(4), None, None]);
-        for s in 12..11 + MAX_WAIT as u64 {
-            assert_eq!(tick(s), [None, None, None], "{s}: lanes 2 and 3 wait");
-        }
-        assert_eq!(tick(11 + MAX_WAIT as u64), [None, Some(4), Some(4)]);
-        // The stuck lane comes back and gives its flows away at last.
-        let t = w[1].tick(at(12 + MAX_WAIT as u64));
+        assert_eq!(tick(11), [Some(4), Some(4), Some(4)]);
+        assert_eq!(tick(12), [None, None, None]);
+        let t = w[1].tick(at(13));
         assert_eq!((t.follow, t.takes), (Some(4), false));
+        assert_eq!(w[1].tick(at(14)).follow, None);
     }
 
     #[test]
@@ -487,7 +414,7 @@ mod tests {
         // 2 -> 4: lanes 0 and 1 give to 2 and 3
         assert!(only_gives(0, 2, 4) && only_gives(1, 2, 4));
         assert!(!only_gives(2, 2, 4) && !only_gives(3, 2, 4));
-        // 4 -> 3: lanes 0-2 give and take (a tick later), lane 3 gives
+        // 4 -> 3: lanes 0-2 give and take, lane 3 gives
         assert!(!only_gives(0, 4, 3) && !only_gives(2, 4, 3) && only_gives(3, 4, 3));
     }
 

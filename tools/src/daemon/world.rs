@@ -2,7 +2,8 @@
 //! sync link through the reactor (sealed when `Authentication` is on,
 //! waiting for a send slot when they are all busy, the TCP error queue
 //! first), injected states go to the kernel through the inject handles,
-//! dumps read the kernel (the lane's share, through the Filter), notes
+//! dumps read the kernel (through the Filter, each flow marked with
+//! whether it is the lane's share), notes
 //! become 1.4.7's log lines and ended flows the stats-mode flow log.
 
 use std::time::{Duration, Instant};
@@ -72,15 +73,11 @@ impl<O: Outbox> Io for World<'_, O> {
         }
     }
 
-    fn dump(&mut self, out: &mut dyn FnMut(&Flow)) -> Result<(), i32> {
+    fn dump(&mut self, out: &mut dyn FnMut(&Flow, bool)) -> Result<(), i32> {
         let mut table = NetlinkTable::open(self.filter.cloned())
             .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
         let lane = self.lane;
-        table.dump(&mut |f| {
-            if lane.owns(f.orig.as_ref()) {
-                out(f)
-            }
-        })
+        table.dump(&mut |f| out(f, lane.owns(f.orig.as_ref())))
     }
 
     fn dump_exp(&mut self, out: &mut dyn FnMut(&Expect)) -> Result<(), i32> {

@@ -147,7 +147,7 @@ pub fn sink(bind: SocketAddr, secs: f64, idle: f64) -> std::io::Result<SinkRepor
                 Ok(Decoded::Data(Data::Ct(op, _))) => match op {
                     Op::New => r.new += 1,
                     Op::Update => r.update += 1,
-                    Op::Delete => r.delete += 1,
+                    Op::Delete | Op::Withdraw => r.delete += 1,
                 },
                 Ok(Decoded::Data(Data::Exp(..))) => r.expectations += 1,
                 Ok(Decoded::Control(_)) => r.control += 1,

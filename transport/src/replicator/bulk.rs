@@ -1,7 +1,8 @@
 //! A bulk update (the peer's RESYNC, `-B`, `-n` on the peer, an overrun
 //! resync): every live object of the internal caches goes to the
 //! protocol, after the queued flows (entries a resync swept, sent as
-//! DEL; with DisableInternalCache, the kernel's dump, sent as NEW), then
+//! DEL, or handed over to another lane, as withdrawals; with
+//! DisableInternalCache, the kernel's dump, sent as NEW), then
 //! the IPv4 and IPv6 conntracks, then the expectations (after their
 //! masters). One cursor for every mode: NOTRACK and ALARM encode at once,
 //! so their update goes in slices of as many datagrams as the link takes
@@ -27,6 +28,9 @@ pub struct Bulk {
     queued: Vec<(Op, Flow)>,
     stage: u8,
     pos: u32,
+    /// The caches follow the queued flows (false: only the queued flows,
+    /// what a resync swept or handed over when no update is asked for).
+    full: bool,
 }
 
 /// What a slice reads and drives.
@@ -55,21 +59,28 @@ fn op_of(state: ObjState) -> Option<Op> {
 }
 
 impl Bulk {
-    /// An update that sends `queued` first; an unfinished one it replaces
-    /// (`old`) keeps its unsent DELs (they are not in the caches any more).
-    pub fn new(mut queued: Vec<(Op, Flow)>, old: Option<Bulk>) -> Bulk {
-        if let Some(old) = old.filter(|c| c.stage == QUEUED) {
-            queued.extend(
-                old.queued
-                    .into_iter()
-                    .skip(old.pos as usize)
-                    .filter(|(op, _)| *op == Op::Delete),
-            );
+    /// An update that sends `queued` first, then (`full`) the caches; an
+    /// unfinished one it replaces (`old`) keeps its unsent DELs and
+    /// withdrawals (they are not in the caches any more), and the caches
+    /// still to send.
+    pub fn new(mut queued: Vec<(Op, Flow)>, old: Option<Bulk>, full: bool) -> Bulk {
+        let mut full = full;
+        if let Some(old) = old {
+            full |= old.full;
+            if old.stage == QUEUED {
+                queued.extend(
+                    old.queued
+                        .into_iter()
+                        .skip(old.pos as usize)
+                        .filter(|(op, _)| op.removes()),
+                );
+            }
         }
         Bulk {
             queued,
             stage: QUEUED,
             pos: 0,
+            full,
         }
     }
 
@@ -146,7 +157,7 @@ impl Bulk {
                     return false;
                 }
                 None => {
-                    self.stage += 1;
+                    self.stage = if self.full { self.stage + 1 } else { DONE };
                     self.pos = 0;
                     if self.stage == DONE {
                         proto.flush(&mut counted);

@@ -61,7 +61,7 @@ impl ExpCaches {
     /// A peer's expectation change into the external cache.
     pub fn apply_remote(&mut self, op: Op, e: &Expect, now: u64) {
         match op {
-            Op::Delete => {
+            Op::Delete | Op::Withdraw => {
                 self.external.remove(e);
             }
             _ => {

@@ -26,9 +26,12 @@ pub trait Io {
     /// change, for the kernel.
     fn inject_exp(&mut self, _op: Op, _e: &Expect) {}
 
-    /// Reads the kernel's conntrack table (the lane's share, through the
-    /// configured Filter): `Err(errno)` when it cannot.
-    fn dump(&mut self, _out: &mut dyn FnMut(&Flow)) -> Result<(), i32> {
+    /// Reads the kernel's conntrack table through the configured Filter:
+    /// each flow with whether it is the lane's share (`false`: another
+    /// lane's; a lane that held it gives it away without a DEL, since the
+    /// lane that owns it now sends its state). `Err(errno)` when it
+    /// cannot.
+    fn dump(&mut self, _out: &mut dyn FnMut(&Flow, bool)) -> Result<(), i32> {
         Ok(())
     }
 

@@ -27,6 +27,7 @@ mod exp;
 mod io;
 mod protocol;
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use ct_core::config::{Filter, SyncSection};
@@ -36,7 +37,7 @@ use ct_core::netlink::ct::parse_flow_into;
 use ct_core::netlink::exp::parse_expect;
 use ct_core::netlink::msg::*;
 use ct_core::proto::status;
-use ct_core::table::{Cache, Change, Mirror, ObjRef};
+use ct_core::table::{Cache, Change, Mirror, ObjRef, ObjState};
 
 use crate::proto::notrack::Apply;
 use crate::wire::Op;
@@ -181,9 +182,15 @@ pub struct Replicator {
     bulk: Option<bulk::Bulk>,
     /// A bulk update to start at the end of the iteration (announced?).
     bulk_pending: Option<bool>,
-    /// NOTRACK/ALARM: entries a resync swept, sent as DEL by the next
-    /// bulk update.
-    swept: Vec<Flow>,
+    /// NOTRACK/ALARM: entries a resync swept (DEL) or handed over to
+    /// another lane (withdrawal), sent first by the next bulk update.
+    swept: Vec<(Op, Flow)>,
+    /// `swept` waits: it goes at the end of the iteration, alone if no
+    /// bulk update is asked for.
+    swept_pending: bool,
+    /// FT-FW: the DEAD objects handed over to another lane, sent as
+    /// withdrawals (until acknowledged, or their slot is another's).
+    withdrawn: HashSet<ObjRef, ahash::RandomState>,
     resync_pending: bool,
     send_failed: bool,
     /// 1-second ticks seen (ALARM refresh slices).
@@ -223,6 +230,8 @@ impl Replicator {
             bulk: None,
             bulk_pending: None,
             swept: Vec::new(),
+            swept_pending: false,
+            withdrawn: HashSet::default(),
             resync_pending: false,
             send_failed: false,
             ticks: 0,
@@ -399,7 +408,7 @@ impl Replicator {
             match op {
                 Op::New => b.new += 1,
                 Op::Update => b.updated += 1,
-                Op::Delete => b.destroyed += 1,
+                Op::Delete | Op::Withdraw => b.destroyed += 1,
             }
             if self.bulk.is_some() {
                 self.touched
@@ -558,6 +567,9 @@ impl Replicator {
         let inject = self.inject;
         let mut exps = self.exp.as_mut();
         p.on_datagram_from(from.map(|a| (a, now.at)), data, &mut |a| match a {
+            // (a withdrawn flow is alive at the sender, and its state
+            // comes, or came, on another lane's channel)
+            Apply::Ct(Op::Withdraw, _) if inject => {}
             Apply::Ct(op, f) if inject => io.inject(op, f),
             Apply::Ct(op, f) => {
                 res.confirmed |= stale.is_some() && ext.gen_of(f) == stale;
@@ -568,7 +580,7 @@ impl Replicator {
                     Op::Update => {
                         ext.upsert(f, now.secs, 0);
                     }
-                    Op::Delete => {
+                    Op::Delete | Op::Withdraw => {
                         ext.remove(f);
                     }
                 }
@@ -622,7 +634,7 @@ impl Replicator {
         let n = self.sync.refresh_time.max(1) as usize;
         let i = (self.ticks % n as u64) as usize;
         let op = |state| {
-            if state == ct_core::table::ObjState::New {
+            if state == ObjState::New {
                 Op::New
             } else {
                 Op::Update
@@ -640,7 +652,7 @@ impl Replicator {
         // Expectations are refreshed the same way.
         if let Some(x) = self.exp.as_ref() {
             x.internal.for_each(|r, e| {
-                if e.state != ct_core::table::ObjState::Dead && (r.pos() as usize) % n == i {
+                if e.state != ObjState::Dead && (r.pos() as usize) % n == i {
                     p.local_exp(op(e.state), None, &e.exp, now.unix, &mut send);
                 }
             });
@@ -666,6 +678,7 @@ impl Replicator {
         if self.proto.is_none() {
             self.bulk_pending = None;
             self.resync_pending = false;
+            self.swept_pending = false;
             return;
         }
         let mut force = false;
@@ -679,7 +692,9 @@ impl Replicator {
             if announce && self.bypass.is_none() {
                 io.note(Note::SendingBulk);
             }
-            self.start_bulk(io);
+            self.start_bulk(true, io);
+        } else if self.swept_pending {
+            self.start_bulk(false, io);
         }
         let Some(p) = self.proto.as_mut() else { return };
         if let Some(b) = self.bulk.as_mut() {
@@ -712,6 +727,7 @@ impl Replicator {
                 budget,
                 &mut self.internal.cache,
                 self.exp.as_mut().map(|x| &mut x.internal),
+                &mut self.withdrawn,
                 &mut self.released,
                 &mut |d| io.send(d),
             );
@@ -726,7 +742,11 @@ impl Replicator {
     /// How long the driver may sleep before the next [`poll`](Self::poll)
     /// (at most `idle`).
     pub fn wait(&self, now: Instant, idle: Duration) -> Duration {
-        if self.bulk.is_some() || self.bulk_pending.is_some() || self.resync_pending {
+        if self.bulk.is_some()
+            || self.bulk_pending.is_some()
+            || self.resync_pending
+            || self.swept_pending
+        {
             return Duration::ZERO;
         }
         let mut w = match self.unsent_since {
@@ -759,27 +779,40 @@ impl Replicator {
         }
     }
 
-    fn start_bulk(&mut self, io: &mut dyn Io) {
-        let mut queued: Vec<(Op, Flow)> = std::mem::take(&mut self.swept)
-            .into_iter()
-            .map(|f| (Op::Delete, f))
-            .collect();
-        if self.bypass.is_some() {
+    /// Starts a bulk update: `full`, or only what a resync swept or
+    /// handed over.
+    fn start_bulk(&mut self, full: bool, io: &mut dyn Io) {
+        self.swept_pending = false;
+        let mut queued: Vec<(Op, Flow)> = std::mem::take(&mut self.swept);
+        if self.bypass.is_some() && full {
             // No internal cache: the kernel's table is the state to send.
             // Events that go out while it is sent in slices make their
             // flow's dumped state stale: those entries are skipped.
             self.touched.clear();
-            if let Err(e) = io.dump(&mut |f| queued.push((Op::New, *f))) {
+            let r = io.dump(&mut |f, mine| {
+                if mine {
+                    queued.push((Op::New, *f))
+                }
+            });
+            if let Err(e) = r {
                 io.note(Note::DumpFailed(e));
             }
         }
-        self.bulk = Some(bulk::Bulk::new(queued, self.bulk.take()));
+        self.bulk = Some(bulk::Bulk::new(queued, self.bulk.take(), full));
     }
 
     /// Reads the kernel table into the internal cache (start-up, `-R`,
     /// overrun resync, polling). With `sweep`, entries the dump did not
-    /// see go: as DEL to the peer (FT-FW at once; NOTRACK and ALARM with
-    /// the next bulk update), to the flow log in stats mode.
+    /// see go: as DEL to the peer (FT-FW at once; NOTRACK and ALARM at the
+    /// end of the iteration, first in a bulk update if one is asked for),
+    /// to the flow log in stats mode. A cached flow the dump shows in
+    /// another lane's share (the lanes changed their count) is handed
+    /// over: it leaves the cache and goes to the peer as a withdrawal
+    /// ([`Op::Withdraw`]), so that the peer's lane drops what this
+    /// channel gave it without deleting the flow from its kernel (with
+    /// DisableExternalCache), where the state the lane that owns the flow
+    /// now sends may already be (a DEL arriving after it would delete a
+    /// live flow).
     pub fn resync(&mut self, now: &Now, sweep: bool, io: &mut dyn Io) -> Result<(), ResyncError> {
         if self.bypass.is_some() || self.role == Role::Idle {
             // no internal cache to fill; after an overrun the driver
@@ -787,9 +820,35 @@ impl Replicator {
             return Ok(());
         }
         let internal = &mut self.internal;
+        let keeps_dead = self.proto.as_ref().is_some_and(Protocol::keeps_dead);
+        let (handed, swept) = (&mut self.gone, &mut self.swept);
+        handed.clear();
         internal.begin_resync();
-        io.dump(&mut |f| internal.resync_entry(f, now.secs))
-            .map_err(ResyncError::Dump)?;
+        let r = io.dump(&mut |f, mine| {
+            if mine {
+                internal.resync_entry(f, now.secs)
+            } else if keeps_dead {
+                // FT-FW: DEAD until the peer has the withdrawal
+                handed.extend(internal.cache.mark_dead(f))
+            } else if let Some(g) = internal.cache.remove(f) {
+                swept.push((Op::Withdraw, g))
+            }
+        });
+        match self.proto.as_mut() {
+            Some(p) if keeps_dead => {
+                let cache = &self.internal.cache;
+                self.withdrawn
+                    .retain(|&w| cache.state_of(w) == Some(ObjState::Dead));
+                for &obj in &self.gone {
+                    self.withdrawn.insert(obj);
+                    p.local_ref(obj);
+                }
+            }
+            Some(_) => self.swept_pending |= !self.swept.is_empty(),
+            // (stats mode: the other lane logs the flow when it ends)
+            None => self.swept.clear(),
+        }
+        r.map_err(ResyncError::Dump)?;
         if sweep {
             match self.proto.as_mut().filter(|p| p.keeps_dead()) {
                 Some(p) => {
@@ -805,7 +864,8 @@ impl Replicator {
                             io.flow_ended(&f);
                         }
                     } else if self.proto.is_some() {
-                        self.swept = gone;
+                        self.swept_pending |= !gone.is_empty();
+                        self.swept.extend(gone.into_iter().map(|f| (Op::Delete, f)));
                     }
                 }
             }
@@ -857,6 +917,7 @@ impl Replicator {
     /// `-f internal` (and a scheduled purge): empties the internal cache.
     pub fn flush_internal(&mut self) {
         self.internal.cache.clear();
+        self.withdrawn.clear();
     }
 
     /// `-f external`.

@@ -6,6 +6,7 @@
 //! [`Protocol::transmit`] sends what waits, reading FT-FW's objects from
 //! the caches.
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use ct_core::config::{SyncMode, SyncSection};
@@ -231,6 +232,7 @@ impl Protocol {
         budget: usize,
         cache: &mut Cache,
         mut exps: Option<&mut ExpCache>,
+        withdrawn: &mut HashSet<ObjRef, ahash::RandomState>,
         released: &mut Vec<ObjRef>,
         send: &mut dyn FnMut(&[u8]),
     ) {
@@ -242,6 +244,7 @@ impl Protocol {
         if p.has_pending() {
             let view: &Cache = cache;
             let exp_view = exps.as_deref();
+            let gone: &HashSet<ObjRef, ahash::RandomState> = withdrawn;
             let op_of = |state| match state {
                 ObjState::New => Op::New,
                 ObjState::Alive => Op::Update,
@@ -258,6 +261,9 @@ impl Protocol {
                         return Some(Object::Exp(op_of(e.state)));
                     }
                     let state = view.by_ref_into(obj, &mut cur.flow)?;
+                    if state == ObjState::Dead && gone.contains(&obj) {
+                        return Some(Object::Ct(Op::Withdraw));
+                    }
                     Some(Object::Ct(op_of(state)))
                 },
                 send,
@@ -274,6 +280,7 @@ impl Protocol {
                 }
             } else if cache.state_of(obj) == Some(ObjState::Dead) {
                 cache.remove_ref(obj);
+                withdrawn.remove(&obj);
             }
         }
     }

@@ -539,6 +539,10 @@ pub fn emit_ct(
     flow: &Flow,
     opts: &EmitOpts,
 ) -> Result<usize, EmitError> {
+    let flags = match op {
+        Op::Withdraw => flags | Flags::WITHDRAWN,
+        _ => flags,
+    };
     emit_message(buf, MsgType::ct(op), flags, seq, |w| {
         emit_ct_attrs(w, flow, opts)
     })

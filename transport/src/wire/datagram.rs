@@ -207,12 +207,22 @@ impl<'a> Message<'a> {
         ControlRepr::parse(&self.hdr)
     }
 
+    /// A data message's operation: its type's, a withdrawal when a
+    /// conntrack DEL is flagged so.
+    fn op(&self) -> Result<Op, RecvError> {
+        let ty = self.msg_type();
+        match ty.op().ok_or(RecvError::BadType(ty.0))? {
+            Op::Delete if ty.is_ct() && self.flags().contains(Flags::WITHDRAWN) => Ok(Op::Withdraw),
+            op => Ok(op),
+        }
+    }
+
     /// Decodes the message as data, for a mode that classified it DATA:
     /// a type above 5 is [`RecvError::BadType`], an attribute error
     /// [`RecvError::MalformedPayload`].
     pub fn data(&self) -> Result<Data, RecvError> {
+        let op = self.op()?;
         let ty = self.msg_type();
-        let op = ty.op().ok_or(RecvError::BadType(ty.0))?;
         if ty.is_ct() {
             Ok(Data::Ct(op, parse_ct(self.attrs())?))
         } else {
@@ -223,8 +233,8 @@ impl<'a> Message<'a> {
     /// [`data`](Message::data) into a flow or an expectation the caller
     /// reuses: which one was written, and its operation.
     pub fn data_into(&self, flow: &mut Flow, exp: &mut Expect) -> Result<DataKind, RecvError> {
+        let op = self.op()?;
         let ty = self.msg_type();
-        let op = ty.op().ok_or(RecvError::BadType(ty.0))?;
         if ty.is_ct() {
             super::ct::parse_ct_into(self.attrs(), flow)?;
             Ok(DataKind::Ct(op))
