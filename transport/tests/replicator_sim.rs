@@ -1014,3 +1014,91 @@ fn a_lane_hands_flows_over_with_withdrawals() {
         }
     }
 }
+
+/// FT-FW: a flow that ended (DEAD, its DEL not sent yet) and is back in
+/// the kernel, in another lane's share now (its new event went to that
+/// lane), is withdrawn too when the lane hands its flows over: the DEL
+/// would delete from the peer's kernel the state the other lane sends.
+#[test]
+fn a_pending_del_of_a_flow_alive_again_elsewhere_becomes_a_withdrawal() {
+    let mut s = Sim::new(SyncMode::Ftfw, |x| x.disable_external_cache = true);
+    for i in 0..50 {
+        s.a.kernel.upsert(flow(i, 1));
+    }
+    s.run(1500);
+    let x = (0..50)
+        .map(|i| flow(i, 1))
+        .find(|f| lane_of(f.orig.as_ref(), 2) == 1)
+        .unwrap();
+    assert!(s.b.kernel_flow(&key(&x)).is_some());
+    // x ends (its DEL is queued, not sent), then comes again: its NEW goes
+    // to the lane whose share it is now
+    s.a.kernel.expire(&x);
+    let now = s.now();
+    s.a.deliver_events(&now);
+    s.a.rep.set_share(0, 2);
+    s.a.share = Some((0, 2));
+    s.a.kernel.upsert(x);
+    s.a.lose_events();
+    s.a.resync(&now, true);
+    s.run(2000);
+    assert!(
+        s.b.kernel_flow(&key(&x)).is_some(),
+        "the backup's kernel lost a flow alive at the primary"
+    );
+}
+
+/// A lane that takes flows over (the lanes follow a peer with fewer
+/// lanes) sends them as updates: the peer has them, from the lane that
+/// held them, and applies a NEW of a flow it has by deleting it and
+/// creating it again when it injects into its kernel.
+#[test]
+fn a_lane_that_takes_flows_over_sends_them_as_updates() {
+    use ct_transport::wire::{Data, Datagram};
+    for mode in [SyncMode::Notrack, SyncMode::Ftfw] {
+        let t0 = Instant::now();
+        let mut a = Node::new(Role::Sync, Some(sync_section(mode)), t0);
+        a.rep.set_share(0, 2);
+        a.share = Some((0, 2));
+        for i in 0..200 {
+            a.kernel.upsert(flow(i, 1));
+        }
+        let at = |ms: u64| Now {
+            at: t0 + Duration::from_millis(ms),
+            secs: (ms / 1000) as u32,
+            unix: 1_700_000_000 + (ms / 1000) as u32,
+        };
+        a.resync(&at(0), true);
+        // lane 0 of 1 now: it takes lane 1's flows over
+        a.rep.set_share(0, 1);
+        a.share = Some((0, 1));
+        a.rep.take_over_next_resync();
+        a.resync(&at(1), true);
+        a.rep.send_bulk(false);
+        for ms in 1..200 {
+            a.poll(&at(ms));
+        }
+        let mut ops = BTreeMap::new();
+        for d in &a.out {
+            for m in Datagram::new(d).flatten() {
+                if let Ok(Data::Ct(op, f)) = m.data() {
+                    let taken = lane_of(f.orig.as_ref(), 2) == 1;
+                    *ops.entry((taken, format!("{op:?}"))).or_insert(0) += 1;
+                }
+            }
+        }
+        let taken = (0..200)
+            .filter(|&i| lane_of(flow(i, 1).orig.as_ref(), 2) == 1)
+            .count();
+        assert_eq!(
+            ops.get(&(true, "Update".to_string())),
+            Some(&taken),
+            "{mode:?}: {ops:?}"
+        );
+        assert_eq!(
+            ops.get(&(true, "New".to_string())),
+            None,
+            "{mode:?}: {ops:?}"
+        );
+    }
+}

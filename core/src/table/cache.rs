@@ -316,6 +316,18 @@ impl<A: Addr> FlowCache<A> {
         }
     }
 
+    /// [`upsert`](Self::upsert), an object it creates ALIVE (a flow this
+    /// cache takes over from another, which its peer has: it goes as an
+    /// update, not as a NEW, which a peer injecting into its kernel applies
+    /// as a delete and a create).
+    pub fn upsert_alive(&mut self, f: &Flow, now: u32, gen: u8) -> Option<ObjState> {
+        let (st, i) = self.upsert_slot(f, now, gen)?;
+        if st == ObjState::New {
+            self.entry_at_mut(i)?.state = ObjState::Alive;
+        }
+        Some(st)
+    }
+
     /// Marks the object `r` names DEAD (kept until its deletion is
     /// acknowledged), counted destroyed as 1.4.7 counts it then; false
     /// when it was DEAD already or is gone.

@@ -112,6 +112,12 @@ impl Mirror {
         self.cache.upsert(f, now, self.gen);
     }
 
+    /// One entry of the resync dump of a lane that takes flows over: an
+    /// entry it creates is ALIVE (see [`Cache::upsert_alive`]).
+    pub fn resync_entry_taken(&mut self, f: &Flow, now: u32) {
+        self.cache.upsert_alive(f, now, self.gen);
+    }
+
     /// Ends a resync: removes and returns every entry the dump did not see.
     pub fn end_resync(&mut self) -> Vec<Flow> {
         let mut gone = Vec::new();

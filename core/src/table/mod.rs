@@ -75,6 +75,16 @@ impl Cache {
         }
     }
 
+    /// Insert-or-update, a created object ALIVE (see
+    /// [`FlowCache::upsert_alive`]).
+    pub fn upsert_alive(&mut self, f: &Flow, now: u32, gen: u8) -> Option<ObjState> {
+        if self.is_v6(f) {
+            self.v6.upsert_alive(f, now, gen)
+        } else {
+            self.v4.upsert_alive(f, now, gen)
+        }
+    }
+
     /// Replaces any object with `f` (a NEW event or a CT_NEW message).
     pub fn replace(&mut self, f: &Flow, now: u32, gen: u8) -> bool {
         self.replace_ref(f, now, gen).is_some()

@@ -680,7 +680,8 @@ impl Engine {
 }
 
 /// An outbox for replicator calls that send nothing (resyncs at start-up
-/// and on `-R`: their sweeps are sent by the next bulk update).
+/// and on `-R`: their sweeps go at the end of the loop's iteration, from
+/// the replicator's poll).
 pub(super) struct Offline;
 
 impl Outbox for Offline {

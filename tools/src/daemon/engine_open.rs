@@ -170,6 +170,8 @@ impl Engine {
         self.lane.active = active;
         // events queued under the old share are checked in user space
         self.rep.set_share(self.lane.index, active);
+        // the flows it takes over go to the peer as updates (it has them)
+        self.rep.take_over_next_resync();
         // the lane's part of HashLimit follows its part of the flows
         let limit = self.cfg.general.hash_limit as usize;
         self.rep.set_limit(limit.div_ceil(active.max(1) as usize));

@@ -20,10 +20,10 @@
 //! already be). Every lane applies the count on the first tick that sees
 //! it, so the events of a flow that changes lanes reach neither lane for
 //! a second at most. So a 1.4.x peer sees one ordinary peer however many
-//! lanes this daemon runs (it never gets a withdrawal: a lane gives flows
-//! away only to a peer that runs two lanes or more), a peer restarted
-//! with fewer lanes loses nothing, and a peer back with more lanes is
-//! followed again. Lane 0 logs
+//! lanes this daemon runs (a lane gives flows away only to a peer that
+//! runs two lanes or more; and a withdrawal is a DEL to 1.4.x), a peer
+//! restarted with fewer lanes loses nothing, and a peer back with more
+//! lanes is followed again. Lane 0 logs
 //! each change. A peer that falls silent on every lane (down, link lost)
 //! changes nothing. In ALARM an idle peer lane sends nothing, so silence
 //! means nothing and the lanes stay as configured.

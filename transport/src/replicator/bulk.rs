@@ -61,8 +61,8 @@ fn op_of(state: ObjState) -> Option<Op> {
 impl Bulk {
     /// An update that sends `queued` first, then (`full`) the caches; an
     /// unfinished one it replaces (`old`) keeps its unsent DELs and
-    /// withdrawals (they are not in the caches any more), and the caches
-    /// still to send.
+    /// withdrawals (they are not in the caches any more), and if it was
+    /// full this one is (its pass over the caches starts again).
     pub fn new(mut queued: Vec<(Op, Flow)>, old: Option<Bulk>, full: bool) -> Bulk {
         let mut full = full;
         if let Some(old) = old {

@@ -28,9 +28,9 @@ pub trait Io {
 
     /// Reads the kernel's conntrack table through the configured Filter:
     /// each flow with whether it is the lane's share (`false`: another
-    /// lane's; a lane that held it gives it away without a DEL, since the
-    /// lane that owns it now sends its state). `Err(errno)` when it
-    /// cannot.
+    /// lane's; a lane that held it hands it over with a withdrawal, not a
+    /// DEL, since the lane that owns it now sends its state). `Err(errno)`
+    /// when it cannot.
     fn dump(&mut self, _out: &mut dyn FnMut(&Flow, bool)) -> Result<(), i32> {
         Ok(())
     }

@@ -191,6 +191,9 @@ pub struct Replicator {
     /// FT-FW: the DEAD objects handed over to another lane, sent as
     /// withdrawals (until acknowledged, or their slot is another's).
     withdrawn: HashSet<ObjRef, ahash::RandomState>,
+    /// The next resync is the one of a lane that takes flows over
+    /// ([`Replicator::take_over_next_resync`]).
+    taking_over: bool,
     resync_pending: bool,
     send_failed: bool,
     /// 1-second ticks seen (ALARM refresh slices).
@@ -232,6 +235,7 @@ impl Replicator {
             swept: Vec::new(),
             swept_pending: false,
             withdrawn: HashSet::default(),
+            taking_over: false,
             resync_pending: false,
             send_failed: false,
             ticks: 0,
@@ -822,14 +826,25 @@ impl Replicator {
         let internal = &mut self.internal;
         let keeps_dead = self.proto.as_ref().is_some_and(Protocol::keeps_dead);
         let (handed, swept) = (&mut self.gone, &mut self.swept);
+        let taking_over = std::mem::take(&mut self.taking_over);
         handed.clear();
         internal.begin_resync();
         let r = io.dump(&mut |f, mine| {
-            if mine {
+            if mine && taking_over {
+                internal.resync_entry_taken(f, now.secs)
+            } else if mine {
                 internal.resync_entry(f, now.secs)
             } else if keeps_dead {
-                // FT-FW: DEAD until the peer has the withdrawal
-                handed.extend(internal.cache.mark_dead(f))
+                // FT-FW: DEAD until the peer has the withdrawal (one still
+                // DEAD with its DEL queued: the tuple is alive again, in
+                // the other lane's share, whose state the DEL must not
+                // delete)
+                let c = &mut internal.cache;
+                if let Some(r) = c.obj_ref(f) {
+                    if c.state_of(r) == Some(ObjState::Dead) || c.set_dead(r) {
+                        handed.push(r)
+                    }
+                }
             } else if let Some(g) = internal.cache.remove(f) {
                 swept.push((Op::Withdraw, g))
             }
@@ -906,6 +921,15 @@ impl Replicator {
         }
         self.exp_seen = seen;
         Ok(())
+    }
+
+    /// The lanes changed their count and this one takes flows over: the
+    /// next resync caches the flows it did not hold ALIVE, so that its
+    /// bulk update sends them as updates (the peer has them, from the
+    /// lane that held them: a NEW would make a peer that injects into its
+    /// kernel delete each and create it again).
+    pub fn take_over_next_resync(&mut self) {
+        self.taking_over = true;
     }
 
     /// A new `HashLimit` for both caches (see [`Cache::set_limit`]).

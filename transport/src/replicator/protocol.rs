@@ -272,6 +272,7 @@ impl Protocol {
         released.clear();
         released.extend(p.drain_released());
         for &obj in released.iter() {
+            withdrawn.remove(&obj);
             if obj.is_exp() {
                 if let Some(x) = exps.as_deref_mut() {
                     if x.get(obj).is_some_and(|e| e.state == ObjState::Dead) {
@@ -280,7 +281,6 @@ impl Protocol {
                 }
             } else if cache.state_of(obj) == Some(ObjState::Dead) {
                 cache.remove_ref(obj);
-                withdrawn.remove(&obj);
             }
         }
     }

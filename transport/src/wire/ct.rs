@@ -529,8 +529,27 @@ fn emit_nat(w: &mut AttrWriter, f: &Flow) {
     }
 }
 
+/// The status bit that makes a DEL a withdrawal ([`Op::Withdraw`]):
+/// `IPS_TEMPLATE`, which only the kernel's templates carry, never an entry
+/// of its table (so never a flow of a dump or an event, nor a flow 1.4.x
+/// sends). conntrackd 1.4.x deletes by tuple and ignores it.
+pub const WITHDRAWN_STATUS: u32 = ct_core::proto::status::TEMPLATE;
+
+/// A received conntrack message's operation: a DEL whose status carries
+/// [`WITHDRAWN_STATUS`] is a withdrawal, the bit taken off the flow.
+pub fn withdrawn(op: Op, f: &mut Flow) -> Op {
+    match f.status {
+        Some(s) if op == Op::Delete && s & WITHDRAWN_STATUS != 0 => {
+            f.status = Some(s & !WITHDRAWN_STATUS);
+            Op::Withdraw
+        }
+        _ => op,
+    }
+}
+
 /// Writes a whole conntrack message (header + attributes) for `flow` at
-/// the start of `buf`; returns its length.
+/// the start of `buf`; returns its length (a withdrawal: a DEL with
+/// [`WITHDRAWN_STATUS`] in its status).
 pub fn emit_ct(
     buf: &mut [u8],
     op: Op,
@@ -539,10 +558,13 @@ pub fn emit_ct(
     flow: &Flow,
     opts: &EmitOpts,
 ) -> Result<usize, EmitError> {
-    let flags = match op {
-        Op::Withdraw => flags | Flags::WITHDRAWN,
-        _ => flags,
-    };
+    if op == Op::Withdraw {
+        let mut marked = *flow;
+        marked.status = Some(flow.status.unwrap_or(0) | WITHDRAWN_STATUS);
+        return emit_message(buf, MsgType::ct(op), flags, seq, |w| {
+            emit_ct_attrs(w, &marked, opts)
+        });
+    }
     emit_message(buf, MsgType::ct(op), flags, seq, |w| {
         emit_ct_attrs(w, flow, opts)
     })

@@ -207,14 +207,10 @@ impl<'a> Message<'a> {
         ControlRepr::parse(&self.hdr)
     }
 
-    /// A data message's operation: its type's, a withdrawal when a
-    /// conntrack DEL is flagged so.
+    /// A data message's operation (its type's).
     fn op(&self) -> Result<Op, RecvError> {
         let ty = self.msg_type();
-        match ty.op().ok_or(RecvError::BadType(ty.0))? {
-            Op::Delete if ty.is_ct() && self.flags().contains(Flags::WITHDRAWN) => Ok(Op::Withdraw),
-            op => Ok(op),
-        }
+        ty.op().ok_or(RecvError::BadType(ty.0))
     }
 
     /// Decodes the message as data, for a mode that classified it DATA:
@@ -224,7 +220,8 @@ impl<'a> Message<'a> {
         let op = self.op()?;
         let ty = self.msg_type();
         if ty.is_ct() {
-            Ok(Data::Ct(op, parse_ct(self.attrs())?))
+            let mut f = parse_ct(self.attrs())?;
+            Ok(Data::Ct(super::ct::withdrawn(op, &mut f), f))
         } else {
             Ok(Data::Exp(op, parse_exp(self.attrs())?))
         }
@@ -237,7 +234,7 @@ impl<'a> Message<'a> {
         let ty = self.msg_type();
         if ty.is_ct() {
             super::ct::parse_ct_into(self.attrs(), flow)?;
-            Ok(DataKind::Ct(op))
+            Ok(DataKind::Ct(super::ct::withdrawn(op, flow)))
         } else {
             *exp = parse_exp(self.attrs())?;
             Ok(DataKind::Exp(op))

@@ -48,7 +48,7 @@ impl MsgType {
     pub const STATE_MAX: u8 = 5;
 
     /// The conntrack message type of an operation (a withdrawal is a
-    /// DEL, flagged [`Flags::WITHDRAWN`]).
+    /// DEL).
     pub const fn ct(op: Op) -> MsgType {
         MsgType(op.wire())
     }
@@ -82,13 +82,15 @@ pub enum Op {
     Update = 1,
     Delete = 2,
     /// Ours: the flow went to another lane of the sender (their count
-    /// changed), which sends its state on its own channel. A DEL flagged
-    /// [`Flags::WITHDRAWN`]: the receiver drops what this channel gave it
-    /// (its lane's external cache) but does not delete the flow from its
-    /// kernel (DisableExternalCache), where the other channel's state may
-    /// already be. Only sent between lanes of this implementation (a
-    /// lane gives flows away only to a peer that runs at least two
-    /// lanes; conntrackd 1.4.x runs one).
+    /// changed), which sends its state on its own channel. The receiver
+    /// drops what this channel gave it (its lane's external cache) but
+    /// does not delete the flow from its kernel (DisableExternalCache),
+    /// where the other channel's state may already be. On the wire a DEL
+    /// whose status has `IPS_TEMPLATE` (see
+    /// [`WITHDRAWN_STATUS`](crate::wire::ct::WITHDRAWN_STATUS)): a bit no
+    /// entry of a conntrack table carries, which conntrackd 1.4.x ignores
+    /// in a DEL (a 1.4.x node that hears one deletes the flow, as it would
+    /// have before withdrawals).
     Withdraw = 3,
 }
 
@@ -116,10 +118,6 @@ impl Flags {
     pub const NONE: Flags = Flags(0);
     /// `NET_F_UNUSED`.
     pub const UNUSED: Flags = Flags(0x01);
-    /// Ours, on `NET_F_UNUSED`'s bit: a conntrack DEL that is a
-    /// withdrawal ([`Op::Withdraw`]). conntrackd 1.4.x classifies such a
-    /// message as a bad header (it never gets one).
-    pub const WITHDRAWN: Flags = Flags(0x01);
     /// "Send me a bulk update" (16-byte form, from = to = 0).
     pub const RESYNC: Flags = Flags(0x02);
     /// Retransmit the range `[from, to]`.
@@ -166,8 +164,7 @@ pub const fn has_range(ty: MsgType, flags: Flags) -> bool {
 /// flags as control and everything else as data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
-    /// Type ≤ 5 and no flags but HELLO / HELLO_BACK (and, ours,
-    /// [`Flags::WITHDRAWN`] on a conntrack DEL).
+    /// Type ≤ 5 and no flags but HELLO / HELLO_BACK.
     Data,
     Ack,
     Nack,
@@ -181,12 +178,7 @@ impl Kind {
     /// Classifies a header.
     pub const fn of(ty: MsgType, flags: Flags) -> Kind {
         let hello = Flags::HELLO.0 | Flags::HELLO_BACK.0;
-        let data = if ty.0 == MsgType::CT_DEL.0 {
-            hello | Flags::WITHDRAWN.0
-        } else {
-            hello
-        };
-        if ty.0 <= MsgType::STATE_MAX && flags.0 & !data == 0 {
+        if ty.0 <= MsgType::STATE_MAX && flags.0 & !hello == 0 {
             Kind::Data
         } else if ty.0 != MsgType::CTL.0 {
             Kind::Bad
@@ -472,11 +464,6 @@ mod tests {
         assert_eq!(k(0, 0x40), Kind::Data);
         assert_eq!(k(5, 0x60), Kind::Data);
         assert_eq!(k(1, 0x08), Kind::Bad);
-        // a withdrawal (ours): only on a conntrack DEL
-        assert_eq!(k(2, 0x01), Kind::Data);
-        assert_eq!(k(2, 0x61), Kind::Data);
-        assert_eq!(k(1, 0x01), Kind::Bad);
-        assert_eq!(k(5, 0x01), Kind::Bad);
         assert_eq!(k(6, 0), Kind::Bad);
         assert_eq!(k(10, 0x68), Kind::Ack);
         assert_eq!(k(10, 0x0c), Kind::Ack);

@@ -39,7 +39,7 @@ pub mod exp;
 pub mod header;
 pub mod writer;
 
-pub use ct::{emit_ct, parse_ct, EmitOpts};
+pub use ct::{emit_ct, parse_ct, EmitOpts, WITHDRAWN_STATUS};
 pub use datagram::{Data, DataKind, Datagram, Decoded, Message};
 pub use error::{EmitError, PayloadError, PushError, RecvCounters, RecvError};
 pub use exp::{emit_exp, parse_exp};
