@@ -146,6 +146,33 @@ pub fn set_multicast_if_v6(sock: &UdpSocket, index: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// `IPV6_MULTICAST_ALL` (linux/in6.h; Linux 4.20), which the libc crate
+/// does not name.
+const IPV6_MULTICAST_ALL: libc::c_int = 29;
+
+/// Whether the socket hears the multicast groups other sockets of the
+/// host joined on its port (IP_MULTICAST_ALL / IPV6_MULTICAST_ALL, on by
+/// default), or only the groups it joined itself.
+pub fn set_multicast_all(sock: &UdpSocket, v6: bool, all: bool) -> io::Result<()> {
+    let on = all as libc::c_int;
+    let (level, opt) = if v6 {
+        (libc::IPPROTO_IPV6, IPV6_MULTICAST_ALL)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_MULTICAST_ALL)
+    };
+    // SAFETY: a live socket and an int of the size passed.
+    cvt(unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            opt,
+            &on as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as u32,
+        )
+    })?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,6 +190,33 @@ mod tests {
         };
         assert_eq!((scope(ll), scope(g), scope(m), scope(mg)), (7, 0, 7, 0));
         assert_eq!(scoped(IpAddr::V4(Ipv4Addr::LOCALHOST), 5, 7).port(), 5);
+    }
+
+    #[test]
+    fn multicast_all_turns_off_in_both_families() {
+        let get = |s: &UdpSocket, level, opt| {
+            let mut v: libc::c_int = -1;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: a live socket and an int of the size given.
+            let r = unsafe {
+                libc::getsockopt(
+                    s.as_raw_fd(),
+                    level,
+                    opt,
+                    &mut v as *mut libc::c_int as *mut libc::c_void,
+                    &mut len,
+                )
+            };
+            assert_eq!(r, 0, "{}", io::Error::last_os_error());
+            v
+        };
+        let v4 = bind_reuse(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)).unwrap();
+        assert_eq!(get(&v4, libc::IPPROTO_IP, libc::IP_MULTICAST_ALL), 1);
+        set_multicast_all(&v4, false, false).unwrap();
+        assert_eq!(get(&v4, libc::IPPROTO_IP, libc::IP_MULTICAST_ALL), 0);
+        let v6 = bind_reuse(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0)).unwrap();
+        set_multicast_all(&v6, true, false).unwrap();
+        assert_eq!(get(&v6, libc::IPPROTO_IPV6, IPV6_MULTICAST_ALL), 0);
     }
 
     #[test]

@@ -139,7 +139,13 @@ fn write_conf(
             "\tMulticast {{\n\t\tIPv6_address ff02::90\n\t\tGroup 3780\n\t\tInterface {dev}\n\t}}\n"
         ),
     };
-    if let Some((me2, peer2, dev2)) = second {
+    if let (Some((me2, _, dev2)), Tr::Mcast) = (second, tr) {
+        // as 1.4.7's example configuration has it: the next group and port
+        channel = channel.replacen("\tMulticast {", "\tMulticast Default {", 1);
+        channel.push_str(&format!(
+            "\tMulticast {{\n\t\tIPv4_address 225.0.0.51\n\t\tGroup 3781\n\t\tIPv4_interface {me2}\n\t\tInterface {dev2}\n\t}}\n"
+        ));
+    } else if let Some((me2, peer2, dev2)) = second {
         let kw = if tr == Tr::Tcp { "TCP" } else { "UDP" };
         channel = channel.replacen(&format!("\t{kw} {{"), &format!("\t{kw} Default {{"), 1);
         let v = if me2.contains(':') { "IPv6" } else { "IPv4" };
@@ -943,6 +949,47 @@ fn fail_over_on(b_bin: &str, tag: &str, tr: Tr, second: Second) {
         log.contains(&format!("{kind} traffic (active device={})", a.dev)),
         "{log}"
     );
+}
+
+/// Two multicast links numbered as in 1.4.7's example configuration
+/// (225.0.0.50 on port 3780, the redundant 225.0.0.51 on 3781), with two
+/// lanes: lane 1's first link (port 3781) and lane 0's second share a
+/// port, and a socket bound to a port hears every group the host joined
+/// on it (IP_MULTICAST_ALL), so each lane took the other's datagrams for
+/// its own. Each channel hears its own group only: the backup holds each
+/// flow once, and the redundant channels receive nothing.
+#[test]
+fn lanes_on_redundant_multicast_links_do_not_hear_each_other() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let mode = format!("FTFW {{ }} ;; Lanes 2\n\tLogFile @DIR@/log\n\t{LANE_TEST_BUFFER}");
+    let (a, b) = pair_with(OURS, OURS, "lrm", Tr::Mcast, &mode, Second::V4);
+    fill_from(&a, 0, 300);
+    assert_eq!(wait_lines_for(&b, &["-e"], 300, 10), 300);
+    std::thread::sleep(Duration::from_secs(2));
+    let ext = b.ask(&["-e"]);
+    assert_eq!(ext.lines().count(), 300, "each flow once");
+    for n in [&a, &b] {
+        let st = n.ask(&["-s", "network"]);
+        assert_eq!(stat(&st, "Malformed messages:"), 0, "{st}");
+        let link = n.ask(&["-s", "link"]);
+        let backup = link
+            .split("role=BACKUP")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{link}"));
+        // "<sent> Pckts sent <received> Pckts recv"
+        let received = backup
+            .lines()
+            .find(|l| l.contains("Pckts recv"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            .and_then(|v| v.parse::<u64>().ok());
+        assert_eq!(
+            received,
+            Some(0),
+            "the redundant channel hears nothing\n{link}"
+        );
+    }
 }
 
 #[test]

@@ -298,6 +298,7 @@ impl Engine {
             &sync,
             self.cfg.general.event_iteration_limit,
             self.lane.index as u16,
+            self.lane.count as u16,
             r,
         )?;
         link.auth = auth;

@@ -251,11 +251,15 @@ impl SyncLink {
     /// `limit` is EventIterationLimit: receives per wake-up on each
     /// channel socket.
     /// `lane` (`Lanes`) is added to every channel's port: lane i talks
-    /// to the peer's lane i.
+    /// to the peer's lane i. With `lanes` > 1 a multicast channel hears
+    /// its own group only: a lane's port can be another's redundant
+    /// channel's (1.4.7's example numbers its redundant group's port
+    /// 3781), and a socket hears every group the host joined on its port.
     pub fn open(
         sync: &SyncSection,
         limit: u32,
         lane: u16,
+        lanes: u16,
         r: &mut Reactor,
     ) -> std::io::Result<SyncLink> {
         let mut shifted = sync.clone();
@@ -271,7 +275,8 @@ impl SyncLink {
                 "no dedicated link: the Sync section needs a Multicast, UDP or TCP block",
             ));
         };
-        let mut link = Self::channel(ch, sync, limit, r)?;
+        let own = lanes > 1;
+        let mut link = Self::channel(ch, sync, limit, own, r)?;
         link.index = sync.default_channel;
         // Redundant links: every other channel of the same transport is
         // opened too and receives (TCP: listens and connects); see
@@ -280,7 +285,7 @@ impl SyncLink {
             if i == sync.default_channel || c.kind != ch.kind {
                 continue;
             }
-            let l = Self::channel(c, sync, limit, r)?;
+            let l = Self::channel(c, sync, limit, own, r)?;
             link.others.push(Endpoint {
                 sock: l.sock,
                 peer: l.peer,
@@ -297,6 +302,7 @@ impl SyncLink {
         ch: &Channel,
         sync: &SyncSection,
         limit: u32,
+        own_group_only: bool,
         r: &mut Reactor,
     ) -> std::io::Result<SyncLink> {
         // Interface is required (MTU, link monitoring, IPv6 scope) and
@@ -312,7 +318,7 @@ impl SyncLink {
         }
         let mut l = match ch.kind {
             ChannelType::Udp => Self::udp(ch, sync, limit, r)?,
-            ChannelType::Multicast => Self::multicast(ch, sync, limit, r)?,
+            ChannelType::Multicast => Self::multicast(ch, sync, limit, own_group_only, r)?,
             ChannelType::Tcp => Self::tcp(ch, sync, limit, r)?,
         };
         l.dev = ch.interface.clone().unwrap_or_default();
@@ -597,6 +603,7 @@ impl SyncLink {
         ch: &Channel,
         sync: &SyncSection,
         limit: u32,
+        own_group_only: bool,
         r: &mut Reactor,
     ) -> std::io::Result<SyncLink> {
         use ct_ring::udp;
@@ -613,6 +620,9 @@ impl SyncLink {
                     .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
                 let any = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), ch.port);
                 let sock = udp::bind_reuse(any)?;
+                if own_group_only {
+                    udp::set_multicast_all(&sock, false, false)?;
+                }
                 sock.join_multicast_v4(&group, &ifaddr)?;
                 sock.set_multicast_loop_v4(false)?;
                 udp::set_multicast_if_v4(&sock, ifaddr)?;
@@ -629,6 +639,9 @@ impl SyncLink {
                 };
                 let any = SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), ch.port);
                 let sock = udp::bind_reuse(any)?;
+                if own_group_only {
+                    udp::set_multicast_all(&sock, true, false)?;
+                }
                 sock.join_multicast_v6(&group, index)?;
                 sock.set_multicast_loop_v6(false)?;
                 udp::set_multicast_if_v6(&sock, index)?;
