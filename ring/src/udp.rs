@@ -146,17 +146,13 @@ pub fn set_multicast_if_v6(sock: &UdpSocket, index: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// `IPV6_MULTICAST_ALL` (linux/in6.h; Linux 4.20), which the libc crate
-/// does not name.
-const IPV6_MULTICAST_ALL: libc::c_int = 29;
-
 /// Whether the socket hears the multicast groups other sockets of the
 /// host joined on its port (IP_MULTICAST_ALL / IPV6_MULTICAST_ALL, on by
 /// default), or only the groups it joined itself.
 pub fn set_multicast_all(sock: &UdpSocket, v6: bool, all: bool) -> io::Result<()> {
     let on = all as libc::c_int;
     let (level, opt) = if v6 {
-        (libc::IPPROTO_IPV6, IPV6_MULTICAST_ALL)
+        (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_ALL)
     } else {
         (libc::IPPROTO_IP, libc::IP_MULTICAST_ALL)
     };
@@ -216,7 +212,7 @@ mod tests {
         assert_eq!(get(&v4, libc::IPPROTO_IP, libc::IP_MULTICAST_ALL), 0);
         let v6 = bind_reuse(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0)).unwrap();
         set_multicast_all(&v6, true, false).unwrap();
-        assert_eq!(get(&v6, libc::IPPROTO_IPV6, IPV6_MULTICAST_ALL), 0);
+        assert_eq!(get(&v6, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_ALL), 0);
     }
 
     #[test]

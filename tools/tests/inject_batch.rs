@@ -97,3 +97,75 @@ fn a_batch_ends_as_the_states_applied_one_by_one() {
     );
     assert_eq!(l.lines().count(), 1, "{l}");
 }
+
+/// An UPDATE of a related flow (one with a master) is applied in place,
+/// as 1.4.7's `nl_update_conntrack` does it: without the master tuple
+/// (the kernel refuses to change it, EOPNOTSUPP) and with the EXPECTED
+/// bit the kernel gave the entry (a change of it is EBUSY). Before, each
+/// such update fell back to a delete and a create: the entry's start
+/// timestamp (nf_conntrack_timestamp) moved on.
+#[test]
+fn an_update_of_a_related_flow_is_applied_in_place() {
+    if !skip_unless_root_and(&["ip", "sysctl"]) {
+        return;
+    }
+    let ns = NetNs::new("injr").expect("namespace");
+    let on = ns.run(
+        &["sysctl", "-qw", "net.netfilter.nf_conntrack_timestamp=1"],
+        None,
+        T,
+    );
+    assert!(on.status.success(), "{}", on.stderr_str());
+    let fill = ns.run(
+        &[
+            env!("CARGO_BIN_EXE_ctperf"),
+            "fill",
+            "-n",
+            "1",
+            "--helper",
+            "ftp",
+        ],
+        None,
+        T,
+    );
+    assert!(fill.status.success(), "{}", fill.stderr_str());
+    let master = ct_tools::perf::fill::synthetic(0, false, 100).orig;
+    let related = |mark| Flow {
+        master,
+        ..udp(5, mark)
+    };
+    let name = ns.name().to_string();
+    let apply = |op: Op, f: Flow| {
+        let name = name.clone();
+        std::thread::spawn(move || {
+            ct_tools::perf::netns::enter(&name).expect("enter the namespace");
+            let mut inj = Inject::open().expect("inject handle");
+            let mut warnings = Vec::new();
+            inj.queue(op, &f, &SyncSection::default(), &mut |m| warnings.push(m));
+            inj.flush(&mut |m| warnings.push(m));
+            warnings
+        })
+        .join()
+        .expect("thread")
+    };
+    assert_eq!(apply(Op::New, related(1)), Vec::<String>::new());
+    let start = || {
+        let l = ns
+            .run(&[CT, "-L", "-p", "udp", "-o", "ktimestamp"], None, T)
+            .stdout_str();
+        let s = l
+            .split("[start=")
+            .nth(1)
+            .and_then(|r| r.split(']').next())
+            .map(str::to_string);
+        (s, l)
+    };
+    let (before, l) = start();
+    assert!(before.is_some(), "created:\n{l}");
+    // (the timestamp shows seconds)
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(apply(Op::Update, related(9)), Vec::<String>::new());
+    let (after, l) = start();
+    assert!(l.contains("mark=9"), "updated:\n{l}");
+    assert_eq!(before, after, "the same entry, updated in place:\n{l}");
+}

@@ -317,9 +317,10 @@ impl<A: Addr> FlowCache<A> {
     }
 
     /// [`upsert`](Self::upsert), an object it creates ALIVE (a flow this
-    /// cache takes over from another, which its peer has: it goes as an
-    /// update, not as a NEW, which a peer injecting into its kernel applies
-    /// as a delete and a create).
+    /// cache takes over from another, which its peer mostly has: it goes
+    /// as an update, not as a NEW, which a peer injecting into its kernel
+    /// applies as a delete and a create; a peer that lacks it creates it
+    /// from the update too).
     pub fn upsert_alive(&mut self, f: &Flow, now: u32, gen: u8) -> Option<ObjState> {
         let (st, i) = self.upsert_slot(f, now, gen)?;
         if st == ObjState::New {

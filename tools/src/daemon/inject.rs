@@ -207,11 +207,18 @@ impl Inject {
             Op::Update => {
                 let r = match r {
                     Err(EEXIST) => {
-                        // In place: no NAT to re-apply, no CREATE.
+                        // In place: no NAT to re-apply, no CREATE; a
+                        // related flow without its master tuple (the
+                        // kernel changes no master: EOPNOTSUPP) and with
+                        // the EXPECTED bit the kernel gave it (a change
+                        // of it is EBUSY), as 1.4.7's nl_update_conntrack
                         let mut u = o;
                         u.nat_src = None;
                         u.nat_dst = None;
                         u.helper = None;
+                        if u.master.take().is_some() {
+                            u.status = u.status.map(|s| s | ct_core::proto::status::EXPECTED);
+                        }
                         match self.send(&u, 0) {
                             Err(e) if e != ENOENT => {
                                 let _ = self.destroy(&o);

@@ -863,7 +863,11 @@ impl Replicator {
             // (stats mode: the other lane logs the flow when it ends)
             None => self.swept.clear(),
         }
-        r.map_err(ResyncError::Dump)?;
+        if let Err(e) = r {
+            // (the resync that follows takes the flows over again)
+            self.taking_over = taking_over;
+            return Err(ResyncError::Dump(e));
+        }
         if sweep {
             match self.proto.as_mut().filter(|p| p.keeps_dead()) {
                 Some(p) => {
@@ -925,9 +929,11 @@ impl Replicator {
 
     /// The lanes changed their count and this one takes flows over: the
     /// next resync caches the flows it did not hold ALIVE, so that its
-    /// bulk update sends them as updates (the peer has them, from the
-    /// lane that held them: a NEW would make a peer that injects into its
-    /// kernel delete each and create it again).
+    /// bulk update sends them as updates (the peer mostly has them, from
+    /// the lane that held them, and a NEW would make a peer that injects
+    /// into its kernel delete each and create it again; a peer that lacks
+    /// one, as a peer with fewer lanes the other lanes' flows, creates it
+    /// from the update as well).
     pub fn take_over_next_resync(&mut self) {
         self.taking_over = true;
     }
