@@ -35,6 +35,24 @@ pub fn scoped(ip: IpAddr, port: u16, scope: u32) -> SocketAddr {
 /// A UDP socket of `addr`'s family with SO_REUSEADDR, bound to `addr`
 /// (a multicast member binds the wildcard address and the group's port).
 pub fn bind_reuse(addr: SocketAddr) -> io::Result<UdpSocket> {
+    bind_reuse_then(addr, |_| Ok(()))
+}
+
+/// [`bind_reuse`] for a multicast member; with `all` false it hears only
+/// the groups it joins (see [`set_multicast_all`]), from its first
+/// datagram on (the option is set before the bind).
+pub fn bind_multicast(addr: SocketAddr, all: bool) -> io::Result<UdpSocket> {
+    bind_reuse_then(addr, |s| match all {
+        true => Ok(()),
+        false => set_multicast_all(s, addr.is_ipv6(), false),
+    })
+}
+
+/// [`bind_reuse`], `before_bind` given the socket just before the bind.
+fn bind_reuse_then(
+    addr: SocketAddr,
+    before_bind: impl FnOnce(&UdpSocket) -> io::Result<()>,
+) -> io::Result<UdpSocket> {
     let family = if addr.is_ipv4() {
         libc::AF_INET
     } else {
@@ -60,6 +78,7 @@ pub fn bind_reuse(addr: SocketAddr) -> io::Result<UdpSocket> {
             std::mem::size_of::<libc::c_int>() as u32,
         )
     })?;
+    before_bind(&sock)?;
     let (sa, len) = sockaddr(addr);
     // SAFETY: sa is a sockaddr_storage holding a sockaddr of `len` bytes.
     cvt(unsafe {
@@ -213,6 +232,20 @@ mod tests {
         let v6 = bind_reuse(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0)).unwrap();
         set_multicast_all(&v6, true, false).unwrap();
         assert_eq!(get(&v6, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_ALL), 0);
+        // bind_multicast sets it before the bind (or leaves it on)
+        for (any, v6) in [
+            (IpAddr::V4(Ipv4Addr::UNSPECIFIED), false),
+            (IpAddr::V6(Ipv6Addr::UNSPECIFIED), true),
+        ] {
+            let (level, opt) = match v6 {
+                true => (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_ALL),
+                false => (libc::IPPROTO_IP, libc::IP_MULTICAST_ALL),
+            };
+            let own = bind_multicast(SocketAddr::new(any, 0), false).unwrap();
+            assert_eq!(get(&own, level, opt), 0);
+            let all = bind_multicast(SocketAddr::new(any, 0), true).unwrap();
+            assert_eq!(get(&all, level, opt), 1);
+        }
     }
 
     #[test]

@@ -619,10 +619,7 @@ impl SyncLink {
                     .interface_address
                     .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
                 let any = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), ch.port);
-                let sock = udp::bind_reuse(any)?;
-                if own_group_only {
-                    udp::set_multicast_all(&sock, false, false)?;
-                }
+                let sock = udp::bind_multicast(any, !own_group_only)?;
                 sock.join_multicast_v4(&group, &ifaddr)?;
                 sock.set_multicast_loop_v4(false)?;
                 udp::set_multicast_if_v4(&sock, ifaddr)?;
@@ -638,10 +635,7 @@ impl SyncLink {
                     0
                 };
                 let any = SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), ch.port);
-                let sock = udp::bind_reuse(any)?;
-                if own_group_only {
-                    udp::set_multicast_all(&sock, true, false)?;
-                }
+                let sock = udp::bind_multicast(any, !own_group_only)?;
                 sock.join_multicast_v6(&group, index)?;
                 sock.set_multicast_loop_v6(false)?;
                 udp::set_multicast_if_v6(&sock, index)?;
