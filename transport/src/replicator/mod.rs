@@ -791,11 +791,17 @@ impl Replicator {
         if self.bypass.is_some() && full {
             // No internal cache: the kernel's table is the state to send.
             // Events that go out while it is sent in slices make their
-            // flow's dumped state stale: those entries are skipped.
+            // flow's dumped state stale: those entries are skipped. (A
+            // lane that takes flows over sends them as updates, as
+            // `take_over_next_resync` says.)
             self.touched.clear();
+            let op = match std::mem::take(&mut self.taking_over) {
+                true => Op::Update,
+                false => Op::New,
+            };
             let r = io.dump(&mut |f, mine| {
                 if mine {
-                    queued.push((Op::New, *f))
+                    queued.push((op, *f))
                 }
             });
             if let Err(e) = r {
@@ -933,7 +939,8 @@ impl Replicator {
     /// the lane that held them, and a NEW would make a peer that injects
     /// into its kernel delete each and create it again; a peer that lacks
     /// one, as a peer with fewer lanes the other lanes' flows, creates it
-    /// from the update as well).
+    /// from the update as well). With DisableInternalCache: the next bulk
+    /// update's kernel dump.
     pub fn take_over_next_resync(&mut self) {
         self.taking_over = true;
     }
