@@ -39,7 +39,7 @@ pub fn bind_reuse(addr: SocketAddr) -> io::Result<UdpSocket> {
 }
 
 /// [`bind_reuse`] for a multicast member; with `all` false it hears only
-/// the groups it joins (see [`set_multicast_all`]), from its first
+/// the groups it joins (IP_MULTICAST_ALL / IPV6_MULTICAST_ALL off), from its first
 /// datagram on (the option is set before the bind).
 pub fn bind_multicast(addr: SocketAddr, all: bool) -> io::Result<UdpSocket> {
     bind_reuse_then(addr, |s| match all {
@@ -168,7 +168,7 @@ pub fn set_multicast_if_v6(sock: &UdpSocket, index: u32) -> io::Result<()> {
 /// Whether the socket hears the multicast groups other sockets of the
 /// host joined on its port (IP_MULTICAST_ALL / IPV6_MULTICAST_ALL, on by
 /// default), or only the groups it joined itself.
-pub fn set_multicast_all(sock: &UdpSocket, v6: bool, all: bool) -> io::Result<()> {
+fn set_multicast_all(sock: &UdpSocket, v6: bool, all: bool) -> io::Result<()> {
     let on = all as libc::c_int;
     let (level, opt) = if v6 {
         (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_ALL)

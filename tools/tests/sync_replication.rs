@@ -2493,7 +2493,7 @@ fn wait_kernel_count(n: &Node, want: u64, secs: u64) -> u64 {
 /// its own channel; lane 0 does not withdraw them (a DEL from lane 0
 /// deleted them from the peer's kernel until lane 1's update came, and
 /// with lane counts that do not divide each other it could come after
-/// it: the peer's kernel went down to 201 of 400 here). And an injection
+/// it: the peer's kernel went down to 200 of 400 here). And an injection
 /// by one lane makes an event on another, which must not send it back
 /// (before the lanes knew each other's inject handles, DELs went back and
 /// deleted the flows at their origin: 388 of 400).
