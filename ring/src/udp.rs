@@ -39,13 +39,41 @@ pub fn bind_reuse(addr: SocketAddr) -> io::Result<UdpSocket> {
 }
 
 /// [`bind_reuse`] for a multicast member; with `all` false it hears only
-/// the groups it joins (IP_MULTICAST_ALL / IPV6_MULTICAST_ALL off), from its first
-/// datagram on (the option is set before the bind).
-pub fn bind_multicast(addr: SocketAddr, all: bool) -> io::Result<UdpSocket> {
-    bind_reuse_then(addr, |s| match all {
-        true => Ok(()),
-        false => set_multicast_all(s, addr.is_ipv6(), false),
+/// the groups it joins (IP_MULTICAST_ALL / IPV6_MULTICAST_ALL off), and
+/// with a `device` only what arrives on that interface
+/// (SO_BINDTODEVICE): IPv6 matches a membership by group, not by
+/// interface. Both are set before the bind, so they hold from the first
+/// datagram on.
+pub fn bind_multicast(addr: SocketAddr, all: bool, device: Option<&str>) -> io::Result<UdpSocket> {
+    bind_reuse_then(addr, |s| {
+        if !all {
+            set_multicast_all(s, addr.is_ipv6(), false)?;
+        }
+        match device {
+            Some(d) => bind_to_device(s, d),
+            None => Ok(()),
+        }
     })
+}
+
+/// SO_BINDTODEVICE: the socket receives (and sends) on interface `name`
+/// only.
+fn bind_to_device(sock: &UdpSocket, name: &str) -> io::Result<()> {
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('\0') {
+        return Err(io::Error::from_raw_os_error(libc::ENODEV));
+    }
+    // SAFETY: a live socket and a buffer of the length passed (the kernel
+    // copies at most IFNAMSIZ - 1 bytes and terminates the name itself).
+    cvt(unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            name.as_ptr() as *const libc::c_void,
+            name.len() as libc::socklen_t,
+        )
+    })?;
+    Ok(())
 }
 
 /// [`bind_reuse`], `before_bind` given the socket just before the bind.
@@ -241,11 +269,45 @@ mod tests {
                 true => (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_ALL),
                 false => (libc::IPPROTO_IP, libc::IP_MULTICAST_ALL),
             };
-            let own = bind_multicast(SocketAddr::new(any, 0), false).unwrap();
+            let own = bind_multicast(SocketAddr::new(any, 0), false, None).unwrap();
             assert_eq!(get(&own, level, opt), 0);
-            let all = bind_multicast(SocketAddr::new(any, 0), true).unwrap();
+            let all = bind_multicast(SocketAddr::new(any, 0), true, None).unwrap();
             assert_eq!(get(&all, level, opt), 1);
         }
+    }
+
+    /// The device is set before the bind (needs CAP_NET_RAW: skipped
+    /// without it); a name no interface can have is refused.
+    #[test]
+    fn a_multicast_socket_binds_to_its_device() {
+        let any = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0);
+        let long = "x".repeat(libc::IFNAMSIZ);
+        for bad in ["", long.as_str(), "l\0o"] {
+            let e = bind_multicast(any, false, Some(bad)).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ENODEV), "{bad:?}");
+        }
+        let s = match bind_multicast(any, false, Some("lo")) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                eprintln!("SKIP: SO_BINDTODEVICE needs CAP_NET_RAW");
+                return;
+            }
+            r => r.unwrap(),
+        };
+        let mut name = [0u8; libc::IFNAMSIZ];
+        let mut len = name.len() as libc::socklen_t;
+        // SAFETY: a live socket and a buffer of the length passed.
+        let rc = unsafe {
+            libc::getsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_BINDTODEVICE,
+                name.as_mut_ptr() as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0);
+        assert_eq!(&name[..2], b"lo");
+        assert_eq!(name[2], 0);
     }
 
     #[test]

@@ -491,3 +491,38 @@ fn alarm_runs_one_lane() {
     assert!(!text.contains("[lane 1]"), "one lane: {text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Lane i binds every channel's port + i: a port that would pass 65535
+/// (and wrap to another) is refused with the file and the block's line
+/// and column; the same port with one lane runs.
+#[test]
+fn a_channel_port_that_lanes_would_wrap_is_refused() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("cto-lport").expect("netns");
+    let dir = tmpdir("lport");
+    let sync = "Sync {\n\tMode FTFW {\n\t}\n\tUDP {\n\t\t\
+                IPv4_address 127.0.0.1\n\t\tIPv4_Destination_Address 127.0.0.1\n\t\t\
+                Port 65535\n\t\tInterface lo\n\t}\n}\n";
+    let c = conf(&dir, "\tLanes 2\n", sync);
+    let r = run(&ns, OURS, &c, &[]);
+    assert_eq!(r.status, Exit::Code(1));
+    let err = bare(&r.stderr_str());
+    // General (6 lines), Sync, Mode FTFW { }, then the UDP block
+    let want = format!(
+        "[ERROR] {}:10:2: the UDP block's port 65535 + 1 passes 65535: with Lanes 2, lane i \
+         binds every channel's port + i",
+        c.display()
+    );
+    assert!(err.contains(&want), "{err:?}");
+    assert!(
+        err.contains(&"[ERROR] conntrackd cannot start, please review your configuration".into()),
+        "{err:?}"
+    );
+    let c = conf(&dir, "\tLanes 1\n", sync);
+    let d = run(&ns, OURS, &c, &["-d"]);
+    assert_eq!(d.status, Exit::Code(0), "{}", d.stderr_str());
+    assert_eq!(run(&ns, OURS, &c, &["-k"]).status, Exit::Code(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -145,6 +145,12 @@ fn write_conf(
         channel.push_str(&format!(
             "\tMulticast {{\n\t\tIPv4_address 225.0.0.51\n\t\tGroup 3781\n\t\tIPv4_interface {me2}\n\t\tInterface {dev2}\n\t}}\n"
         ));
+    } else if let (Some((_, _, dev2)), Tr::Mcast6) = (second, tr) {
+        // IPv6: the same link-local group on the second link, next port
+        channel = channel.replacen("\tMulticast {", "\tMulticast Default {", 1);
+        channel.push_str(&format!(
+            "\tMulticast {{\n\t\tIPv6_address ff02::90\n\t\tGroup 3781\n\t\tInterface {dev2}\n\t}}\n"
+        ));
     } else if let Some((me2, peer2, dev2)) = second {
         let kw = if tr == Tr::Tcp { "TCP" } else { "UDP" };
         channel = channel.replacen(&format!("\t{kw} {{"), &format!("\t{kw} Default {{"), 1);
@@ -963,8 +969,24 @@ fn lanes_on_redundant_multicast_links_do_not_hear_each_other() {
     if !skip_unless_root_and(&["ip"]) {
         return;
     }
+    lanes_on_two_multicast_links("lrm", Tr::Mcast, Second::V4);
+}
+
+/// The same with IPv6 and the same link-local group (ff02::90) on both
+/// links, ports 3780 and 3781: the kernel's IPv6 membership check matches
+/// the group and not the interface, so only a socket bound to its
+/// channel's interface keeps the other link's datagrams out.
+#[test]
+fn lanes_on_two_links_with_one_ipv6_group_do_not_hear_each_other() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    lanes_on_two_multicast_links("lrm6", Tr::Mcast6, Second::V6);
+}
+
+fn lanes_on_two_multicast_links(tag: &str, tr: Tr, second: Second) {
     let mode = format!("FTFW {{ }} ;; Lanes 2\n\tLogFile @DIR@/log\n\t{LANE_TEST_BUFFER}");
-    let (a, b) = pair_with(OURS, OURS, "lrm", Tr::Mcast, &mode, Second::V4);
+    let (a, b) = pair_with(OURS, OURS, tag, tr, &mode, second);
     fill_from(&a, 0, 300);
     assert_eq!(wait_lines_for(&b, &["-e"], 300, 10), 300);
     std::thread::sleep(Duration::from_secs(2));

@@ -85,3 +85,19 @@ pub fn count(cfg: &ct_core::config::Config) -> Result<u32, String> {
         },
     }
 }
+
+/// The first channel whose `Port` (`Group`) plus the last lane's offset
+/// passes 65535, with the position of its block: lane i binds every
+/// channel's port + i ([`super::sync::SyncLink::open`]), which must not
+/// wrap to another port.
+pub fn port_past_end(
+    cfg: &ct_core::config::Config,
+    lanes: u32,
+) -> Option<(ct_core::config::Span, &ct_core::config::Channel)> {
+    let sync = cfg.sync.as_ref()?;
+    sync.channels
+        .iter()
+        .enumerate()
+        .find(|(_, c)| u32::from(c.port) + lanes.saturating_sub(1) > u32::from(u16::MAX))
+        .map(|(i, c)| (cfg.spans.channels.get(i).copied().unwrap_or_default(), c))
+}

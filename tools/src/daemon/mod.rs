@@ -220,12 +220,12 @@ pub fn main_with_args(argv: Vec<String>) -> i32 {
                 }
             }
         }
-        Action::Daemon { detach } => run_daemon(cfg, detach),
+        Action::Daemon { detach } => run_daemon(cfg, &args.config, detach),
         _ => 0,
     }
 }
 
-fn run_daemon(cfg: config::Config, detach: bool) -> i32 {
+fn run_daemon(cfg: config::Config, file: &str, detach: bool) -> i32 {
     let g = &cfg.general;
     let mut log = match Logger::open(g.log_file.as_deref(), syslog_facility(g.syslog)) {
         Ok(l) => l,
@@ -305,7 +305,7 @@ fn run_daemon(cfg: config::Config, detach: bool) -> i32 {
     } else {
         None
     };
-    let (res, held) = serve(cfg, log, &unix_path, ready);
+    let (res, held) = serve(cfg, file, log, &unix_path, ready);
     // (serve has logged why it failed)
     let code = if res.is_ok() { 0 } else { 1 };
     let _ = std::fs::remove_file(&unix_path);
@@ -359,6 +359,7 @@ const CANNOT_START: &str = "conntrackd cannot start, please review your configur
 /// parent released.
 fn serve(
     cfg: config::Config,
+    file: &str,
     mut log: Logger,
     unix_path: &Path,
     ready: Option<detach::Ready>,
@@ -417,6 +418,17 @@ fn serve(
     } else {
         n
     };
+    if let Some((span, ch)) = lanes::port_past_end(&cfg, n) {
+        log.error(&format!(
+            "{file}:{span}: the {} block's port {} + {} passes 65535: with Lanes {n}, lane i \
+             binds every channel's port + i",
+            ch.kind.keyword(),
+            ch.port,
+            n - 1
+        ));
+        log.error(CANNOT_START);
+        return (Err(String::new()), Vec::new());
+    }
     // Lanes 1.. on threads of their own; lane 0 on this one.
     let (init_tx, init_rx) = mpsc::channel();
     let gate = Gate::new();

@@ -619,7 +619,7 @@ impl SyncLink {
                     .interface_address
                     .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
                 let any = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), ch.port);
-                let sock = udp::bind_multicast(any, !own_group_only)?;
+                let sock = udp::bind_multicast(any, !own_group_only, None)?;
                 sock.join_multicast_v4(&group, &ifaddr)?;
                 sock.set_multicast_loop_v4(false)?;
                 udp::set_multicast_if_v4(&sock, ifaddr)?;
@@ -635,7 +635,15 @@ impl SyncLink {
                     0
                 };
                 let any = SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), ch.port);
-                let sock = udp::bind_multicast(any, !own_group_only)?;
+                // IPv6 matches a membership by its group alone: with
+                // lanes, a channel on the same group over another link
+                // and on this port (a lane's port + i) would hear ours.
+                // The socket hears the interface it joined on only.
+                let device = match (own_group_only, index) {
+                    (true, i) if i != 0 => ch.interface.as_deref(),
+                    _ => None,
+                };
+                let sock = udp::bind_multicast(any, !own_group_only, device)?;
                 sock.join_multicast_v6(&group, index)?;
                 sock.set_multicast_loop_v6(false)?;
                 udp::set_multicast_if_v6(&sock, index)?;
