@@ -142,6 +142,10 @@ struct Node {
     /// The node's lane `(index, count)`, for the kernel's dump (as the
     /// driver marks each flow); `None`: the only lane.
     share: Option<(u32, u32)>,
+    /// The kernel's expectations, and every expectation change injected
+    /// into it.
+    exps: Vec<Expect>,
+    exp_ops: Vec<(Op, Expect)>,
 }
 
 struct SimIo<'a> {
@@ -150,6 +154,8 @@ struct SimIo<'a> {
     notes: &'a mut Vec<Note>,
     ended: &'a mut Vec<Flow>,
     share: Option<(u32, u32)>,
+    exps: &'a mut Vec<Expect>,
+    exp_ops: &'a mut Vec<(Op, Expect)>,
 }
 
 impl Io for SimIo<'_> {
@@ -162,7 +168,24 @@ impl Io for SimIo<'_> {
             let _ = self.kernel.create(std::slice::from_ref(f));
         }
     }
-    fn inject_exp(&mut self, _op: Op, _e: &Expect) {}
+    fn inject_exp(&mut self, op: Op, e: &Expect) {
+        self.exp_ops.push((op, *e));
+        let same = |x: &Expect| (x.master, x.tuple) == (e.master, e.tuple);
+        self.exps.retain(|x| !same(x));
+        if op != Op::Delete {
+            self.exps.push(*e);
+        }
+    }
+    fn dump_exp(&mut self, out: &mut dyn FnMut(&Expect)) -> Result<(), i32> {
+        // (the lane's share only, as the driver's dump)
+        let share = self.share;
+        for e in self.exps.iter() {
+            if share.is_none_or(|(i, n)| lane_of(e.master.as_ref(), n) == i) {
+                out(e)
+            }
+        }
+        Ok(())
+    }
     fn dump(&mut self, out: &mut dyn FnMut(&Flow, bool)) -> Result<(), i32> {
         let share = self.share;
         self.kernel.dump(&mut |f| {
@@ -211,6 +234,8 @@ impl Node {
             per_poll: Vec::new(),
             budget: 64,
             share: None,
+            exps: Vec::new(),
+            exp_ops: Vec::new(),
         }
     }
 
@@ -223,8 +248,36 @@ impl Node {
                 notes: &mut self.notes,
                 ended: &mut self.ended,
                 share: self.share,
+                exps: &mut self.exps,
+                exp_ops: &mut self.exp_ops,
             },
         )
+    }
+
+    /// A new expectation in the kernel, and its event.
+    fn add_exp(&mut self, now: &Now, e: Expect) {
+        self.exps.push(e);
+        self.exp_event(now, &e, false);
+    }
+
+    /// An expectation leaves the kernel, and its event.
+    fn remove_exp(&mut self, now: &Now, e: &Expect) {
+        self.exps
+            .retain(|x| (x.master, x.tuple) != (e.master, e.tuple));
+        self.exp_event(now, e, true);
+    }
+
+    /// The event of an expectation's creation or, with `destroy`, its end
+    /// (the same attributes, as the kernel's).
+    fn exp_event(&mut self, now: &Now, e: &Expect, destroy: bool) {
+        let mut buf = Vec::new();
+        request::exp_new(&mut Writer::new(&mut buf), 0, NLM_F_CREATE | NLM_F_EXCL, e);
+        if destroy {
+            // nlmsg_type: the subsystem's byte, then IPCTNL_MSG_EXP_DELETE
+            buf[4] = 2;
+        }
+        let (rep, mut io) = self.parts();
+        rep.on_kernel_events(now, &buf, &mut io);
     }
 
     /// One event (made by port id `pid`; 0: the kernel) reaches the
@@ -1013,6 +1066,144 @@ fn a_lane_hands_flows_over_with_withdrawals() {
             );
         }
     }
+}
+
+/// An FTP-style expectation of `flow(i, _)`: the server opens a data
+/// connection back to the client.
+fn expect_of(i: u32) -> Expect {
+    let m = flow(i, 1).orig.unwrap();
+    let tuple = Tuple {
+        src: m.dst,
+        dst: m.src,
+        l4proto: Some(6),
+        src_port: Some(20),
+        dst_port: Some(30_000 + i as u16),
+        ..Tuple::default()
+    };
+    let mask = Tuple {
+        src: Some(IpAddr::V4(Ipv4Addr::BROADCAST)),
+        dst: Some(IpAddr::V4(Ipv4Addr::BROADCAST)),
+        l4proto: Some(6),
+        src_port: Some(0),
+        dst_port: Some(0xffff),
+        ..Tuple::default()
+    };
+    Expect {
+        family: AF_INET,
+        master: Some(m),
+        tuple: Some(tuple),
+        mask: Some(mask),
+        timeout: Some(300),
+        flags: Some(0),
+        helper: Some(ct_core::flow::ShortStr::from_c_bytes(b"ftp")),
+        ..Expect::default()
+    }
+}
+
+/// What an expectation of [`expect_of`] is compared on: its master's
+/// source and its expected port.
+fn exp_id(e: &Expect) -> String {
+    let (m, t) = (e.master.unwrap_or_default(), e.tuple.unwrap_or_default());
+    format!("{:?}>{:?}", m.src, t.dst_port)
+}
+
+/// The live entries of an expectation cache.
+fn exp_keys(c: &ct_core::table::ExpCache) -> std::collections::BTreeSet<String> {
+    let mut v = std::collections::BTreeSet::new();
+    c.for_each(|_, e| {
+        if e.state != ObjState::Dead {
+            v.insert(exp_id(&e.exp));
+        }
+    });
+    v
+}
+
+/// ExpectationSync: a lane that hands flows over hands their
+/// expectations over with them, as withdrawals: the peer drops them from
+/// what this channel gave it (its lane's external expectation cache),
+/// and with DisableExternalCache leaves them in its kernel. Before, the
+/// lane dropped them silently, and the peer's lane kept them for good.
+#[test]
+fn a_lane_hands_expectations_over_with_their_masters() {
+    for mode in [SyncMode::Notrack, SyncMode::Ftfw] {
+        for inject in [false, true] {
+            let what = format!("{mode:?}, DisableExternalCache {inject}");
+            let mut s = Sim::new(mode, |x| {
+                x.disable_external_cache = inject;
+                x.expectation_sync.enabled = true;
+            });
+            for i in 0..60 {
+                s.a.kernel.upsert(flow(i, 1));
+            }
+            s.run(500);
+            let now = s.now();
+            for i in 0..60 {
+                s.a.add_exp(&now, expect_of(i));
+            }
+            s.run(1500);
+            let all: std::collections::BTreeSet<String> =
+                (0..60).map(|i| exp_id(&expect_of(i))).collect();
+            let backup = |s: &Sim| match inject {
+                true => s.b.exps.iter().map(exp_id).collect(),
+                false => exp_keys(&s.b.rep.exp().unwrap().external),
+            };
+            assert_eq!(backup(&s), all, "{what}: before");
+            // Lane 0 of 2 from now on.
+            s.a.rep.set_share(0, 2);
+            s.a.share = Some((0, 2));
+            let now = s.now();
+            s.a.resync(&now, true);
+            let ops = s.b.exp_ops.len();
+            s.run(2000);
+            let share: std::collections::BTreeSet<String> = (0..60)
+                .map(expect_of)
+                .filter(|e| lane_of(e.master.as_ref(), 2) == 0)
+                .map(|e| exp_id(&e))
+                .collect();
+            assert!(share.len() > 15 && share.len() < 45, "{}", share.len());
+            let want = if inject { &all } else { &share };
+            assert_eq!(&backup(&s), want, "{what}: after");
+            if inject {
+                let dels = s.b.exp_ops[ops..]
+                    .iter()
+                    .filter(|(op, _)| op.removes())
+                    .count();
+                assert_eq!(dels, 0, "{what}: no expectation deleted");
+            }
+            // (FT-FW: the DEAD ones leave once acknowledged)
+            assert_eq!(
+                exp_keys(&s.a.rep.exp().unwrap().internal),
+                share,
+                "{what}: lane 0's share"
+            );
+        }
+    }
+}
+
+/// FT-FW: an expectation that ended (DEAD, its DEL queued, not sent yet)
+/// is not swept by a resync that comes first: its DEL still reaches the
+/// peer. (The sweep dropped it, and the peer kept it for good.)
+#[test]
+fn a_resync_keeps_the_pending_del_of_an_expectation() {
+    let mut s = Sim::new(SyncMode::Ftfw, |x| x.expectation_sync.enabled = true);
+    for i in 0..10 {
+        s.a.kernel.upsert(flow(i, 1));
+    }
+    s.run(500);
+    let now = s.now();
+    for i in 0..10 {
+        s.a.add_exp(&now, expect_of(i));
+    }
+    s.run(1500);
+    assert_eq!(exp_keys(&s.b.rep.exp().unwrap().external).len(), 10);
+    let now = s.now();
+    s.a.remove_exp(&now, &expect_of(3));
+    s.a.resync(&now, true);
+    s.run(1500);
+    let left = exp_keys(&s.b.rep.exp().unwrap().external);
+    assert_eq!(left.len(), 9, "{left:?}");
+    assert!(!left.contains(&exp_id(&expect_of(3))));
+    assert_eq!(exp_keys(&s.a.rep.exp().unwrap().internal), left);
 }
 
 /// FT-FW: a flow that ended (DEAD, its DEL not sent yet) and is back in

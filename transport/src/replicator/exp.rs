@@ -5,7 +5,7 @@
 //! DisableExternalCache, go to the kernel through [`Io`](super::Io)).
 
 use ct_core::flow::{Expect, Flow};
-use ct_core::table::{Cache, ExpCache, ObjRef};
+use ct_core::table::{Cache, ExpCache, ObjRef, ObjState};
 
 use crate::wire::Op;
 
@@ -71,8 +71,10 @@ impl ExpCaches {
     }
 
     /// The kernel's expectations (a dump) into the internal cache; with
-    /// `sweep`, cached ones the dump did not have are dropped. Returns how
-    /// many the dump held; the references of dropped ones go to `gone`.
+    /// `sweep`, cached ones the dump did not have are dropped, but for
+    /// DEAD ones (FT-FW: their DEL or withdrawal is queued, and they leave
+    /// once the peer has it). Returns how many the dump held; the
+    /// references of dropped ones go to `gone`.
     pub fn resync(
         &mut self,
         seen: &[Expect],
@@ -91,8 +93,8 @@ impl ExpCaches {
         }
         if sweep {
             let start = gone.len();
-            self.internal.for_each(|r, _| {
-                if !keep.contains(&r) {
+            self.internal.for_each(|r, e| {
+                if e.state != ObjState::Dead && !keep.contains(&r) {
                     gone.push(r);
                 }
             });

@@ -589,6 +589,8 @@ impl Replicator {
                     }
                 }
             }
+            // (as a withdrawn flow)
+            Apply::Exp(Op::Withdraw, _) if inject => {}
             Apply::Exp(op, e) => {
                 if let Some(x) = exps.as_deref_mut() {
                     if inject {
@@ -858,8 +860,13 @@ impl Replicator {
         match self.proto.as_mut() {
             Some(p) if keeps_dead => {
                 let cache = &self.internal.cache;
-                self.withdrawn
-                    .retain(|&w| cache.state_of(w) == Some(ObjState::Dead));
+                let exps = self.exp.as_ref().map(|x| &x.internal);
+                self.withdrawn.retain(|&w| match w.is_exp() {
+                    true => exps
+                        .and_then(|x| x.get(w))
+                        .is_some_and(|e| e.state == ObjState::Dead),
+                    false => cache.state_of(w) == Some(ObjState::Dead),
+                });
                 for &obj in &self.gone {
                     self.withdrawn.insert(obj);
                     p.local_ref(obj);
@@ -915,6 +922,41 @@ impl Replicator {
         if let Err(e) = r {
             self.exp_seen = seen;
             return Err(ResyncError::DumpExp(e));
+        }
+        // Expectations whose masters are another lane's share now are
+        // handed over with them: withdrawn, as `resync` says of flows
+        // (one whose DEL is pending stays a DEL: it ended).
+        if self.share.is_some() {
+            let share = self.share;
+            let mut handed = Vec::new();
+            x.internal.for_each(|_, e| {
+                if e.state != ObjState::Dead && outside_share(share, e.exp.master.as_ref()) {
+                    handed.push(e.exp)
+                }
+            });
+            let keeps_dead = self.proto.as_ref().is_some_and(Protocol::keeps_dead);
+            let mut send = |d: &[u8]| io.send(d);
+            for e in &handed {
+                match self.proto.as_mut() {
+                    Some(p) if keeps_dead => {
+                        if let Some(r) = x.internal.mark_dead(e) {
+                            self.withdrawn.insert(r);
+                            p.local_ref(r);
+                        }
+                    }
+                    Some(p) => {
+                        if x.internal.remove(e).is_some() {
+                            p.local_exp(Op::Withdraw, None, e, now.unix, &mut send);
+                        }
+                    }
+                    None => {
+                        x.internal.remove(e);
+                    }
+                }
+            }
+            if let Some(p) = self.proto.as_mut().filter(|_| !handed.is_empty()) {
+                p.flush(&mut send);
+            }
         }
         self.gone.clear();
         x.resync(

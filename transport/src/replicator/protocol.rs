@@ -258,6 +258,9 @@ impl Protocol {
                     if obj.is_exp() {
                         let e = exp_view?.get(obj)?;
                         cur.exp = e.exp;
+                        if e.state == ObjState::Dead && gone.contains(&obj) {
+                            return Some(Object::Exp(Op::Withdraw));
+                        }
                         return Some(Object::Exp(op_of(e.state)));
                     }
                     let state = view.by_ref_into(obj, &mut cur.flow)?;

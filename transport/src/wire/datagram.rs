@@ -223,7 +223,8 @@ impl<'a> Message<'a> {
             let mut f = parse_ct(self.attrs())?;
             Ok(Data::Ct(super::ct::withdrawn(op, &mut f), f))
         } else {
-            Ok(Data::Exp(op, parse_exp(self.attrs())?))
+            let mut e = parse_exp(self.attrs())?;
+            Ok(Data::Exp(super::exp::exp_withdrawn(op, &mut e), e))
         }
     }
 
@@ -237,7 +238,7 @@ impl<'a> Message<'a> {
             Ok(DataKind::Ct(super::ct::withdrawn(op, flow)))
         } else {
             *exp = parse_exp(self.attrs())?;
-            Ok(DataKind::Exp(op))
+            Ok(DataKind::Exp(super::exp::exp_withdrawn(op, exp)))
         }
     }
 

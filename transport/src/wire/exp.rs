@@ -202,8 +202,28 @@ pub fn emit_exp_attrs(w: &mut AttrWriter, e: &Expect, opts: &EmitOpts) {
     }
 }
 
+/// The expectation flag that makes an EXP_DEL a withdrawal
+/// ([`Op::Withdraw`], as [`WITHDRAWN_STATUS`](super::ct::WITHDRAWN_STATUS)
+/// for a conntrack): the top bit, far above the kernel's `NF_CT_EXPECT_*`
+/// flags (1, 2 and 4), so never an expectation of a dump or an event.
+/// conntrackd 1.4.x deletes by tuple and ignores it.
+pub const EXP_WITHDRAWN_FLAG: u32 = 1 << 31;
+
+/// A received expectation message's operation: an EXP_DEL whose flags
+/// carry [`EXP_WITHDRAWN_FLAG`] is a withdrawal, the bit taken off.
+pub fn exp_withdrawn(op: Op, e: &mut Expect) -> Op {
+    match e.flags {
+        Some(f) if op == Op::Delete && f & EXP_WITHDRAWN_FLAG != 0 => {
+            e.flags = Some(f & !EXP_WITHDRAWN_FLAG);
+            Op::Withdraw
+        }
+        _ => op,
+    }
+}
+
 /// Writes a whole expectation message at the start of `buf`; returns its
-/// length.
+/// length (a withdrawal: an EXP_DEL with [`EXP_WITHDRAWN_FLAG`] in its
+/// flags).
 pub fn emit_exp(
     buf: &mut [u8],
     op: Op,
@@ -212,6 +232,13 @@ pub fn emit_exp(
     exp: &Expect,
     opts: &EmitOpts,
 ) -> Result<usize, EmitError> {
+    if op == Op::Withdraw {
+        let mut marked = *exp;
+        marked.flags = Some(exp.flags.unwrap_or(0) | EXP_WITHDRAWN_FLAG);
+        return emit_message(buf, MsgType::exp(op), flags, seq, |w| {
+            emit_exp_attrs(w, &marked, opts)
+        });
+    }
     emit_message(buf, MsgType::exp(op), flags, seq, |w| {
         emit_exp_attrs(w, exp, opts)
     })

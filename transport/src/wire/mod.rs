@@ -42,7 +42,7 @@ pub mod writer;
 pub use ct::{emit_ct, parse_ct, EmitOpts, WITHDRAWN_STATUS};
 pub use datagram::{Data, DataKind, Datagram, Decoded, Message};
 pub use error::{EmitError, PayloadError, PushError, RecvCounters, RecvError};
-pub use exp::{emit_exp, parse_exp};
+pub use exp::{emit_exp, exp_withdrawn, parse_exp, EXP_WITHDRAWN_FLAG};
 pub use header::{ControlRepr, Flags, Header, Kind, MsgType, Op, CONTROL_LEN, HEADER_LEN, VERSION};
 pub use writer::{datagram_limit, DatagramWriter, Transport};
 
