@@ -1022,11 +1022,15 @@ impl<'e> State<'e> {
             }
             'i' => {
                 self.c.options |= opt::ID;
-                // `strtoul(optarg)`: `-i N` and `--id=N` set the id; a bare
-                // `--id N` crashes 1.4.7 (NULL optarg) and sets nothing here.
-                if let Some(s) = &arg {
-                    self.c.tmpl.id = Some(strtoul(s, 0).0 as u32);
-                }
+                // `strtoul(optarg)`: `-i N` and `--id=N` set the id. A bare
+                // `--id` (`--id N` too: the argument is optional) crashes
+                // 1.4.7 (NULL optarg) before anything is done; without an
+                // id, `-D` and `-U` would act on every entry, so it is
+                // refused.
+                let Some(s) = &arg else {
+                    return Err(CliError::param("--id needs an id: -i N or --id=N"));
+                };
+                self.c.tmpl.id = Some(strtoul(s, 0).0 as u32);
             }
             'c' => {
                 self.c.options |= opt::SECMARK;
@@ -1409,6 +1413,26 @@ mod tests {
         let c = p(&["-L"]).unwrap();
         assert!(c.is(cmd::CT_LIST));
         assert_eq!(c.family, AF_UNSPEC);
+    }
+
+    /// `--id` without an id would leave `-D` and `-U` without a filter
+    /// (every entry): refused (1.4.7 crashes); with one, the filter.
+    #[test]
+    fn an_id_option_needs_its_id() {
+        for argv in [
+            &["-D", "--id"][..],
+            &["-D", "--id", "5"],
+            &["-U", "--id", "-m", "1"],
+        ] {
+            assert_eq!(
+                p(argv).unwrap_err().msg,
+                "--id needs an id: -i N or --id=N",
+                "{argv:?}"
+            );
+        }
+        for argv in [&["-D", "-i", "5"][..], &["-D", "-i5"], &["-D", "--id=5"]] {
+            assert_eq!(p(argv).unwrap().tmpl.id, Some(5), "{argv:?}");
+        }
     }
 
     #[test]
