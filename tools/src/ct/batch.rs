@@ -104,9 +104,11 @@ fn read_lines(path: &str) -> Result<Vec<String>, CliError> {
         if n == 0 {
             break;
         }
-        // fgets splits lines longer than the buffer.
+        // fgets splits lines longer than the buffer; each piece is then
+        // read as a C string, up to its first NUL.
         for chunk in buf.chunks(LINE_MAX - 1) {
-            out.push(String::from_utf8_lossy(chunk).into_owned());
+            let end = chunk.iter().position(|&b| b == 0).unwrap_or(chunk.len());
+            out.push(String::from_utf8_lossy(&chunk[..end]).into_owned());
         }
     }
     Ok(out)
@@ -163,4 +165,20 @@ pub fn run_file(progname: &str, path: &str) -> Result<(), CliError> {
         let _ = std::io::stdout().flush();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A line is read as a C string: up to its first NUL (what 1.4.7's
+    /// parser sees of what fgets read), the rest of the line ignored.
+    #[test]
+    fn a_line_ends_at_its_first_nul() {
+        let p = std::env::temp_dir().join(format!("ct-batch-nul-{}", std::process::id()));
+        std::fs::write(&p, b"-U -s 10.1.1.1 -m 9\0 -X\n\0-U -m 1\n-D -p udp\n").unwrap();
+        let lines = read_lines(p.to_str().unwrap()).unwrap();
+        let _ = std::fs::remove_file(&p);
+        assert_eq!(lines, ["-U -s 10.1.1.1 -m 9", "", "-D -p udp\n"]);
+    }
 }
