@@ -248,16 +248,31 @@ impl Template {
         if !eq_addr(self.orig.src, o.src) || !eq_addr(self.orig.dst, o.dst) {
             return false;
         }
-        // GRE keys travel in the port slots but are not compared.
-        let gre = self.orig.l4 == Some(IPPROTO_GRE) || self.repl.l4 == Some(IPPROTO_GRE);
-        if !eq(self.orig.l4, o.l4proto)
-            || !eq(self.orig.icmp_type, o.icmp_type)
-            || !eq(self.orig.icmp_code, o.icmp_code)
-            || !eq(self.orig.icmp_id, o.icmp_id)
+        // As libnetfilter_conntrack's cmp_orig_l4proto: the protocol's own
+        // attributes are compared by the template's protocol (the last
+        // `-p`): ports for TCP, UDP, UDPLite, DCCP and SCTP (GRE keys
+        // travel in the port slots but are not compared), ICMP type, code
+        // and id for ICMP and ICMPv6; what an earlier `-p` set is not.
+        let ports = |l4: Option<u8>| {
+            matches!(
+                l4,
+                Some(IPPROTO_TCP | IPPROTO_UDP | IPPROTO_UDPLITE | IPPROTO_DCCP | IPPROTO_SCTP)
+            )
+        };
+        let icmp = matches!(self.orig.l4, Some(IPPROTO_ICMP | IPPROTO_ICMPV6));
+        if !eq(self.orig.l4, o.l4proto) {
+            return false;
+        }
+        if icmp
+            && (!eq(self.orig.icmp_type, o.icmp_type)
+                || !eq(self.orig.icmp_code, o.icmp_code)
+                || !eq(self.orig.icmp_id, o.icmp_id))
         {
             return false;
         }
-        if !gre && (!eq(self.orig.sport, o.src_port) || !eq(self.orig.dport, o.dst_port)) {
+        if ports(self.orig.l4)
+            && (!eq(self.orig.sport, o.src_port) || !eq(self.orig.dport, o.dst_port))
+        {
             return false;
         }
         // Reply direction.
@@ -272,7 +287,9 @@ impl Template {
         if !eq(self.repl.l4, r.l4proto) {
             return false;
         }
-        if !gre && (!eq(self.repl.sport, r.src_port) || !eq(self.repl.dport, r.dst_port)) {
+        if ports(self.repl.l4)
+            && (!eq(self.repl.sport, r.src_port) || !eq(self.repl.dport, r.dst_port))
+        {
             return false;
         }
         // Zones of the directions: an entry without one counts as zone 0.
