@@ -465,7 +465,7 @@ fn resync_and_flush_cover_expectations() {
 /// peer sends nothing, so the lanes could not follow a peer with fewer
 /// (a 1.4.x peer lost a third of the flows for good with `Lanes 2`).
 #[test]
-fn alarm_runs_one_lane() {
+fn alarm_runs_one_lane_and_ignores_resync_and_bulk_requests() {
     if !skip_unless_root_and(&["ip"]) {
         return;
     }
@@ -482,6 +482,11 @@ fn alarm_runs_one_lane() {
     );
     let d = run(&ns, OURS, &c, &["-d"]);
     assert_eq!(d.status, Exit::Code(0), "{}", d.stderr_str());
+    // `-n` and `-B` do nothing in ALARM (1.4.7 has no handler for them
+    // there), and say nothing
+    for req in ["-n", "-B"] {
+        assert_eq!(run(&ns, OURS, &c, &[req]).status, Exit::Code(0), "{req}");
+    }
     let _ = run(&ns, OURS, &c, &["-k"]);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
@@ -489,6 +494,9 @@ fn alarm_runs_one_lane() {
         "{text}"
     );
     assert!(!text.contains("[lane 1]"), "one lane: {text}");
+    for line in ["resync requested", "sending bulk update"] {
+        assert!(!text.contains(line), "ALARM: {line}\n{text}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

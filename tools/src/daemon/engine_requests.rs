@@ -234,6 +234,14 @@ impl Engine {
     }
 
     /// Answers a control request; the reply goes back through `reply`.
+    /// Whether the sync mode is ALARM.
+    fn alarm(&self) -> bool {
+        self.cfg
+            .sync
+            .as_ref()
+            .is_some_and(|s| s.mode() == ct_core::config::SyncMode::Alarm)
+    }
+
     pub fn on_request(&mut self, req: Request, reply: &ReplyTx) {
         use Request::*;
         if self.mode == Mode::None && !matches!(req, Kill | StatsRuntime | Metrics) {
@@ -309,6 +317,9 @@ impl Engine {
                     .notice(&format!("flushing conntrack table in {secs} secs"));
                 self.arm_purge = true;
             }
+            // ALARM: nothing (1.4.7's ALARM has no handler for either:
+            // `-h` says "only FT-FW and NOTRACK modes")
+            RequestDump | SendBulk if self.alarm() => {}
             RequestDump if self.link.is_some() => {
                 self.log.notice("resync requested");
                 self.rep.request_resync();
