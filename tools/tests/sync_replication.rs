@@ -1051,6 +1051,48 @@ fn alarm_multicast_and_tcp_ours_to_ours_and_with_1_4_7() {
     replicate_mode(OURS, REF, "atoc", Tr::Tcp, mode);
 }
 
+/// ALARM's external cache expires what the peer has not refreshed for
+/// CacheTimeout seconds, and `-e` says when, before ` [active since Ns]`
+/// (1.4.7's TIMER feature): the same line as a 1.4.7 backup's, the
+/// seconds aside. `-i` (no timer) and `-e -x` do not say it.
+#[test]
+fn alarm_external_cache_says_when_entries_expire() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let mode = "ALARM { RefreshTime 2 CacheTimeout 30 }";
+    let mut backups = vec![OURS];
+    if find_tool(REF).is_some() {
+        backups.push(REF);
+    } else {
+        eprintln!("SKIP (1.4.7 part): {REF} not installed");
+    }
+    let mut lines = Vec::new();
+    for (i, bin) in backups.into_iter().enumerate() {
+        let (a, b) = pair(OURS, bin, &format!("aexp{i}"), Tr::Udp, mode);
+        a.ct("-I -p tcp -s 10.5.0.1 -d 10.6.0.1 --sport 1000 --dport 443 --state ESTABLISHED -t 300 -u SEEN_REPLY,ASSURED");
+        assert_eq!(wait_lines_for(&b, &["-e"], 1, 10), 1, "{bin}");
+        let ext = b.ask(&["-e"]);
+        let left: u32 = ext
+            .split(" [expires in ")
+            .nth(1)
+            .and_then(|r| r.split('s').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{bin}: no expiry\n{ext}"));
+        assert!((26..=30).contains(&left), "{bin}: {left}\n{ext}");
+        let seconds_aside: String = ext
+            .split(|c: char| c.is_ascii_digit())
+            .collect::<Vec<_>>()
+            .join("N");
+        lines.push(seconds_aside);
+        assert!(!b.ask(&["-e", "-x"]).contains("expires"), "{bin}");
+        assert!(!a.ask(&["-i"]).contains("expires"), "{bin}");
+    }
+    if lines.len() == 2 {
+        assert_eq!(lines[0], lines[1], "ours, then 1.4.7");
+    }
+}
+
 const PERF: &str = env!("CARGO_BIN_EXE_ctperf");
 
 /// Polls `-s expect`/`-i expect`/`-e expect` style output until `ok`.

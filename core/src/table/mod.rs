@@ -341,11 +341,17 @@ impl Snapshot {
     /// Visits every object as (flow, created), IPv4 first, in the
     /// cache's order.
     pub fn for_each(&self, mut cb: impl FnMut(Flow, u32)) {
+        self.for_each_timed(|f, created, _| cb(f, created))
+    }
+
+    /// [`for_each`](Self::for_each) with when each object was last added
+    /// or updated too: (flow, created, updated).
+    pub fn for_each_timed(&self, mut cb: impl FnMut(Flow, u32, u32)) {
         for r in &self.v4 {
-            cb(r.to_flow(), r.created);
+            cb(r.to_flow(), r.created, r.updated);
         }
         for r in &self.v6 {
-            cb(r.to_flow(), r.created);
+            cb(r.to_flow(), r.created, r.updated);
         }
     }
 }

@@ -28,7 +28,20 @@ impl Engine {
     fn cache_dump(&self, cache: &Cache, xml: bool, external: bool) -> CtlReply {
         let snap = cache.snapshot();
         let now = now_secs(self.epoch);
-        CtlReply::Stream(Box::new(move |w| write_dump(w, &snap, xml, external, now)))
+        let expires = self.expiry(external);
+        CtlReply::Stream(Box::new(move |w| {
+            write_dump(w, &snap, xml, external, now, expires)
+        }))
+    }
+
+    /// ALARM's external caches expire what the peer has not refreshed for
+    /// CacheTimeout seconds, and `-e` says when (1.4.7's TIMER feature):
+    /// the timeout, for the external cache in ALARM.
+    fn expiry(&self, external: bool) -> Option<u32> {
+        match (external, self.alarm(), &self.cfg.sync) {
+            (true, true, Some(s)) => Some(s.cache_timeout),
+            _ => None,
+        }
     }
 
     fn network(&self) -> stats::NetworkStats {
@@ -402,7 +415,8 @@ impl Engine {
                     let ext = matches!(req, ExpDumpExternal | ExpDumpExtXml);
                     let xml = matches!(req, ExpDumpIntXml | ExpDumpExtXml);
                     let cache = if ext { &x.external } else { &x.internal };
-                    text(super::expect::dump(cache, xml, now));
+                    let expires = self.expiry(ext).map(u64::from);
+                    text(super::expect::dump(cache, xml, now, expires));
                 }
             }
             ExpCommit if self.rep.exp().is_some() => {
@@ -551,17 +565,21 @@ pub fn flush_kernel(flt: Option<&ct_core::config::Filter>) -> Result<u64, String
 
 /// Writes a cache dump as 1.4.7 does: the default format with
 /// ` [active since Ns]`, or XML; the external cache without reply tuples.
+/// With `expires` (ALARM's external cache: CacheTimeout), the default
+/// format says ` [expires in Ns]` first: the seconds until the entry
+/// expires unless the peer refreshes it.
 fn write_dump(
     w: &mut dyn Write,
     snap: &ct_core::table::Snapshot,
     xml: bool,
     external: bool,
     now: u32,
+    expires: Option<u32>,
 ) -> std::io::Result<()> {
     let env = SysEnv { labels: None };
     let mut line = Vec::with_capacity(512);
     let mut res = Ok(());
-    snap.for_each(|mut f, created| {
+    snap.for_each_timed(|mut f, created, updated| {
         if res.is_err() {
             return;
         }
@@ -583,6 +601,10 @@ fn write_dump(
             format::write_plain(&mut line, &f, EventKind::None, &PlainOpts::default(), &env);
             if line.last() == Some(&b'\n') {
                 line.pop();
+            }
+            if let Some(t) = expires {
+                let left = updated.saturating_add(t).saturating_sub(now);
+                let _ = write!(line, " [expires in {left}s]");
             }
             let _ = writeln!(line, " [active since {}s]", now.saturating_sub(created));
         }

@@ -17,9 +17,10 @@ use ct_transport::wire::Op;
 use crate::nl::{Reply, Session};
 
 /// `-i expect` / `-e expect` (plain: without the timeout, with
-/// ` [active since Ns]`; XML: bare `<flow>` lines). DEAD entries are
-/// hidden.
-pub fn dump(cache: &ExpCache, xml: bool, now: u64) -> Vec<u8> {
+/// ` [active since Ns]`, after ` [expires in Ns]` with `expires`, ALARM's
+/// CacheTimeout for its external cache; XML: bare `<flow>` lines). DEAD
+/// entries are hidden.
+pub fn dump(cache: &ExpCache, xml: bool, now: u64, expires: Option<u64>) -> Vec<u8> {
     let mut out = Vec::new();
     cache.for_each(|_, ent| {
         if ent.state == ObjState::Dead {
@@ -36,6 +37,10 @@ pub fn dump(cache: &ExpCache, xml: bool, now: u64) -> Vec<u8> {
             format::write_expect_plain(&mut out, &e, EventKind::None);
             if out.len() > start && out.last() == Some(&b'\n') {
                 out.pop();
+            }
+            if let Some(t) = expires {
+                let left = ent.updated.saturating_add(t).saturating_sub(now);
+                let _ = write!(out, " [expires in {left}s]");
             }
             let _ = writeln!(out, " [active since {}s]", now.saturating_sub(ent.since));
         }
