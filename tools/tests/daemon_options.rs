@@ -534,3 +534,35 @@ fn a_channel_port_that_lanes_would_wrap_is_refused() {
     assert_eq!(run(&ns, OURS, &c, &["-k"]).status, Exit::Code(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// UDP channel sockets bind with SO_REUSEADDR, as 1.4.7's: two channels
+/// on one address and port start (1.4.7 starts too), where the second
+/// bind failed with EADDRINUSE after retrying for 10 s.
+#[test]
+fn udp_channels_on_one_port_start_as_with_1_4_7() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("cto-udp2").expect("netns");
+    let dir = tmpdir("udp2");
+    let udp = "\tUDP {\n\t\tIPv4_address 127.0.0.1\n\t\tIPv4_Destination_Address 127.0.0.2\n\t\t\
+               Port 3780\n\t\tInterface lo\n\t}\n";
+    let c = conf(
+        &dir,
+        "",
+        &format!("Sync {{\n\tMode FTFW {{\n\t}}\n{udp}{udp}}}\n"),
+    );
+    let mut bins = vec![OURS];
+    if Path::new(REF).exists() {
+        bins.push(REF);
+    }
+    for bin in bins {
+        let t0 = Instant::now();
+        let d = run(&ns, bin, &c, &["-d"]);
+        assert_eq!(d.status, Exit::Code(0), "{bin}: {}", d.stderr_str());
+        assert!(t0.elapsed() < Duration::from_secs(5), "{bin}");
+        assert_eq!(run(&ns, bin, &c, &["-k"]).status, Exit::Code(0), "{bin}");
+        let _ = std::fs::remove_file(dir.join("lock"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

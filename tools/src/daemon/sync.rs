@@ -709,7 +709,10 @@ impl SyncLink {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "no destination address")
         })?;
         let scope = Self::scope(ch);
-        let sock = bind_retry(|| UdpSocket::bind(ct_ring::udp::scoped(local, ch.port, scope)))?;
+        // SO_REUSEADDR, as 1.4.7's UDP sockets: a restart binds at once
+        // while the killed instance's sockets linger
+        let sock =
+            bind_retry(|| ct_ring::udp::bind_reuse(ct_ring::udp::scoped(local, ch.port, scope)))?;
         set_buffers(std::os::fd::AsRawFd::as_raw_fd(&sock), ch.sndbuf, ch.rcvbuf);
         // `Checksum off`: SO_NO_CHECK on the sending socket, as 1.4.7
         ct_ring::tcp::set_no_check(std::os::fd::AsRawFd::as_raw_fd(&sock), !ch.checksum)?;
