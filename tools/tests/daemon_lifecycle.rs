@@ -403,3 +403,39 @@ fn upstream_suite_cases_stats_views_and_multicast_on_lo() {
     assert!(!dir.join("lock").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A bad option with stdout and stderr on one pipe: the error line first,
+/// then the usage text, as 1.4.7's fully buffered stdout has it (it
+/// exits before the daemon reads its configuration or touches the
+/// kernel). On a terminal the usage comes first, in both.
+#[test]
+fn a_bad_option_into_a_pipe_gives_the_error_then_the_usage() {
+    const REF: &str = "/usr/sbin/conntrackd";
+    let mut outs = Vec::new();
+    for bin in [OURS, REF] {
+        if bin == REF && !Path::new(REF).exists() {
+            eprintln!("SKIP (1.4.7 part): {REF} not installed");
+            continue;
+        }
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("'{bin}' -q 2>&1"))
+            .output()
+            .expect("sh");
+        let text = String::from_utf8_lossy(&out.stdout).replace(bin, "BIN");
+        // without the `[date] (pid=N) ` prefix
+        let text: Vec<String> = text
+            .lines()
+            .map(|l| match l.find(") [") {
+                Some(i) if l.starts_with('[') => l[i + 2..].to_string(),
+                _ => l.to_string(),
+            })
+            .collect();
+        assert_eq!(text[0], "[ERROR] Unknown option: -q", "{bin}: {text:?}");
+        assert_eq!(text[1], "Connection tracking userspace daemon v1.4.7");
+        outs.push(text);
+    }
+    if outs.len() == 2 {
+        assert_eq!(outs[0], outs[1], "ours, then 1.4.7");
+    }
+}

@@ -36,6 +36,7 @@ use std::sync::mpsc;
 
 use ct_core::config::{self, OsLookup, Phase};
 use ct_ring::reactor::{BackendChoice, Reactor};
+use std::io::IsTerminal;
 
 use cli::Action;
 use ct_ring::os::{detach, process};
@@ -163,14 +164,21 @@ pub fn main_with_args(argv: Vec<String>) -> i32 {
     process::std_fds_open();
     let args = cli::parse(&argv);
     let mut con = Logger::console();
+    // 1.4.7's stdout is fully buffered unless it is a terminal: when it
+    // exits at once (a bad option), its usage text comes out at exit,
+    // after the error lines on stderr.
+    let defer = args.exit.is_some() && !std::io::stdout().is_terminal();
+    let mut deferred = String::new();
     for (note, text) in &args.notes {
         match note {
+            cli::Note::Out if defer => deferred.push_str(text),
             cli::Note::Out => print!("{text}"),
             cli::Note::Error => con.error(text),
             cli::Note::Warning => con.warning(text),
         }
     }
     if let Some(code) = args.exit {
+        print!("{deferred}");
         return code;
     }
     match args.action {
