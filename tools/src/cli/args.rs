@@ -616,7 +616,6 @@ struct State<'e> {
     l4flags: u32,
     status: u32,
     status_mask: u32,
-    labelmap_tried: bool,
 }
 
 /// The value a protocol handler's C option table gives option `bit`:
@@ -662,7 +661,6 @@ pub fn parse(argv: Vec<String>, err: &mut dyn Write) -> Result<Cmd, CliError> {
         l4flags: 0,
         status: 0,
         status_mask: 0,
-        labelmap_tried: false,
     };
     let mut g = Getopt::new(argv, GETOPT_STR);
     let mut longopts: Vec<LongOpt> = ORIGINAL_OPTS.to_vec();
@@ -702,13 +700,13 @@ fn optional_arg(g: &mut Getopt, attached: &Option<String>) -> Option<String> {
 }
 
 impl<'e> State<'e> {
-    /// `labelmap_init`: loads `connlabel.conf` once, reporting a failure
-    /// as `perror` does.
+    /// `labelmap_init`: loads `connlabel.conf` unless it is loaded,
+    /// reporting a failure as `perror` does (so again at each call while
+    /// it fails, as 1.4.7).
     fn load_labelmap(&mut self) {
-        if self.labelmap_tried {
+        if self.c.labelmap.is_some() {
             return;
         }
-        self.labelmap_tried = true;
         match LabelMap::load_default() {
             Ok(m) => self.c.labelmap = Some(m),
             Err(e) => {
@@ -971,6 +969,10 @@ impl<'e> State<'e> {
                 let mut m = self.c.output;
                 parse_list(&a(), OUTPUT_PARAMS, &mut m, self.err)?;
                 self.c.output = m;
+                // (the mask so far: every later `-o` loads it too)
+                if m & out::CL != 0 {
+                    self.load_labelmap();
+                }
                 if m & out::SAVE != 0 && m & !out::SAVE != 0 {
                     return Err(CliError::other(
                         "cannot combine save output with any other output type, use -o save only",
@@ -1054,6 +1056,10 @@ impl<'e> State<'e> {
                     '<' => opt::ADD_LABEL,
                     _ => opt::DEL_LABEL,
                 };
+                // 1.4.7 loads the map first, then checks, and resolves the
+                // names right here, so an unknown label is reported before
+                // any later check.
+                self.load_labelmap();
                 if self.c.options & (opt::ADD_LABEL | opt::DEL_LABEL)
                     == opt::ADD_LABEL | opt::DEL_LABEL
                 {
@@ -1061,9 +1067,6 @@ impl<'e> State<'e> {
                         "cannot use --label-add and --label-del at the same time",
                     ));
                 }
-                // 1.4.7 loads the map and resolves the names right here, so
-                // an unknown label is reported before any later check.
-                self.load_labelmap();
                 let name = if c == '>' {
                     match optional_arg(g, &arg) {
                         Some(t) => t,
@@ -1252,10 +1255,6 @@ impl<'e> State<'e> {
             if !keep {
                 self.c.family = AF_INET;
             }
-        }
-        // `-o labels` loads the label map too.
-        if self.c.options & opt::OUTPUT != 0 && self.c.output & out::CL != 0 {
-            self.load_labelmap();
         }
         if self.c.options & opt::ANY_NAT != 0 && self.c.options & (opt::SRC_NAT | opt::DST_NAT) != 0
         {
