@@ -157,6 +157,27 @@ impl NlSocket {
         self.rcvbuf()
     }
 
+    /// conntrack 1.4.7's `-b`: `value` goes to setsockopt as a `size_t`
+    /// (SO_RCVBUFFORCE, else SO_RCVBUF) and SO_RCVBUF is read back into
+    /// it. The kernel reads and writes an `int` there (the low 32 bits on
+    /// this machine's byte order), and the rest stays as given: what 1.4.7
+    /// prints, for any value (a negative `atol` too).
+    pub fn set_rcvbuf_size_t(&self, value: u64) -> u64 {
+        let fd = self.fd.as_raw_fd();
+        let mut v = value;
+        let size = std::mem::size_of::<u64>() as libc::socklen_t;
+        let p = &mut v as *mut u64 as *mut libc::c_void;
+        // SAFETY: v is a live u64 of the size passed, for each call.
+        unsafe {
+            if libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, p, size) < 0 {
+                libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, p, size);
+            }
+            let mut len = size;
+            libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, p, &mut len);
+        }
+        v
+    }
+
     /// The current receive buffer size.
     pub fn rcvbuf(&self) -> io::Result<usize> {
         Ok(self.getsockopt_int(libc::SOL_SOCKET, libc::SO_RCVBUF)? as usize)

@@ -53,7 +53,7 @@ pub fn buffer_notice(c: &Cmd) {
     }
     let size = Session::open()
         .ok()
-        .and_then(|s| s.sock.set_rcvbuf(c.bufsize).ok())
+        .map(|s| s.sock.set_rcvbuf_size_t(c.bufsize as u64))
         .unwrap_or(0);
     eprintln!("NOTICE: Netlink socket buffer size has been set to {size} bytes.");
 }
