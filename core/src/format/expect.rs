@@ -82,7 +82,7 @@ pub fn write_expect_plain(out: &mut Vec<u8>, e: &Expect, ev: EventKind) {
     if out.len() > start && out.last() == Some(&b' ') {
         out.pop();
     }
-    clamp_line(out, start);
+    clamp_line(out, start, false);
     out.push(b'\n');
 }
 
@@ -188,7 +188,7 @@ pub fn write_expect_xml(out: &mut Vec<u8>, e: &Expect, ev: EventKind, when: Opti
         out.extend_from_slice(b"<userspace/>");
     }
     out.extend_from_slice(b"</meta></flow>");
-    clamp_line(out, start);
+    clamp_line(out, start, false);
     out.push(b'\n');
 }
 

@@ -72,8 +72,10 @@ pub const EXP_XML_HEADER: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<e
 /// Footer of expectation XML output.
 pub const EXP_XML_FOOTER: &str = "</expect>\n";
 
-/// The C tool renders each record into `char buf[1024]`.
+/// The C tool renders each record into `char buf[1024]`, but for its
+/// conntrack dump (`-L`, `-G`: `mnl_nfct_dump_cb`), `char buf[4096]`.
 pub(crate) const C_LINE_MAX: usize = 1023;
+pub(crate) const C_DUMP_LINE_MAX: usize = 4095;
 
 /// Which message a record comes from: `None` for list/get/delete output
 /// (no tag), otherwise the event type.
@@ -98,6 +100,10 @@ pub struct PlainOpts {
     /// The connection-label map is loaded (`-o labels` or any label
     /// option, and `connlabel.conf` could be read): print `labels=`.
     pub labels: bool,
+    /// The record is one of conntrack's dump (`-L`, `-G`), which 1.4.7
+    /// renders into 4096 bytes, not the 1024 of its other outputs: the
+    /// line is cut at 4095 bytes, not 1023.
+    pub dump: bool,
 }
 
 /// Everything time- or system-dependent, supplied by the binary.
@@ -314,10 +320,12 @@ pub(crate) fn write_when(out: &mut Vec<u8>, tm: &Tm) {
     out.extend_from_slice(b"</year>");
 }
 
-/// Cuts the record that starts at `start` to the C buffer size.
-pub(crate) fn clamp_line(out: &mut Vec<u8>, start: usize) {
-    if out.len() - start > C_LINE_MAX {
-        out.truncate(start + C_LINE_MAX);
+/// Cuts the record that starts at `start` to the C buffer size (of the
+/// dump with `dump`).
+pub(crate) fn clamp_line(out: &mut Vec<u8>, start: usize, dump: bool) {
+    let max = if dump { C_DUMP_LINE_MAX } else { C_LINE_MAX };
+    if out.len() - start > max {
+        out.truncate(start + max);
     }
 }
 

@@ -243,7 +243,7 @@ pub fn write_plain(out: &mut Vec<u8>, f: &Flow, ev: EventKind, o: &PlainOpts, en
     if out.len() > start {
         out.pop();
     }
-    clamp_line(out, start);
+    clamp_line(out, start, o.dump);
     out.push(b'\n');
 }
 
@@ -461,6 +461,7 @@ pub(crate) mod tests {
             id: true,
             ktimestamp: true,
             labels: false,
+            dump: false,
         };
         assert_eq!(render(&a, EventKind::None, ext, &ENV), "ipv4     2 tcp      6 99 ESTABLISHED src=1.1.1.1 dst=2.2.2.2 sport=10 dport=20 packets=0 bytes=0 src=2.2.2.2 dst=1.1.1.1 sport=20 dport=10 packets=0 bytes=0 [ASSURED] mark=0 delta-time=0 [start=Mon Nov 30 09:36:24 2026] use=1 id=1029127536\n");
 
@@ -618,6 +619,7 @@ pub(crate) mod tests {
             id: true,
             ktimestamp: true,
             labels: false,
+            dump: false,
         };
         // delta-time with stop == 0 is now - start.
         assert_eq!(render(&f, EventKind::None, all, &UtcEnv { now: 1_796_035_204 }), "ipv6     10 icmp     1 src=:: dst=:: type=8 code=0 id=4660 zone-orig=3 [UNREPLIED] secmark=9 secctx=system_u:object_r zone=7 delta-time=1796035204 [start=Thu Jan  1 00:00:00 1970] [stop=Thu Jan  1 00:00:00 1970] helper=ftp use=0 id=77\n");
@@ -764,5 +766,12 @@ pub(crate) mod tests {
             assert_eq!(s.len(), len, "{n} labels");
             assert!(s.ends_with(tail), "{n} labels: {s}");
         }
+        // conntrack's dump (-L, -G) renders into 4096 bytes: the same
+        // record whole
+        let dump = PlainOpts { dump: true, ..o };
+        let s = render(&labelled_flow(128), EventKind::None, dump, &env);
+        let s = s.strip_suffix('\n').unwrap();
+        assert!(s.len() > 1023 && s.len() < 4095, "{}", s.len());
+        assert!(s.ends_with("labelname126,labelname127"), "{s}");
     }
 }

@@ -256,7 +256,7 @@ pub fn write_xml_flow(
         out.extend_from_slice(b"</helper>");
     }
     out.extend_from_slice(b"</flow>");
-    clamp_line(out, start);
+    clamp_line(out, start, o.dump);
     out.push(b'\n');
 }
 

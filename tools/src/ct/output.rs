@@ -54,6 +54,7 @@ impl Printer {
             id: o & out::ID != 0,
             ktimestamp: o & out::KTMS != 0 && matches!(site, Site::Dump | Site::Event),
             labels: c.labelmap.is_some() && site != Site::Delete,
+            dump: site == Site::Dump,
         }
     }
 
