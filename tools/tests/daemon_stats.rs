@@ -938,3 +938,78 @@ fn metrics_endpoint_serves_the_counters() {
     assert!(!out.contains("metrics"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `-i` (and `-i -x`) lists the cache in 1.4.7's order: its hash table's
+/// buckets in turn (jhash2 of the original tuple, scaled to HashSize),
+/// each newest entry first. With HashSize 4 most entries share a bucket.
+/// Compared line for line with 1.4.7's, `[active since]` and ids aside.
+#[test]
+fn the_cache_is_listed_in_1_4_7_order() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    if find_tool("/usr/sbin/conntrackd").is_none() {
+        eprintln!("SKIP: /usr/sbin/conntrackd not installed (the order is 1.4.7's)");
+        return;
+    }
+    let listing = |bin: &str, tag: &str, buckets: u32| {
+        let ns = NetNs::new(&format!("ctd-{tag}")).expect("netns");
+        let dir = tmpdir(tag);
+        let conf = dir.join("conntrackd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "General {{\n\tSystemd off\n\tHashSize {buckets}\n\tLockFile {d}/lock\n\t\
+                 UNIX {{ Path {d}/ctl }}\n}}\nStats {{\n\tLogFile {d}/flows.log\n}}\n",
+                d = dir.display()
+            ),
+        )
+        .unwrap();
+        let mut d = Daemon::start(&ns, bin, &conf);
+        for i in 1..=12 {
+            ct(&ns, &format!("-I -p tcp -s 10.1.1.{i} -d 10.1.1.200 --sport {} --dport 80 --state ESTABLISHED -t 300", 1000 + i));
+        }
+        ct(
+            &ns,
+            "-I -p udp -s 2001:db8::1 -d 2001:db8::2 --sport 5 --dport 6 -t 300",
+        );
+        ct(
+            &ns,
+            "-I -p udp -s 2001:db8::3 -d 2001:db8::2 --sport 5 --dport 6 -t 300",
+        );
+        ct(
+            &ns,
+            "-I -p icmp -s 10.2.2.2 -d 10.3.3.3 --icmp-type 8 --icmp-code 0 --icmp-id 7 -t 300",
+        );
+        ct(
+            &ns,
+            "-I -p udp -s 10.4.4.4 -d 10.5.5.5 --sport 53 --dport 53 -t 300 -w 3",
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let plain: Vec<String> = d
+            .ask(&["-i"])
+            .lines()
+            .map(|l| l.split(" [active since").next().unwrap_or("").to_string())
+            .collect();
+        let xml = d.ask(&["-i", "-x"]);
+        d.stop();
+        let _ = std::fs::remove_dir_all(&dir);
+        // (each run has its own kernel ids)
+        let xml: Vec<String> = xml
+            .split("<flow>")
+            .map(|f| match (f.find("<id>"), f.find("</id>")) {
+                (Some(a), Some(b)) => format!("{}{}", &f[..a], &f[b..]),
+                _ => f.to_string(),
+            })
+            .collect();
+        (plain, xml)
+    };
+    for buckets in [4, 65536] {
+        let (ours, ours_xml) = listing(OURS, &format!("ord{buckets}"), buckets);
+        let (theirs, theirs_xml) =
+            listing("/usr/sbin/conntrackd", &format!("rord{buckets}"), buckets);
+        assert_eq!(ours.len(), 16, "{ours:#?}");
+        assert_eq!(ours, theirs, "HashSize {buckets}: -i");
+        assert_eq!(ours_xml, theirs_xml, "HashSize {buckets}: -i -x");
+    }
+}

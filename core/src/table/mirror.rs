@@ -134,6 +134,29 @@ impl Mirror {
         gone
     }
 
+    /// [`end_resync`](Self::end_resync), the swept flows in the order
+    /// conntrackd 1.4.7 walks a cache of `hashsize` buckets
+    /// ([`super::c_order`]): its stats mode logs them so.
+    pub fn end_resync_in_c_order(&mut self, hashsize: u32) -> Vec<Flow> {
+        let mut gone = Vec::new();
+        for k in self.cache.v4.stale(self.gen) {
+            if let Some(e) = self.cache.v4.remove(&k) {
+                gone.push((e.rec.created, e.rec.seq, e.rec.to_flow()));
+            }
+        }
+        for k in self.cache.v6.stale(self.gen) {
+            if let Some(e) = self.cache.v6.remove(&k) {
+                gone.push((e.rec.created, e.rec.seq, e.rec.to_flow()));
+            }
+        }
+        let mut keyed: Vec<(u32, u32, u32, Flow)> = gone
+            .into_iter()
+            .map(|(c, s, f)| (super::c_order::bucket(&f, hashsize), c, s, f))
+            .collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2)));
+        keyed.into_iter().map(|(_, _, _, f)| f).collect()
+    }
+
     /// A full resync from `table`; returns the swept flows.
     pub fn resync(&mut self, table: &mut dyn KernelTable, now: u32) -> Result<Vec<Flow>, i32> {
         self.begin_resync();

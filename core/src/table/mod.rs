@@ -3,6 +3,7 @@
 //! [`Flow`] to the IPv4 or IPv6 table; [`expect`] holds the expectation
 //! caches of ExpectationSync.
 
+pub mod c_order;
 pub mod cache;
 pub mod expect;
 pub mod mirror;
@@ -342,6 +343,35 @@ impl Snapshot {
     /// cache's order.
     pub fn for_each(&self, mut cb: impl FnMut(Flow, u32)) {
         self.for_each_timed(|f, created, _| cb(f, created))
+    }
+
+    /// [`for_each_timed`](Self::for_each_timed) in the order conntrackd
+    /// 1.4.7 lists a cache of `hashsize` buckets ([`c_order`]): bucket by
+    /// bucket, the newest object first (by creation time, then by the
+    /// order the records were made in, [`Record::seq`]).
+    pub fn for_each_c_order(&self, hashsize: u32, mut cb: impl FnMut(Flow, u32, u32)) {
+        let n4 = self.v4.len();
+        // (bucket, created, seq, place)
+        let mut order: Vec<(u32, u32, u32, u32)> = Vec::with_capacity(self.len());
+        for (i, r) in self.v4.iter().enumerate() {
+            let b = c_order::bucket(&r.to_flow(), hashsize);
+            order.push((b, r.created, r.seq, i as u32));
+        }
+        for (i, r) in self.v6.iter().enumerate() {
+            let b = c_order::bucket(&r.to_flow(), hashsize);
+            order.push((b, r.created, r.seq, (n4 + i) as u32));
+        }
+        order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2)));
+        for (_, _, _, at) in order {
+            let at = at as usize;
+            if at < n4 {
+                let r = &self.v4[at];
+                cb(r.to_flow(), r.created, r.updated);
+            } else {
+                let r = &self.v6[at - n4];
+                cb(r.to_flow(), r.created, r.updated);
+            }
+        }
     }
 
     /// [`for_each`](Self::for_each) with when each object was last added

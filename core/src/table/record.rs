@@ -156,7 +156,24 @@ pub struct Record<A: Addr> {
     /// The kernel's id of the entry (`CTA_ID`), when an event or a dump
     /// gave it: 1.4.7's `-i -x` prints it.
     pub id: u32,
+    /// When the record was made, in the thread's order (a lane is a
+    /// thread): a cache lists colliding entries newest first, as 1.4.7
+    /// ([`super::c_order`]). Wraps after 2^32 records.
+    pub seq: u32,
     pub extra: Option<Box<Extra>>,
+}
+
+thread_local! {
+    /// The next [`Record::seq`] of this thread.
+    static NEXT_SEQ: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+fn next_seq() -> u32 {
+    NEXT_SEQ.with(|c| {
+        let s = c.get();
+        c.set(s.wrapping_add(1));
+        s
+    })
 }
 
 fn ports_of(t: &Tuple) -> (u16, u16, u8) {
@@ -234,6 +251,7 @@ impl<A: Addr> Record<A> {
             updated: now,
             ts_start: 0,
             id: 0,
+            seq: next_seq(),
             extra: None,
         };
         r.orig_zone_flag(f.orig.and_then(|o| o.zone).is_some());

@@ -29,8 +29,9 @@ impl Engine {
         let snap = cache.snapshot();
         let now = now_secs(self.epoch);
         let expires = self.expiry(external);
+        let buckets = self.cfg.general.hash_size;
         CtlReply::Stream(Box::new(move |w| {
-            write_dump(w, &snap, xml, external, now, expires)
+            write_dump(w, &snap, xml, external, now, expires, buckets)
         }))
     }
 
@@ -567,7 +568,8 @@ pub fn flush_kernel(flt: Option<&ct_core::config::Filter>) -> Result<u64, String
 /// ` [active since Ns]`, or XML; the external cache without reply tuples.
 /// With `expires` (ALARM's external cache: CacheTimeout), the default
 /// format says ` [expires in Ns]` first: the seconds until the entry
-/// expires unless the peer refreshes it.
+/// expires unless the peer refreshes it. In 1.4.7's order for a cache of
+/// `buckets` (HashSize).
 fn write_dump(
     w: &mut dyn Write,
     snap: &ct_core::table::Snapshot,
@@ -575,11 +577,12 @@ fn write_dump(
     external: bool,
     now: u32,
     expires: Option<u32>,
+    buckets: u32,
 ) -> std::io::Result<()> {
     let env = SysEnv { labels: None };
     let mut line = Vec::with_capacity(512);
     let mut res = Ok(());
-    snap.for_each_timed(|mut f, created, updated| {
+    snap.for_each_c_order(buckets, |mut f, created, updated| {
         if res.is_err() {
             return;
         }

@@ -163,6 +163,8 @@ fn outside_share(share: Option<(u32, u32)>, orig: Option<&ct_core::flow::Tuple>)
 /// The logic of one lane.
 pub struct Replicator {
     role: Role,
+    /// The caches' buckets (HashSize, shared by the lanes).
+    buckets: u32,
     sync: SyncSection,
     filter: Option<Filter>,
     kernel_filtered: bool,
@@ -222,6 +224,7 @@ impl Replicator {
             filter: cfg.filter,
             kernel_filtered: false,
             share: None,
+            buckets: cfg.buckets as u32,
             internal: Mirror::new(cfg.buckets, cfg.limit),
             external: Cache::new(if is_sync { cfg.buckets } else { 0 }, cfg.limit),
             exp: (is_sync && sync.expectation_sync.enabled)
@@ -889,7 +892,11 @@ impl Replicator {
                     }
                 }
                 None => {
-                    let gone = self.internal.end_resync();
+                    let gone = match self.role {
+                        // (logged in 1.4.7's order)
+                        Role::Stats => self.internal.end_resync_in_c_order(self.buckets),
+                        _ => self.internal.end_resync(),
+                    };
                     if self.role == Role::Stats {
                         for mut f in gone {
                             f.timeout = None;
