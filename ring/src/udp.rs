@@ -276,8 +276,9 @@ mod tests {
         }
     }
 
-    /// The device is set before the bind (needs CAP_NET_RAW: skipped
-    /// without it); a name no interface can have is refused.
+    /// The device is set before the bind (kernels before 5.7 want
+    /// CAP_NET_RAW: skipped without it); a name no interface can have is
+    /// refused.
     #[test]
     fn a_multicast_socket_binds_to_its_device() {
         let any = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0);
@@ -288,7 +289,7 @@ mod tests {
         }
         let s = match bind_multicast(any, false, Some("lo")) {
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                eprintln!("SKIP: SO_BINDTODEVICE needs CAP_NET_RAW");
+                eprintln!("SKIP: SO_BINDTODEVICE needs CAP_NET_RAW on this kernel");
                 return;
             }
             r => r.unwrap(),

@@ -960,8 +960,10 @@ fn the_cache_is_listed_in_1_4_7_order() {
             &conf,
             format!(
                 "General {{\n\tSystemd off\n\tHashSize {buckets}\n\tLockFile {d}/lock\n\t\
-                 UNIX {{ Path {d}/ctl }}\n}}\nStats {{\n\tLogFile {d}/flows.log\n}}\n",
-                d = dir.display()
+                 UNIX {{ Path {d}/ctl }}\n{lanes}}}\nStats {{\n\tLogFile {d}/flows.log\n}}\n",
+                d = dir.display(),
+                // (one lane: with more, the lanes' lists follow each other)
+                lanes = if bin == OURS { "\tLanes 1\n" } else { "" },
             ),
         )
         .unwrap();
@@ -985,7 +987,10 @@ fn the_cache_is_listed_in_1_4_7_order() {
             &ns,
             "-I -p udp -s 10.4.4.4 -d 10.5.5.5 --sport 53 --dport 53 -t 300 -w 3",
         );
-        std::thread::sleep(Duration::from_millis(300));
+        let t0 = Instant::now();
+        while d.ask(&["-i"]).lines().count() < 16 && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let plain: Vec<String> = d
             .ask(&["-i"])
             .lines()

@@ -1180,6 +1180,40 @@ fn a_lane_hands_expectations_over_with_their_masters() {
     }
 }
 
+/// FT-FW: `-f internal` right after a handover flushes the conntracks
+/// only; the expectations handed over still go as withdrawals, never as
+/// DELs an injecting peer would apply.
+#[test]
+fn a_flush_keeps_the_expectations_withdrawals() {
+    let mut s = Sim::new(SyncMode::Ftfw, |x| {
+        x.disable_external_cache = true;
+        x.expectation_sync.enabled = true;
+    });
+    for i in 0..40 {
+        s.a.kernel.upsert(flow(i, 1));
+    }
+    s.run(500);
+    let now = s.now();
+    for i in 0..40 {
+        s.a.add_exp(&now, expect_of(i));
+    }
+    s.run(1500);
+    assert_eq!(s.b.exps.len(), 40);
+    s.a.rep.set_share(0, 2);
+    s.a.share = Some((0, 2));
+    let now = s.now();
+    s.a.resync(&now, true);
+    s.a.rep.flush_internal();
+    let ops = s.b.exp_ops.len();
+    s.run(2000);
+    let dels = s.b.exp_ops[ops..]
+        .iter()
+        .filter(|(op, _)| op.removes())
+        .count();
+    assert_eq!(dels, 0, "no expectation deleted");
+    assert_eq!(s.b.exps.len(), 40);
+}
+
 /// FT-FW: an expectation that ended (DEAD, its DEL queued, not sent yet)
 /// is not swept by a resync that comes first: its DEL still reaches the
 /// peer. (The sweep dropped it, and the peer kept it for good.)

@@ -42,6 +42,13 @@ pub fn jhash2(k: &[u32], initval: u32) -> u32 {
     c
 }
 
+/// How two entries of a listing compare, each as (bucket, created, seq):
+/// buckets in turn, the newest entry first (created later, then made
+/// later).
+pub fn listing_order(a: (u32, u32, u32), b: (u32, u32, u32)) -> std::cmp::Ordering {
+    a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2))
+}
+
 /// The bucket of `f` in 1.4.7's cache of `hashsize` buckets: the words of
 /// `cache_hash4_ct` / `cache_hash6_ct` (addresses and ports as they lie
 /// in memory, in network order, 0 for an entry without ports such as

@@ -153,7 +153,9 @@ impl Mirror {
             .into_iter()
             .map(|(c, s, f)| (super::c_order::bucket(&f, hashsize), c, s, f))
             .collect();
-        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2)));
+        keyed.sort_unstable_by(|a, b| {
+            super::c_order::listing_order((a.0, a.1, a.2), (b.0, b.1, b.2))
+        });
         keyed.into_iter().map(|(_, _, _, f)| f).collect()
     }
 

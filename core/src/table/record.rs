@@ -158,7 +158,8 @@ pub struct Record<A: Addr> {
     pub id: u32,
     /// When the record was made, in the thread's order (a lane is a
     /// thread): a cache lists colliding entries newest first, as 1.4.7
-    /// ([`super::c_order`]). Wraps after 2^32 records.
+    /// ([`super::c_order`]). Wraps after 2^32 records. (Part of the
+    /// derived equality: two records of one flow made apart differ.)
     pub seq: u32,
     pub extra: Option<Box<Extra>>,
 }

@@ -247,7 +247,6 @@ impl Engine {
         snap
     }
 
-    /// Answers a control request; the reply goes back through `reply`.
     /// Whether the sync mode is ALARM.
     fn alarm(&self) -> bool {
         self.cfg
@@ -256,6 +255,7 @@ impl Engine {
             .is_some_and(|s| s.mode() == ct_core::config::SyncMode::Alarm)
     }
 
+    /// Answers a control request; the reply goes back through `reply`.
     pub fn on_request(&mut self, req: Request, reply: &ReplyTx) {
         use Request::*;
         if self.mode == Mode::None && !matches!(req, Kill | StatsRuntime | Metrics) {

@@ -95,9 +95,12 @@ pub fn port_past_end(
     lanes: u32,
 ) -> Option<(ct_core::config::Span, &ct_core::config::Channel)> {
     let sync = cfg.sync.as_ref()?;
+    // (only channels of the default one's transport are opened)
+    let kind = sync.channels.get(sync.default_channel)?.kind;
     sync.channels
         .iter()
         .enumerate()
+        .filter(|(_, c)| c.kind == kind)
         .find(|(_, c)| u32::from(c.port) + lanes.saturating_sub(1) > u32::from(u16::MAX))
         .map(|(i, c)| (cfg.spans.channels.get(i).copied().unwrap_or_default(), c))
 }

@@ -302,7 +302,7 @@ impl SyncLink {
         ch: &Channel,
         sync: &SyncSection,
         limit: u32,
-        own_group_only: bool,
+        many_lanes: bool,
         r: &mut Reactor,
     ) -> std::io::Result<SyncLink> {
         // Interface is required (MTU, link monitoring, IPv6 scope) and
@@ -317,8 +317,8 @@ impl SyncLink {
             return Err(std::io::Error::from_raw_os_error(libc::ENODEV));
         }
         let mut l = match ch.kind {
-            ChannelType::Udp => Self::udp(ch, sync, limit, r)?,
-            ChannelType::Multicast => Self::multicast(ch, sync, limit, own_group_only, r)?,
+            ChannelType::Udp => Self::udp(ch, sync, limit, !many_lanes, r)?,
+            ChannelType::Multicast => Self::multicast(ch, sync, limit, many_lanes, r)?,
             ChannelType::Tcp => Self::tcp(ch, sync, limit, r)?,
         };
         l.dev = ch.interface.clone().unwrap_or_default();
@@ -700,6 +700,7 @@ impl SyncLink {
         ch: &Channel,
         sync: &SyncSection,
         limit: u32,
+        one_lane: bool,
         r: &mut Reactor,
     ) -> std::io::Result<SyncLink> {
         let local = ch
@@ -709,10 +710,15 @@ impl SyncLink {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "no destination address")
         })?;
         let scope = Self::scope(ch);
-        // SO_REUSEADDR, as 1.4.7's UDP sockets: a restart binds at once
-        // while the killed instance's sockets linger
-        let sock =
-            bind_retry(|| ct_ring::udp::bind_reuse(ct_ring::udp::scoped(local, ch.port, scope)))?;
+        // SO_REUSEADDR, as 1.4.7's UDP sockets: two channels may bind the
+        // same address and port (1.4.7 starts so). Not with lanes: lane i
+        // binds Port + i, and a lane's channel on another channel's port
+        // would share its datagrams (one socket gets each) without a word.
+        let addr = ct_ring::udp::scoped(local, ch.port, scope);
+        let sock = bind_retry(|| match one_lane {
+            true => ct_ring::udp::bind_reuse(addr),
+            false => UdpSocket::bind(addr),
+        })?;
         set_buffers(std::os::fd::AsRawFd::as_raw_fd(&sock), ch.sndbuf, ch.rcvbuf);
         // `Checksum off`: SO_NO_CHECK on the sending socket, as 1.4.7
         ct_ring::tcp::set_no_check(std::os::fd::AsRawFd::as_raw_fd(&sock), !ch.checksum)?;

@@ -163,7 +163,7 @@ fn outside_share(share: Option<(u32, u32)>, orig: Option<&ct_core::flow::Tuple>)
 /// The logic of one lane.
 pub struct Replicator {
     role: Role,
-    /// The caches' buckets (HashSize, shared by the lanes).
+    /// The caches' buckets (the lane's part of HashSize).
     buckets: u32,
     sync: SyncSection,
     filter: Option<Filter>,
@@ -1003,7 +1003,8 @@ impl Replicator {
     /// `-f internal` (and a scheduled purge): empties the internal cache.
     pub fn flush_internal(&mut self) {
         self.internal.cache.clear();
-        self.withdrawn.clear();
+        // (the expectations' withdrawals stay: their cache is not flushed)
+        self.withdrawn.retain(|w| w.is_exp());
     }
 
     /// `-f external`.
