@@ -547,16 +547,16 @@ fn udp_channels_on_one_port_start_as_with_1_4_7() {
     let dir = tmpdir("udp2");
     let udp = "\tUDP {\n\t\tIPv4_address 127.0.0.1\n\t\tIPv4_Destination_Address 127.0.0.2\n\t\t\
                Port 3780\n\t\tInterface lo\n\t}\n";
-    let c = conf(
-        &dir,
-        "",
-        &format!("Sync {{\n\tMode FTFW {{\n\t}}\n{udp}{udp}}}\n"),
-    );
+    let sync = format!("Sync {{\n\tMode FTFW {{\n\t}}\n{udp}{udp}}}\n");
     let mut bins = vec![OURS];
     if Path::new(REF).exists() {
         bins.push(REF);
     }
     for bin in bins {
+        // (ours with one lane: with more, a lane's port may be another
+        // channel's, and the ports are not shared)
+        let general = if bin == OURS { "\tLanes 1\n" } else { "" };
+        let c = conf(&dir, general, &sync);
         let t0 = Instant::now();
         let d = run(&ns, bin, &c, &["-d"]);
         assert_eq!(d.status, Exit::Code(0), "{bin}: {}", d.stderr_str());
