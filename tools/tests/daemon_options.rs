@@ -566,3 +566,70 @@ fn udp_channels_on_one_port_start_as_with_1_4_7() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `-i expect` lists the expectation cache in 1.4.7's order: its hash
+/// table's buckets in turn (jhash2 of the master tuple, scaled to
+/// HashSize), each newest first. Ten FTP masters with an expectation
+/// each, HashSize 64; compared line for line with 1.4.7's listing.
+#[test]
+fn expectations_are_listed_in_1_4_7_order() {
+    const PERF: &str = env!("CARGO_BIN_EXE_ctperf");
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    if !Path::new(REF).exists() {
+        eprintln!("SKIP: {REF} not installed (the order is 1.4.7's)");
+        return;
+    }
+    let mut lists = Vec::new();
+    for (k, bin) in [OURS, REF].into_iter().enumerate() {
+        let ns = NetNs::new("cto-exporder").expect("netns");
+        let dir = tmpdir(&format!("exporder{k}"));
+        let sync = "Sync {\n\tMode FTFW { }\n\tUDP {\n\t\tIPv4_address 127.0.0.1\n\t\t\
+             IPv4_Destination_Address 127.0.0.2\n\t\tPort 3792\n\t\tInterface lo\n\t}\n\t\
+             Options { ExpectationSync { ftp } }\n}\n";
+        // (ours with one lane: with more, the lanes' lists follow each other)
+        let general = match bin == OURS {
+            true => "\tHashSize 64\n\tLanes 1\n",
+            false => "\tHashSize 64\n",
+        };
+        let c = conf(&dir, general, sync);
+        assert_eq!(run(&ns, bin, &c, &["-d"]).status, Exit::Code(0), "{bin}");
+        let f = ns.run(&[PERF, "fill", "-n", "10", "--helper", "ftp"], None, T);
+        assert_eq!(f.status, Exit::Code(0), "{}", f.stderr_str());
+        let wait = |args: &[&str], n: usize| {
+            let t0 = Instant::now();
+            loop {
+                let out = run(&ns, bin, &c, args).stdout_str();
+                if out.lines().count() >= n || t0.elapsed() > Duration::from_secs(10) {
+                    return out;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        assert_eq!(wait(&["-i"], 10).lines().count(), 10, "{bin}: masters");
+        // ctperf's masters: 10.0.0.0:10000+i -> 10.255.255.254:80
+        for i in 0..10 {
+            let e = format!(
+                "-I expect -s 10.0.0.0 -d 10.255.255.254 -p tcp --sport {} --dport 80 -t 200 \
+                 --tuple-src 10.9.{i}.1 --tuple-dst 10.8.{i}.2 --mask-src 255.255.255.255 \
+                 --mask-dst 255.255.255.255 --tuple-port-src 0 --tuple-port-dst {} \
+                 --mask-port-src 0 --mask-port-dst 65535",
+                10000 + i,
+                5000 + i
+            );
+            let mut argv = vec![CT];
+            argv.extend(e.split_whitespace());
+            assert_eq!(ns.run(&argv, None, T).status, Exit::Code(0), "{e}");
+        }
+        let listed: Vec<String> = wait(&["-i", "expect"], 10)
+            .lines()
+            .map(|l| l.split(" [active since").next().unwrap_or("").to_string())
+            .collect();
+        let _ = run(&ns, bin, &c, &["-k"]);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(listed.len(), 10, "{bin}: {listed:#?}");
+        lists.push(listed);
+    }
+    assert_eq!(lists[0], lists[1], "ours, then 1.4.7");
+}

@@ -86,6 +86,37 @@ pub fn bucket(f: &Flow, hashsize: u32) -> u32 {
     ((u64::from(jhash2(&a[..n], 0)) * u64::from(hashsize)) >> 32) as u32
 }
 
+/// The bucket of expectation `e` in 1.4.7's expectation cache of
+/// `hashsize` buckets: its master's words, as `cache_hash4_exp` /
+/// `cache_hash6_exp` (no zone).
+pub fn exp_bucket(e: &crate::flow::Expect, hashsize: u32) -> u32 {
+    let m = e.master.unwrap_or_default();
+    let word = |b: [u8; 4]| u32::from_ne_bytes(b);
+    let be16 = |v: Option<u16>| u16::from_ne_bytes(v.unwrap_or(0).to_be_bytes());
+    let family = m.family();
+    let proto = u32::from(family) << 16 | u32::from(m.l4proto.unwrap_or(0));
+    let ports = u32::from(be16(m.src_port)) << 16 | u32::from(be16(m.dst_port));
+    let mut a = [0u32; 10];
+    let n = if family == AF_INET6 {
+        let src = addr16(m.src);
+        let dst = addr16(m.dst);
+        for i in 0..4 {
+            a[i] = word(src[i * 4..i * 4 + 4].try_into().unwrap_or_default());
+            a[4 + i] = word(dst[i * 4..i * 4 + 4].try_into().unwrap_or_default());
+        }
+        a[8] = proto;
+        a[9] = ports;
+        10
+    } else {
+        a[0] = word(addr4(m.src));
+        a[1] = word(addr4(m.dst));
+        a[2] = proto;
+        a[3] = ports;
+        4
+    };
+    ((u64::from(jhash2(&a[..n], 0)) * u64::from(hashsize)) >> 32) as u32
+}
+
 fn addr4(a: Option<std::net::IpAddr>) -> [u8; 4] {
     match a {
         Some(std::net::IpAddr::V4(v)) => v.octets(),

@@ -417,7 +417,8 @@ impl Engine {
                     let xml = matches!(req, ExpDumpIntXml | ExpDumpExtXml);
                     let cache = if ext { &x.external } else { &x.internal };
                     let expires = self.expiry(ext).map(u64::from);
-                    text(super::expect::dump(cache, xml, now, expires));
+                    let buckets = self.cfg.general.hash_size;
+                    text(super::expect::dump(cache, xml, now, expires, buckets));
                 }
             }
             ExpCommit if self.rep.exp().is_some() => {

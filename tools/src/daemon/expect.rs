@@ -20,12 +20,20 @@ use crate::nl::{Reply, Session};
 /// ` [active since Ns]`, after ` [expires in Ns]` with `expires`, ALARM's
 /// CacheTimeout for its external cache; XML: bare `<flow>` lines). DEAD
 /// entries are hidden.
-pub fn dump(cache: &ExpCache, xml: bool, now: u64, expires: Option<u64>) -> Vec<u8> {
+pub fn dump(cache: &ExpCache, xml: bool, now: u64, expires: Option<u64>, buckets: u32) -> Vec<u8> {
     let mut out = Vec::new();
+    // 1.4.7's order: its hash table's buckets in turn, newest first
+    let mut listed = Vec::new();
     cache.for_each(|_, ent| {
-        if ent.state == ObjState::Dead {
-            return;
+        if ent.state != ObjState::Dead {
+            let b = ct_core::table::c_order::exp_bucket(&ent.exp, buckets);
+            listed.push((b, ent.since as u32, ent.serial, ent.clone()));
         }
+    });
+    listed.sort_unstable_by(|a, b| {
+        ct_core::table::c_order::listing_order((a.0, a.1, a.2), (b.0, b.1, b.2))
+    });
+    for (_, _, _, ent) in listed {
         let e = Expect {
             timeout: None,
             ..ent.exp
@@ -44,7 +52,7 @@ pub fn dump(cache: &ExpCache, xml: bool, now: u64, expires: Option<u64>) -> Vec<
             }
             let _ = writeln!(out, " [active since {}s]", now.saturating_sub(ent.since));
         }
-    });
+    }
     out
 }
 
