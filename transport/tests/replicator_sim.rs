@@ -270,12 +270,19 @@ impl Node {
     /// The event of an expectation's creation or, with `destroy`, its end
     /// (the same attributes, as the kernel's).
     fn exp_event(&mut self, now: &Now, e: &Expect, destroy: bool) {
+        self.exp_event_by(now, e, destroy, 0)
+    }
+
+    /// [`exp_event`](Self::exp_event) made by port id `pid` (0: the
+    /// kernel).
+    fn exp_event_by(&mut self, now: &Now, e: &Expect, destroy: bool, pid: u32) {
         let mut buf = Vec::new();
         request::exp_new(&mut Writer::new(&mut buf), 0, NLM_F_CREATE | NLM_F_EXCL, e);
         if destroy {
             // nlmsg_type: the subsystem's byte, then IPCTNL_MSG_EXP_DELETE
             buf[4] = 2;
         }
+        buf[12..16].copy_from_slice(&pid.to_ne_bytes());
         let (rep, mut io) = self.parts();
         rep.on_kernel_events(now, &buf, &mut io);
     }
@@ -1212,6 +1219,29 @@ fn a_flush_keeps_the_expectations_withdrawals() {
         .count();
     assert_eq!(dels, 0, "no expectation deleted");
     assert_eq!(s.b.exps.len(), 40);
+}
+
+/// An expectation another lane injected (its handle's port id is one
+/// of `Own::inject_lanes`) is not sent back; the kernel's own is.
+#[test]
+fn another_lanes_injected_expectation_is_not_sent_back() {
+    for mode in [SyncMode::Notrack, SyncMode::Ftfw] {
+        let mut s = Sim::new(mode, |x| x.expectation_sync.enabled = true);
+        for i in 0..2 {
+            s.a.kernel.upsert(flow(i, 1));
+        }
+        s.run(500);
+        s.a.rep.own.inject_lanes = vec![4242];
+        let now = s.now();
+        s.a.exps.push(expect_of(0));
+        s.a.exp_event_by(&now, &expect_of(0), false, 4242);
+        s.a.exps.push(expect_of(1));
+        s.a.exp_event_by(&now, &expect_of(1), false, 0);
+        s.run(1500);
+        let got = exp_keys(&s.b.rep.exp().unwrap().external);
+        let want: std::collections::BTreeSet<String> = [exp_id(&expect_of(1))].into();
+        assert_eq!(got, want, "{mode:?}");
+    }
 }
 
 /// FT-FW: an expectation that ended (DEAD, its DEL queued, not sent yet)

@@ -278,7 +278,11 @@ impl Engine {
         if sync.disable_external_cache {
             self.open_inject()?;
             if self.rep.exp().is_some() {
-                self.exp_inject = Some(super::expect::open_inject(&mut self.rep.own.exp)?);
+                let s = super::expect::open_inject(&mut self.rep.own.exp)?;
+                // (the other lanes learn it: see `filter_other_injects`)
+                super::lanes::EXP_INJECT_PIDS[self.lane.index as usize]
+                    .store(s.sock.portid(), std::sync::atomic::Ordering::Relaxed);
+                self.exp_inject = Some(s);
             }
         }
         let auth = match sync.auth.as_ref().map(super::auth::LinkAuth::load) {

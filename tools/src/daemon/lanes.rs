@@ -17,13 +17,23 @@ pub static INJECT_PIDS: [std::sync::atomic::AtomicU32;
     ct_core::netlink::lanes::MAX_LANES as usize] =
     [const { std::sync::atomic::AtomicU32::new(0) }; ct_core::netlink::lanes::MAX_LANES as usize];
 
-/// The other lanes' inject handles, into `out` (cleared first).
+/// Per lane: the port id of its expectation inject handle
+/// (DisableExternalCache with ExpectationSync; 0: none), as
+/// [`INJECT_PIDS`].
+pub static EXP_INJECT_PIDS: [std::sync::atomic::AtomicU32;
+    ct_core::netlink::lanes::MAX_LANES as usize] =
+    [const { std::sync::atomic::AtomicU32::new(0) }; ct_core::netlink::lanes::MAX_LANES as usize];
+
+/// The other lanes' inject handles (conntracks' and expectations'), into
+/// `out` (cleared first).
 pub fn other_inject_pids(me: Lane, out: &mut Vec<u32>) {
     out.clear();
-    for (i, p) in INJECT_PIDS.iter().enumerate().take(me.count as usize) {
-        let p = p.load(std::sync::atomic::Ordering::Relaxed);
-        if i as u32 != me.index && p != 0 {
-            out.push(p);
+    for pids in [&INJECT_PIDS, &EXP_INJECT_PIDS] {
+        for (i, p) in pids.iter().enumerate().take(me.count as usize) {
+            let p = p.load(std::sync::atomic::Ordering::Relaxed);
+            if i as u32 != me.index && p != 0 {
+                out.push(p);
+            }
         }
     }
 }

@@ -125,10 +125,11 @@ pub struct Own {
     /// DisableExternalCache's inject handle (0: none): its events are
     /// ignored.
     pub inject: u32,
-    /// The other lanes' inject handles: a lane that received the state of
-    /// a flow of another lane's share (from a peer with fewer lanes)
-    /// makes an event on that lane, which must not send it back (a DEL
-    /// sent back would delete the peer's own entry).
+    /// The other lanes' inject handles (conntracks' and expectations'): a
+    /// lane that received the state of a flow of another lane's share
+    /// (from a peer with fewer lanes) makes an event on that lane, which
+    /// must not send it back (a DEL sent back would delete the peer's own
+    /// entry).
     pub inject_lanes: Vec<u32>,
     /// The last commit's handles: their events update the internal cache
     /// but are not sent to the peer.
@@ -491,7 +492,9 @@ impl Replicator {
         }
         self.counters.events_received += 1;
         // Our own commit's and inject's expectations are not sent back.
-        if m.pid != 0 && self.own.exp.contains(&m.pid) {
+        // (nor another lane's: it received the expectation of a master of
+        // this lane's share, from a peer with fewer lanes)
+        if m.pid != 0 && (self.own.exp.contains(&m.pid) || self.own.inject_lanes.contains(&m.pid)) {
             return;
         }
         let mut send = |d: &[u8]| io.send(d);
