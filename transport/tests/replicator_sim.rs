@@ -1075,6 +1075,28 @@ fn a_lane_hands_flows_over_with_withdrawals() {
     }
 }
 
+impl Sim {
+    /// ExpectationSync (with DisableExternalCache when `inject`): `n`
+    /// flows on the primary, then an expectation of each
+    /// ([`expect_of`]), both given time to reach the backup.
+    fn with_expectations(mode: SyncMode, inject: bool, n: u32) -> Sim {
+        let mut s = Sim::new(mode, |x| {
+            x.disable_external_cache = inject;
+            x.expectation_sync.enabled = true;
+        });
+        for i in 0..n {
+            s.a.kernel.upsert(flow(i, 1));
+        }
+        s.run(500);
+        let now = s.now();
+        for i in 0..n {
+            s.a.add_exp(&now, expect_of(i));
+        }
+        s.run(1500);
+        s
+    }
+}
+
 /// An FTP-style expectation of `flow(i, _)`: the server opens a data
 /// connection back to the client.
 fn expect_of(i: u32) -> Expect {
@@ -1135,19 +1157,7 @@ fn a_lane_hands_expectations_over_with_their_masters() {
     for mode in [SyncMode::Notrack, SyncMode::Ftfw] {
         for inject in [false, true] {
             let what = format!("{mode:?}, DisableExternalCache {inject}");
-            let mut s = Sim::new(mode, |x| {
-                x.disable_external_cache = inject;
-                x.expectation_sync.enabled = true;
-            });
-            for i in 0..60 {
-                s.a.kernel.upsert(flow(i, 1));
-            }
-            s.run(500);
-            let now = s.now();
-            for i in 0..60 {
-                s.a.add_exp(&now, expect_of(i));
-            }
-            s.run(1500);
+            let mut s = Sim::with_expectations(mode, inject, 60);
             let all: std::collections::BTreeSet<String> =
                 (0..60).map(|i| exp_id(&expect_of(i))).collect();
             let backup = |s: &Sim| match inject {
@@ -1192,19 +1202,7 @@ fn a_lane_hands_expectations_over_with_their_masters() {
 /// DELs an injecting peer would apply.
 #[test]
 fn a_flush_keeps_the_expectations_withdrawals() {
-    let mut s = Sim::new(SyncMode::Ftfw, |x| {
-        x.disable_external_cache = true;
-        x.expectation_sync.enabled = true;
-    });
-    for i in 0..40 {
-        s.a.kernel.upsert(flow(i, 1));
-    }
-    s.run(500);
-    let now = s.now();
-    for i in 0..40 {
-        s.a.add_exp(&now, expect_of(i));
-    }
-    s.run(1500);
+    let mut s = Sim::with_expectations(SyncMode::Ftfw, true, 40);
     assert_eq!(s.b.exps.len(), 40);
     s.a.rep.set_share(0, 2);
     s.a.share = Some((0, 2));
@@ -1249,16 +1247,7 @@ fn another_lanes_injected_expectation_is_not_sent_back() {
 /// peer. (The sweep dropped it, and the peer kept it for good.)
 #[test]
 fn a_resync_keeps_the_pending_del_of_an_expectation() {
-    let mut s = Sim::new(SyncMode::Ftfw, |x| x.expectation_sync.enabled = true);
-    for i in 0..10 {
-        s.a.kernel.upsert(flow(i, 1));
-    }
-    s.run(500);
-    let now = s.now();
-    for i in 0..10 {
-        s.a.add_exp(&now, expect_of(i));
-    }
-    s.run(1500);
+    let mut s = Sim::with_expectations(SyncMode::Ftfw, false, 10);
     assert_eq!(exp_keys(&s.b.rep.exp().unwrap().external).len(), 10);
     let now = s.now();
     s.a.remove_exp(&now, &expect_of(3));

@@ -4,7 +4,7 @@
 //! 0) of the original tuple and the zone, scaled to `HashSize` by a
 //! multiply (`cache_hash4_ct` / `cache_hash6_ct`).
 
-use crate::flow::{Flow, AF_INET6};
+use crate::flow::{Flow, Tuple, AF_INET6};
 
 /// The kernel's old `__jhash_mix`.
 fn mix(a: &mut u32, b: &mut u32, c: &mut u32) {
@@ -55,35 +55,7 @@ pub fn listing_order(a: (u32, u32, u32), b: (u32, u32, u32)) -> std::cmp::Orderi
 /// ICMP's; the family and the protocol; the zone), hashed and scaled.
 pub fn bucket(f: &Flow, hashsize: u32) -> u32 {
     let o = f.orig.unwrap_or_default();
-    let word = |b: [u8; 4]| u32::from_ne_bytes(b);
-    let be16 = |v: Option<u16>| u16::from_ne_bytes(v.unwrap_or(0).to_be_bytes());
-    // (libnetfilter_conntrack reads an attribute that is not set, as
-    // the ports of an ICMP entry, as 0)
-    let (sport, dport) = (be16(o.src_port), be16(o.dst_port));
-    let proto = u32::from(f.family) << 16 | u32::from(o.l4proto.unwrap_or(0));
-    let ports = u32::from(sport) << 16 | u32::from(dport);
-    let zone = u32::from(f.zone.unwrap_or(0));
-    let mut a = [0u32; 11];
-    let n = if f.family == AF_INET6 {
-        let src = addr16(o.src);
-        let dst = addr16(o.dst);
-        for i in 0..4 {
-            a[i] = word(src[i * 4..i * 4 + 4].try_into().unwrap_or_default());
-            a[4 + i] = word(dst[i * 4..i * 4 + 4].try_into().unwrap_or_default());
-        }
-        a[8] = proto;
-        a[9] = ports;
-        a[10] = zone;
-        11
-    } else {
-        a[0] = word(addr4(o.src));
-        a[1] = word(addr4(o.dst));
-        a[2] = proto;
-        a[3] = ports;
-        a[4] = zone;
-        5
-    };
-    ((u64::from(jhash2(&a[..n], 0)) * u64::from(hashsize)) >> 32) as u32
+    tuple_bucket(f.family, &o, Some(f.zone.unwrap_or(0)), hashsize)
 }
 
 /// The bucket of expectation `e` in 1.4.7's expectation cache of
@@ -91,29 +63,40 @@ pub fn bucket(f: &Flow, hashsize: u32) -> u32 {
 /// `cache_hash6_exp` (no zone).
 pub fn exp_bucket(e: &crate::flow::Expect, hashsize: u32) -> u32 {
     let m = e.master.unwrap_or_default();
-    let word = |b: [u8; 4]| u32::from_ne_bytes(b);
+    tuple_bucket(m.family(), &m, None, hashsize)
+}
+
+/// The words both hashes share (source, destination, family and
+/// protocol, ports), then the zone when there is one, hashed with initval
+/// 0 and scaled to `hashsize` by a multiply.
+fn tuple_bucket(family: u8, t: &Tuple, zone: Option<u16>, hashsize: u32) -> u32 {
+    let word = |b: &[u8]| u32::from_ne_bytes(b.try_into().unwrap_or_default());
     let be16 = |v: Option<u16>| u16::from_ne_bytes(v.unwrap_or(0).to_be_bytes());
-    let family = m.family();
-    let proto = u32::from(family) << 16 | u32::from(m.l4proto.unwrap_or(0));
-    let ports = u32::from(be16(m.src_port)) << 16 | u32::from(be16(m.dst_port));
-    let mut a = [0u32; 10];
-    let n = if family == AF_INET6 {
-        let src = addr16(m.src);
-        let dst = addr16(m.dst);
-        for i in 0..4 {
-            a[i] = word(src[i * 4..i * 4 + 4].try_into().unwrap_or_default());
-            a[4 + i] = word(dst[i * 4..i * 4 + 4].try_into().unwrap_or_default());
-        }
-        a[8] = proto;
-        a[9] = ports;
-        10
-    } else {
-        a[0] = word(addr4(m.src));
-        a[1] = word(addr4(m.dst));
-        a[2] = proto;
-        a[3] = ports;
-        4
+    // (libnetfilter_conntrack reads an attribute that is not set, as
+    // the ports of an ICMP entry, as 0)
+    let proto = u32::from(family) << 16 | u32::from(t.l4proto.unwrap_or(0));
+    let ports = u32::from(be16(t.src_port)) << 16 | u32::from(be16(t.dst_port));
+    let mut a = [0u32; 11];
+    let mut n = 0;
+    let mut push = |w: u32| {
+        a[n] = w;
+        n += 1;
     };
+    if family == AF_INET6 {
+        for addr in [addr16(t.src), addr16(t.dst)] {
+            for c in addr.chunks(4) {
+                push(word(c));
+            }
+        }
+    } else {
+        push(word(&addr4(t.src)));
+        push(word(&addr4(t.dst)));
+    }
+    push(proto);
+    push(ports);
+    if let Some(z) = zone {
+        push(u32::from(z));
+    }
     ((u64::from(jhash2(&a[..n], 0)) * u64::from(hashsize)) >> 32) as u32
 }
 

@@ -121,38 +121,31 @@ impl Mirror {
     /// Ends a resync: removes and returns every entry the dump did not see.
     pub fn end_resync(&mut self) -> Vec<Flow> {
         let mut gone = Vec::new();
+        self.sweep_stale(|_, _, f| gone.push(f));
+        gone
+    }
+
+    /// Removes the entries the resync did not see, each given to `out`
+    /// as (created, seq, flow).
+    fn sweep_stale(&mut self, mut out: impl FnMut(u32, u32, Flow)) {
         for k in self.cache.v4.stale(self.gen) {
             if let Some(e) = self.cache.v4.remove(&k) {
-                gone.push(e.rec.to_flow());
+                out(e.rec.created, e.rec.seq, e.rec.to_flow());
             }
         }
         for k in self.cache.v6.stale(self.gen) {
             if let Some(e) = self.cache.v6.remove(&k) {
-                gone.push(e.rec.to_flow());
+                out(e.rec.created, e.rec.seq, e.rec.to_flow());
             }
         }
-        gone
     }
 
     /// [`end_resync`](Self::end_resync), the swept flows in the order
     /// conntrackd 1.4.7 walks a cache of `hashsize` buckets
     /// ([`super::c_order`]): its stats mode logs them so.
     pub fn end_resync_in_c_order(&mut self, hashsize: u32) -> Vec<Flow> {
-        let mut gone = Vec::new();
-        for k in self.cache.v4.stale(self.gen) {
-            if let Some(e) = self.cache.v4.remove(&k) {
-                gone.push((e.rec.created, e.rec.seq, e.rec.to_flow()));
-            }
-        }
-        for k in self.cache.v6.stale(self.gen) {
-            if let Some(e) = self.cache.v6.remove(&k) {
-                gone.push((e.rec.created, e.rec.seq, e.rec.to_flow()));
-            }
-        }
-        let mut keyed: Vec<(u32, u32, u32, Flow)> = gone
-            .into_iter()
-            .map(|(c, s, f)| (super::c_order::bucket(&f, hashsize), c, s, f))
-            .collect();
+        let mut keyed: Vec<(u32, u32, u32, Flow)> = Vec::new();
+        self.sweep_stale(|c, s, f| keyed.push((super::c_order::bucket(&f, hashsize), c, s, f)));
         keyed.sort_unstable_by(|a, b| {
             super::c_order::listing_order((a.0, a.1, a.2), (b.0, b.1, b.2))
         });
