@@ -51,7 +51,7 @@ fn address_ok(r: &AddressRule, f: &Flow) -> bool {
 /// Whether a flow passes the configured filter.
 pub fn accept(filter: &Filter, f: &Flow) -> bool {
     if let Some(p) = &filter.protocol {
-        let proto = f.l4proto().unwrap_or(0);
+        let proto = u32::from(f.l4proto().unwrap_or(0));
         if p.items.contains(&proto) != (p.policy == FilterPolicy::Accept) {
             return false;
         }

@@ -151,6 +151,60 @@ fn filter_blocks_merge() {
     assert!(f.state.is_none());
 }
 
+/// 1.4.7 makes its filter only at the end of a Protocol, Address or State
+/// block: `Filter { }` filters nothing and logs no "using ... event
+/// filtering" notice.
+#[test]
+fn a_filter_without_blocks_is_no_filter() {
+    for text in [
+        "General { Filter { } }",
+        "General { Filter From Kernelspace { } }",
+        "General { Filter From Userspace { } Filter { } }",
+    ] {
+        assert_eq!(ok(text).general.filter, None, "{text}");
+    }
+    let c = ok("General { Filter { } Filter From Kernelspace { Protocol Accept { } } }");
+    let f = c.general.filter.expect("an empty block is a filter");
+    assert_eq!(f.source, FilterSource::Kernelspace);
+    assert!(f.protocol.unwrap().items.is_empty());
+}
+
+/// `getprotobyname` gives `mptcp` as 262: 1.4.7 takes it without a
+/// warning, and its filter then matches no flow (the bit is outside its
+/// 256-bit map).
+#[test]
+fn a_protocol_above_255_is_kept_and_matches_nothing() {
+    let mut sys = StaticLookup::debian(&["lo"]);
+    sys.protocols.push(("mptcp".into(), 262));
+    let text = "General { Filter From Kernelspace { Protocol Accept { mptcp TCP } } }";
+    let r = parse(text.as_bytes(), "c", &sys);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let f = r.result.unwrap().general.filter.unwrap();
+    assert_eq!(f.protocol.as_ref().unwrap().items, vec![262, 6]);
+    let flow = |proto: u8| ct_core::flow::Flow {
+        family: ct_core::flow::AF_INET,
+        orig: Some(ct_core::flow::Tuple {
+            src: Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))),
+            dst: Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))),
+            l4proto: Some(proto),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    assert!(ct_core::filter::accept(&f, &flow(6)));
+    assert!(!ct_core::filter::accept(&f, &flow(17)));
+    // 262 as a byte would be 6: nothing but TCP itself passes
+    let only = |items| ct_core::config::Filter {
+        protocol: Some(Rule {
+            policy: FilterPolicy::Accept,
+            kernel_policy: FilterPolicy::Accept,
+            items,
+        }),
+        ..f.clone()
+    };
+    assert!(!ct_core::filter::accept(&only(vec![262]), &flow(6)));
+}
+
 #[test]
 fn state_lists() {
     let c = ok("General { Filter { State Ignore { for TCP LISTEN CLOSED CLOSE for TCP } } }");

@@ -33,7 +33,7 @@ const CONNTRACKD: &str = "/usr/sbin/conntrackd";
 struct NsLookup;
 
 impl SystemLookup for NsLookup {
-    fn protocol_by_name(&self, name: &str) -> Option<u8> {
+    fn protocol_by_name(&self, name: &str) -> Option<u32> {
         let text = std::fs::read_to_string("/etc/protocols").ok()?;
         config::protocol_in(&text, name)
     }

@@ -1018,3 +1018,66 @@ fn the_cache_is_listed_in_1_4_7_order() {
         assert_eq!(ours_xml, theirs_xml, "HashSize {buckets}: -i -x");
     }
 }
+
+/// Two Filter corners where 1.4.7's parser decides, run side by side with
+/// 1.4.7: `Filter { }` (no block) is no filter and logs no "using ...
+/// event filtering" notice; `Protocol Accept { mptcp }` (262 in
+/// /etc/protocols, outside the 256-bit map) is taken without a warning
+/// and keeps no flow, in the kernel's filter as in user space.
+#[test]
+fn filter_corners_as_1_4_7() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let mptcp = std::fs::read_to_string("/etc/protocols")
+        .map(|t| ct_core::config::protocol_in(&t, "mptcp") == Some(262))
+        .unwrap_or(false);
+    let mut bins = vec![OURS];
+    if find_tool("/usr/sbin/conntrackd").is_some() {
+        bins.push("/usr/sbin/conntrackd");
+    } else {
+        eprintln!("SKIP (comparison part): /usr/sbin/conntrackd not installed");
+    }
+    let mut filters = vec![("empty", "\tFilter { }\n")];
+    if mptcp {
+        filters.push((
+            "mptcp-k",
+            "\tFilter From Kernelspace { Protocol Accept { mptcp } }\n",
+        ));
+        filters.push((
+            "mptcp-u",
+            "\tFilter From Userspace { Protocol Accept { mptcp } }\n",
+        ));
+    } else {
+        eprintln!("SKIP (mptcp part): /etc/protocols has no `mptcp 262'");
+    }
+    for bin in bins {
+        for (i, (what, filter)) in filters.iter().enumerate() {
+            let tag = format!("fc{i}{}", if bin == OURS { "o" } else { "c" });
+            let ns = NetNs::new(&format!("ctd-{tag}")).expect("netns");
+            let dir = tmpdir(&tag);
+            let conf = stats_conf(&dir, filter);
+            let mut d = Daemon::start(&ns, bin, &conf);
+            ct(
+                &ns,
+                "-I -p tcp -s 10.5.0.1 -d 10.5.0.2 --sport 1 --dport 2 --state ESTABLISHED -t 300 -u SEEN_REPLY,ASSURED",
+            );
+            ct(
+                &ns,
+                "-I -p udp -s 10.5.0.3 -d 10.5.0.4 --sport 53 --dport 53 -t 300",
+            );
+            std::thread::sleep(Duration::from_millis(300));
+            let cached = d.ask(&["-i"]).lines().count();
+            let log = d.stop();
+            let _ = std::fs::remove_dir_all(&dir);
+            assert!(!log.contains("[warning]"), "{bin} {what}: {log}");
+            if *what == "empty" {
+                assert!(!log.contains("event filtering"), "{bin} {what}: {log}");
+                assert_eq!(cached, 2, "{bin} {what}");
+            } else {
+                assert!(log.contains("event filtering"), "{bin} {what}: {log}");
+                assert_eq!(cached, 0, "{bin} {what}: kept a flow");
+            }
+        }
+    }
+}

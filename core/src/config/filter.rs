@@ -102,8 +102,9 @@ pub struct Addresses {
 pub struct Filter {
     /// Where events are filtered.
     pub source: FilterSource,
-    /// `Protocol` rule: L4 protocol numbers.
-    pub protocol: Option<Rule<u8>>,
+    /// `Protocol` rule: protocol numbers as `getprotobyname` gives them
+    /// (one above 255, as `mptcp` 262, matches no flow, as in 1.4.7).
+    pub protocol: Option<Rule<u32>>,
     /// `Address` rule.
     pub address: Option<AddressRule>,
     /// `State` rule (TCP states).

@@ -21,7 +21,7 @@ pub struct HelperInfo {
 pub trait SystemLookup {
     /// `getprotobyname(name)`: the protocol whose name or alias is exactly
     /// `name` (case-sensitive).
-    fn protocol_by_name(&self, name: &str) -> Option<u8>;
+    fn protocol_by_name(&self, name: &str) -> Option<u32>;
 
     /// `if_nametoindex(name) != 0`. Names of 16 bytes or more are rejected
     /// by the parser before asking.
@@ -61,7 +61,7 @@ pub fn builtin_helper(name: &str, l4: HelperL4) -> Option<HelperInfo> {
 
 /// Parse the text of an `/etc/protocols` file and find `name` among the
 /// names and aliases.
-pub fn protocol_in(text: &str, name: &str) -> Option<u8> {
+pub fn protocol_in(text: &str, name: &str) -> Option<u32> {
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("");
         let mut words = line.split_whitespace();
@@ -72,9 +72,8 @@ pub fn protocol_in(text: &str, name: &str) -> Option<u8> {
             continue;
         };
         if proto == name || words.any(|a| a == name) {
-            // glibc keeps the number as an int; conntrackd uses it as a
-            // bit index of a 256-bit map.
-            return u8::try_from(num).ok();
+            // glibc keeps the number as an int (`mptcp` is 262)
+            return Some(num);
         }
     }
     None
@@ -113,7 +112,7 @@ impl OsLookup {
 }
 
 impl SystemLookup for OsLookup {
-    fn protocol_by_name(&self, name: &str) -> Option<u8> {
+    fn protocol_by_name(&self, name: &str) -> Option<u32> {
         let bytes = std::fs::read(&self.protocols).ok()?;
         protocol_in(&String::from_utf8_lossy(&bytes), name)
     }
@@ -132,7 +131,7 @@ impl SystemLookup for OsLookup {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StaticLookup {
     /// `(name or alias, number)`.
-    pub protocols: Vec<(String, u8)>,
+    pub protocols: Vec<(String, u32)>,
     /// Existing interfaces.
     pub interfaces: Vec<String>,
 }
@@ -170,7 +169,7 @@ impl StaticLookup {
 }
 
 impl SystemLookup for StaticLookup {
-    fn protocol_by_name(&self, name: &str) -> Option<u8> {
+    fn protocol_by_name(&self, name: &str) -> Option<u32> {
         self.protocols
             .iter()
             .find(|(n, _)| n == name)

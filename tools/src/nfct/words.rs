@@ -69,20 +69,8 @@ pub fn family(word: &str) -> Option<u16> {
 }
 
 /// The protocol number of an official name or alias of a protocols(5)
-/// text (exact, case-sensitive, first line wins), as `getprotobyname`.
-pub fn protocol_in(text: &str, word: &str) -> Option<u32> {
-    for line in text.lines() {
-        let line = line.split('#').next().unwrap_or("");
-        let mut it = line.split_whitespace();
-        let (Some(name), Some(num)) = (it.next(), it.next()) else {
-            continue;
-        };
-        if name == word || it.any(|a| a == word) {
-            return num.parse().ok();
-        }
-    }
-    None
-}
+/// text, as `getprotobyname` (the daemon's config parser uses it too).
+pub use ct_core::config::protocol_in;
 
 /// nfct's L4 protocol: the system's protocol database, then `icmpv6` (58)
 /// and `generic` (255). The number goes on the wire as a u8, as 1.4.7

@@ -64,17 +64,20 @@ impl<T: PartialEq> Acc<T> {
 /// The filter as upstream accumulates it across `Filter` blocks.
 #[derive(Default)]
 pub(crate) struct FilterState {
-    seen: bool,
     source: FilterSource,
-    protocol: Acc<u8>,
+    protocol: Acc<u32>,
     address: Acc<()>,
     addresses: Addresses,
     state: Acc<TcpState>,
 }
 
 impl FilterState {
+    /// The filter, if any `Protocol`, `Address` or `State` block was
+    /// given: 1.4.7 makes its filter (and logs "using ... event filtering")
+    /// only at the end of such a block, so `Filter { }` is no filter.
     pub(crate) fn finish(self) -> Option<Filter> {
-        if !self.seen {
+        let blocks = [self.protocol.policy, self.address.policy, self.state.policy];
+        if blocks.iter().all(Option::is_none) {
             return None;
         }
         let kernel_policy = self.address.kernel_policy();
@@ -146,7 +149,6 @@ impl<'a> Parser<'a, '_> {
                 _ => return Err(self.syntax(t, Expected::FilterItem)),
             }
         }
-        self.filter.seen = true;
         self.filter.source = source;
         Ok(())
     }
