@@ -454,16 +454,74 @@ impl Flow {
             && self.reply.and_then(|r| r.src) != self.orig.and_then(|o| o.dst)
     }
 
+    /// Whether the original tuple's protocol has ports: only those can be
+    /// port-translated. libnetfilter_conntrack up to 1.0.9 (1.4.7's)
+    /// compared the raw 16-bit unions of any protocol, so an ICMP entry
+    /// in a namespace with NAT hooks passed --src-nat/--dst-nat (its id
+    /// against its type and code); its later versions check the protocol
+    /// first, as here.
+    fn has_ports(&self) -> bool {
+        self.l4proto().is_some_and(crate::proto::has_ports)
+    }
+
     /// `NFCT_GOPT_IS_SPAT`: source port translated.
     pub fn is_spat(&self) -> bool {
-        self.nat_done(crate::proto::status::SRC_NAT_DONE)
+        self.has_ports()
+            && self.nat_done(crate::proto::status::SRC_NAT_DONE)
             && self.reply.and_then(|r| r.dst_port) != self.orig.and_then(|o| o.src_port)
     }
 
     /// `NFCT_GOPT_IS_DPAT`: destination port translated.
     pub fn is_dpat(&self) -> bool {
-        self.nat_done(crate::proto::status::DST_NAT_DONE)
+        self.has_ports()
+            && self.nat_done(crate::proto::status::DST_NAT_DONE)
             && self.reply.and_then(|r| r.src_port) != self.orig.and_then(|o| o.dst_port)
+    }
+}
+
+#[cfg(test)]
+mod nat_tests {
+    use super::*;
+    use crate::proto::status::{DST_NAT_DONE, SRC_NAT_DONE};
+    use std::net::Ipv4Addr;
+
+    fn flow(proto: u8, orig: (u16, u16), reply: (u16, u16)) -> Flow {
+        let a = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+        let b = Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)));
+        let ports = |(s, d): (u16, u16)| (crate::proto::has_ports(proto)).then_some((s, d));
+        let icmp = |(s, d): (u16, u16)| (!crate::proto::has_ports(proto)).then_some((s, d));
+        let tuple = |src, dst, p: (u16, u16)| Tuple {
+            src,
+            dst,
+            l4proto: Some(proto),
+            src_port: ports(p).map(|x| x.0),
+            dst_port: ports(p).map(|x| x.1),
+            icmp_id: icmp(p).map(|x| x.0),
+            icmp_type: icmp(p).map(|x| x.1 as u8),
+            icmp_code: icmp(p).map(|_| 0),
+            ..Tuple::default()
+        };
+        Flow {
+            family: AF_INET,
+            status: Some(SRC_NAT_DONE | DST_NAT_DONE),
+            orig: Some(tuple(a, b, orig)),
+            reply: Some(tuple(b, a, reply)),
+            ..Flow::default()
+        }
+    }
+
+    /// A namespace with NAT hooks marks every entry NAT done: ports tell.
+    #[test]
+    fn only_protocols_with_ports_are_port_translated() {
+        // ICMP echo (id 0x1234, type 8; the reply type 0): no ports
+        let echo = flow(1, (0x1234, 8), (0x1234, 0));
+        assert!(!echo.is_spat() && !echo.is_dpat());
+        assert!(!echo.is_snat() && !echo.is_dnat());
+        // TCP: source port 1000 masqueraded to 2000
+        let tcp = flow(6, (1000, 80), (80, 2000));
+        assert!(tcp.is_spat() && !tcp.is_dpat());
+        let same = flow(6, (1000, 80), (80, 1000));
+        assert!(!same.is_spat() && !same.is_dpat());
     }
 }
 

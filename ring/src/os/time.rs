@@ -1,5 +1,6 @@
 //! Local time through libc's `localtime_r`, so that `TZ` and the
-//! system's zone are honoured as the C tools honour them.
+//! system's zone are honoured as the C tools honour them; and libc's
+//! `time(NULL)`, the coarse clock the C tools compute ages with.
 
 /// The broken-down local time of `secs` since the epoch (`None` when
 /// libc cannot convert it). libc reads `TZ` from the environment: no
@@ -15,8 +16,30 @@ pub fn local(secs: i64) -> Option<libc::tm> {
     (!r.is_null()).then_some(tm)
 }
 
+/// Seconds since the epoch as libc's `time(NULL)` gives them: on Linux
+/// the coarse realtime clock of the last tick, which can be a few
+/// milliseconds behind the precise clock's second (so an age computed
+/// with the precise clock can be one more than the C tools').
+pub fn time_now() -> i64 {
+    // SAFETY: time accepts a null pointer and only returns the value.
+    unsafe { libc::time(std::ptr::null_mut()) as i64 }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn time_is_the_epoch_seconds_at_most_one_behind() {
+        let precise = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let coarse = super::time_now();
+        assert!(
+            (precise - 1..=precise + 1).contains(&coarse),
+            "{coarse} {precise}"
+        );
+    }
+
     #[test]
     fn converts_the_epoch() {
         let tm = super::local(0).unwrap();

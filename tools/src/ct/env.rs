@@ -37,7 +37,8 @@ pub struct SysEnv<'a> {
 
 impl Env for SysEnv<'_> {
     fn now_secs(&self) -> u64 {
-        now().0
+        // (ages as libnetfilter_conntrack computes them: `time(NULL)`)
+        ct_ring::os::time::time_now().max(0) as u64
     }
     fn ctime(&self, secs: i64, out: &mut Vec<u8>) {
         write_ctime(out, &local_tm(secs));
