@@ -235,3 +235,30 @@ fn batch_file_and_stdin() {
         .stderr_str()
         .contains("Cannot use command `-L' with --load-file"));
 }
+
+/// `-U` without `-f` updates entries of both families and prints each
+/// (conntrack(8), DIFFERENCES FROM 1.4.7: 1.4.7 sent AF_UNSPEC and the
+/// kernel refused, and it printed about one updated entry in three).
+#[test]
+fn update_without_family_updates_and_prints_every_entry() {
+    let Some(ns) = setup("ctupf") else { return };
+    for i in 1..=4 {
+        ok(
+            &ns,
+            &format!("-I -p udp -s 10.1.0.{i} -d 10.2.0.1 --sport 5 --dport 6 -t 300"),
+        );
+    }
+    ok(
+        &ns,
+        "-I -p tcp -s fd00::1 -d fd00::2 --sport 5 --dport 6 -t 300 --state ESTABLISHED",
+    );
+    let r = ct(&ns, "-U -m 7");
+    assert_eq!(r.status, Exit::Code(0), "{}", r.stderr_str());
+    assert_eq!(summary(&r), "5 flow entries have been updated.");
+    let out = r.stdout_str();
+    assert_eq!(out.lines().count(), 5, "{out}");
+    assert!(out.lines().all(|l| l.contains("mark=7")), "{out}");
+    assert!(out.contains("src=fd00::1"), "{out}");
+    let listed = ok(&ns, "-L -m 7");
+    assert_eq!(listed.lines().count(), 5, "{listed}");
+}

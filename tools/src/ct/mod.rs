@@ -373,9 +373,13 @@ fn update(c: &mut Cmd, sess: &mut Session, p: &mut Printer, env: &SysEnv) -> Res
             req.labels_mask = tmp
                 .labels_mask
                 .filter(|m| tmp.labels.map(|l| l.as_bytes().len()) == Some(m.as_bytes().len()));
+            // The entry's own family, as conntrack-tools f2b2581 ("unbreak
+            // -U command, use correct family"): 1.4.7 sent -f's, AF_UNSPEC
+            // without it, and the kernel refused every update.
+            let fam = flow.family;
             let r = modifier.request(
                 Reply::Acks(1),
-                |w, s| request::ct_new(w, s, NLM_F_REQUEST | NLM_F_ACK, family, &req),
+                |w, s| request::ct_new(w, s, NLM_F_REQUEST | NLM_F_ACK, fam, &req),
                 |_| true,
             );
             if let Err(e) = r {
@@ -391,12 +395,12 @@ fn update(c: &mut Cmd, sess: &mut Session, p: &mut Printer, env: &SysEnv) -> Res
                 Reply::Acks(1),
                 |w, s| {
                     let mut q = tmp;
-                    q.family = family;
+                    q.family = fam;
                     let mk = w.begin_msg(
                         msg_type(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET),
                         NLM_F_REQUEST | NLM_F_ACK,
                         s,
-                        family,
+                        fam,
                         0,
                     );
                     ct_core::netlink::ct::emit_flow(w, &q.request_view());
