@@ -236,9 +236,9 @@ fn batch_file_and_stdin() {
         .contains("Cannot use command `-L' with --load-file"));
 }
 
-/// `-U` without `-f` updates entries of both families and prints each
-/// (conntrack(8), DIFFERENCES FROM 1.4.7: 1.4.7 sent AF_UNSPEC and the
-/// kernel refused, and it printed about one updated entry in three).
+/// `-U` without `-f` updates entries of both families and of any zone,
+/// and prints each (conntrack(8), DIFFERENCES FROM 1.4.7: 1.4.7 sent
+/// AF_UNSPEC and no zone, and printed about one updated entry in three).
 #[test]
 fn update_without_family_updates_and_prints_every_entry() {
     let Some(ns) = setup("ctupf") else { return };
@@ -252,13 +252,26 @@ fn update_without_family_updates_and_prints_every_entry() {
         &ns,
         "-I -p tcp -s fd00::1 -d fd00::2 --sport 5 --dport 6 -t 300 --state ESTABLISHED",
     );
+    // an entry of zone 10: found by its zone too
+    ok(
+        &ns,
+        "-I -p udp -s 10.1.0.9 -d 10.2.0.1 --sport 5 --dport 6 -t 300 -w 10",
+    );
     let r = ct(&ns, "-U -m 7");
     assert_eq!(r.status, Exit::Code(0), "{}", r.stderr_str());
-    assert_eq!(summary(&r), "5 flow entries have been updated.");
+    assert_eq!(summary(&r), "6 flow entries have been updated.");
+    assert!(
+        !r.stderr_str().contains("Operation failed"),
+        "{}",
+        r.stderr_str()
+    );
     let out = r.stdout_str();
-    assert_eq!(out.lines().count(), 5, "{out}");
+    assert_eq!(out.lines().count(), 6, "{out}");
     assert!(out.lines().all(|l| l.contains("mark=7")), "{out}");
-    assert!(out.contains("src=fd00::1"), "{out}");
+    assert!(
+        out.contains("src=fd00::1") && out.contains("zone=10"),
+        "{out}"
+    );
     let listed = ok(&ns, "-L -m 7");
-    assert_eq!(listed.lines().count(), 5, "{listed}");
+    assert_eq!(listed.lines().count(), 6, "{listed}");
 }

@@ -471,6 +471,10 @@ fn update_object(c: &Cmd, meta: &Flow, ct: &Flow) -> Flow {
     let mut tmp = Flow {
         family: ct.family,
         orig: ct.orig,
+        // the entry's zone: the kernel finds the entry by tuple and zone
+        // (1.4.7 sent none, so an entry of a zone other than 0 was not
+        // found: 'Operation failed: No such file or directory')
+        zone: ct.zone,
         timeout: meta.timeout,
         protoinfo: meta.protoinfo,
         secmark: meta.secmark,
