@@ -2160,6 +2160,51 @@ fn tcp_channel_error_queue_buffers_and_connect() {
     drop((a, b));
 }
 
+/// TCP: a connection opened from the peer's address and then held idle
+/// does not keep the peer out. Every waiting connection is accepted and
+/// the newest kept (1.4.7's tcp_accept), so when the primary restarts,
+/// its new connection replaces the idle one and its flows arrive (before,
+/// the idle one, waiting in the backlog, was accepted instead and nothing
+/// arrived while it was held).
+#[test]
+fn an_idle_tcp_connection_from_the_peers_address_does_not_stop_replication() {
+    if !skip_unless_root_and(&["ip", "bash"]) {
+        return;
+    }
+    let (mut a, mut b) = pair(OURS, OURS, "tcpsq", Tr::Tcp, "FTFW { }");
+    // (one lane: the idle connection takes lane 0's port)
+    let one = |c: String| c.replacen("General {", "General {\n\tLanes 1", 1);
+    b.restart_with(one);
+    a.restart_with(one);
+    let up = |n: &Node| n.ask(&["-s"]).contains("server=connected client=connected");
+    let t0 = Instant::now();
+    while !(up(&a) && up(&b)) && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    fill_from(&a, 0, 50);
+    assert_eq!(wait_count(&b, 50, 10), 50, "before");
+    let peer = conf_value(&a, "IPv4_Destination_Address");
+    let _idle =
+        a.ns.spawn(
+            &[
+                "bash",
+                "-c",
+                &format!("exec 3<>/dev/tcp/{peer}/3780 && sleep 60"),
+            ],
+            None,
+        )
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(500));
+    a.restart_with(|c| c);
+    fill_from(&a, 100_000, 50);
+    assert_eq!(
+        wait_count(&b, 100, 15),
+        100,
+        "the restarted primary's flows: {}",
+        b.ask(&["-s"])
+    );
+}
+
 /// `Checksum off` sends sync datagrams with no UDP checksum (SO_NO_CHECK,
 /// as 1.4.7); `Checksum on` (the default) with one. Seen on the wire in
 /// the peer's namespace.

@@ -138,27 +138,32 @@ impl TcpLink {
     /// every tick and, while a connect is in progress, on the short
     /// connect timer.
     pub fn maintain(&mut self, r: &mut Reactor, peer: SocketAddr) {
-        if self.server.is_none() {
-            while let Ok((s, from)) = self.listener.accept() {
-                if from.ip() != peer.ip() {
-                    // not our peer: closed at once, counted by the caller
-                    self.refused += 1;
-                    continue;
-                }
-                let _ = s.set_nonblocking(true);
-                let _ = ct_ring::tcp::apply(
-                    std::os::fd::AsRawFd::as_raw_fd(&s),
-                    &StreamOpts {
-                        keepalive: Some(KEEPALIVE),
-                        ..StreamOpts::default()
-                    },
-                );
-                self.pending.clear();
-                self.server = r
-                    .register(s, SockOpts::stream().max_per_wake(self.limit))
-                    .ok();
-                break;
+        // Every connection waiting is accepted and the newest from the
+        // peer kept, as 1.4.7's tcp_accept does: a peer that connects
+        // again (restarted, or its old connection half dead) replaces
+        // the connection it had, and one that someone opened from the
+        // peer's address and holds idle does not stop replication.
+        while let Ok((s, from)) = self.listener.accept() {
+            if from.ip() != peer.ip() {
+                // not our peer: closed at once, counted by the caller
+                self.refused += 1;
+                continue;
             }
+            let _ = s.set_nonblocking(true);
+            let _ = ct_ring::tcp::apply(
+                std::os::fd::AsRawFd::as_raw_fd(&s),
+                &StreamOpts {
+                    keepalive: Some(KEEPALIVE),
+                    ..StreamOpts::default()
+                },
+            );
+            if let Some(old) = self.server.take() {
+                let _ = r.close(old);
+            }
+            self.pending.clear();
+            self.server = r
+                .register(s, SockOpts::stream().max_per_wake(self.limit))
+                .ok();
         }
         if self.client.is_some() {
             return;
