@@ -1,7 +1,8 @@
 //! Socket options a reactor user needs on a registered socket (through
 //! [`Reactor::fd`](crate::Reactor::fd)): the receive buffer, which a
 //! netlink listener grows after an overrun, the kernel's drop counter,
-//! a BPF filter and netlink group membership.
+//! a BPF filter and netlink group membership; and whether a connected
+//! stream's peer has gone.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -79,4 +80,36 @@ pub fn attach_filter(fd: BorrowedFd<'_>, prog: &[libc::sock_filter]) -> io::Resu
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Whether the peer of a connected stream socket has closed it entirely
+/// (POLLHUP, or an error pending), without reading anything. A peer that
+/// only shut its sending side down (SHUT_WR) still counts as there.
+pub fn peer_gone(fd: BorrowedFd<'_>) -> bool {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd for the call; a zero timeout never blocks.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+}
+
+#[cfg(test)]
+mod peer_tests {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn a_closed_peer_is_gone_a_half_closed_one_is_not() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        assert!(!super::peer_gone(a.as_fd()));
+        b.write_all(b"x").unwrap();
+        b.shutdown(std::net::Shutdown::Write).unwrap();
+        assert!(!super::peer_gone(a.as_fd()), "half closed");
+        drop(b);
+        assert!(super::peer_gone(a.as_fd()), "closed");
+    }
 }

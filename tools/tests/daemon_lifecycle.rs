@@ -213,8 +213,10 @@ fn connect(path: &Path, code: i32) -> UnixStream {
 
 /// With 100k flows cached: a client stalled on a `-i` dump and one that
 /// connected and sent nothing hold nobody: `-s` answers within 0.5 s
-/// every time, and the stalled reader still gets the whole dump once it
-/// reads. The idle client is closed and counted (`local read failed`).
+/// every time (and within 1 s with every dump slot stalled and 300
+/// clients gone while waiting for one), and the stalled reader still gets
+/// the whole dump once it reads. The idle client is closed and counted
+/// (`local read failed`).
 #[test]
 fn control_plane_serves_around_stalled_and_idle_clients() {
     if !skip_unless_root_and(&["ip"]) {
@@ -255,6 +257,30 @@ fn control_plane_serves_around_stalled_and_idle_clients() {
         assert!(took < Duration::from_millis(500), "-s took {took:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Every dump slot held by a stalled reader, then 300 clients that ask
+    // for a dump and go away at once: those waiting for a dump slot give
+    // their client slot back when their client has gone, so `-s` still
+    // answers (before, they held all 256 until a dump slot was free).
+    let more: Vec<UnixStream> = (1..ct_tools::daemon::control::MAX_DUMPS)
+        .map(|_| connect(&sock, 16))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..300 {
+        drop(connect(&sock, 16));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..3 {
+        let t = Instant::now();
+        let s = run(&ns, &c, &["-s"]);
+        let took = t.elapsed();
+        assert_eq!(active(&s.stdout_str()), n);
+        assert!(
+            took < Duration::from_millis(1000),
+            "-s took {took:?} behind gone clients"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(more);
     // the stalled reader reads now, slowly at first
     let mut stalled = stalled;
     let mut dump = Vec::new();

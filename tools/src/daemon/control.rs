@@ -67,12 +67,26 @@ impl Slots {
 
     /// Waits for a free slot; it is given back when the guard drops.
     pub fn take(self: &Arc<Slots>) -> Slot {
+        self.take_while(|| true)
+            .expect("waits for as long as it takes")
+    }
+
+    /// Waits for a free slot while `wanted()` holds (asked every 100 ms);
+    /// `None` once it no longer does.
+    pub fn take_while(self: &Arc<Slots>, mut wanted: impl FnMut() -> bool) -> Option<Slot> {
         let mut n = self.used.lock().unwrap_or_else(|e| e.into_inner());
         while *n >= self.max {
-            n = self.freed.wait(n).unwrap_or_else(|e| e.into_inner());
+            if !wanted() {
+                return None;
+            }
+            n = self
+                .freed
+                .wait_timeout(n, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         *n += 1;
-        Slot(self.clone())
+        Some(Slot(self.clone()))
     }
 }
 
@@ -248,8 +262,19 @@ fn serve_client(mut s: UnixStream, lanes: &[LaneTx], dumps: &Arc<Slots>) {
             Err(code) => ControlMsg::Unknown(code),
             Ok(r) => {
                 // at most MAX_DUMPS snapshots at once: wait for a slot
-                // before the lanes take theirs
-                let _dump = is_dump(r).then(|| dumps.take());
+                // before the lanes take theirs, while the client is there
+                // (one that went away gives its client slot back at once)
+                let _dump = match is_dump(r) {
+                    false => None,
+                    true => {
+                        use std::os::fd::AsFd;
+                        let gone = || ct_ring::sockopt::peer_gone(s.as_fd());
+                        match dumps.take_while(|| !gone()) {
+                            Some(slot) => Some(slot),
+                            None => return,
+                        }
+                    }
+                };
                 let (rtx, rrx) = mpsc::channel();
                 for lane in lanes {
                     let _ = lane.send(ControlMsg::Request(r, rtx.clone()));
