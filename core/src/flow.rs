@@ -454,27 +454,24 @@ impl Flow {
             && self.reply.and_then(|r| r.src) != self.orig.and_then(|o| o.dst)
     }
 
-    /// Whether the original tuple's protocol has ports: only those can be
-    /// port-translated. libnetfilter_conntrack up to 1.0.9 (1.4.7's)
-    /// compared the raw 16-bit unions of any protocol, so an ICMP entry
-    /// in a namespace with NAT hooks passed --src-nat/--dst-nat (its id
-    /// against its type and code); its later versions check the protocol
-    /// first, as here.
-    fn has_ports(&self) -> bool {
+    /// Whether the original tuple's protocol has ports (TCP, UDP,
+    /// UDPLite, SCTP, DCCP). libnetfilter_conntrack after 1.0.9 checks it
+    /// before [`is_spat`](Self::is_spat)/[`is_dpat`](Self::is_dpat); 1.0.9
+    /// (1.4.7's, and so its sync messages and commits, which these two
+    /// serve) does not: GRE's keys count as ports there.
+    pub fn has_ports(&self) -> bool {
         self.l4proto().is_some_and(crate::proto::has_ports)
     }
 
     /// `NFCT_GOPT_IS_SPAT`: source port translated.
     pub fn is_spat(&self) -> bool {
-        self.has_ports()
-            && self.nat_done(crate::proto::status::SRC_NAT_DONE)
+        self.nat_done(crate::proto::status::SRC_NAT_DONE)
             && self.reply.and_then(|r| r.dst_port) != self.orig.and_then(|o| o.src_port)
     }
 
     /// `NFCT_GOPT_IS_DPAT`: destination port translated.
     pub fn is_dpat(&self) -> bool {
-        self.has_ports()
-            && self.nat_done(crate::proto::status::DST_NAT_DONE)
+        self.nat_done(crate::proto::status::DST_NAT_DONE)
             && self.reply.and_then(|r| r.src_port) != self.orig.and_then(|o| o.dst_port)
     }
 }
@@ -510,16 +507,24 @@ mod nat_tests {
         }
     }
 
-    /// A namespace with NAT hooks marks every entry NAT done: ports tell.
+    /// A namespace with NAT hooks marks every entry NAT done: ports tell
+    /// (the CLI's filters also ask `has_ports`).
     #[test]
     fn only_protocols_with_ports_are_port_translated() {
         // ICMP echo (id 0x1234, type 8; the reply type 0): no ports
         let echo = flow(1, (0x1234, 8), (0x1234, 0));
+        assert!(!echo.has_ports());
         assert!(!echo.is_spat() && !echo.is_dpat());
         assert!(!echo.is_snat() && !echo.is_dnat());
+        // GRE keys are ports to 1.0.9 (sync messages and commits)
+        let mut gre = flow(6, (7, 9), (9, 8));
+        for t in [&mut gre.orig, &mut gre.reply].into_iter().flatten() {
+            t.l4proto = Some(47);
+        }
+        assert!(!gre.has_ports() && gre.is_spat());
         // TCP: source port 1000 masqueraded to 2000
         let tcp = flow(6, (1000, 80), (80, 2000));
-        assert!(tcp.is_spat() && !tcp.is_dpat());
+        assert!(tcp.has_ports() && tcp.is_spat() && !tcp.is_dpat());
         let same = flow(6, (1000, 80), (80, 1000));
         assert!(!same.is_spat() && !same.is_dpat());
     }

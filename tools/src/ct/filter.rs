@@ -87,6 +87,11 @@ fn net_match(nf: &Option<NetFilter>, ct: &Flow, src: bool) -> bool {
 
 /// `filter_nat`: true when the entry passes the NAT options.
 pub fn nat_ok(c: &Cmd, ct: &Flow) -> bool {
+    // Only a protocol with ports is port-translated, as in
+    // libnetfilter_conntrack after 1.0.9: 1.4.7's took every ICMP entry
+    // of a namespace with NAT hooks for one (conntrack(8), DIFFERENCES).
+    let spat = || ct.has_ports() && ct.is_spat();
+    let dpat = || ct.has_ports() && ct.is_dpat();
     let any = c.has(opt::ANY_NAT);
     let check_src = c.has(opt::SRC_NAT) || any;
     let check_dst = c.has(opt::DST_NAT) || any;
@@ -104,7 +109,7 @@ pub fn nat_ok(c: &Cmd, ct: &Flow) -> bool {
         }
         if let Some(p) = c.tmpl.snat_port {
             cp = true;
-            let ok = ct.is_spat() && r.dst_port == Some(p);
+            let ok = spat() && r.dst_port == Some(p);
             if ca && has_src && !ok {
                 has_src = false;
             }
@@ -112,7 +117,7 @@ pub fn nat_ok(c: &Cmd, ct: &Flow) -> bool {
                 has_src = true;
             }
         }
-        if !ca && !cp && (ct.is_snat() || ct.is_spat()) {
+        if !ca && !cp && (ct.is_snat() || spat()) {
             has_src = true;
         }
     }
@@ -126,7 +131,7 @@ pub fn nat_ok(c: &Cmd, ct: &Flow) -> bool {
         }
         if let Some(p) = c.tmpl.dnat_port {
             cp = true;
-            let ok = ct.is_dpat() && r.src_port == Some(p);
+            let ok = dpat() && r.src_port == Some(p);
             if ca && has_dst && !ok {
                 has_dst = false;
             }
@@ -134,7 +139,7 @@ pub fn nat_ok(c: &Cmd, ct: &Flow) -> bool {
                 has_dst = true;
             }
         }
-        if !ca && !cp && (ct.is_dnat() || ct.is_dpat()) {
+        if !ca && !cp && (ct.is_dnat() || dpat()) {
             has_dst = true;
         }
     }
