@@ -34,16 +34,9 @@ def one(bin_, ctperf, n, rates):
     base = tempfile.mkdtemp(prefix="ctbrate-")
     db = os.path.join(base, "b")
     os.makedirs(db)
-    for ns in (a, b):
-        bs.sh(f"ip netns add {ns}")
-        bs.sh(f"ip -n {ns} link set lo up")
     out = {}
     try:
-        bs.sh(f"ip link add bra netns {a} type veth peer name brb netns {b}")
-        bs.sh(f"ip -n {a} addr add 10.97.0.1/24 dev bra")
-        bs.sh(f"ip -n {a} link set bra up")
-        bs.sh(f"ip -n {b} addr add 10.97.0.2/24 dev brb")
-        bs.sh(f"ip -n {b} link set brb up")
+        bs.two_namespaces(a, b, "10.97.0", "bra", "brb")
         cb = bs.conf(db, "10.97.0.2", "10.97.0.1", "brb", "NOTRACK", "udp")
         pb = subprocess.Popen(["ip", "netns", "exec", b, bin_, "-C", cb],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

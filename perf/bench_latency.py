@@ -36,15 +36,8 @@ def one(bin_, ctperf, rate, secs, life, out_dir, tag):
     base = tempfile.mkdtemp(prefix="ctblat-")
     da, db = os.path.join(base, "a"), os.path.join(base, "b")
     os.makedirs(da), os.makedirs(db)
-    for ns in (a, b):
-        bs.sh(f"ip netns add {ns}")
-        bs.sh(f"ip -n {ns} link set lo up")
     try:
-        bs.sh(f"ip link add bla netns {a} type veth peer name blb netns {b}")
-        bs.sh(f"ip -n {a} addr add 10.97.0.1/24 dev bla")
-        bs.sh(f"ip -n {a} link set bla up")
-        bs.sh(f"ip -n {b} addr add 10.97.0.2/24 dev blb")
-        bs.sh(f"ip -n {b} link set blb up")
+        bs.two_namespaces(a, b, "10.97.0", "bla", "blb")
         ca = bs.conf(da, "10.97.0.1", "10.97.0.2", "bla", "FTFW", "udp")
         cb = bs.conf(db, "10.97.0.2", "10.97.0.1", "blb", "FTFW", "udp")
         txt = open(cb).read().replace("ACKWindowSize 300 }", "ACKWindowSize 300 DisableExternalCache on }")

@@ -70,15 +70,8 @@ def pair(name, bins, a_args, out, tag):
     base = tempfile.mkdtemp(prefix=f"ctsoak{tag}-")
     da, db = os.path.join(base, "a"), os.path.join(base, "b")
     os.makedirs(da), os.makedirs(db)
-    for ns in (a, b):
-        bs.sh(f"ip netns add {ns}")
-        bs.sh(f"ip -n {ns} link set lo up")
     try:
-        bs.sh(f"ip link add bsa netns {a} type veth peer name bsb netns {b}")
-        bs.sh(f"ip -n {a} addr add 10.96.0.1/24 dev bsa")
-        bs.sh(f"ip -n {a} link set bsa up")
-        bs.sh(f"ip -n {b} addr add 10.96.0.2/24 dev bsb")
-        bs.sh(f"ip -n {b} link set bsb up")
+        bs.two_namespaces(a, b, "10.96.0", "bsa", "bsb")
         lanes = a_args.lanes if C not in bins else None
         ca = bs.conf(da, "10.96.0.1", "10.96.0.2", "bsa", "FTFW", "udp", None, lanes)
         cb = bs.conf(db, "10.96.0.2", "10.96.0.1", "bsb", "FTFW", "udp", None, lanes)

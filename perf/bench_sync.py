@@ -109,6 +109,19 @@ def conf(d, me, peer, dev, mode, tr, auth=None, lanes=None):
     return p
 
 
+def two_namespaces(a, b, net, dev_a, dev_b):
+    """Namespaces `a` and `b` (loopback up) joined by a veth: `dev_a` in
+    `a` at NET.1/24, `dev_b` in `b` at NET.2/24. Call it inside the `try`
+    whose `finally` runs `cleanup`."""
+    for ns in (a, b):
+        sh(f"ip netns add {ns}")
+        sh(f"ip -n {ns} link set lo up")
+    sh(f"ip link add {dev_a} netns {a} type veth peer name {dev_b} netns {b}")
+    for ns, dev, host in ((a, dev_a, 1), (b, dev_b, 2)):
+        sh(f"ip -n {ns} addr add {net}.{host}/24 dev {dev}")
+        sh(f"ip -n {ns} link set {dev} up")
+
+
 def external(bin_, c):
     out = subprocess.run([bin_, "-C", c, "-s"], capture_output=True, text=True).stdout
     seen = False
@@ -156,15 +169,8 @@ def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False, la
     base = tempfile.mkdtemp(prefix="ctbsync-")
     da, db = os.path.join(base, "a"), os.path.join(base, "b")
     os.makedirs(da), os.makedirs(db)
-    for ns in (a, b):
-        sh(f"ip netns add {ns}")
-        sh(f"ip -n {ns} link set lo up")
     try:
-        sh(f"ip link add bsa netns {a} type veth peer name bsb netns {b}")
-        sh(f"ip -n {a} addr add 10.98.0.1/24 dev bsa")
-        sh(f"ip -n {a} link set bsa up")
-        sh(f"ip -n {b} addr add 10.98.0.2/24 dev bsb")
-        sh(f"ip -n {b} link set bsb up")
+        two_namespaces(a, b, "10.98.0", "bsa", "bsb")
         key = None
         if auth:
             key = os.path.join(base, "sync.key")

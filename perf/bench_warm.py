@@ -29,7 +29,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_sync import (ROOT, bench_run, cleanup, cpu, external, pid_of, sh,  # noqa: E402
+from bench_sync import (ROOT, bench_run, cleanup, cpu, external, pid_of, sh, two_namespaces,  # noqa: E402
                         skip_without_root, stop)
 
 
@@ -72,16 +72,9 @@ def one(bin_, ctperf, n, warm, rate=0, peer_down=False):
     base = tempfile.mkdtemp(prefix="ctbwarm-")
     da, db = os.path.join(base, "a"), os.path.join(base, "b")
     os.makedirs(da), os.makedirs(db)
-    for ns in (a, b):
-        sh(f"ip netns add {ns}")
-        sh(f"ip -n {ns} link set lo up")
     procs = []
     try:
-        sh(f"ip link add bwa netns {a} type veth peer name bwb netns {b}")
-        sh(f"ip -n {a} addr add 10.97.0.1/24 dev bwa")
-        sh(f"ip -n {a} link set bwa up")
-        sh(f"ip -n {b} addr add 10.97.0.2/24 dev bwb")
-        sh(f"ip -n {b} link set bwb up")
+        two_namespaces(a, b, "10.97.0", "bwa", "bwb")
         ca = conf(da, "10.97.0.1", "10.97.0.2", "bwa", False)
         cb = conf(db, "10.97.0.2", "10.97.0.1", "bwb", warm)
         spawn = lambda ns, c: subprocess.Popen(["ip", "netns", "exec", ns, bin_, "-C", c],

@@ -542,6 +542,8 @@ fn bench_lists_its_scenarios_and_refuses_unknown_ones() {
         "lanes-paced",
         "lanes-mixed",
         "backup-rate",
+        "soak",
+        "soak-mixed",
         "failover",
         "failover-3fw",
     ] {

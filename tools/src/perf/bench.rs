@@ -119,6 +119,16 @@ pub const SCENARIOS: &[Scenario] = &[
         ],
     },
     Scenario {
+        name: "soak",
+        what: "10 min of churn at 3k flows/s, 1% loss: ours and 1.4.7 pairs at once, memory over time, nothing lost or left over",
+        argv: &["perf/bench_soak.py", "--secs", "600"],
+    },
+    Scenario {
+        name: "soak-mixed",
+        what: "the soak through ours -> 1.4.7 and 1.4.7 -> ours (the 1.4.x wire format over 1.8M flows)",
+        argv: &["perf/bench_soak.py", "--secs", "600", "--mixed"],
+    },
+    Scenario {
         name: "failover",
         what: "keepalived fail-over (graceful and kill -9), streams' gaps, ours/1.4.7/no sync",
         argv: &[
