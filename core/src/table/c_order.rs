@@ -42,11 +42,10 @@ pub fn jhash2(k: &[u32], initval: u32) -> u32 {
     c
 }
 
-/// How two entries of a listing compare, each as (bucket, created, seq):
-/// buckets in turn, the newest entry first (created later, then made
-/// later).
-pub fn listing_order(a: (u32, u32, u32), b: (u32, u32, u32)) -> std::cmp::Ordering {
-    a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2))
+/// Sorts a listing, each entry as (bucket, created, seq, what): buckets
+/// in turn, the newest entry first (created later, then made later).
+pub fn sort_listing<T>(v: &mut [(u32, u32, u32, T)]) {
+    v.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2)));
 }
 
 /// The bucket of `f` in 1.4.7's cache of `hashsize` buckets: the words of

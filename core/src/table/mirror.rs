@@ -146,9 +146,7 @@ impl Mirror {
     pub fn end_resync_in_c_order(&mut self, hashsize: u32) -> Vec<Flow> {
         let mut keyed: Vec<(u32, u32, u32, Flow)> = Vec::new();
         self.sweep_stale(|c, s, f| keyed.push((super::c_order::bucket(&f, hashsize), c, s, f)));
-        keyed.sort_unstable_by(|a, b| {
-            super::c_order::listing_order((a.0, a.1, a.2), (b.0, b.1, b.2))
-        });
+        super::c_order::sort_listing(&mut keyed);
         keyed.into_iter().map(|(_, _, _, f)| f).collect()
     }
 

@@ -361,7 +361,7 @@ impl Snapshot {
             let b = c_order::bucket(&r.to_flow(), hashsize);
             order.push((b, r.created, r.seq, (n4 + i) as u32));
         }
-        order.sort_unstable_by(|a, b| c_order::listing_order((a.0, a.1, a.2), (b.0, b.1, b.2)));
+        c_order::sort_listing(&mut order);
         for (_, _, _, at) in order {
             let at = at as usize;
             if at < n4 {

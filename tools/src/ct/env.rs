@@ -30,6 +30,13 @@ pub fn now() -> (u64, u32) {
     (d.as_secs(), d.subsec_micros())
 }
 
+/// `time(NULL)`, the seconds libnetfilter_conntrack computes ages
+/// (`delta-time`) and the XML `<when>` with: the coarse clock, which can
+/// be a few milliseconds behind [`now`]'s second.
+pub fn c_time() -> i64 {
+    ct_ring::os::time::time_now()
+}
+
 /// The real environment.
 pub struct SysEnv<'a> {
     pub labels: Option<&'a LabelMap>,
@@ -37,8 +44,7 @@ pub struct SysEnv<'a> {
 
 impl Env for SysEnv<'_> {
     fn now_secs(&self) -> u64 {
-        // (ages as libnetfilter_conntrack computes them: `time(NULL)`)
-        ct_ring::os::time::time_now().max(0) as u64
+        c_time().max(0) as u64
     }
     fn ctime(&self, secs: i64, out: &mut Vec<u8>) {
         write_ctime(out, &local_tm(secs));

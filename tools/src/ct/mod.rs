@@ -394,8 +394,6 @@ fn update(c: &mut Cmd, sess: &mut Session, p: &mut Printer, env: &SysEnv) -> Res
             let r = modifier.request(
                 Reply::Acks(1),
                 |w, s| {
-                    let mut q = tmp;
-                    q.family = fam;
                     let mk = w.begin_msg(
                         msg_type(NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_GET),
                         NLM_F_REQUEST | NLM_F_ACK,
@@ -403,7 +401,7 @@ fn update(c: &mut Cmd, sess: &mut Session, p: &mut Printer, env: &SysEnv) -> Res
                         fam,
                         0,
                     );
-                    ct_core::netlink::ct::emit_flow(w, &q.request_view());
+                    ct_core::netlink::ct::emit_flow(w, &tmp.request_view());
                     w.end_msg(mk);
                 },
                 |m| {

@@ -90,7 +90,7 @@ impl Printer {
         let po = Self::opts(c, site);
         if o & out::XML != 0 {
             let when = if site == Site::Event && o & out::TMS != 0 {
-                Some(super::env::local_tm(super::env::now().0 as i64))
+                Some(super::env::local_tm(super::env::c_time()))
             } else {
                 None
             };
@@ -139,7 +139,7 @@ impl Printer {
                 self.out.write_all(format::EXP_XML_HEADER.as_bytes())?;
             }
             let when: Option<Tm> = if c.output & out::TMS != 0 {
-                Some(super::env::local_tm(super::env::now().0 as i64))
+                Some(super::env::local_tm(super::env::c_time()))
             } else {
                 None
             };

@@ -264,16 +264,15 @@ fn serve_client(mut s: UnixStream, lanes: &[LaneTx], dumps: &Arc<Slots>) {
                 // at most MAX_DUMPS snapshots at once: wait for a slot
                 // before the lanes take theirs, while the client is there
                 // (one that went away gives its client slot back at once)
-                let _dump = match is_dump(r) {
-                    false => None,
-                    true => {
-                        use std::os::fd::AsFd;
-                        let gone = || ct_ring::sockopt::peer_gone(s.as_fd());
-                        match dumps.take_while(|| !gone()) {
-                            Some(slot) => Some(slot),
-                            None => return,
-                        }
-                    }
+                let _dump = if is_dump(r) {
+                    use std::os::fd::AsFd;
+                    let there = || !ct_ring::sockopt::peer_gone(s.as_fd());
+                    let Some(slot) = dumps.take_while(there) else {
+                        return;
+                    };
+                    Some(slot)
+                } else {
+                    None
                 };
                 let (rtx, rrx) = mpsc::channel();
                 for lane in lanes {

@@ -30,9 +30,7 @@ pub fn dump(cache: &ExpCache, xml: bool, now: u64, expires: Option<u64>, buckets
             listed.push((b, ent.since as u32, ent.serial, ent.clone()));
         }
     });
-    listed.sort_unstable_by(|a, b| {
-        ct_core::table::c_order::listing_order((a.0, a.1, a.2), (b.0, b.1, b.2))
-    });
+    ct_core::table::c_order::sort_listing(&mut listed);
     for (_, _, _, ent) in listed {
         let e = Expect {
             timeout: None,

@@ -322,7 +322,7 @@ impl SyncLink {
             return Err(std::io::Error::from_raw_os_error(libc::ENODEV));
         }
         let mut l = match ch.kind {
-            ChannelType::Udp => Self::udp(ch, sync, limit, !many_lanes, r)?,
+            ChannelType::Udp => Self::udp(ch, sync, limit, many_lanes, r)?,
             ChannelType::Multicast => Self::multicast(ch, sync, limit, many_lanes, r)?,
             ChannelType::Tcp => Self::tcp(ch, sync, limit, r)?,
         };
@@ -705,7 +705,7 @@ impl SyncLink {
         ch: &Channel,
         sync: &SyncSection,
         limit: u32,
-        one_lane: bool,
+        many_lanes: bool,
         r: &mut Reactor,
     ) -> std::io::Result<SyncLink> {
         let local = ch
@@ -720,9 +720,12 @@ impl SyncLink {
         // binds Port + i, and a lane's channel on another channel's port
         // would share its datagrams (one socket gets each) without a word.
         let addr = ct_ring::udp::scoped(local, ch.port, scope);
-        let sock = bind_retry(|| match one_lane {
-            true => ct_ring::udp::bind_reuse(addr),
-            false => UdpSocket::bind(addr),
+        let sock = bind_retry(|| {
+            if many_lanes {
+                UdpSocket::bind(addr)
+            } else {
+                ct_ring::udp::bind_reuse(addr)
+            }
         })?;
         set_buffers(std::os::fd::AsRawFd::as_raw_fd(&sock), ch.sndbuf, ch.rcvbuf);
         // `Checksum off`: SO_NO_CHECK on the sending socket, as 1.4.7
