@@ -794,6 +794,10 @@ def http(req):
         d += c
     head, _, body = d.partition(b'\r\n\r\n')
     return head.decode().split('\r\n')[0], body.decode()
+# bare LF line ends (printf 'GET /metrics HTTP/1.0\n\n' | nc): answered at once
+t2 = time.time()
+lf_status = http(b'GET /metrics HTTP/1.0\n\n')[0]
+lf_took = time.time() - t2
 get = b'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n'
 idle = [socket.create_connection(('127.0.0.1', port)) for _ in range(10)]
 busy = [threading.Thread(target=http, args=(get,)) for _ in range(200)]
@@ -830,7 +834,7 @@ for c in b'GET /metrics HTTP/1.1':
         pass
 print(json.dumps({
     'om_families': len(om_fams), 'om_eof': om.endswith('# EOF\n'), 'slow_cut': cut,
-    'status': status, 'took': took,
+    'status': status, 'took': took, 'lf_status': lf_status, 'lf_took': lf_took,
     'untyped': [f.name for f in fams if f.type == 'unknown'],
     'families': len(fams),
     'samples': samples, 'labelled': labelled,

@@ -647,9 +647,10 @@ pub enum Route {
     BadRequest,
 }
 
-/// Routes the head of an HTTP request (up to the empty line).
+/// Routes the head of an HTTP request (up to the empty line). Lines end
+/// in CRLF or, as RFC 9112 section 2.2 lets a server accept, a bare LF.
 pub fn route(head: &str) -> Route {
-    let mut lines = head.split("\r\n");
+    let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let first = lines.next().unwrap_or("");
     let mut parts = first.split(' ');
     let (Some(method), Some(target), Some(version), None) =
@@ -677,6 +678,17 @@ pub fn route(head: &str) -> Route {
     Route::Metrics { body, openmetrics }
 }
 
+/// Where the head of a request ends: the empty line, after CRLF or a
+/// bare LF (curl and browsers send CRLF; `printf 'GET ...\n\n'` does not).
+fn head_end(req: &[u8]) -> Option<usize> {
+    let lf = |i: usize| match req.get(i + 1..) {
+        Some([b'\n', ..]) => true,
+        Some([b'\r', b'\n', ..]) => true,
+        _ => false,
+    };
+    (0..req.len()).find(|&i| req[i] == b'\n' && lf(i))
+}
+
 /// Reads the request head (bounded), answers, closes.
 fn handle(mut s: TcpStream, src: &Source) {
     let _ = s.set_write_timeout(Some(IO_TIMEOUT));
@@ -699,7 +711,7 @@ fn handle(mut s: TcpStream, src: &Source) {
             }
             Ok(n) => {
                 req.extend_from_slice(&buf[..n]);
-                if let Some(i) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                if let Some(i) = head_end(&req) {
                     break String::from_utf8_lossy(&req[..i]).into_owned();
                 }
                 if req.len() > 16 * 1024 {
@@ -785,6 +797,27 @@ mod tests {
         assert_eq!(route("GET /metrics"), Route::BadRequest);
         assert_eq!(route("GET metrics HTTP/1.1"), Route::BadRequest);
         assert_eq!(route(""), Route::BadRequest);
+        // bare LF line ends, as `printf 'GET /metrics HTTP/1.0\n\n'` sends
+        assert_eq!(
+            route("GET /metrics HTTP/1.0\nAccept: application/openmetrics-text"),
+            Route::Metrics {
+                body: true,
+                openmetrics: true
+            }
+        );
+    }
+
+    #[test]
+    fn the_head_ends_at_the_empty_line_after_crlf_or_lf() {
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nbody"), Some(24));
+        assert_eq!(head_end(b"GET / HTTP/1.0\n\n"), Some(14));
+        assert_eq!(head_end(b"GET / HTTP/1.0\nA: b\n\r\n"), Some(19));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: x\r\n\r"), None);
+        assert_eq!(head_end(b""), None);
+        let r = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+        let head = std::str::from_utf8(&r[..head_end(r).unwrap()]).unwrap();
+        assert!(matches!(route(head), Route::Metrics { body: true, .. }));
     }
 
     #[test]
