@@ -468,3 +468,89 @@ fn moderation_batches_but_delivers_everything() {
     assert_eq!(n, 0);
     assert!(t1.elapsed() < Duration::from_secs(1));
 }
+
+/// `set_linger`: a trickle (a datagram every 2 ms) is handled in one
+/// wake-up while the reactor lingers (it waits for `want` completions or
+/// `max`), one wake-up each without; once `max` has passed with nothing,
+/// the first datagram wakes the poll at once.
+#[test]
+fn lingering_handles_a_trickle_in_one_wake_up() {
+    let Ok(mut r) = ct_ring::Reactor::with_backend(ct_ring::reactor::BackendChoice::Uring) else {
+        eprintln!("SKIP: io_uring unavailable (lingering is io_uring only)");
+        return;
+    };
+    let (rx, rx_addr) = bound();
+    let (tx, _) = bound();
+    r.register(rx, SockOpts::udp()).unwrap();
+    let trickle = |tx: &UdpSocket| {
+        let tx = tx.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for i in 0..4u8 {
+                std::thread::sleep(Duration::from_millis(2));
+                tx.send_to(&[i], rx_addr).unwrap();
+            }
+        })
+    };
+    // (datagrams handled by the first poll of a trickle)
+    let first_poll = |r: &mut ct_ring::Reactor| {
+        let t = trickle(&tx);
+        let mut got = 0;
+        r.poll(Some(Duration::from_secs(2)), |_, e| {
+            if matches!(e, Event::Recv { .. }) {
+                got += 1;
+            }
+        })
+        .unwrap();
+        t.join().unwrap();
+        // the rest, for the next round
+        let mut rest = 0;
+        poll_until(
+            &mut *r,
+            Duration::from_secs(2),
+            &mut rest,
+            |n: &mut u32, _, e| {
+                if matches!(e, Event::Recv { .. }) {
+                    *n += 1;
+                }
+            },
+            |n| got + *n == 4,
+        );
+        got
+    };
+    let unlingered = first_poll(&mut r);
+    assert!(
+        unlingered < 4,
+        "without lingering, the first datagram wakes the poll"
+    );
+    r.set_linger(Some((8, Duration::from_millis(500))));
+    assert_eq!(
+        first_poll(&mut r),
+        4,
+        "lingering: the trickle in one wake-up"
+    );
+    // idle for longer than `max`, then one datagram: handled at once
+    r.set_linger(Some((8, Duration::from_millis(200))));
+    let late = {
+        let tx = tx.try_clone().unwrap();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            tx.send_to(&[9], rx_addr).unwrap();
+            std::time::Instant::now()
+        })
+    };
+    let mut got = 0;
+    r.poll(Some(Duration::from_secs(2)), |_, e| {
+        if matches!(e, Event::Recv { .. }) {
+            got += 1;
+        }
+    })
+    .unwrap();
+    let woke = std::time::Instant::now();
+    let sent = late.join().unwrap();
+    assert_eq!(got, 1);
+    let after = woke.saturating_duration_since(sent);
+    assert!(
+        after < Duration::from_millis(100),
+        "an idle lingering ring handled a datagram {after:?} after it came"
+    );
+}

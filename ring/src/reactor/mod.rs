@@ -301,6 +301,20 @@ impl Reactor {
         }
     }
 
+    /// Lingering (io_uring only; the syscall backend ignores it): while
+    /// set, every blocking poll first waits until `want` completions are
+    /// ready or `max` has passed, whatever the rate of traffic (unlike
+    /// [`Config::moderation`], which engages only under steady load), so
+    /// that a trickle is handled a few completions per wake-up. An idle
+    /// ring still wakes at the first completion once `max` has passed.
+    /// For sockets whose traffic can wait that long (a backup's sync
+    /// link); `None` turns it off.
+    pub fn set_linger(&mut self, linger: Option<(u32, Duration)>) {
+        if let Imp::Uring(b) = &mut self.imp {
+            b.linger = linger;
+        }
+    }
+
     /// Hands the queued sends to the kernel and waits, at most `wait`,
     /// until a send slot is free again (after [`SendError::QueueFull`]);
     /// other completions stay for the next [`poll`](Self::poll). Returns

@@ -103,6 +103,11 @@ pub struct Engine {
     /// returns when the lock and the socket are gone).
     pub held: Vec<ReplyTx>,
     line: Vec<u8>,
+    /// The last kernel event or control request: the reactor lingers
+    /// ([`LINGER`]) only [`LINGER_AFTER`] past it.
+    urgent_at: Instant,
+    /// Whether the reactor lingers now.
+    lingering: bool,
 }
 
 pub(super) fn now_secs(epoch: Instant) -> u32 {
@@ -121,6 +126,19 @@ pub(super) fn rearm(r: &mut Reactor, t: &mut Option<TimerId>, at: Instant) {
 
 /// How often a TCP connect in progress is checked.
 const CONNECT_POLL: Duration = Duration::from_millis(10);
+
+/// A lane that keeps an external cache and has had no kernel event and
+/// no control request for [`LINGER_AFTER`] (a backup, or a quiet
+/// primary) lets the reactor linger ([`Reactor::set_linger`]): it waits
+/// for this many completions or this long before it handles them, so a
+/// backup fed a trickle of datagrams wakes a few times less often (each
+/// wake-up of an idle vCPU costs more than the datagrams it handles;
+/// perf/RESULTS.md, session 20). The external cache lags by at most
+/// this; nothing waits on it but a fail-over's commit, which is a control
+/// request and ends the lingering. Not with DisableExternalCache: the
+/// states go into the kernel, where latency counts.
+const LINGER: (u32, Duration) = (32, Duration::from_millis(5));
+const LINGER_AFTER: Duration = Duration::from_secs(1);
 
 /// The replicator's [`Io`](replicator::Io) over the engine's parts and an
 /// outbox (the reactor outside a poll, its callback's context inside),
@@ -208,6 +226,8 @@ impl Engine {
             hups_seen: 0,
             held: Vec::new(),
             line: Vec::with_capacity(1024),
+            urgent_at: Instant::now(),
+            lingering: false,
             cfg,
         }
     }
@@ -415,8 +435,18 @@ impl Engine {
             let wait = self.rep.wait(Instant::now(), Duration::from_secs(1));
             let sent_before = self.link.as_ref().map_or(0, |l| l.chan.packets_sent);
             let waiting_since = self.rep.unsent_since();
+            let linger = self.mode == Mode::Sync
+                && self.link.is_some()
+                && self.inject.is_none()
+                && self.urgent_at.elapsed() >= LINGER_AFTER;
+            if linger != self.lingering {
+                self.lingering = linger;
+                r.set_linger(linger.then_some(LINGER));
+            }
+            let mut urgent = false;
             r.poll(Some(wait), |ctx, e| match e {
                 Event::Recv { sock, data, .. } if Some(sock) == ev => {
+                    urgent = true;
                     let epoch = self.epoch;
                     let now = *self.iter_now.get_or_insert_with(|| Now {
                         at: Instant::now(),
@@ -501,6 +531,9 @@ impl Engine {
                 self.quiet.fired();
             }
             let woke = Instant::now();
+            if urgent {
+                self.urgent_at = woke;
+            }
             self.tcp_socks = tcp_socks;
             self.other_servers = other_servers;
             if send_failed {
@@ -596,6 +629,7 @@ impl Engine {
             while let Ok(m) = ctl.try_recv() {
                 match m {
                     ControlMsg::Request(req, reply) => {
+                        self.urgent_at = Instant::now();
                         self.on_request(req, &reply);
                         // (the client has its answer before the lane
                         // mirrors a quiet commit)

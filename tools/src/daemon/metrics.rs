@@ -681,11 +681,7 @@ pub fn route(head: &str) -> Route {
 /// Where the head of a request ends: the empty line, after CRLF or a
 /// bare LF (curl and browsers send CRLF; `printf 'GET ...\n\n'` does not).
 fn head_end(req: &[u8]) -> Option<usize> {
-    let lf = |i: usize| match req.get(i + 1..) {
-        Some([b'\n', ..]) => true,
-        Some([b'\r', b'\n', ..]) => true,
-        _ => false,
-    };
+    let lf = |i: usize| matches!(req.get(i + 1..), Some([b'\n', ..] | [b'\r', b'\n', ..]));
     (0..req.len()).find(|&i| req[i] == b'\n' && lf(i))
 }
 

@@ -88,6 +88,8 @@ pub(crate) struct UringBackend {
     /// See [`Config::moderation`] and [`Config::moderation_rate`].
     moderation: Option<(u32, Duration)>,
     moderation_rate: u64,
+    /// See [`Reactor::set_linger`](crate::reactor::Reactor::set_linger).
+    pub(crate) linger: Option<(u32, Duration)>,
     /// Completions handled per `process`, a moving average (weight 1/4,
     /// in eighths): moderation engages only while traffic is heavy and
     /// steady ([`engages`]). (On the last round alone, a cluster of a few
@@ -173,6 +175,7 @@ impl UringBackend {
             shutting_down: false,
             moderation: cfg.moderation,
             moderation_rate: cfg.moderation_rate,
+            linger: None,
             batch_avg8: 0,
             rate: Rate::default(),
             trace: std::env::var_os("CT_RING_TRACE").is_some(),
@@ -387,19 +390,27 @@ impl UringBackend {
             } else {
                 deadline.map(|d| d.saturating_duration_since(Instant::now()))
             };
-            match self.moderation {
-                // Moderated: wait for `want` completions, at most `max`
-                // (never past the caller's deadline); an idle ring then
-                // falls through to the plain wait below.
-                Some((want, max))
-                    if t != Some(Duration::ZERO)
-                        && engages(
-                            self.batch_avg8,
-                            want,
-                            self.rate.per_sec,
-                            self.moderation_rate,
-                        ) =>
+            // Lingering (set by the caller, whatever the rate) or
+            // moderated (while traffic is heavy and steady).
+            let hold = match (self.linger, self.moderation) {
+                (Some(l), _) => Some(l),
+                (None, Some((want, max)))
+                    if engages(
+                        self.batch_avg8,
+                        want,
+                        self.rate.per_sec,
+                        self.moderation_rate,
+                    ) =>
                 {
+                    Some((want, max))
+                }
+                _ => None,
+            };
+            match hold {
+                // Wait for `want` completions, at most `max` (never past
+                // the caller's deadline); an idle ring then falls through
+                // to the plain wait below.
+                Some((want, max)) if t != Some(Duration::ZERO) => {
                     let m = t.map_or(max, |t| t.min(max));
                     self.enter_n(want, Some(m))?;
                     if self.ring.completion().is_empty() {
