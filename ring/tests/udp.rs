@@ -522,14 +522,14 @@ fn lingering_handles_a_trickle_in_one_wake_up() {
         unlingered < 4,
         "without lingering, the first datagram wakes the poll"
     );
-    r.set_linger(Some((8, Duration::from_millis(500))));
+    r.set_linger(Some((2, Duration::from_millis(500))));
     assert_eq!(
         first_poll(&mut r),
         4,
         "lingering: the trickle in one wake-up"
     );
     // idle for longer than `max`, then one datagram: handled at once
-    r.set_linger(Some((8, Duration::from_millis(200))));
+    r.set_linger(Some((2, Duration::from_millis(200))));
     let late = {
         let tx = tx.try_clone().unwrap();
         std::thread::spawn(move || {
@@ -553,4 +553,48 @@ fn lingering_handles_a_trickle_in_one_wake_up() {
         after < Duration::from_millis(100),
         "an idle lingering ring handled a datagram {after:?} after it came"
     );
+    // an urgent socket ends a lingering wait at once, alone (one pending
+    // socket does not end a wait for two completions: its doorbell does)
+    // and while another socket's datagram waits to be handled
+    let (urx, urx_addr) = bound();
+    let urgent = r.register(urx, SockOpts::udp().urgent()).unwrap();
+    r.set_linger(Some((2, Duration::from_millis(1000))));
+    for other_first in [false, true] {
+        let sender = {
+            let tx = tx.try_clone().unwrap();
+            std::thread::spawn(move || {
+                if other_first {
+                    tx.send_to(&[1], rx_addr).unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(100));
+                tx.send_to(&[2], urx_addr).unwrap();
+                std::time::Instant::now()
+            })
+        };
+        let mut socks = Vec::new();
+        r.poll(Some(Duration::from_secs(3)), |_, e| {
+            if let Event::Recv { sock, .. } = e {
+                socks.push(sock);
+            }
+        })
+        .unwrap();
+        let woke = std::time::Instant::now();
+        let sent = sender.join().unwrap();
+        assert!(socks.contains(&urgent), "{socks:?}");
+        assert_eq!(
+            socks.len(),
+            1 + other_first as usize,
+            "all in one wake-up: {socks:?}"
+        );
+        let after = woke.saturating_duration_since(sent);
+        assert!(
+            after < Duration::from_millis(300),
+            "the urgent socket's datagram waited {after:?} for a 1-s linger (other first: {other_first})"
+        );
+    }
+    // closing an urgent socket with its doorbell pending
+    r.close(urgent).unwrap();
+    let mut none = 0;
+    r.poll(Some(Duration::from_millis(50)), |_, _| none += 1)
+        .unwrap();
 }

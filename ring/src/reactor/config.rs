@@ -160,6 +160,11 @@ pub struct SockOpts {
     /// timers get their turn (conntrackd's `EventIterationLimit`); 0 = no
     /// limit. The rest waits for the next `poll`, in order.
     pub max_per_wake: u32,
+    /// Data on it ends a lingering wait at once
+    /// ([`Reactor::set_linger`](crate::Reactor::set_linger)): a socket
+    /// whose receive buffer a linger could overrun, or whose traffic
+    /// cannot wait (a conntrack event socket).
+    pub urgent: bool,
 }
 
 impl SockOpts {
@@ -173,6 +178,7 @@ impl SockOpts {
             buf_count: 1024,
             batch: 64,
             max_per_wake: 0,
+            urgent: false,
         }
     }
 
@@ -233,6 +239,14 @@ impl SockOpts {
     pub fn max_per_wake(self, n: u32) -> SockOpts {
         SockOpts {
             max_per_wake: n,
+            ..self
+        }
+    }
+
+    /// Data on it ends a lingering wait at once (see [`SockOpts::urgent`]).
+    pub fn urgent(self) -> SockOpts {
+        SockOpts {
+            urgent: true,
             ..self
         }
     }

@@ -305,10 +305,17 @@ impl Reactor {
     /// set, every blocking poll first waits until `want` completions are
     /// ready or `max` has passed, whatever the rate of traffic (unlike
     /// [`Config::moderation`], which engages only under steady load), so
-    /// that a trickle is handled a few completions per wake-up. An idle
-    /// ring still wakes at the first completion once `max` has passed.
-    /// For sockets whose traffic can wait that long (a backup's sync
-    /// link); `None` turns it off.
+    /// that a trickle is handled a few completions per wake-up. io_uring
+    /// wakes a waiter for a socket's first datagram only (the next ones
+    /// join it until it is handled), so with `want` 2 one busy socket
+    /// waits `max` while a second source of completions (another socket,
+    /// the [`Waker`]) ends the wait. Data on an [`urgent`] socket ends it
+    /// at once (a one-shot exclusive poll, which the kernel does not
+    /// count lazily, is armed on it while lingering). An idle ring still
+    /// wakes at the first completion once `max` has passed. `None` turns
+    /// it off.
+    ///
+    /// [`urgent`]: SockOpts::urgent
     pub fn set_linger(&mut self, linger: Option<(u32, Duration)>) {
         if let Imp::Uring(b) = &mut self.imp {
             b.linger = linger;

@@ -129,15 +129,22 @@ const CONNECT_POLL: Duration = Duration::from_millis(10);
 
 /// A lane that keeps an external cache and has had no kernel event and
 /// no control request for [`LINGER_AFTER`] (a backup, or a quiet
-/// primary) lets the reactor linger ([`Reactor::set_linger`]): it waits
-/// for this many completions or this long before it handles them, so a
-/// backup fed a trickle of datagrams wakes a few times less often (each
-/// wake-up of an idle vCPU costs more than the datagrams it handles;
-/// perf/RESULTS.md, session 20). The external cache lags by at most
-/// this; nothing waits on it but a fail-over's commit, which is a control
-/// request and ends the lingering. Not with DisableExternalCache: the
-/// states go into the kernel, where latency counts.
-const LINGER: (u32, Duration) = (32, Duration::from_millis(5));
+/// primary) lets the reactor linger ([`Reactor::set_linger`]): the sync
+/// link's datagrams are handled every 5 ms (want 2: one busy socket never
+/// makes two completions before it is handled), not each as it comes, so
+/// a backup fed a trickle wakes a few times less often (each wake-up of an
+/// idle vCPU costs more than the datagrams it handles; perf/RESULTS.md,
+/// session 20). Kernel events still wake it at once (the event socket is
+/// urgent: a linger must not let a burst overrun it), and so does a
+/// control request that comes while datagrams wait; a wake-up that finds
+/// [`LINGER_BUSY`] completions or more ends the lingering for
+/// [`LINGER_AFTER`] (a burst on the link must not fill the socket's
+/// buffer). The external cache lags by at most 5 ms; a fail-over's commit
+/// is a control request, handled with every datagram that came before
+/// it. Not with DisableExternalCache: the states go into the kernel, where
+/// latency counts.
+const LINGER: (u32, Duration) = (2, Duration::from_millis(5));
+const LINGER_BUSY: usize = 16;
 const LINGER_AFTER: Duration = Duration::from_secs(1);
 
 /// The replicator's [`Io`](replicator::Io) over the engine's parts and an
@@ -444,7 +451,7 @@ impl Engine {
                 r.set_linger(linger.then_some(LINGER));
             }
             let mut urgent = false;
-            r.poll(Some(wait), |ctx, e| match e {
+            let handled = r.poll(Some(wait), |ctx, e| match e {
                 Event::Recv { sock, data, .. } if Some(sock) == ev => {
                     urgent = true;
                     let epoch = self.epoch;
@@ -531,7 +538,7 @@ impl Engine {
                 self.quiet.fired();
             }
             let woke = Instant::now();
-            if urgent {
+            if urgent || (self.lingering && handled >= LINGER_BUSY) {
                 self.urgent_at = woke;
             }
             self.tcp_socks = tcp_socks;

@@ -59,10 +59,12 @@ impl Engine {
         self.log.notice(&format!(
             "netlink event socket buffer size has been set to {size} bytes"
         ));
+        // (urgent: a lingering backup still wakes for the first event)
         let opts = SockOpts::netlink()
             .buf_size(2048)
             .buf_count(1024)
-            .max_per_wake(g.event_iteration_limit);
+            .max_per_wake(g.event_iteration_limit)
+            .urgent();
         // Quiet commits (`quiet_commit`): where NEW events feed an
         // internal cache that a resync can refill.
         if self.mode == super::engine::Mode::Sync && self.rep.bypass().is_none() {

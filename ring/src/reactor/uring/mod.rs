@@ -41,6 +41,11 @@ const OP_RECV: u64 = 1;
 const OP_SEND: u64 = 2;
 const OP_WAKE: u64 = 3;
 const OP_CANCEL: u64 = 4;
+/// A one-shot exclusive poll on an urgent socket while the ring lingers:
+/// an exclusive poll's completion is not lazy (the kernel wakes the
+/// waiter at once, whatever it waits for), so data on that socket ends
+/// the lingering wait.
+const OP_DOORBELL: u64 = 5;
 
 /// Room before the payload of a RECVMSG buffer: the 16-byte
 /// `io_uring_recvmsg_out` header and a `sockaddr_in6`.
@@ -67,6 +72,8 @@ struct USock {
     /// control lengths matter; the kernel reads it when the SQE is issued).
     msg: Box<libc::msghdr>,
     armed: bool,
+    /// An [`OP_DOORBELL`] poll is pending.
+    doorbell: bool,
     closing: bool,
     errors_in_a_row: u32,
 }
@@ -240,6 +247,7 @@ impl UringBackend {
             ring,
             msg,
             armed: false,
+            doorbell: false,
             closing: false,
             errors_in_a_row: 0,
         });
@@ -278,6 +286,31 @@ impl UringBackend {
         self.push(&entry)
     }
 
+    /// Arms an [`OP_DOORBELL`] on every urgent socket that receives and
+    /// has none pending.
+    fn ring_doorbells(&mut self, sh: &Shared) -> io::Result<()> {
+        for idx in 0..self.socks.len() {
+            let Some(e) = sh.socks.get(idx) else { break };
+            let due = e.opts.urgent
+                && e.state == State::Open
+                && self.socks[idx]
+                    .as_ref()
+                    .is_some_and(|s| s.armed && !s.doorbell && !s.closing);
+            if !due {
+                continue;
+            }
+            let events = (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32;
+            let entry = opcode::PollAdd::new(types::Fd(e.raw_fd()), events)
+                .build()
+                .user_data(ud(OP_DOORBELL, e.gen, idx as u32));
+            if let Some(s) = self.socks[idx].as_mut() {
+                s.doorbell = true;
+            }
+            self.push(&entry)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn close(&mut self, sh: &mut Shared, id: SockId) -> io::Result<()> {
         sh.begin_close(id.idx);
         let fd = types::Fd(sh.socks[id.idx as usize].raw_fd());
@@ -285,7 +318,7 @@ impl UringBackend {
         let s = self.socks[id.idx as usize].as_mut().expect("registered");
         let armed = s.armed;
         s.closing = armed;
-        if armed || sending {
+        if armed || sending || s.doorbell {
             // Everything on the fd: the receive, and stream sends that wait
             // for room (each holds the file open until it ends).
             let e = opcode::AsyncCancel2::new(types::CancelBuilder::fd(fd).all())
@@ -390,10 +423,15 @@ impl UringBackend {
             } else {
                 deadline.map(|d| d.saturating_duration_since(Instant::now()))
             };
+            if self.linger.is_some() && t != Some(Duration::ZERO) {
+                self.ring_doorbells(sh)?;
+            }
             // Lingering (set by the caller, whatever the rate) or
             // moderated (while traffic is heavy and steady).
             let hold = match (self.linger, self.moderation) {
-                (Some(l), _) => Some(l),
+                // (completions already there, as sends that completed
+                // when flushed, do not count toward `want`)
+                (Some((want, max)), _) => Some((want + self.ring.completion().len() as u32, max)),
                 (None, Some((want, max)))
                     if engages(
                         self.batch_avg8,
@@ -624,6 +662,17 @@ impl UringBackend {
             }
             OP_CANCEL => {
                 self.inflight -= 1;
+                Ok(0)
+            }
+            // (the data it rang for comes with the socket's receive)
+            OP_DOORBELL => {
+                self.inflight -= 1;
+                let current = sh.socks.get(idx as usize).is_some_and(|e| e.gen == gen);
+                if let Some(s) = self.socks.get_mut(idx as usize).and_then(|s| s.as_mut()) {
+                    if current {
+                        s.doorbell = false;
+                    }
+                }
                 Ok(0)
             }
             _ => Ok(0),
