@@ -752,8 +752,16 @@ fn our_commits_are_cached_but_not_sent_back() {
         assert_eq!(s.a.rep.internal().len(), 20, "{mode:?}: cached");
         assert!(s.b.rep.external().is_empty(), "{mode:?}: not sent");
         // A commit that finds an entry deletes it and creates it again
-        // (EEXIST): that DESTROY leaves the entry cached, where the quiet
-        // commit's mirror put it, and sends nothing
+        // (EEXIST), and says so: that DESTROY leaves the entry cached,
+        // where the quiet commit's mirror put it, and sends nothing, even
+        // once the external cache is gone (`-f` after the commit)
+        s.a.rep.own.recreated = (0..20)
+            .map(|i| {
+                let f = flow(i, 1);
+                (f.orig.unwrap(), f.zone.filter(|&z| z != 0))
+            })
+            .collect();
+        s.a.rep.flush_external();
         let now = s.now();
         for i in 0..20 {
             s.a.event(&now, Change::Destroy, &flow(i, 1), 77);
@@ -761,6 +769,10 @@ fn our_commits_are_cached_but_not_sent_back() {
         s.run(1500);
         assert_eq!(s.a.rep.internal().len(), 20, "{mode:?}: still cached");
         assert!(s.b.rep.external().is_empty(), "{mode:?}: nothing sent");
+        assert!(
+            s.a.rep.own.recreated.is_empty(),
+            "{mode:?}: each taken once"
+        );
         // The commit's delete hit another entry, one it did not write
         // (flow 50: its reply tuple was a committed original): it goes,
         // as any deletion, and is not sent either

@@ -6,7 +6,7 @@
 //! answered by deleting the entry and creating it once more.
 
 use ct_core::config::SyncSection;
-use ct_core::flow::Flow;
+use ct_core::flow::{Flow, Tuple};
 use ct_core::netlink::msg::*;
 use ct_core::netlink::request;
 use ct_core::netlink::writer::Writer;
@@ -18,13 +18,16 @@ use ct_transport::replicator::commit_objects;
 const BATCH: usize = 256;
 
 /// Outcome of a commit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommitReport {
     pub ok: u64,
     pub failed: u64,
     /// Portids of the netlink handles that created the entries (their
     /// events carry them); 0 = unused.
     pub portids: [u32; MAX_PORTIDS],
+    /// The entries deleted and created again (EEXIST), by original tuple
+    /// and zone: their DESTROY events are the commit's own doing.
+    pub recreated: Vec<(Tuple, Option<u16>)>,
 }
 
 /// Sends one batch and collects the failures as (index, errno). Only the
@@ -121,6 +124,7 @@ pub fn commit(
         report.ok += c.report.ok;
         report.failed += c.report.failed;
         report.portids[k] = c.sock.portid();
+        report.recreated.extend(c.report.recreated);
     }
     Ok(report)
 }
@@ -233,6 +237,8 @@ impl Committer {
                 self.seq = self.seq.wrapping_add(1);
                 if again.is_empty() {
                     self.report.ok += 1;
+                    // (zone 0 comes without the attribute in events)
+                    self.report.recreated.push((t, f.zone.filter(|&z| z != 0)));
                     continue;
                 }
             }

@@ -447,8 +447,10 @@ impl Engine {
                         ok,
                         failed,
                         portids,
+                        recreated,
                     }) => {
                         self.rep.own.commit = portids;
+                        self.rep.own.recreated = recreated.into_iter().collect();
                         self.log_commit(Ok((ok, failed)), started, "entries");
                     }
                     Err(e) => self.log_commit(Err(e.to_string()), started, "entries"),

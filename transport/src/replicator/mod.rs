@@ -134,6 +134,11 @@ pub struct Own {
     /// The last commit's handles: their events update the internal cache
     /// but are not sent to the peer.
     pub commit: [u32; 4],
+    /// The entries the last commit deleted and created again (EEXIST), by
+    /// original tuple and zone: the DESTROY event of each (from a commit
+    /// handle) is not an end, whenever it is handled (after a `-f` and a
+    /// `-R` too), and is dropped, once.
+    pub recreated: bulk::Touched,
     /// Expectation commits and injections: not sent back.
     pub exp: Vec<u32>,
 }
@@ -374,12 +379,18 @@ impl Replicator {
                 continue;
             }
             // A commit deletes an entry only to create it again (EEXIST):
-            // the DESTROY of an entry it wrote must not take it out of the
-            // internal cache (the quiet commit's mirror has already put it
-            // back, and the NEW that follows may not come). The delete can
-            // also hit another entry (one whose reply tuple is the
-            // committed original): that one goes, as any deletion.
-            if own && change == Change::Destroy && self.external.gen_of(&flow).is_some() {
+            // the DESTROY of an entry it re-created must not take it out of
+            // the internal cache (the quiet commit's mirror, or a `-R`,
+            // has put it back, and the NEW that follows may not come). The
+            // delete can also hit another entry (one whose reply tuple is
+            // the committed original): that one goes, as any deletion.
+            if own
+                && change == Change::Destroy
+                && self
+                    .own
+                    .recreated
+                    .remove(&(flow.orig.unwrap_or_default(), flow.zone.filter(|&z| z != 0)))
+            {
                 continue;
             }
             // The kernel's events do not carry the NAT sequence
