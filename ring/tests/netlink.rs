@@ -151,7 +151,7 @@ fn forced_overrun_is_reported_and_receive_continues() {
                 }
                 Event::Error {
                     sock,
-                    error: SockError::Overrun { dropped },
+                    error: SockError::Overrun { dropped, .. },
                 } => {
                     assert_eq!(sock, lid);
                     st.overruns += 1;
@@ -255,7 +255,7 @@ fn overruns_while_receiving_are_all_accounted_for() {
             |st, _, ev| match ev {
                 Event::Recv { data, .. } => st.0 += nlmsgs(data).count() as u64,
                 Event::Error {
-                    error: SockError::Overrun { dropped },
+                    error: SockError::Overrun { dropped, .. },
                     ..
                 } => {
                     st.1 += 1;

@@ -231,7 +231,7 @@ fn netlink_event_throughput() {
                     last = Instant::now();
                 }
                 Event::Error {
-                    error: ct_ring::SockError::Overrun { dropped: d },
+                    error: ct_ring::SockError::Overrun { dropped: d, .. },
                     ..
                 } => dropped += d as u64,
                 _ => {}

@@ -47,11 +47,13 @@ impl fmt::Display for Errno {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SockError {
     /// Messages for this socket were dropped because its receive buffer
-    /// was full (a netlink overrun): reported on ENOBUFS and, while the
+    /// was full (a netlink overrun): reported on ENOBUFS (`first`: the
+    /// kernel raises it once per congestion episode) and, while the
     /// congestion lasts, whenever the socket's drop counter (`SO_MEMINFO`)
-    /// grows again without a new ENOBUFS. `dropped` is the counter's
-    /// growth since the last report (0 if unavailable). Receiving goes on.
-    Overrun { dropped: u32 },
+    /// grows again without a new ENOBUFS (`first` false). `dropped` is the
+    /// counter's growth since the last report (0 if unavailable).
+    /// Receiving goes on.
+    Overrun { dropped: u32, first: bool },
     /// Another receive error. With `stopped`, the reactor no longer
     /// receives on this socket (it stays registered for sends and `close`).
     Recv { errno: Errno, stopped: bool },
@@ -64,8 +66,9 @@ pub enum SockError {
 impl fmt::Display for SockError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SockError::Overrun { dropped } => {
-                write!(f, "receive buffer overrun (ENOBUFS), {dropped} dropped")
+            SockError::Overrun { dropped, first } => {
+                let what = if *first { "(ENOBUFS)" } else { "continues" };
+                write!(f, "receive buffer overrun {what}, {dropped} dropped")
             }
             SockError::Recv { errno, stopped } => {
                 write!(f, "receive error: {errno}")?;

@@ -77,10 +77,10 @@ impl SockEntry {
     }
 
     /// Counts an overrun of `dropped` messages and builds its value.
-    fn overrun(&mut self, dropped: u32) -> SockError {
+    fn overrun(&mut self, dropped: u32, first: bool) -> SockError {
         self.stats.overruns += 1;
         self.stats.dropped += dropped as u64;
-        SockError::Overrun { dropped }
+        SockError::Overrun { dropped, first }
     }
 }
 
@@ -453,7 +453,7 @@ impl Shared {
             e.watching = true;
             self.watch.push(idx);
         }
-        self.socks[idx as usize].overrun(dropped)
+        self.socks[idx as usize].overrun(dropped, true)
     }
 
     /// Reports drops that came without an ENOBUFS (see `report_overrun`).
@@ -478,7 +478,7 @@ impl Shared {
             let idle = e.stats.rx_datagrams == e.watch_rx && !queued;
             e.watch_rx = e.stats.rx_datagrams;
             if dropped > 0 {
-                let error = e.overrun(dropped);
+                let error = e.overrun(dropped, false);
                 let sock = SockId { idx, gen: e.gen };
                 handler(&mut Ctx { sh: self }, Event::Error { sock, error });
                 n += 1;

@@ -87,6 +87,8 @@ pub struct Engine {
     /// `-c` without NEW events, and the resync it owes.
     pub(super) quiet: super::quiet_commit::QuietCommit,
     grow_warned: bool,
+    /// When the event socket's buffer was last doubled ([`GROW_EVERY`]).
+    grown_at: Option<Instant>,
     pub kill: bool,
     /// Which lane this engine is (`Lanes`).
     pub lane: super::lanes::Lane,
@@ -123,6 +125,9 @@ pub(super) fn rearm(r: &mut Reactor, t: &mut Option<TimerId>, at: Instant) {
         None => *t = Some(r.timer_add(Some(at), None)),
     }
 }
+
+/// The event socket's buffer doubles at most once in this long.
+const GROW_EVERY: Duration = Duration::from_secs(1);
 
 /// How often a TCP connect in progress is checked.
 const CONNECT_POLL: Duration = Duration::from_millis(10);
@@ -219,6 +224,7 @@ impl Engine {
             cancel_purge: false,
             quiet: Default::default(),
             grow_warned: false,
+            grown_at: None,
             kill: false,
             lane,
             lane_peer: super::lane_peer::Watch::new(
@@ -365,7 +371,18 @@ impl Engine {
         self.rt.catch_failed += 1;
         let max = self.cfg.general.netlink_buffer_size_max_growth as u64;
         let cur = self.rt.buffer_size;
-        if cur * 2 <= max {
+        // At most one doubling a second: the kernel raises ENOBUFS once
+        // per congestion episode, but a reader as quick as this one
+        // drains the queue between episodes, so a burst is several of
+        // them, and doubling on each took the buffer from 8 MB to 256 MB
+        // within the second of a fail-over's commit (1.4.7, reading one
+        // message per wake-up, doubled once there).
+        let now = Instant::now();
+        let grew_lately = self
+            .grown_at
+            .is_some_and(|t| now.duration_since(t) < GROW_EVERY);
+        if !grew_lately && cur * 2 <= max {
+            self.grown_at = Some(now);
             // (the kernel doubles what is asked: cur * 2)
             if let Some(fd) = self.ev_sock.and_then(|s| r.fd(s)) {
                 if let Ok(v) = ct_ring::sockopt::set_rcvbuf(fd, cur as usize) {
@@ -375,10 +392,16 @@ impl Engine {
                     ));
                 }
             }
-        } else if !self.grow_warned {
+        } else if !grew_lately && !self.grow_warned {
             self.grow_warned = true;
             self.log.warning("netlink event socket buffer size cannot be doubled further since it will exceed NetlinkBufferSizeMaxGrowth. We are likely to be losing events, this may lead to unsynchronized replicas. Please, consider increasing netlink socket buffer size via NetlinkBufferSize and NetlinkBufferSizeMaxGrowth clauses in conntrackd.conf");
         }
+        self.rearm_overrun_resync(r);
+    }
+
+    /// `NetlinkOverrunResync`: the resync after lost events, N seconds
+    /// after the last loss.
+    fn rearm_overrun_resync(&mut self, r: &mut Reactor) {
         if let Some(secs) = self.cfg.general.overrun_resync_secs() {
             let at = Instant::now() + Duration::from_secs(secs as u64);
             rearm(r, &mut self.resync_timer, at);
@@ -402,6 +425,8 @@ impl Engine {
                 self.reopen_logs();
             }
             let mut overrun = false;
+            // (events dropped later in the same congestion episode)
+            let mut more_drops = false;
             let mut resync = false;
             let mut owed_fired = false;
             // (a lane that only gave flows away: no bulk after its resync)
@@ -521,9 +546,12 @@ impl Engine {
                     super::notify::notify("WATCHDOG=1");
                 }
                 Event::Error {
-                    error: SockError::Overrun { .. },
+                    error: SockError::Overrun { first, .. },
                     ..
-                } => overrun = true,
+                } => {
+                    overrun |= first;
+                    more_drops |= !first;
+                }
                 Event::Timer(t) if Some(t) == timer => resync = true,
                 Event::Timer(t) if Some(t) == ptimer => purge = true,
                 Event::Timer(t) if Some(t) == poll => resync = true,
@@ -618,6 +646,8 @@ impl Engine {
             }
             if overrun {
                 self.on_overrun(r);
+            } else if more_drops {
+                self.rearm_overrun_resync(r);
             }
             if resync {
                 self.rt.resync_kernel += 1;
