@@ -268,13 +268,14 @@ fn overrun_is_counted_grown_and_repaired() {
     assert!(field("resync with kernel table:") > 0, "{rt}");
     assert!(field("current buffer size") > 65536, "buffer grew: {rt}");
     assert!(log.contains("has been doubled to"), "{log}");
-    // at most once a second (a burst is several congestion episodes:
-    // doubling on each took a buffer to its maximum within a second)
+    // at most once a second in each lane (a burst is several congestion
+    // episodes: doubling on each took a buffer to its maximum within a
+    // second)
     let mut per_second = std::collections::HashMap::new();
     for l in log.lines().filter(|l| l.contains("has been doubled to")) {
-        *per_second
-            .entry(l.split(']').next().unwrap_or(""))
-            .or_insert(0) += 1;
+        let second = l.split(']').next().unwrap_or("");
+        let lane = l.split("[lane ").nth(1).and_then(|r| r.split(']').next());
+        *per_second.entry((second, lane)).or_insert(0) += 1;
     }
     assert!(per_second.values().all(|&n| n == 1), "{log}");
     assert_eq!(cached, kernel, "cache == kernel after the resync\n{rt}");
