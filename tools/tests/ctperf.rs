@@ -544,8 +544,10 @@ fn bench_lists_its_scenarios_and_refuses_unknown_ones() {
         "backup-rate",
         "soak",
         "soak-mixed",
+        "trickle",
         "failover",
         "failover-3fw",
+        "chaos",
     ] {
         assert!(
             list.lines().any(|l| l.starts_with(s)),

@@ -129,6 +129,14 @@ pub const SCENARIOS: &[Scenario] = &[
         argv: &["perf/bench_soak.py", "--secs", "600", "--mixed"],
     },
     Scenario {
+        name: "trickle",
+        what: "a steady 300 and 3,000 flows/s through a pair (backup with an external cache): CPU and wake-ups per side, ours (Lanes 1 and 2) and 1.4.7",
+        argv: &[
+            "perf/bench_trickle.py", "--rates", "300,3000", "--secs", "20", "--runs", "{runs}",
+            "--lanes", "2",
+        ],
+    },
+    Scenario {
         name: "failover",
         what: "keepalived fail-over (graceful and kill -9), streams' gaps, ours/1.4.7/no sync",
         argv: &[
@@ -142,6 +150,15 @@ pub const SCENARIOS: &[Scenario] = &[
         argv: &[
             "scripts/failover.py", "--firewalls", "3", "--compare", "--secs", "25", "--json",
             "{out}/failover-3fw.json",
+        ],
+    },
+    Scenario {
+        name: "chaos",
+        what: "ten keepalived fail-overs in a row (graceful and kill -9 in turn) with 2,000 long-lived TCP and 500 UDP flows, churn and 5%/1% loss on the sync link (FT-FW, NOTRACK): flows missing on each new master, ours/1.4.7",
+        argv: &[
+            "scripts/chaos_failover.py", "--binaries", "ours,ref", "--scenarios",
+            "ftfw:udp:5,notrack:udp:1", "--flips", "10", "--window", "12", "--tcp", "2000",
+            "--udp", "500", "--churn-udp", "400", "--churn-tcp", "20", "--out", "{out}",
         ],
     },
 ];
