@@ -1541,7 +1541,7 @@ fn snapshot_files(p: &Path) -> Vec<PathBuf> {
             *n == name
                 || (n.starts_with(&format!("{name}.lane"))
                     && !n.contains(".tmp.")
-                    && !n.ends_with(".refused"))
+                    && !n.contains(".refused"))
         })
         .map(|n| p.with_file_name(n))
         .collect();

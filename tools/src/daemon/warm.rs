@@ -12,7 +12,7 @@
 //!   synced and renamed over the snapshot, then the directory is synced. A
 //!   crash at any point leaves the previous snapshot whole; a damaged file
 //!   is refused by its SHA-256 or its entries (`ct_transport::snapshot`),
-//!   kept aside as `PATH.refused`, and adds nothing.
+//!   kept aside as `PATH.refused` (or `.refused.1` ...), and adds nothing.
 //! * Lanes: each writes its own file ([`lane_path`]) stamped with its
 //!   share and a `seq` above every file read at start-up ([`Shared`]);
 //!   each reads every file there is, newest first, and [`take`]s its
@@ -337,12 +337,26 @@ pub fn take(
     t
 }
 
-/// Renames a refused snapshot to `PATH.refused` (kept for a look; the
-/// next snapshot does not overwrite it); false when it could not.
+/// How many refused snapshots of one path are kept (`PATH.refused`,
+/// then `PATH.refused.1` ...): past that, the last name is reused.
+const REFUSED_KEPT: u32 = 10;
+
+/// Renames a refused snapshot to `PATH.refused`, or the first of
+/// `PATH.refused.1` ... not taken (kept for a look: neither the next
+/// snapshot nor the next refusal overwrites one); false when it could
+/// not.
 pub fn set_aside(path: &Path) -> bool {
-    let mut s = path.as_os_str().to_owned();
-    s.push(".refused");
-    std::fs::rename(path, PathBuf::from(s)).is_ok()
+    let name = |k: u32| {
+        let mut s = path.as_os_str().to_owned();
+        s.push(".refused");
+        if k > 0 {
+            s.push(format!(".{k}"));
+        }
+        PathBuf::from(s)
+    };
+    let free = (0..REFUSED_KEPT).map(name).find(|p| !p.exists());
+    let to = free.unwrap_or_else(|| name(REFUSED_KEPT - 1));
+    std::fs::rename(path, to).is_ok()
 }
 
 /// What the lanes of a daemon share about their snapshot files: which
@@ -708,10 +722,17 @@ mod tests {
         std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
         assert!(load(&p, &mut cold, 1).is_err());
         assert!(cold.is_empty());
-        // A refused file is kept aside.
+        // A refused file is kept aside, and a second refusal keeps both.
         let mut aside = p.as_os_str().to_owned();
         aside.push(".refused");
         assert!(Path::new(&aside).exists() && !p.exists());
+        std::fs::write(&p, &bytes[..bytes.len() / 3]).unwrap();
+        assert!(load(&p, &mut cold, 1).is_err());
+        let mut second = aside.clone();
+        second.push(".1");
+        assert!(Path::new(&second).exists() && !p.exists());
+        assert_eq!(std::fs::read(&aside).unwrap().len(), bytes.len() / 2);
+        assert_eq!(std::fs::read(&second).unwrap().len(), bytes.len() / 3);
         // An unwritable place: an error, no panic, no temporary left.
         assert!(write(Path::new("/proc/ctwarm/ext.snap"), &c, Stamp::default()).is_err());
         let _ = std::fs::remove_dir_all(&d);
@@ -785,6 +806,7 @@ mod tests {
             "s.lanes",
             "s.lane1of2.tmp.77",
             "s.refused",
+            "s.refused.1",
             "sx",
         ] {
             std::fs::write(d.join(junk), b"x").unwrap();
@@ -804,6 +826,7 @@ mod tests {
             (".lane1of2.bak", false),
             (".lane1ox2", false),
             (".refused", false),
+            (".refused.1", false),
         ] {
             assert_eq!(lane_suffix(suffix.as_bytes()), ok, "{suffix:?}");
         }
