@@ -758,7 +758,7 @@ fn our_commits_are_cached_but_not_sent_back() {
         s.a.rep.own.recreated = (0..20)
             .map(|i| {
                 let f = flow(i, 1);
-                (f.orig.unwrap(), f.zone.filter(|&z| z != 0))
+                ct_transport::replicator::recreated_key(f.orig.unwrap(), f.zone)
             })
             .collect();
         s.a.rep.flush_external();

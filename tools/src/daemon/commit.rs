@@ -12,7 +12,7 @@ use ct_core::netlink::request;
 use ct_core::netlink::writer::Writer;
 use ct_core::table::Cache;
 use ct_ring::netlink::{NlSocket, RecvError, NETLINK_NETFILTER};
-use ct_transport::replicator::commit_objects;
+use ct_transport::replicator::{commit_objects, recreated_key};
 
 /// Requests per batch.
 const BATCH: usize = 256;
@@ -237,8 +237,7 @@ impl Committer {
                 self.seq = self.seq.wrapping_add(1);
                 if again.is_empty() {
                     self.report.ok += 1;
-                    // (zone 0 comes without the attribute in events)
-                    self.report.recreated.push((t, f.zone.filter(|&z| z != 0)));
+                    self.report.recreated.push(recreated_key(t, f.zone));
                     continue;
                 }
             }

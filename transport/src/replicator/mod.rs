@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use ct_core::config::{Filter, SyncSection};
 use ct_core::ctl::stats::BypassStats;
-use ct_core::flow::{Expect, Flow};
+use ct_core::flow::{Expect, Flow, Tuple};
 use ct_core::netlink::ct::parse_flow_into;
 use ct_core::netlink::exp::parse_expect;
 use ct_core::netlink::msg::*;
@@ -117,6 +117,12 @@ pub struct Counters {
     /// Entries read back from the kernel for their NAT sequence
     /// adjustment (events flagged SEQ_ADJUST do not carry it).
     pub seq_adj_reads: u64,
+}
+
+/// The key of [`Own::recreated`]: a flow's original tuple and its zone,
+/// zone 0 as none (events carry no zone attribute for it).
+pub fn recreated_key(orig: Tuple, zone: Option<u16>) -> (Tuple, Option<u16>) {
+    (orig, zone.filter(|&z| z != 0))
 }
 
 /// Netlink port ids whose events are our own changes.
@@ -389,7 +395,7 @@ impl Replicator {
                 && self
                     .own
                     .recreated
-                    .remove(&(flow.orig.unwrap_or_default(), flow.zone.filter(|&z| z != 0)))
+                    .remove(&recreated_key(flow.orig.unwrap_or_default(), flow.zone))
             {
                 continue;
             }
