@@ -616,8 +616,15 @@ cmd_ka() {
 	case "$sub" in
 	start)
 		local only=${1:-}
-		cmd_vip none >/dev/null
 		local fw
+		if [ -z "$only" ]; then
+			cmd_vip none >/dev/null
+		else
+			# one firewall (back after a stop or a kill): only its own
+			# stale VIPs go; the current master keeps serving
+			ipn "$only" addr del "$VIP_LAN/24" dev lan0 2>/dev/null || true
+			ipn "$only" addr del "$VIP_WAN/24" dev wan0 2>/dev/null || true
+		fi
 		for fw in "${FWS[@]}"; do
 			[ -n "$only" ] && [ "$only" != "$fw" ] && continue
 			local d="$STATE/$fw" pid
