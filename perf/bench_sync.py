@@ -72,6 +72,12 @@ def cpu(pid):
     return (int(f[11]) + int(f[12])) / TICK
 
 
+def cpu_all(pid):
+    """CPU seconds of `pid` and of its children it waited for."""
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in f[11:15]) / TICK
+
+
 def threads_cpu(pid):
     """CPU seconds of each thread of `pid` (tid → seconds)."""
     out = {}
@@ -203,21 +209,25 @@ def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False, la
         # Fail-over: the primary is gone (killed, as when its firewall
         # dies), then the backup commits its external cache into its
         # kernel.
-        commit, committed = None, 0
+        commit, committed, commit_cpu = None, 0, None
         if done is not None:
             os.kill(ia, 9)
             time.sleep(0.5)
             t1 = time.time()
+            c1b = cpu_all(ib)
             wrap = os.environ.get("BENCH_COMMIT_WRAP", "").replace("{tag}", f"{bin_b.strip('/').replace('/', '_')}-{time.time_ns()}")
             prof = wrap.split()
             subprocess.run(prof + ["ip", "netns", "exec", b, bin_b, "-C", cb, "-c"], capture_output=True)
             commit = time.time() - t1
+            # the backup's CPU for the commit (its committers' time
+            # waiting on the kernel's nfnetlink mutex included)
+            commit_cpu = cpu_all(ib) - c1b
             out = subprocess.run(["ip", "netns", "exec", b, "conntrack", "-C"], capture_output=True, text=True).stdout
             committed = int(out.strip() or 0)
         r = {"daemon": bin_, "n": n, "mode": mode, "transport": tr, "rate": rate, "loss": loss, "corrupt": corrupt, "gen_seconds": gen["seconds"],
              "complete_seconds": done, "reached": got, "cpu_primary": cpu_a,
              "cpu_backup": cpu_b, "busiest_primary": busy_a, "busiest_backup": busy_b, "lanes": lanes or 1,
-             "commit_seconds": commit, "committed": committed, "bytes_per_flow": (bytes1 - bytes0) / n,
+             "commit_seconds": commit, "committed": committed, "commit_cpu": commit_cpu, "bytes_per_flow": (bytes1 - bytes0) / n,
              "datagrams_primary": pk1 - pk0}
         stop(bin_, (ca,), (pa,))
         stop(bin_b, (cb,), (pb,))
@@ -249,7 +259,9 @@ def commit_text(rs):
     cs = [r["commit_seconds"] for r in rs if r["commit_seconds"] is not None]
     if not cs:
         return "-"
-    return f"{statistics.median(cs):.2f} ({min(r['committed'] for r in rs)})"
+    cc = [r["commit_cpu"] for r in rs if r.get("commit_cpu") is not None]
+    cpu_s = f", CPU {statistics.median(cc):.2f}" if cc else ""
+    return f"{statistics.median(cs):.2f}{cpu_s} ({min(r['committed'] for r in rs)})"
 
 
 def main():
@@ -273,7 +285,7 @@ def main():
         return 0
     sizes = [int(x) for x in a.sizes.split(",")]
     print(f"Run {time.strftime('%Y-%m-%d %H:%M:%S')}, {a.mode} over {a.transport}, rate {a.rate or 'flat out'}, loss {a.loss}%, corrupt {a.corrupt}%, median of {a.runs}\n", flush=True)
-    print("| daemons | N | generation s | backup complete after s | CPU primary s | CPU backup s | link bytes/flow | datagrams | commit s (entries) |", flush=True)
+    print("| daemons | N | generation s | backup complete after s | CPU primary s | CPU backup s | link bytes/flow | datagrams | commit s, CPU s (entries) |", flush=True)
     print("|---|---|---|---|---|---|---|---|---|", flush=True)
     with bench_run("bench_sync", max(sizes) + 10000) as jl:
         for n in sizes:

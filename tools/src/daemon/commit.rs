@@ -17,6 +17,21 @@ use ct_transport::replicator::{commit_objects, recreated_key};
 /// Requests per batch.
 const BATCH: usize = 256;
 
+/// Taken around each `sendmsg` of a commit, by every committer of every
+/// lane. The kernel creates the entries within the `sendmsg`, one at a
+/// time under the nfnetlink subsystem mutex, and a second sender spins on
+/// that mutex (`mutex_spin_on_owner`) for as long as the first holds it:
+/// two committers took twice the CPU of one for the same time. Waiting
+/// here instead sleeps, while the other committers build their next batch
+/// and read their ACKs.
+static IN_KERNEL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Sends a batch of requests, one committer at a time.
+fn send_gated(sock: &NlSocket, buf: &[u8]) -> std::io::Result<usize> {
+    let _turn = IN_KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    sock.send(buf)
+}
+
 /// Outcome of a commit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommitReport {
@@ -56,7 +71,7 @@ fn send_batch(
         }
         request::ct_new(&mut w, seq0.wrapping_add(i as u32), flags, f.l3_family(), f);
     }
-    sock.send(buf)?;
+    send_gated(sock, buf)?;
     let last_seq = seq0.wrapping_add(last as u32);
     loop {
         let n = match sock.recv(rx, false) {
@@ -222,7 +237,7 @@ impl Committer {
                     &t,
                     f.zone,
                 );
-                if self.sock.send(&self.buf).is_ok() {
+                if send_gated(&self.sock, &self.buf).is_ok() {
                     let _ = self.sock.recv(&mut self.rx, false);
                 }
                 self.seq = self.seq.wrapping_add(1);
