@@ -2,8 +2,10 @@
 //! replicator says what to create (`ct_transport::replicator::commit`:
 //! 1.4.7's objects, masters before related entries); here committers send
 //! them side by side, each its netlink socket and slice of the cache,
-//! hundreds of requests per `sendmsg` with one ack per batch; EEXIST is
-//! answered by deleting the entry and creating it once more.
+//! hundreds of requests per `sendmsg` with one ack per batch, one of them
+//! in the kernel at a time ([`IN_KERNEL`]) while the others build their
+//! next batch; EEXIST is answered by deleting the entry and creating it
+//! once more.
 
 use ct_core::config::SyncSection;
 use ct_core::flow::{Flow, Tuple};

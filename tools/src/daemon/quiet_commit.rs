@@ -1,6 +1,6 @@
 //! Commits without event building: ctnetlink creates entries one at a
 //! time under the nfnetlink subsystem mutex (`NFNL_CB_MUTEX`), so
-//! committers in parallel (ours, one per core or per lane) queue on it,
+//! committers in parallel would queue on it (ours take turns at it),
 //! and building the NEW event of each created entry for the listeners
 //! was 40 % of the time it is held (`perf record -a` of a 100k commit).
 //! The kernel builds no event for a group no socket listens to (in any
