@@ -353,12 +353,16 @@ impl Snapshot {
         let n4 = self.v4.len();
         // (bucket, created, seq, place)
         let mut order: Vec<(u32, u32, u32, u32)> = Vec::with_capacity(self.len());
+        // (one flow reused for the buckets: only the tuple is read)
+        let mut f = Flow::default();
         for (i, r) in self.v4.iter().enumerate() {
-            let b = c_order::bucket(&r.to_flow(), hashsize);
+            r.to_flow_into(&mut f);
+            let b = c_order::bucket(&f, hashsize);
             order.push((b, r.created, r.seq, i as u32));
         }
         for (i, r) in self.v6.iter().enumerate() {
-            let b = c_order::bucket(&r.to_flow(), hashsize);
+            r.to_flow_into(&mut f);
+            let b = c_order::bucket(&f, hashsize);
             order.push((b, r.created, r.seq, (n4 + i) as u32));
         }
         c_order::sort_listing(&mut order);
