@@ -9,7 +9,7 @@ latency of each flow is the time from the batch that created it in the
 primary to its NEW event in the backup, on one monotonic clock.
 
     sudo python3 perf/bench_latency.py [--rates 5000,20000,50000] [--secs 10]
-                                       [--life 2] [--runs 1] [--out DIR]
+                                       [--life 2] [--runs 1] [--lanes N] [--out DIR]
 
 Prints a Markdown table (percentiles from hdrhistogram, missing flows, CPU
 of both daemons, ratios ours/1.4.7); writes each run's JSON (with the
@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(ROOT, "perf"))
 import bench_sync as bs  # noqa: E402  (shared namespace/daemon helpers)
 
 
-def one(bin_, ctperf, rate, secs, life, out_dir, tag):
+def one(bin_, ctperf, rate, secs, life, out_dir, tag, lanes=None):
     pid = os.getpid()
     a, b = f"cbla-{pid}", f"cblb-{pid}"
     base = tempfile.mkdtemp(prefix="ctblat-")
@@ -38,8 +38,8 @@ def one(bin_, ctperf, rate, secs, life, out_dir, tag):
     os.makedirs(da), os.makedirs(db)
     try:
         bs.two_namespaces(a, b, "10.97.0", "bla", "blb")
-        ca = bs.conf(da, "10.97.0.1", "10.97.0.2", "bla", "FTFW", "udp")
-        cb = bs.conf(db, "10.97.0.2", "10.97.0.1", "blb", "FTFW", "udp")
+        ca = bs.conf(da, "10.97.0.1", "10.97.0.2", "bla", "FTFW", "udp", lanes=lanes)
+        cb = bs.conf(db, "10.97.0.2", "10.97.0.1", "blb", "FTFW", "udp", lanes=lanes)
         txt = open(cb).read().replace("ACKWindowSize 300 }", "ACKWindowSize 300 DisableExternalCache on }")
         open(cb, "w").write(txt)
         pa = subprocess.Popen(["ip", "netns", "exec", a, bin_, "-C", ca], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -72,6 +72,7 @@ def main():
     ap.add_argument("--life", type=float, default=2)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--only-ours", action="store_true")
+    ap.add_argument("--lanes", type=int, default=0, help="also ours ↔ ours with General { Lanes N } on both sides")
     ap.add_argument("--out", default=os.path.join(ROOT, "perf/results"))
     ap.add_argument("--ours", default=os.path.join(ROOT, "target/release/conntrackd"))
     ap.add_argument("--ctperf", default=os.path.join(ROOT, "target/release/ctperf"))
@@ -85,12 +86,14 @@ def main():
           f"churn {a.secs:g} s, short flows live {a.life:g} s, every 10th flow long, median of {a.runs}\n", flush=True)
     print("| daemons | rate/s | created | missing | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | CPU primary s | CPU backup s |", flush=True)
     print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
-    pairs = [("1.4.7 ↔ 1.4.7", "/usr/sbin/conntrackd"), ("ours ↔ ours", a.ours)]
+    pairs = [("1.4.7 ↔ 1.4.7", "/usr/sbin/conntrackd", None), ("ours ↔ ours", a.ours, None)]
+    if a.lanes:
+        pairs.append((f"ours ↔ ours, Lanes {a.lanes}", a.ours, a.lanes))
     for rate in [int(x) for x in a.rates.split(",")]:
         meds = {}
-        for name, b in (pairs[1:] if a.only_ours else pairs):
-            tag = ("ours" if b == a.ours else "147") + f"-{rate}"
-            rs = [one(b, a.ctperf, rate, a.secs, a.life, a.out, f"{tag}-{k}") for k in range(a.runs)]
+        for name, b, lanes in (pairs[1:] if a.only_ours else pairs):
+            tag = ("ours" if b == a.ours else "147") + (f"-lanes{lanes}" if lanes else "") + f"-{rate}"
+            rs = [one(b, a.ctperf, rate, a.secs, a.life, a.out, f"{tag}-{k}", lanes) for k in range(a.runs)]
             for r in rs:
                 jl.write(json.dumps({"pair": name, **{k: v for k, v in r.items() if k != "series"}}) + "\n")
             med = lambda f: statistics.median([f(r) for r in rs])
@@ -100,10 +103,13 @@ def main():
             meds[name] = row
             print(f"| {name} | {rate} | {rs[0]['created']} | {row['missing']} | {row['p50']} | {row['p90']} | {row['p99']} "
                   f"| {row['p999']} | {row['max']} | {row['cpu_a']:.2f} | {row['cpu_b']:.2f} |", flush=True)
-        if len(meds) == 2:
-            o, c = meds["ours ↔ ours"], meds["1.4.7 ↔ 1.4.7"]
+        for name in [p[0] for p in pairs[1:]]:
+            if name not in meds or "1.4.7 ↔ 1.4.7" not in meds:
+                continue
+            o, c = meds[name], meds["1.4.7 ↔ 1.4.7"]
             ratio = lambda k: f"{o[k] / c[k]:.2f}x" if c[k] else "-"
-            print(f"| ratio ours/1.4.7 | {rate} | | | {ratio('p50')} | {ratio('p90')} | {ratio('p99')} | {ratio('p999')} "
+            label = "ratio ours/1.4.7" + name[len("ours ↔ ours"):]
+            print(f"| {label} | {rate} | | | {ratio('p50')} | {ratio('p90')} | {ratio('p99')} | {ratio('p999')} "
                   f"| {ratio('max')} | {ratio('cpu_a')} | {ratio('cpu_b')} |", flush=True)
     print(f"\nPer-run JSON (with per-second series) and SVG plots: {a.out}/latency-*.json, latency-*.svg")
     return 0
