@@ -3,7 +3,7 @@
 //! 1.4.7's objects, masters before related entries); here committers send
 //! them side by side, each its netlink socket and slice of the cache,
 //! hundreds of requests per `sendmsg` with one ack per batch, one of them
-//! in the kernel at a time ([`IN_KERNEL`]) while the others build their
+//! in the kernel at a time ([`super::kernel::write_turn`]) while the others build their
 //! next batch; EEXIST is answered by deleting the entry and creating it
 //! once more.
 
@@ -19,18 +19,10 @@ use ct_transport::replicator::{commit_objects, recreated_key};
 /// Requests per batch.
 const BATCH: usize = 256;
 
-/// Taken around each `sendmsg` of a commit, by every committer of every
-/// lane. The kernel creates the entries within the `sendmsg`, one at a
-/// time under the nfnetlink subsystem mutex, and a second sender spins on
-/// that mutex (`mutex_spin_on_owner`) for as long as the first holds it:
-/// two committers took twice the CPU of one for the same time. Waiting
-/// here instead sleeps, while the other committers build their next batch
-/// and read their ACKs.
-static IN_KERNEL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Sends a batch of requests, one committer at a time.
+/// Sends a batch of requests, one writer in the kernel at a time
+/// ([`super::kernel::write_turn`]).
 fn send_gated(sock: &NlSocket, buf: &[u8]) -> std::io::Result<usize> {
-    let _turn = IN_KERNEL.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = super::kernel::write_turn();
     sock.send(buf)
 }
 

@@ -42,6 +42,8 @@ pub struct Inject {
     req: Vec<u8>,
     /// The first attempts' results, by position in `batch`.
     results: Vec<i32>,
+    /// Which states of `batch` were applied again after a failure.
+    redone: Vec<bool>,
 }
 
 impl Inject {
@@ -52,6 +54,7 @@ impl Inject {
             batch: Vec::with_capacity(BATCH),
             req: Vec::with_capacity(BATCH * 256),
             results: Vec::with_capacity(BATCH),
+            redone: Vec::with_capacity(BATCH),
         })
     }
 
@@ -141,7 +144,9 @@ impl Inject {
                 }
             }
         } else {
-            let mut redone = vec![false; n];
+            let mut redone = std::mem::take(&mut self.redone);
+            redone.clear();
+            redone.resize(n, false);
             for i in 0..n {
                 if redone[i] {
                     continue;
@@ -170,6 +175,7 @@ impl Inject {
                     }
                 }
             }
+            self.redone = redone;
         }
         self.batch = batch;
         self.batch.clear();
