@@ -3,12 +3,15 @@
 
     sudo python3 perf/bench_trickle.py [--rates 300,3000] [--secs 20] [--runs 1]
                                        [--ours BIN] [--base BIN] [--lanes 2]
+                                       [--step-us T]
 
 For each daemon (ours, ours with --lanes N, conntrackd 1.4.7, and --base,
 an older build of ours, if given): two namespaces joined by a veth, FT-FW
 over UDP, the backup keeping an external cache (the usual active/backup
 pair), then `ctperf churn --rate R` in the primary for SECS (each flow
-destroyed 2 s later, R/3 updates a second). Per side: CPU (utime +
+destroyed 2 s later, R/3 updates a second; sent in steps of T µs,
+default 1000: a few flows per step; with T below 1e6/R one at a time, as
+real traffic brings them). Per side: CPU (utime +
 stime of every thread), wake-ups (voluntary context switches of every
 thread) and, for the link, the primary's packets. At a trickle the cost is
 the wake-ups (finish_task_switch is 40 % of the backup's profile), so the
@@ -44,7 +47,7 @@ def threads(pid):
     return cpu, vol
 
 
-def one(bin_, lanes, rate, secs, ctperf):
+def one(bin_, lanes, rate, secs, ctperf, step_us=1000):
     a, b = f"btr{os.getpid()}a", f"btr{os.getpid()}b"
     base = tempfile.mkdtemp(prefix="ctrickle-")
     da, db = os.path.join(base, "a"), os.path.join(base, "b")
@@ -62,13 +65,14 @@ def one(bin_, lanes, rate, secs, ctperf):
         ta, tb = threads(ia), threads(ib)
         _, p0 = bs.link_bytes(a, "bta")
         churn = subprocess.run(["ip", "netns", "exec", a, ctperf, "churn", "--rate", str(rate), "--secs", str(secs),
-                                "--life", "2", "--long-every", "0", "--update-rate", str(rate // 3)],
+                                "--life", "2", "--long-every", "0", "--update-rate", str(rate // 3),
+                                "--step-us", str(step_us)],
                                capture_output=True, text=True)
         time.sleep(3)
         ta2, tb2 = threads(ia), threads(ib)
         _, p1 = bs.link_bytes(a, "bta")
         ext = bs.external(bin_, cb)
-        r = {"daemon": bin_, "lanes": lanes or 1, "rate": rate, "secs": secs,
+        r = {"daemon": bin_, "lanes": lanes or 1, "rate": rate, "secs": secs, "step_us": step_us,
              "churn": json.loads(churn.stdout or "{}"),
              "cpu_a": round(ta2[0] - ta[0], 2), "cpu_b": round(tb2[0] - tb[0], 2),
              "wakes_a": ta2[1] - ta[1], "wakes_b": tb2[1] - tb[1], "packets_a": p1 - p0,
@@ -86,6 +90,7 @@ def main():
     ap.add_argument("--secs", type=int, default=20)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--lanes", type=int, default=0)
+    ap.add_argument("--step-us", type=int, default=1000, help="ctperf churn's step (µs)")
     ap.add_argument("--ours", default=os.path.join(ROOT, "target/release/conntrackd"))
     ap.add_argument("--base", help="an older build of ours, side by side")
     ap.add_argument("--ctperf", default=os.path.join(ROOT, "target/release/ctperf"))
@@ -99,7 +104,7 @@ def main():
         daemons.append((f"ours, Lanes {a.lanes}", a.ours, a.lanes))
     daemons.append(("1.4.7", C, None))
     print(f"Run {time.strftime('%Y-%m-%d %H:%M:%S')}: FT-FW over UDP, backup with an external cache, "
-          f"{a.secs} s of churn per rate, median of {a.runs}\n")
+          f"{a.secs} s of churn per rate in steps of {a.step_us} µs, median of {a.runs}\n")
     print("| daemon | rate/s | CPU primary s | CPU backup s | wake-ups primary | wake-ups backup | packets from the primary |")
     print("|---|---|---|---|---|---|---|")
     os.makedirs(os.path.join(ROOT, "perf/results"), exist_ok=True)
@@ -107,7 +112,7 @@ def main():
         for name, bin_, lanes in daemons:
             rs = []
             for _ in range(a.runs):
-                r = one(bin_, lanes, rate, a.secs, a.ctperf)
+                r = one(bin_, lanes, rate, a.secs, a.ctperf, a.step_us)
                 r["name"] = name
                 rs.append(r)
                 with open(os.path.join(ROOT, "perf/results/bench_trickle.jsonl"), "a") as jl:

@@ -114,6 +114,38 @@ fn churn_creates_updates_destroys_and_cleans_up() {
 }
 
 #[test]
+fn churn_steps_can_be_shorter_than_a_millisecond() {
+    if !skip_unless_root_and(&["ip"]) {
+        return;
+    }
+    let ns = NetNs::new("ctp-step").expect("netns");
+    let r = ns.run(
+        &[
+            PERF,
+            "churn",
+            "--rate",
+            "2000",
+            "--secs",
+            "1",
+            "--life",
+            "0.3",
+            "--step-us",
+            "200",
+        ],
+        None,
+        T,
+    );
+    assert_eq!(r.status, Exit::Code(0), "{}", r.stderr_str());
+    let j = json(&r.stdout_str());
+    // the rate holds with 5,000 steps a second (0.4 flows each)
+    let created = j["created"].as_u64().unwrap();
+    assert!((1600..=2400).contains(&created), "{j}");
+    assert!(j["destroyed"].as_u64().unwrap() > 1000, "{j}");
+    assert_eq!(j["errors"].as_u64(), Some(0), "{j}");
+    assert_eq!(count(&ns), 0, "cleanup leaves an empty table");
+}
+
+#[test]
 fn flows_are_real_and_tracked_by_the_firewall() {
     if !skip_unless_root_and(&["ip", "nft"]) {
         return;

@@ -1,7 +1,7 @@
 //! `ctperf`: load generation and measurement for the conntrack tools.
 //!
 //!   ctperf fill [-n N] [--rate R] [--batch B] [--timeout T] [--udp] [--delete] [--start I] [--helper NAME]
-//!   ctperf churn [--rate R] [--secs S] [--life L] [--long-every K] [--update-rate U] [--start I] [--keep]
+//!   ctperf churn [--rate R] [--secs S] [--life L] [--long-every K] [--update-rate U] [--step-us T] [--start I] [--keep]
 //!   ctperf latency --from NS --to NS [churn options] [--drain S] [--json FILE] [--svg FILE]
 //!   ctperf flows [--tcp N] [--udp N] [--hold S] [--prefix P]
 //!   ctperf sync source --to IP:PORT [-n N] [--rate R] [--mtu M] [--bind IP:PORT] [--start I]
@@ -27,9 +27,9 @@ use ct_tools::perf::fill::{fill, raw_dump, FillSpec};
 use ct_tools::perf::{bench, flows, forge, latency, svg, sync};
 
 const USAGE: &str = "usage: ctperf fill [-n N] [--rate R] [--batch B] [--timeout T] [--udp] [--delete] [--start I] [--helper NAME]
-       ctperf churn [--rate R] [--secs S] [--life L] [--long-every K] [--update-rate U] [--start I] [--keep]
+       ctperf churn [--rate R] [--secs S] [--life L] [--long-every K] [--update-rate U] [--step-us T] [--start I] [--keep]
        ctperf latency --from NS --to NS [--rate R] [--secs S] [--life L] [--long-every K] [--update-rate U]
-                      [--start I] [--drain S] [--json FILE] [--svg FILE]
+                      [--step-us T] [--start I] [--drain S] [--json FILE] [--svg FILE]
        ctperf flows [--tcp N] [--udp N] [--hold S] [--prefix P]
        ctperf sync source --to IP:PORT [-n N] [--rate R] [--mtu M] [--bind IP:PORT] [--start I]
        ctperf sync sink --bind IP:PORT [--secs S] [--idle S]
@@ -107,8 +107,9 @@ impl Opts {
     }
 }
 
-const CHURN_KEYS: [&str; 6] = [
+const CHURN_KEYS: [&str; 7] = [
     "--rate",
+    "--step-us",
     "--secs",
     "--life",
     "--long-every",
@@ -126,6 +127,9 @@ fn churn_spec(o: &Opts) -> ChurnSpec {
         update_rate: o.num("--update-rate", d.update_rate),
         start: o.num("--start", d.start),
         cleanup: !o.flag("--keep"),
+        step: std::time::Duration::from_micros(
+            o.num("--step-us", d.step.as_micros() as u64).max(1),
+        ),
     }
 }
 

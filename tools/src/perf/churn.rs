@@ -33,6 +33,10 @@ pub struct ChurnSpec {
     pub start: u64,
     /// Destroy what is still alive at the end.
     pub cleanup: bool,
+    /// How often the due creations, updates and destructions go out
+    /// (each step one batch): 1 ms sends a few flows at once, a step
+    /// shorter than 1/rate one flow at a time, as real traffic would.
+    pub step: Duration,
 }
 
 impl Default for ChurnSpec {
@@ -44,6 +48,7 @@ impl Default for ChurnSpec {
             long_every: 10,
             update_rate: 0,
             start: 0,
+            step: Duration::from_millis(1),
             cleanup: true,
         }
     }
@@ -178,7 +183,7 @@ pub fn churn(
             r.seconds = t;
             progress(&r);
         }
-        slice_end += Duration::from_millis(1);
+        slice_end += spec.step;
         let now = Instant::now();
         if slice_end > now {
             std::thread::sleep(slice_end - now);
