@@ -142,14 +142,15 @@ const CONNECT_POLL: Duration = Duration::from_millis(10);
 /// session 20). Kernel events still wake it at once (the event socket is
 /// urgent: a linger must not let a burst overrun it), and so does a
 /// control request that comes while datagrams wait; a wake-up that finds
-/// [`LINGER_BUSY`] completions or more ends the lingering for
+/// [`SyncLink::linger_busy`](super::sync::SyncLink) completions or more
+/// (a quarter of what a channel socket holds: 64 with the lab's 24 MB
+/// buffers, 15 with the system's default 208 KiB) ends the lingering for
 /// [`LINGER_AFTER`] (a burst on the link must not fill the socket's
 /// buffer). The external cache lags by at most 5 ms; a fail-over's commit
 /// is a control request, handled with every datagram that came before
 /// it. Not with DisableExternalCache: the states go into the kernel, where
 /// latency counts.
 const LINGER: (u32, Duration) = (2, Duration::from_millis(5));
-const LINGER_BUSY: usize = 16;
 const LINGER_AFTER: Duration = Duration::from_secs(1);
 
 /// The replicator's [`Io`](replicator::Io) over the engine's parts and an
@@ -566,7 +567,11 @@ impl Engine {
                 self.quiet.fired();
             }
             let woke = Instant::now();
-            if urgent || (self.lingering && handled >= LINGER_BUSY) {
+            let busy = self
+                .link
+                .as_ref()
+                .map_or(usize::MAX, |l| l.linger_busy.max(1));
+            if urgent || (self.lingering && handled >= busy) {
                 self.urgent_at = woke;
             }
             self.tcp_socks = tcp_socks;

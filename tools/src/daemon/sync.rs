@@ -77,7 +77,28 @@ pub struct SyncLink {
     /// When a wait for a free send slot last timed out (the link is
     /// stalled: later datagrams fail at once for a second).
     pub send_stalled: Option<std::time::Instant>,
+    /// Completions in one wake-up that end a lingering wait (a quarter of
+    /// the datagrams the smallest channel socket can hold: its receive
+    /// buffer and its provided buffers), see [`linger_busy`].
+    pub linger_busy: usize,
 }
+
+/// How many completions in one lingering wake-up end the lingering for a
+/// while: a quarter of what one of the channel's sockets can hold until
+/// it is read, so that the next 5 ms, even four times as busy, still fit.
+/// A datagram of `mtu` bytes takes about twice that of the receive buffer
+/// (the kernel counts each buffer's true size), and one provided buffer.
+pub fn linger_busy(rcvbuf: usize, mtu: usize, buf_count: u16) -> usize {
+    let per = 2 * mtu.max(1024) + 512;
+    (rcvbuf / per).min(usize::from(buf_count)) / 4
+}
+
+/// The most a lingering wake-up may handle with a TCP channel (its
+/// flow control holds the peer back; a busy link should not linger).
+const LINGER_BUSY_TCP: usize = 16;
+
+/// Provided buffers of a UDP or multicast channel's socket.
+const DATAGRAM_BUFS: u16 = 256;
 
 /// A channel that is not the current one.
 pub struct Endpoint {
@@ -291,6 +312,7 @@ impl SyncLink {
                 continue;
             }
             let l = Self::channel(c, sync, limit, own, r)?;
+            link.linger_busy = link.linger_busy.min(l.linger_busy);
             link.others.push(Endpoint {
                 sock: l.sock,
                 peer: l.peer,
@@ -585,6 +607,7 @@ impl SyncLink {
             foreign: 0,
             auth: None,
             send_stalled: None,
+            linger_busy: LINGER_BUSY_TCP,
         })
     }
 
@@ -680,9 +703,11 @@ impl SyncLink {
     ) -> std::io::Result<SyncLink> {
         let opts = SockOpts::udp()
             .buf_size(65536)
-            .buf_count(256)
+            .buf_count(DATAGRAM_BUFS)
             .max_per_wake(limit);
+        let rcvbuf = ct_ring::sockopt::rcvbuf(std::os::fd::AsFd::as_fd(&sock)).unwrap_or(212_992);
         Ok(SyncLink {
+            linger_busy: linger_busy(rcvbuf, Self::mtu(ch), DATAGRAM_BUFS),
             sock: r.register(sock, opts)?,
             peer,
             params: LinkParams {
@@ -784,5 +809,24 @@ impl SyncLink {
             lost,
             before,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lingering_ends_at_a_quarter_of_what_a_socket_holds() {
+        // the system's default receive buffer (208 KiB) and a 1500-byte
+        // link: about 60 full datagrams fit, so 15 end the lingering
+        assert_eq!(linger_busy(212_992, 1500, DATAGRAM_BUFS), 15);
+        // the lab's 24 MB buffers (the kernel reports twice the request):
+        // the 256 provided buffers are the limit
+        assert_eq!(linger_busy(2 * 24_985_600, 1500, DATAGRAM_BUFS), 64);
+        // jumbo frames hold fewer datagrams per byte
+        assert_eq!(linger_busy(212_992, 9000, DATAGRAM_BUFS), 2);
+        // a tiny buffer never lingers past a single completion
+        assert_eq!(linger_busy(4096, 1500, DATAGRAM_BUFS), 0);
     }
 }
