@@ -3,9 +3,9 @@
 //! 1.4.7's objects, masters before related entries); here committers send
 //! them side by side, each its netlink socket and slice of the cache,
 //! hundreds of requests per `sendmsg` with one ack per batch, one of them
-//! in the kernel at a time ([`super::kernel::write_turn`]) while the others build their
-//! next batch; EEXIST is answered by deleting the entry and creating it
-//! once more.
+//! in the kernel at a time ([`super::kernel::write_turn`]) while the
+//! others build their next batch; EEXIST is answered by deleting the
+//! entry and creating it once more.
 
 use ct_core::config::SyncSection;
 use ct_core::flow::{Flow, Tuple};
