@@ -88,9 +88,15 @@ pub struct SyncLink {
 /// it is read, so that the next 5 ms, even four times as busy, still fit.
 /// A datagram of `mtu` bytes takes about twice that of the receive buffer
 /// (the kernel counts each buffer's true size), and one provided buffer.
-pub fn linger_busy(rcvbuf: usize, mtu: usize, buf_count: u16) -> usize {
+/// A wake-up hands over at most `limit` receives of a socket
+/// (EventIterationLimit, 0 = none), so a lower limit ends it sooner.
+pub fn linger_busy(rcvbuf: usize, mtu: usize, buf_count: u16, limit: u32) -> usize {
     let per = 2 * mtu.max(1024) + 512;
-    (rcvbuf / per).min(usize::from(buf_count)) / 4
+    let n = (rcvbuf / per).min(usize::from(buf_count)) / 4;
+    match limit {
+        0 => n,
+        l => n.min(l as usize),
+    }
 }
 
 /// The most a lingering wake-up may handle with a TCP channel (its
@@ -707,7 +713,7 @@ impl SyncLink {
             .max_per_wake(limit);
         let rcvbuf = ct_ring::sockopt::rcvbuf(std::os::fd::AsFd::as_fd(&sock)).unwrap_or(212_992);
         Ok(SyncLink {
-            linger_busy: linger_busy(rcvbuf, Self::mtu(ch), DATAGRAM_BUFS),
+            linger_busy: linger_busy(rcvbuf, Self::mtu(ch), DATAGRAM_BUFS, limit),
             sock: r.register(sock, opts)?,
             peer,
             params: LinkParams {
@@ -820,13 +826,17 @@ mod tests {
     fn lingering_ends_at_a_quarter_of_what_a_socket_holds() {
         // the system's default receive buffer (208 KiB) and a 1500-byte
         // link: about 60 full datagrams fit, so 15 end the lingering
-        assert_eq!(linger_busy(212_992, 1500, DATAGRAM_BUFS), 15);
+        assert_eq!(linger_busy(212_992, 1500, DATAGRAM_BUFS, 100), 15);
         // the lab's 24 MB buffers (the kernel reports twice the request):
         // the 256 provided buffers are the limit
-        assert_eq!(linger_busy(2 * 24_985_600, 1500, DATAGRAM_BUFS), 64);
+        assert_eq!(linger_busy(2 * 24_985_600, 1500, DATAGRAM_BUFS, 100), 64);
+        assert_eq!(linger_busy(2 * 24_985_600, 1500, DATAGRAM_BUFS, 0), 64);
+        // a wake-up hands over at most EventIterationLimit datagrams of a
+        // socket, so a lower limit must end it (else it never would)
+        assert_eq!(linger_busy(2 * 24_985_600, 1500, DATAGRAM_BUFS, 10), 10);
         // jumbo frames hold fewer datagrams per byte
-        assert_eq!(linger_busy(212_992, 9000, DATAGRAM_BUFS), 2);
+        assert_eq!(linger_busy(212_992, 9000, DATAGRAM_BUFS, 100), 2);
         // a tiny buffer never lingers past a single completion
-        assert_eq!(linger_busy(4096, 1500, DATAGRAM_BUFS), 0);
+        assert_eq!(linger_busy(4096, 1500, DATAGRAM_BUFS, 100), 0);
     }
 }
