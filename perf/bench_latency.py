@@ -9,7 +9,7 @@ latency of each flow is the time from the batch that created it in the
 primary to its NEW event in the backup, on one monotonic clock.
 
     sudo python3 perf/bench_latency.py [--rates 5000,20000,50000] [--secs 10]
-                                       [--life 2] [--runs 1] [--lanes N] [--out DIR]
+                                       [--life 2] [--runs 1] [--lanes N] [--step-us T] [--out DIR]
 
 Prints a Markdown table (percentiles from hdrhistogram, missing flows, CPU
 of both daemons, ratios ours/1.4.7); writes each run's JSON (with the
@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(ROOT, "perf"))
 import bench_sync as bs  # noqa: E402  (shared namespace/daemon helpers)
 
 
-def one(bin_, ctperf, rate, secs, life, out_dir, tag, lanes=None):
+def one(bin_, ctperf, rate, secs, life, out_dir, tag, lanes=None, step_us=1000):
     pid = os.getpid()
     a, b = f"cbla-{pid}", f"cblb-{pid}"
     base = tempfile.mkdtemp(prefix="ctblat-")
@@ -50,7 +50,7 @@ def one(bin_, ctperf, rate, secs, life, out_dir, tag, lanes=None):
         js = os.path.join(out_dir, f"latency-{tag}.json")
         sv = os.path.join(out_dir, f"latency-{tag}.svg")
         r = subprocess.run([ctperf, "latency", "--from", a, "--to", b, "--rate", str(rate),
-                            "--secs", str(secs), "--life", str(life), "--drain", "10",
+                            "--secs", str(secs), "--life", str(life), "--drain", "10", "--step-us", str(step_us),
                             "--json", js, "--svg", sv], capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError("ctperf latency: " + r.stderr)
@@ -73,6 +73,8 @@ def main():
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--only-ours", action="store_true")
     ap.add_argument("--lanes", type=int, default=0, help="also ours ↔ ours with General { Lanes N } on both sides")
+    ap.add_argument("--step-us", type=int, default=1000,
+                    help="ctperf's step (µs): 1000 sends a few flows at once, below 1e6/rate one by one")
     ap.add_argument("--out", default=os.path.join(ROOT, "perf/results"))
     ap.add_argument("--ours", default=os.path.join(ROOT, "target/release/conntrackd"))
     ap.add_argument("--ctperf", default=os.path.join(ROOT, "target/release/ctperf"))
@@ -83,7 +85,8 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     jl = open(os.path.join(ROOT, "perf/results/bench_latency.jsonl"), "a")
     print(f"Run {time.strftime('%Y-%m-%d %H:%M:%S')}, FTFW over udp, backup injects (DisableExternalCache), "
-          f"churn {a.secs:g} s, short flows live {a.life:g} s, every 10th flow long, median of {a.runs}\n", flush=True)
+          f"churn {a.secs:g} s in steps of {a.step_us} µs, short flows live {a.life:g} s, every 10th flow long, "
+          f"median of {a.runs}\n", flush=True)
     print("| daemons | rate/s | created | missing | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | CPU primary s | CPU backup s |", flush=True)
     print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
     pairs = [("1.4.7 ↔ 1.4.7", "/usr/sbin/conntrackd", None), ("ours ↔ ours", a.ours, None)]
@@ -93,7 +96,7 @@ def main():
         meds = {}
         for name, b, lanes in (pairs[1:] if a.only_ours else pairs):
             tag = ("ours" if b == a.ours else "147") + (f"-lanes{lanes}" if lanes else "") + f"-{rate}"
-            rs = [one(b, a.ctperf, rate, a.secs, a.life, a.out, f"{tag}-{k}", lanes) for k in range(a.runs)]
+            rs = [one(b, a.ctperf, rate, a.secs, a.life, a.out, f"{tag}-{k}", lanes, a.step_us) for k in range(a.runs)]
             for r in rs:
                 jl.write(json.dumps({"pair": name, **{k: v for k, v in r.items() if k != "series"}}) + "\n")
             med = lambda f: statistics.median([f(r) for r in rs])
