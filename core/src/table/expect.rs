@@ -171,7 +171,7 @@ impl ExpCache {
     }
 
     /// Every entry with its reference.
-    pub fn for_each(&self, mut f: impl FnMut(ObjRef, &ExpEntry)) {
+    pub fn for_each<'a>(&'a self, mut f: impl FnMut(ObjRef, &'a ExpEntry)) {
         for (i, e) in self.slots.iter().enumerate() {
             if let Some(e) = e {
                 f(ObjRef::new(Table::Exp, i as u32, e.serial), e);

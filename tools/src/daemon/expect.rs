@@ -27,7 +27,7 @@ pub fn dump(cache: &ExpCache, xml: bool, now: u64, expires: Option<u64>, buckets
     cache.for_each(|_, ent| {
         if ent.state != ObjState::Dead {
             let b = ct_core::table::c_order::exp_bucket(&ent.exp, buckets);
-            listed.push((b, ent.since as u32, ent.serial, ent.clone()));
+            listed.push((b, ent.since as u32, ent.serial, ent));
         }
     });
     ct_core::table::c_order::sort_listing(&mut listed);
