@@ -139,15 +139,37 @@ fn unit_allowed_syscalls(unit: &str) -> BTreeSet<String> {
     allow.difference(&deny).cloned().collect()
 }
 
-/// The hardened unit's seccomp filter, checked against the daemon's real
-/// calls: a sync daemon (FT-FW over UDP on loopback, with a snapshot)
-/// runs under `strace -f` in a namespace of its own through events, every
-/// control request, a commit, a flush, a resync, SIGHUP and `-k`; every
-/// call it made must be one the unit allows (a call outside the filter
-/// would fail with EPERM under systemd).
+/// `setpriv` arguments for the unit's `CapabilityBoundingSet=` and
+/// `NoNewPrivileges=yes`: root keeps only the listed capabilities.
+fn unit_privileges(unit: &str) -> Vec<String> {
+    let caps: Vec<String> = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .flat_map(|v| v.split_whitespace())
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase()))
+        .collect();
+    assert!(!caps.is_empty(), "the unit bounds the capabilities");
+    assert!(unit.contains("NoNewPrivileges=yes"));
+    vec![
+        "setpriv".into(),
+        "--no-new-privs".into(),
+        "--bounding-set".into(),
+        format!("-all,{}", caps.join(",")),
+    ]
+}
+
+/// The hardened unit, emulated where systemd is not the init: a sync
+/// daemon (FT-FW over UDP on loopback with forced socket buffers, a
+/// snapshot) runs in a namespace of its own with only the unit's
+/// capabilities and no new privileges (`setpriv`), under `strace -f`,
+/// through events, every control request, a commit, a flush, a resync,
+/// SIGHUP and `-k`. It must run SCHED_RR (CAP_SYS_NICE), log no warning
+/// (forced buffers: CAP_NET_ADMIN), and every call it made must be one
+/// the unit's seccomp filter allows (a call outside it would fail with
+/// EPERM under systemd).
 #[test]
 fn systemd_unit_allows_every_system_call_the_daemon_makes() {
-    if !skip_unless_root_and(&["ip", "strace", "systemd-analyze"]) {
+    if !skip_unless_root_and(&["ip", "strace", "systemd-analyze", "setpriv"]) {
         return;
     }
     let allowed = unit_allowed_syscalls(&unit());
@@ -167,17 +189,19 @@ fn systemd_unit_allows_every_system_call_the_daemon_makes() {
         format!(
             "Sync {{\n Mode FTFW {{ }}\n Snapshot {{ Path {d}/ext.snap Interval 1 }}\n \
              UDP {{ IPv4_address 127.0.0.1 IPv4_Destination_Address 127.0.0.2 Port 3780 \
-             Interface lo }}\n}}\nGeneral {{\n Systemd off\n HashSize 8192\n LockFile {d}/lock\n \
-             UNIX {{ Path {d}/ctl }}\n LogFile {d}/log\n}}\n"
+             Interface lo SndSocketBuffer 24985600 RcvSocketBuffer 24985600 }}\n}}\n\
+             General {{\n Systemd off\n HashSize 8192\n LockFile {d}/lock\n \
+             UNIX {{ Path {d}/ctl }}\n LogFile {d}/log\n NetlinkBufferSize 8388608\n NetlinkBufferSizeMaxGrowth 33554432\n}}\n"
         ),
     )
     .unwrap();
     let c = conf.to_str().unwrap();
     let trace = dir.join("trace");
     let t = trace.to_str().unwrap();
-    let daemon = ns
-        .spawn(&["strace", "-f", "-qq", "-o", t, OURS, "-C", c], None)
-        .expect("spawn");
+    let privs = unit_privileges(&unit());
+    let mut argv: Vec<&str> = privs.iter().map(String::as_str).collect();
+    argv.extend(["strace", "-f", "-qq", "-o", t, OURS, "-C", c]);
+    let daemon = ns.spawn(&argv, None).expect("spawn");
     let ask = |args: &[&str]| {
         let mut argv = vec![OURS, "-C", c];
         argv.extend(args);
@@ -230,6 +254,15 @@ fn systemd_unit_allows_every_system_call_the_daemon_makes() {
             comm.trim() == "conntrackd" && String::from_utf8_lossy(&cmd).contains(c)
         })
         .expect("the daemon's pid");
+    // SCHED_RR (policy 2, the 41st field of stat): CAP_SYS_NICE was kept
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    assert_eq!(fields.get(38), Some(&"2"), "scheduling policy: {stat}");
     let hup = std::process::Command::new("kill")
         .args(["-HUP", &pid.to_string()])
         .status()
@@ -239,6 +272,12 @@ fn systemd_unit_allows_every_system_call_the_daemon_makes() {
     assert_eq!(ask(&["-k"]).status, Exit::Code(0));
     let out = daemon.finish(Duration::from_secs(20));
     assert_eq!(out.status, Exit::Code(0), "{}", out.stderr_str());
+    let log = std::fs::read_to_string(dir.join("log")).unwrap();
+    assert!(log.contains("initialization completed"), "{log}");
+    assert!(
+        !log.contains("[warning]") && !log.contains("[ERROR]"),
+        "with the unit's privileges: {log}"
+    );
     let mut used = BTreeSet::new();
     for l in std::fs::read_to_string(&trace).unwrap().lines() {
         // "PID name(args...) = ..." (also "<... name resumed>")
