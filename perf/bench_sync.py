@@ -67,15 +67,11 @@ def bench_run(name, need):
             open(MAX, "w").write(old)
 
 
-def cpu(pid):
+def cpu(pid, children=False):
+    """CPU seconds (utime + stime) of `pid`; with `children`, of the
+    children it waited for too."""
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(f[11]) + int(f[12])) / TICK
-
-
-def cpu_all(pid):
-    """CPU seconds of `pid` and of its children it waited for."""
-    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in f[11:15]) / TICK
+    return sum(int(x) for x in f[11:15 if children else 13]) / TICK
 
 
 def threads_cpu(pid):
@@ -214,14 +210,14 @@ def one(bin_, ctperf, n, mode, tr, rate=0, loss=0.0, corrupt=0.0, auth=False, la
             os.kill(ia, 9)
             time.sleep(0.5)
             t1 = time.time()
-            c1b = cpu_all(ib)
+            c1b = cpu(ib, children=True)
             wrap = os.environ.get("BENCH_COMMIT_WRAP", "").replace("{tag}", f"{bin_b.strip('/').replace('/', '_')}-{time.time_ns()}")
             prof = wrap.split()
             subprocess.run(prof + ["ip", "netns", "exec", b, bin_b, "-C", cb, "-c"], capture_output=True)
             commit = time.time() - t1
             # the backup's CPU for the commit (its committers' time
             # waiting on the kernel's nfnetlink mutex included)
-            commit_cpu = cpu_all(ib) - c1b
+            commit_cpu = cpu(ib, children=True) - c1b
             out = subprocess.run(["ip", "netns", "exec", b, "conntrack", "-C"], capture_output=True, text=True).stdout
             committed = int(out.strip() or 0)
         r = {"daemon": bin_, "n": n, "mode": mode, "transport": tr, "rate": rate, "loss": loss, "corrupt": corrupt, "gen_seconds": gen["seconds"],

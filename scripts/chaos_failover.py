@@ -487,8 +487,8 @@ class Run:
 
     def start_ka(self, fw):
         """keepalived on fw again (after a stop or a kill), with the files
-        lab.sh's ka start generated; only fw's own VIPs are removed first
-        (lab.sh ka start would remove them from every firewall)."""
+        lab.sh's ka start generated (not regenerated, and the process kept
+        for the end of the run); only fw's own VIPs are removed first."""
         d = os.path.join(self.state, fw)
         for f in ("keepalived.pid", "ka.pid", "vrrp.pid", "checkers.pid"):
             try:

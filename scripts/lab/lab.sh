@@ -260,14 +260,16 @@ cmd_up() {
 }
 
 # ------------------------------------------------------------------------ vip
+vip_del() { # the LAN/WAN virtual IPs off one firewall (if there)
+	ipn "$1" addr del "$VIP_LAN/24" dev lan0 2>/dev/null || true
+	ipn "$1" addr del "$VIP_WAN/24" dev wan0 2>/dev/null || true
+}
+
 cmd_vip() {
 	local who=${1:-}
 	case "$who" in fw1|fw2|fw3|none) ;; *) die "usage: vip fw1|fw2|fw3|none";; esac
 	local fw
-	for fw in "${FWS[@]}"; do
-		ipn "$fw" addr del "$VIP_LAN/24" dev lan0 2>/dev/null || true
-		ipn "$fw" addr del "$VIP_WAN/24" dev wan0 2>/dev/null || true
-	done
+	for fw in "${FWS[@]}"; do vip_del "$fw"; done
 	if [ "$who" != none ]; then
 		ipn "$who" addr add "$VIP_LAN/24" dev lan0
 		ipn "$who" addr add "$VIP_WAN/24" dev wan0
@@ -622,8 +624,7 @@ cmd_ka() {
 		else
 			# one firewall (back after a stop or a kill): only its own
 			# stale VIPs go; the current master keeps serving
-			ipn "$only" addr del "$VIP_LAN/24" dev lan0 2>/dev/null || true
-			ipn "$only" addr del "$VIP_WAN/24" dev wan0 2>/dev/null || true
+			vip_del "$only"
 		fi
 		for fw in "${FWS[@]}"; do
 			[ -n "$only" ] && [ "$only" != "$fw" ] && continue

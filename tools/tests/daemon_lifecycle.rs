@@ -50,18 +50,7 @@ fn run(ns: &NetNs, conf: &Path, args: &[&str]) -> common::netns::RunOutput {
 
 /// The daemon processes of this test's config still alive in `ns`.
 fn daemons(ns: &NetNs, conf: &Path) -> Vec<i32> {
-    ns.pids()
-        .into_iter()
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| {
-                    String::from_utf8_lossy(&c)
-                        .split('\0')
-                        .any(|a| a == conf.to_str().unwrap())
-                })
-                .unwrap_or(false)
-        })
-        .collect()
+    ns.pids_with_arg(conf.to_str().unwrap())
 }
 
 /// `-d; -s; -k`, 30 times in one namespace: every `-s` answers, every

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::netns::{skip_unless_root_and, Exit, NetNs};
+use common::sched_of;
 
 const OURS: &str = env!("CARGO_BIN_EXE_conntrackd");
 const CT: &str = env!("CARGO_BIN_EXE_conntrack");
@@ -172,16 +173,6 @@ fn an_impossible_hash_size_is_refused() {
     assert_eq!(run(&ns, OURS, &c, &["-d"]).status, Exit::Code(0));
     assert_eq!(run(&ns, OURS, &c, &["-k"]).status, Exit::Code(0));
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// (policy, rt priority) of a process, from /proc/PID/stat.
-fn sched_of(pid: i32) -> (u32, u32) {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &s[s.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // fields 40 (rt_priority) and 41 (policy), counted from 1 with pid
-    // and comm as 1 and 2
-    (f[38].parse().unwrap(), f[37].parse().unwrap())
 }
 
 /// The `Scheduler` cases as 1.4.7 decides them: none → SCHED_RR 99;

@@ -243,26 +243,19 @@ fn systemd_unit_allows_every_system_call_the_daemon_makes() {
     );
     assert!(del.status.success(), "{}", del.stderr_str());
     std::thread::sleep(Duration::from_millis(500));
-    // (the daemon under strace: the namespace's process whose name is
-    // conntrackd and whose arguments name this configuration)
+    // (the daemon under strace: of the processes whose arguments name
+    // this configuration, the one called conntrackd)
     let pid = ns
-        .pids()
+        .pids_with_arg(c)
         .into_iter()
         .find(|p| {
-            let comm = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
-            let cmd = std::fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
-            comm.trim() == "conntrackd" && String::from_utf8_lossy(&cmd).contains(c)
+            std::fs::read_to_string(format!("/proc/{p}/comm"))
+                .is_ok_and(|comm| comm.trim() == "conntrackd")
         })
         .expect("the daemon's pid");
-    // SCHED_RR (policy 2, the 41st field of stat): CAP_SYS_NICE was kept
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    assert_eq!(fields.get(38), Some(&"2"), "scheduling policy: {stat}");
+    // SCHED_RR (policy 2): CAP_SYS_NICE was kept
+    let sched = common::sched_of(pid);
+    assert_eq!(sched.0, 2, "scheduling (policy, priority): {sched:?}");
     let hup = std::process::Command::new("kill")
         .args(["-HUP", &pid.to_string()])
         .status()

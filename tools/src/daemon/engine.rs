@@ -567,10 +567,7 @@ impl Engine {
                 self.quiet.fired();
             }
             let woke = Instant::now();
-            let busy = self
-                .link
-                .as_ref()
-                .map_or(usize::MAX, |l| l.linger_busy.max(1));
+            let busy = self.link.as_ref().map_or(usize::MAX, |l| l.linger_busy);
             if urgent || (self.lingering && handled >= busy) {
                 self.urgent_at = woke;
             }

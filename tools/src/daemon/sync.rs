@@ -79,7 +79,7 @@ pub struct SyncLink {
     pub send_stalled: Option<std::time::Instant>,
     /// Completions in one wake-up that end a lingering wait (a quarter of
     /// the datagrams the smallest channel socket can hold: its receive
-    /// buffer and its provided buffers), see [`linger_busy`].
+    /// buffer and its provided buffers, at least 1), see [`linger_busy`].
     pub linger_busy: usize,
 }
 
@@ -713,7 +713,7 @@ impl SyncLink {
             .max_per_wake(limit);
         let rcvbuf = ct_ring::sockopt::rcvbuf(std::os::fd::AsFd::as_fd(&sock)).unwrap_or(212_992);
         Ok(SyncLink {
-            linger_busy: linger_busy(rcvbuf, Self::mtu(ch), DATAGRAM_BUFS, limit),
+            linger_busy: linger_busy(rcvbuf, Self::mtu(ch), DATAGRAM_BUFS, limit).max(1),
             sock: r.register(sock, opts)?,
             peer,
             params: LinkParams {

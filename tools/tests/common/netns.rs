@@ -342,6 +342,19 @@ impl NetNs {
         Spawned::start(c, stdin)
     }
 
+    /// Pids of the processes inside the namespace that have `arg` among
+    /// their arguments (a daemon by its configuration file).
+    pub fn pids_with_arg(&self, arg: &str) -> Vec<i32> {
+        self.pids()
+            .into_iter()
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|c| String::from_utf8_lossy(&c).split('\0').any(|a| a == arg))
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+
     /// Pids of the processes currently inside the namespace.
     pub fn pids(&self) -> Vec<i32> {
         Command::new(ip_bin())
